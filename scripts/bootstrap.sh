@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv (if missing or stale) and install optiscope with its dev tools.
+# torch is pinned through constraints.txt to the local CPU wheel (torch==2.13.0);
+# an unpinned torch would pull a CUDA build of several GB.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null 2>&1 || python=python3
+stamp=".venv/.optiscope-installed"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+echo "optiscope: setting up .venv (first run only) ..." >&2
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip >&2
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]" >&2
+echo "$want" > "$stamp"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: set up .venv if needed, then lint, type-check and run the tests.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh
+export MPLBACKEND=Agg
+echo "== ruff check" && .venv/bin/ruff check src tests benchmarks
+echo "== ruff format --check" && .venv/bin/ruff format --check src tests benchmarks
+echo "== mypy" && .venv/bin/mypy
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing on purpose" >&2
+    exit 1
+fi
+exit "$rc"

@@ -1,0 +1,61 @@
+"""Entry point of the ``optiscope`` command.
+
+Commands live in one module per user task and import torch only inside their functions, so
+``optiscope --help`` answers without loading it. A user mistake exits with code 2 and one line
+on stderr; nothing prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from optiscope._version import __version__
+from optiscope.cli import _compare, _landscapes
+from optiscope.errors import ConfigError, DataError, OptiscopeError
+
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="optiscope")
+def cli() -> None:
+    """optiscope: an optimizer lab for PyTorch.
+
+    Compare optimizer settings on small regression problems, race optimizers on 2-D
+    test functions, and see what the settings do.
+    """
+
+
+for _module in (_compare, _landscapes):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit (used by commands for user mistakes)."""
+    click.echo(f"optiscope: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; user mistakes exit 2 with one line, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="optiscope", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        fail(f"{err.format_message()}{hint}")
+    except click.ClickException as err:
+        fail(err.format_message(), err.exit_code or 1)
+    except (ConfigError, DataError) as err:
+        fail(str(err))
+    except OptiscopeError as err:
+        fail(str(err), 1)
+    except click.Abort:
+        fail("aborted", 130)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)

@@ -1,0 +1,25 @@
+"""Data sets: the mlbench regression generators, seeded splits and user-supplied arrays."""
+
+from optiscope.data._dataset import Dataset, make_dataset, validate_data_spec
+from optiscope.data._generators import (
+    GENERATORS,
+    GeneratorInfo,
+    friedman1,
+    friedman2,
+    friedman3,
+    get_generator,
+    peak,
+)
+
+__all__ = [
+    "GENERATORS",
+    "Dataset",
+    "GeneratorInfo",
+    "friedman1",
+    "friedman2",
+    "friedman3",
+    "get_generator",
+    "make_dataset",
+    "peak",
+    "validate_data_spec",
+]

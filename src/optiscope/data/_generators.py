@@ -1,0 +1,155 @@
+"""The mlbench regression generators, with mlbench's definitions and an explicit seed.
+
+mlbench (R) draws from R's global RNG; here each call takes a ``seed`` and uses its own NumPy
+``Generator``, so the same ``(n, sd, seed)`` always gives the same data. The distributions are
+mlbench's; the random streams are NumPy's, so the numbers differ from R's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optiscope.errors import ConfigError
+
+Array = NDArray[np.float64]
+
+
+def _noise(rng: np.random.Generator, y: Array, sd: float) -> Array:
+    return y + rng.normal(0.0, sd, size=y.shape) if sd > 0 else y
+
+
+def friedman1(n: int, sd: float = 1.0, seed: int = 0) -> tuple[Array, Array]:
+    """Friedman's first problem: 10 uniform features, 5 of them used.
+
+    .. math:: y = 10 \\sin(\\pi x_1 x_2) + 20 (x_3 - 0.5)^2 + 10 x_4 + 5 x_5 + \\varepsilon
+
+    Args:
+        n: number of samples.
+        sd: standard deviation of the Gaussian noise ``ε`` (mlbench's default 1).
+        seed: seed of the random generator.
+
+    Returns:
+        ``(X, y)`` with ``X`` of shape ``(n, 10)`` and ``y`` of shape ``(n,)``.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, size=(n, 10))
+    y = 10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2
+    y = y + 10 * x[:, 3] + 5 * x[:, 4]
+    return x, _noise(rng, y, sd)
+
+
+def _friedman23_inputs(rng: np.random.Generator, n: int) -> Array:
+    return np.column_stack(
+        [
+            rng.uniform(0.0, 100.0, n),
+            rng.uniform(40 * np.pi, 560 * np.pi, n),
+            rng.uniform(0.0, 1.0, n),
+            rng.uniform(1.0, 11.0, n),
+        ]
+    )
+
+
+def friedman2(n: int, sd: float = 125.0, seed: int = 0) -> tuple[Array, Array]:
+    """Friedman's second problem (impedance of an AC circuit).
+
+    .. math:: y = \\sqrt{x_1^2 + (x_2 x_3 - 1 / (x_2 x_4))^2} + \\varepsilon
+
+    with ``x1 ~ U(0, 100)``, ``x2 ~ U(40π, 560π)``, ``x3 ~ U(0, 1)``, ``x4 ~ U(1, 11)``.
+
+    Args:
+        n: number of samples.
+        sd: noise standard deviation (mlbench's default 125).
+        seed: seed of the random generator.
+
+    Returns:
+        ``(X, y)`` with ``X`` of shape ``(n, 4)``.
+    """
+    rng = np.random.default_rng(seed)
+    x = _friedman23_inputs(rng, n)
+    y = np.sqrt(x[:, 0] ** 2 + (x[:, 1] * x[:, 2] - 1 / (x[:, 1] * x[:, 3])) ** 2)
+    return x, _noise(rng, y, sd)
+
+
+def friedman3(n: int, sd: float = 0.1, seed: int = 0) -> tuple[Array, Array]:
+    """Friedman's third problem (phase angle of the same circuit); the exercise's data.
+
+    .. math:: y = \\arctan\\left(\\frac{x_2 x_3 - 1 / (x_2 x_4)}{x_1}\\right) + \\varepsilon
+
+    Inputs as in :func:`friedman2`.
+
+    Args:
+        n: number of samples.
+        sd: noise standard deviation (mlbench's default 0.1).
+        seed: seed of the random generator.
+
+    Returns:
+        ``(X, y)`` with ``X`` of shape ``(n, 4)``.
+    """
+    rng = np.random.default_rng(seed)
+    x = _friedman23_inputs(rng, n)
+    y = np.arctan((x[:, 1] * x[:, 2] - 1 / (x[:, 1] * x[:, 3])) / x[:, 0])
+    return x, _noise(rng, y, sd)
+
+
+def peak(n: int, sd: float = 0.0, seed: int = 0, d: int = 20) -> tuple[Array, Array]:
+    """mlbench's peak problem: points in a ``d``-ball of radius 3, target a Gaussian bump.
+
+    The radius is ``U(0, 3)``, the direction uniform on the sphere, and
+    ``y = 25 exp(-r^2 / 2)``. mlbench adds no noise; ``sd > 0`` adds Gaussian noise.
+
+    Args:
+        n: number of samples.
+        sd: noise standard deviation (0: mlbench's noiseless target).
+        seed: seed of the random generator.
+        d: dimension (mlbench's default 20).
+
+    Returns:
+        ``(X, y)`` with ``X`` of shape ``(n, d)``.
+    """
+    rng = np.random.default_rng(seed)
+    radius = rng.uniform(0.0, 3.0, n)
+    direction = rng.normal(size=(n, d))
+    x = radius[:, None] * direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    y = 25 * np.exp(-0.5 * radius**2)
+    return x, _noise(rng, y, sd)
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """A registered generator: its function, default noise and number of features."""
+
+    name: str
+    make: Callable[[int, float, int], tuple[Array, Array]]
+    default_sd: float
+    n_features: int
+    summary: str
+
+
+GENERATORS: dict[str, GeneratorInfo] = {
+    info.name: info
+    for info in (
+        GeneratorInfo("friedman1", friedman1, 1.0, 10, "10 uniform inputs, 5 used"),
+        GeneratorInfo("friedman2", friedman2, 125.0, 4, "AC circuit impedance"),
+        GeneratorInfo("friedman3", friedman3, 0.1, 4, "AC circuit phase (the exercise)"),
+        GeneratorInfo("peak", peak, 0.0, 20, "Gaussian bump in a 20-d ball"),
+    )
+}
+
+
+def get_generator(name: str) -> GeneratorInfo:
+    """Look up a data generator by name.
+
+    Raises:
+        ConfigError: for an unknown name, listing the known ones.
+    """
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        known = ", ".join(GENERATORS)
+        raise ConfigError(
+            f"unknown dataset {name!r}; choose one of: {known} (or pass data=...)"
+        ) from None

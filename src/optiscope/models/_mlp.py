@@ -1,0 +1,81 @@
+"""The exercise's MLP family: ``in -> 50 -> 50 -> 1`` with ReLU, widths and activation free."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from optiscope.errors import ConfigError
+
+__all__ = ["ACTIVATIONS", "build_mlp", "validate_architecture"]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+}
+
+# torch.manual_seed is process-global: two threads building models at once would interleave
+# their draws. The lock keeps each model's initialization one uninterrupted sequence.
+_INIT_LOCK = threading.Lock()
+
+
+def validate_architecture(hidden: Sequence[int], activation: str) -> None:
+    """Check hidden widths and activation name.
+
+    Raises:
+        ConfigError: for a non-positive width or an unknown activation.
+    """
+    for width in hidden:
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ConfigError(
+                f"hidden width {width!r} must be a positive integer, e.g. hidden=(50, 50)."
+            )
+    if activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"unknown activation {activation!r}; choose one of: {', '.join(ACTIVATIONS)}."
+        )
+
+
+def build_mlp(
+    in_features: int,
+    hidden: Sequence[int] = (50, 50),
+    activation: str = "relu",
+    seed: int = 123,
+) -> nn.Sequential:
+    """Build the MLP exactly as a plain script would after ``torch.manual_seed(seed)``.
+
+    The layers are ``Linear(in, h1), act, Linear(h1, h2), act, ..., Linear(h_last, 1)``,
+    constructed in order, so the initial weights equal those of::
+
+        torch.manual_seed(seed)
+        nn.Sequential(nn.Linear(4, 50), nn.ReLU(), nn.Linear(50, 50), nn.ReLU(), nn.Linear(50, 1))
+
+    The global RNG state is restored afterwards, so building a model does not change what
+    the caller's code draws next.
+
+    Args:
+        in_features: number of input features.
+        hidden: widths of the hidden layers (empty: a linear model).
+        activation: ``relu``, ``tanh``, ``gelu`` or ``sigmoid``.
+        seed: the seed set before construction (the exercise uses 123).
+
+    Returns:
+        A float32 ``nn.Sequential`` on the CPU.
+
+    Raises:
+        ConfigError: for invalid widths or activation.
+    """
+    validate_architecture(hidden, activation)
+    widths = [in_features, *hidden]
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(width_in, width_out), ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(widths[-1], 1))
+        return nn.Sequential(*layers)

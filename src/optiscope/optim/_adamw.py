@@ -1,0 +1,32 @@
+"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, https://arxiv.org/abs/1711.05101).
+
+For each step ``t`` with gradient ``g``:
+
+.. math::
+
+    p &\\leftarrow p - \\text{lr} \\cdot \\lambda \\, p \\\\
+    m &\\leftarrow \\beta_1 m + (1 - \\beta_1) g \\\\
+    v &\\leftarrow \\beta_2 v + (1 - \\beta_2) g^2 \\\\
+    p &\\leftarrow p - \\text{lr} \\, \\frac{m / (1 - \\beta_1^t)}{\\sqrt{v / (1 - \\beta_2^t)} + \\epsilon}
+"""
+
+from __future__ import annotations
+
+import torch
+
+from optiscope.optim._base import HParamSpec, OptimizerInfo
+
+__all__ = ["ADAMW"]
+
+ADAMW = OptimizerInfo(
+    name="adamw",
+    title="AdamW",
+    torch_class=torch.optim.AdamW,
+    summary="Adam with decoupled weight decay (the exercise's optimizer)",
+    hparams=(
+        HParamSpec("lr", 1e-3, low=0.0, low_open=True, doc="step size"),
+        HParamSpec("betas", (0.9, 0.999), kind="betas", doc="decay of the moment estimates"),
+        HParamSpec("eps", 1e-8, low=0.0, doc="added to the denominator"),
+        HParamSpec("weight_decay", 1e-2, low=0.0, doc="decoupled decay rate"),
+    ),
+)

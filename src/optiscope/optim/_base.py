@@ -1,0 +1,212 @@
+"""What every optimizer declares: its hyperparameters, their checks, its torch class.
+
+Capabilities are data (STYLE.md 4): callers ask ``info.vectorizable``, never compare names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from optiscope.errors import ConfigError
+
+__all__ = ["HParamSpec", "OptimizerInfo", "check_number"]
+
+Kind = Literal["float", "bool", "betas"]
+
+STRING_NUMBER_HINT = (
+    "it is the text {value!r}, not a number; pass {value} without quotes "
+    "(on the command line, numbers are parsed for you)"
+)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    needs: str = "",
+) -> list[str]:
+    """Check one number and return the problems found (empty when it is fine).
+
+    Args:
+        name: the setting's name as the user wrote it (``beta2``).
+        value: the value to check.
+        low, high: bounds (``None`` for none).
+        low_open, high_open: exclude the bound itself.
+        integer: require an ``int`` (``bool`` is never accepted as a number).
+        needs: what the bound is for, appended to the message (``"AdamW needs 0 <= beta2 < 1"``).
+    """
+    suffix = f"; {needs}" if needs else ""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return [f"`{name}` = {value!r} is not a number{suffix}"]
+        return [f"`{name}` = {value!r}: " + STRING_NUMBER_HINT.format(value=value)]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "an integer" if integer else "a number"
+        return [f"`{name}` = {value!r} ({type(value).__name__}) must be {kind}{suffix}"]
+    if integer and not isinstance(value, int):
+        if float(value).is_integer():
+            return [f"`{name}` = {value!r} must be an integer; write {int(value)}{suffix}"]
+        return [f"`{name}` = {value!r} must be an integer{suffix}"]
+    if not math.isfinite(value):
+        return [f"`{name}` = {value!r} must be finite{suffix}"]
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        left = "-inf" if low is None else f"{low:g}"
+        right = "inf" if high is None else f"{high:g}"
+        interval = f"{'(' if low_open or low is None else '['}{left}, {right}{')' if high_open or high is None else ']'}"
+        return [f"`{name}` = {value!r} is outside {interval}{suffix}"]
+    return []
+
+
+@dataclass(frozen=True)
+class HParamSpec:
+    """One hyperparameter: torch's name, its default and its allowed range."""
+
+    name: str
+    default: Any
+    kind: Kind = "float"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    doc: str = ""
+
+    def check(self, value: Any, optimizer: str) -> list[str]:
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return []
+            return [f"`{self.name}` = {value!r} must be True or False"]
+        if self.kind == "betas":
+            if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+                return [f"`betas` = {value!r} must be a pair (beta1, beta2)"]
+            problems: list[str] = []
+            for i, beta in enumerate(value, start=1):
+                problems += check_number(
+                    f"beta{i}",
+                    beta,
+                    low=0.0,
+                    high=1.0,
+                    high_open=True,
+                    needs=f"{optimizer} needs 0 <= beta{i} < 1",
+                )
+            return problems
+        interval = _describe(self)
+        return check_number(
+            self.name,
+            value,
+            low=self.low,
+            high=self.high,
+            low_open=self.low_open,
+            high_open=self.high_open,
+            needs=f"{optimizer} needs {interval}" if interval else "",
+        )
+
+    def normalize(self, value: Any) -> Any:
+        if self.kind == "betas":
+            return (float(value[0]), float(value[1]))
+        if self.kind == "bool":
+            return bool(value)
+        return float(value)
+
+
+def _describe(spec: HParamSpec) -> str:
+    parts = []
+    if spec.low is not None:
+        parts.append(f"{spec.low:g} {'<' if spec.low_open else '<='} ")
+    parts.append(spec.name)
+    if spec.high is not None:
+        parts.append(f" {'<' if spec.high_open else '<='} {spec.high:g}")
+    return "".join(parts) if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    """A registered optimizer.
+
+    Attributes:
+        name: registry name (``adamw``).
+        title: display name (``AdamW``).
+        torch_class: the ``torch.optim`` class that is the reference for this optimizer.
+        hparams: hyperparameters in torch's spelling, with defaults and ranges.
+        summary: one line for listings.
+        extra_checks: checks across hyperparameters (``nesterov`` needs ``momentum > 0``...),
+            returning problem texts.
+        init_state: vectorized state for K stacked configs (``None``: not vectorizable).
+        step: vectorized in-place update of stacked parameters.
+    """
+
+    name: str
+    title: str
+    torch_class: type[torch.optim.Optimizer]
+    hparams: tuple[HParamSpec, ...]
+    summary: str = ""
+    extra_checks: Callable[[Mapping[str, Any]], list[str]] | None = None
+    init_state: Callable[..., Any] | None = field(default=None, repr=False)
+    step: Callable[..., Any] | None = field(default=None, repr=False)
+
+    @property
+    def vectorizable(self) -> bool:
+        """Whether K configs of this optimizer can train as one stacked update."""
+        return self.init_state is not None and self.step is not None
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {spec.name: spec.default for spec in self.hparams}
+
+    def problems(self, values: Mapping[str, Any]) -> list[str]:
+        """Every problem with ``values`` (unknown names, wrong types, out-of-range values)."""
+        known = {spec.name: spec for spec in self.hparams}
+        problems = [
+            f"`{name}` is not a hyperparameter of {self.title}; it takes: {', '.join(known)}"
+            for name in values
+            if name not in known
+        ]
+        for name, value in values.items():
+            if name in known:
+                problems += known[name].check(value, self.title)
+        if not problems and self.extra_checks is not None:
+            problems += self.extra_checks({**self.defaults, **values})
+        return problems
+
+    def validate(self, values: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
+        """Complete ``values`` with defaults and check them all at once.
+
+        Args:
+            values: hyperparameters in torch spelling (a subset; defaults fill the rest).
+            where: prefix for messages, such as ``"config 3 of 12: "``.
+
+        Returns:
+            Every hyperparameter, normalized (floats, a ``(beta1, beta2)`` tuple).
+
+        Raises:
+            ConfigError: listing every problem, and saying that nothing was run.
+        """
+        problems = self.problems(values)
+        if problems:
+            raise ConfigError(f"{where}{'; '.join(problems)}. Nothing was run.")
+        merged = {**self.defaults, **values}
+        return {spec.name: spec.normalize(merged[spec.name]) for spec in self.hparams}
+
+    def make_torch(
+        self, params: Iterable[Tensor], hparams: Mapping[str, Any]
+    ) -> torch.optim.Optimizer:
+        """The reference ``torch.optim`` optimizer with these hyperparameters.
+
+        ``foreach=False`` is passed where the class takes it: the single-tensor path is what
+        the CPU uses by default, and the vectorized updates are exact against it.
+        """
+        return self.torch_class(params, **dict(hparams), foreach=False)  # type: ignore[call-arg]

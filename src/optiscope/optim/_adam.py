@@ -1,11 +1,12 @@
-"""Adam (Kingma & Ba, https://arxiv.org/abs/1412.6980); weight decay is L2, added to the gradient.
+r"""Adam (Kingma & Ba, https://arxiv.org/abs/1412.6980); weight decay is L2, added to the gradient.
 
 .. math::
 
-    g &\\leftarrow g + \\lambda p \\\\
-    m &\\leftarrow \\beta_1 m + (1 - \\beta_1) g \\\\
-    v &\\leftarrow \\beta_2 v + (1 - \\beta_2) g^2 \\\\
-    p &\\leftarrow p - \\text{lr} \\, \\frac{m / (1 - \\beta_1^t)}{\\sqrt{v / (1 - \\beta_2^t)} + \\epsilon}
+    g &\leftarrow g + \lambda p \\
+    m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+    v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+    \hat m &= m / (1 - \beta_1^t), \quad \hat v = v / (1 - \beta_2^t) \\
+    p &\leftarrow p - \text{lr} \, \hat m / (\sqrt{\hat v} + \epsilon)
 """
 
 from __future__ import annotations

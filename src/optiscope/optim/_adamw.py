@@ -1,13 +1,14 @@
-"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, https://arxiv.org/abs/1711.05101).
+r"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, https://arxiv.org/abs/1711.05101).
 
 For each step ``t`` with gradient ``g``:
 
 .. math::
 
-    p &\\leftarrow p - \\text{lr} \\cdot \\lambda \\, p \\\\
-    m &\\leftarrow \\beta_1 m + (1 - \\beta_1) g \\\\
-    v &\\leftarrow \\beta_2 v + (1 - \\beta_2) g^2 \\\\
-    p &\\leftarrow p - \\text{lr} \\, \\frac{m / (1 - \\beta_1^t)}{\\sqrt{v / (1 - \\beta_2^t)} + \\epsilon}
+    p &\leftarrow p - \text{lr} \cdot \lambda \, p \\
+    m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+    v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+    \hat m &= m / (1 - \beta_1^t), \quad \hat v = v / (1 - \beta_2^t) \\
+    p &\leftarrow p - \text{lr} \, \hat m / (\sqrt{\hat v} + \epsilon)
 """
 
 from __future__ import annotations

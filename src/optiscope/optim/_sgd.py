@@ -1,13 +1,13 @@
-"""SGD with momentum, dampening and Nesterov (Sutskever et al., https://proceedings.mlr.press/v28/sutskever13.html).
+r"""SGD with momentum, dampening and Nesterov (Sutskever et al., https://proceedings.mlr.press/v28/sutskever13.html).
 
 With ``g`` the gradient plus ``λ p`` (L2 weight decay) and buffer ``b`` (``b = g`` at the
 first step):
 
 .. math::
 
-    b &\\leftarrow \\mu b + (1 - \\tau) g \\\\
-    d &= g + \\mu b \\text{ (nesterov) or } b \\\\
-    p &\\leftarrow p - \\text{lr} \\, d
+    b &\leftarrow \mu b + (1 - \tau) g \\
+    d &= g + \mu b \text{ (nesterov) or } b \\
+    p &\leftarrow p - \text{lr} \, d
 """
 
 from __future__ import annotations

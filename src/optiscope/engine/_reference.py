@@ -1,0 +1,128 @@
+"""The reference engine: the plain PyTorch training loop, the ground truth for every fast path.
+
+It does what the exercise's ``train_valid`` does, written out in Python: batches in dataset
+order (seeded shuffling on request), MSE loss, ``opt.zero_grad(); loss.backward(); opt.step()``
+per batch, validation after every epoch. Any ``nn.Module`` factory and any ``torch.optim``
+optimizer can be plugged in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from optiscope.data import Dataset, make_dataset
+from optiscope.engine._metrics import evaluate
+from optiscope.engine._validate import validate_config
+from optiscope.models import build_mlp
+from optiscope.optim import get_optimizer
+from optiscope.records import Curve, RunConfig, RunRecord
+
+__all__ = ["EpochCallback", "train_reference"]
+
+ModelFactory = Callable[[], nn.Module]
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+EpochCallback = Callable[[int, float, float], None]
+
+
+def train_reference(
+    config: RunConfig,
+    data: Dataset | None = None,
+    *,
+    model_factory: ModelFactory | None = None,
+    optimizer_factory: OptimizerFactory | None = None,
+    device: str | torch.device = "cpu",
+    on_epoch: EpochCallback | None = None,
+) -> RunRecord:
+    """Train one config with the plain PyTorch loop.
+
+    Args:
+        config: the run's settings (validated first).
+        data: the data set; ``None`` builds ``config.data``.
+        model_factory: builds the network; default: :func:`optiscope.models.build_mlp`
+            with ``config.hidden``, ``config.activation`` and ``config.seed``.
+        optimizer_factory: builds the optimizer from the parameters; default: the registered
+            optimizer's ``torch.optim`` class with ``config.hparams``.
+        device: where to train.
+        on_epoch: called as ``on_epoch(epoch, valid_loss, train_loss)`` after each epoch.
+
+    Returns:
+        The run's record. A run whose training or validation loss becomes NaN or inf stops at
+        that epoch with status ``diverged``.
+
+    Raises:
+        ConfigError: when the config is invalid (nothing is trained).
+    """
+    validate_config(config)
+    data = data if data is not None else make_dataset(config.data)
+    model: nn.Module
+    if model_factory is None:
+        model = build_mlp(data.n_features, config.hidden, config.activation, config.seed)
+    else:
+        model = model_factory()
+    model = model.to(device)
+    if optimizer_factory is None:
+        info = get_optimizer(config.optimizer)
+        optimizer = info.make_torch(model.parameters(), info.validate(config.hparam_dict))
+    else:
+        optimizer = optimizer_factory(model.parameters())
+
+    X_train, y_train = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)
+    X_valid, y_valid = data.X_valid.to(device), data.y_valid.to(device)
+    order = _epoch_orders(config, data.n_train)
+
+    columns: dict[str, list[float]] = {name: [] for name in Curve.__dataclass_fields__}
+    status, diverged_epoch = "done", None
+    steps = samples = 0
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        indices = next(order)
+        losses: list[float] = []
+        for first in range(0, data.n_train, config.batch_size):
+            stop = first + config.batch_size
+            batch = slice(first, stop) if indices is None else indices[first:stop]
+            xb, yb = X_train[batch], y_train[batch]  # (B, F), (B, 1)
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.item()))
+            steps += 1
+            samples += int(xb.shape[0])
+        train_loss = sum(losses) / len(losses)
+        valid_loss = evaluate(model, X_valid, y_valid, config.metric, config.batch_size)
+        for name, value in zip(
+            ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"),
+            (epoch, steps, samples, time.perf_counter() - start, valid_loss, train_loss),
+            strict=True,
+        ):
+            columns[name].append(value)
+        if on_epoch is not None:
+            on_epoch(epoch, valid_loss, train_loss)
+        if not (math.isfinite(valid_loss) and math.isfinite(train_loss)):
+            status, diverged_epoch = "diverged", epoch
+            break
+    curve = Curve(**{name: tuple(values) for name, values in columns.items()})  # type: ignore[arg-type]
+    return RunRecord(
+        config=config,
+        curve=curve,
+        status=status,  # type: ignore[arg-type]
+        diverged_epoch=diverged_epoch,
+        engine="reference",
+    )
+
+
+def _epoch_orders(config: RunConfig, n: int) -> Iterator[Tensor | None]:
+    """Yield each epoch's sample order: ``None`` for dataset order, else a seeded permutation."""
+    if not config.shuffle:
+        while True:
+            yield None
+    generator = torch.Generator().manual_seed(config.seed)
+    while True:
+        yield torch.randperm(n, generator=generator)

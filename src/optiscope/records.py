@@ -126,7 +126,7 @@ class RunConfig:
         items = self.hparams.items() if isinstance(self.hparams, Mapping) else self.hparams
         frozen = tuple(sorted((str(k), _freeze(v)) for k, v in items))
         object.__setattr__(self, "hparams", frozen)
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
 
     @property
     def hparam_dict(self) -> dict[str, HParam]:

@@ -1,0 +1,336 @@
+"""``compare_configs``: the exercise's comparison of AdamW settings, faithful and correct.
+
+The exercise (question 1) trains one identically seeded MLP per value of one AdamW setting on
+friedman3 data and draws one validation curve each. This module does the same, with the
+exercise's quirks fixed by default and available on request (``metric="batch_rmse"``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optiscope.data import Dataset, get_generator
+from optiscope.engine import config_problems
+from optiscope.errors import ConfigError
+from optiscope.plotting import build_curves, check_x_axis, render_curves, save_figure
+from optiscope.records import DataSpec, RunConfig, RunRecord
+from optiscope.sweeps import run_configs
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["PARAMETERS", "CompareResult", "compare_configs", "resolve_data"]
+
+#: The settings ``compare_configs`` can vary, in the exercise's spelling.
+PARAMETERS: tuple[str, ...] = ("batch_size", "lr", "weight_decay", "beta1", "beta2")
+
+DataArg = None | str | DataSpec | Dataset | Sequence[Any]
+
+
+def resolve_data(data: DataArg) -> tuple[DataSpec, Dataset | None]:
+    """Turn the ``data=`` argument into a spec and, for user arrays, the data set itself.
+
+    Args:
+        data: ``None`` (the exercise's friedman3, n=1000, sd=0.1, data seed 0), a generator
+            name, a :class:`DataSpec`, a :class:`Dataset`, or
+            ``(X_train, y_train, X_valid, y_valid)`` as NumPy arrays or tensors.
+
+    Raises:
+        ConfigError: for anything else. DataError: for unusable arrays.
+    """
+    if data is None:
+        return DataSpec(), None
+    if isinstance(data, str):
+        return DataSpec(name=data, sd=get_generator(data).default_sd), None
+    if isinstance(data, DataSpec):
+        return data, None
+    if isinstance(data, Dataset):
+        return data.spec, data
+    if isinstance(data, Sequence) and len(data) == 4:
+        dataset = Dataset.from_arrays(*data)
+        return dataset.spec, dataset
+    raise ConfigError(
+        f"data = {type(data).__name__} is not understood; pass None (the exercise's friedman3), "
+        "a dataset name such as 'friedman1', a DataSpec, a Dataset, or a tuple "
+        "(X_train, y_train, X_valid, y_valid)."
+    )
+
+
+def _label(name: str, value: Any) -> str:
+    return f"{name} = {value:g}" if isinstance(value, int | float) else f"{name} = {value!r}"
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list | tuple | range) or type(value).__name__ == "ndarray"
+
+
+def compare_configs(
+    epochs: int = 30,
+    batch_size: Any = 16,
+    lr: Any = 0.01,
+    weight_decay: Any = 0.01,
+    beta1: Any = 0.9,
+    beta2: Any = 0.999,
+    *,
+    data: DataArg = None,
+    seed: int = 123,
+    metric: str = "rmse",
+    eps: float = 1e-8,
+    hidden: Sequence[int] = (50, 50),
+    activation: str = "relu",
+    shuffle: bool = False,
+    engine: str | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> CompareResult:
+    """Train one identically seeded MLP per value of one AdamW setting; one curve each.
+
+    Exactly one of ``batch_size``, ``lr``, ``weight_decay``, ``beta1``, ``beta2`` is a list
+    (or tuple) of values; the others are single values shared by every run.
+
+    Args:
+        epochs: passes over the training data.
+        batch_size: training batch size.
+        lr: AdamW learning rate.
+        weight_decay: AdamW's decoupled weight decay.
+        beta1: AdamW's first-moment decay (``betas[0]``).
+        beta2: AdamW's second-moment decay (``betas[1]``).
+        data: the data (see :func:`resolve_data`); default the exercise's friedman3.
+        seed: ``torch.manual_seed`` before each model is built (the exercise: 123).
+        metric: ``rmse`` (true RMSE over the validation set) or ``batch_rmse`` (the
+            exercise's mean of per-batch RMSEs, validation batch size = ``batch_size``).
+        eps: AdamW's epsilon.
+        hidden: hidden layer widths (the exercise: 50, 50).
+        activation: ``relu`` (the exercise), ``tanh``, ``gelu`` or ``sigmoid``.
+        shuffle: shuffle training batches each epoch (seeded); the exercise does not.
+        engine: training engine; ``None`` picks the default (see
+            :func:`optiscope.sweeps.run_configs`), ``"reference"`` the plain PyTorch loop.
+        device: where to train.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        A :class:`CompareResult` with ``.frame``, ``.summary()``, ``.plot()`` and ``.save()``.
+
+    Raises:
+        ConfigError: when not exactly one setting is a list, or any value is invalid; every
+            problem is reported at once and nothing is trained.
+
+    Examples:
+        >>> result = compare_configs(epochs=2, lr=[0.1, 0.01])  # doctest: +SKIP
+        >>> result.summary()  # doctest: +SKIP
+    """
+    given = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "beta1": beta1,
+        "beta2": beta2,
+    }
+    lists = [name for name, value in given.items() if _is_list(value)]
+    if len(lists) != 1:
+        which = f"lists were given for {', '.join(lists)}" if lists else "none was a list"
+        raise ConfigError(
+            f"exactly one of {', '.join(PARAMETERS)} must be a list of values to compare; "
+            f"{which}. Example: compare_configs(lr=[0.1, 0.01], weight_decay=0.02)."
+        )
+    name = lists[0]
+    values = list(given[name].tolist() if hasattr(given[name], "tolist") else given[name])
+    if not values:
+        raise ConfigError(f"`{name}` is an empty list; give at least one value to compare.")
+    repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ConfigError(
+            f"`{name}` lists {', '.join(repeated)} more than once; each value gives one curve."
+        )
+    spec, dataset = resolve_data(data)
+    configs = []
+    for value in values:
+        settings = {**given, name: value}
+        configs.append(
+            RunConfig(
+                optimizer="adamw",
+                hparams={
+                    "lr": settings["lr"],
+                    "betas": (settings["beta1"], settings["beta2"]),
+                    "weight_decay": settings["weight_decay"],
+                    "eps": eps,
+                },
+                batch_size=settings["batch_size"],
+                epochs=epochs,
+                seed=seed,
+                hidden=tuple(hidden),
+                activation=activation,
+                data=spec,
+                metric=metric,
+                shuffle=shuffle,
+            )
+        )
+    _validate_all(configs, [_label(name, v) for v in values])
+
+    started = time.perf_counter()
+    bar = _progress_bar(len(configs)) if progress else None
+    try:
+        records = run_configs(
+            configs,
+            data=dataset,
+            device=device,
+            on_record=(lambda _record: bar.update(1)) if bar is not None else None,
+            **({"engine": engine} if engine is not None else {}),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return CompareResult(
+        parameter=name,
+        values=values,
+        records=records,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _validate_all(configs: Sequence[RunConfig], labels: Sequence[str]) -> None:
+    """One error with every problem: shared problems once, then each config's own."""
+    found = [config_problems(config) for config in configs]
+    shared = [p for p in found[0] if all(p in problems for problems in found)]
+    lines = [f"every config: {p}" for p in shared]
+    for number, (problems, label) in enumerate(zip(found, labels, strict=True), start=1):
+        own = [p for p in problems if p not in shared]
+        if own:
+            lines.append(f"config {number} of {len(configs)} ({label}): {'; '.join(own)}")
+    if lines:
+        raise ConfigError(f"{'; '.join(lines)}. Nothing was run.")
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="config", desc="training", leave=False, dynamic_ncols=True)
+
+
+class CompareResult:
+    """The outcome of :func:`compare_configs`: one run per value, ordered by value.
+
+    Attributes:
+        parameter: the varied setting (``lr``).
+        values: its values, in ascending order.
+        labels: legend labels (``lr = 0.01``), in the same order.
+        records: one :class:`RunRecord` per value, in the same order.
+        seconds: wall-clock time of the whole comparison.
+    """
+
+    def __init__(
+        self,
+        parameter: str,
+        values: Sequence[Any],
+        records: Sequence[RunRecord],
+        seconds: float = math.nan,
+    ) -> None:
+        order = sorted(range(len(values)), key=lambda i: values[i])
+        self.parameter = parameter
+        self.values = [values[i] for i in order]
+        self.records = [records[i] for i in order]
+        self.labels = [_label(parameter, v) for v in self.values]
+        self.seconds = seconds
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """A tidy frame: one row per config and epoch.
+
+        Columns: ``config`` (ordered categorical, ordered by value), the varied parameter,
+        ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``, and
+        ``status`` (the run's final status: ``done``, ``diverged`` or ``error``).
+        """
+        import pandas as pd
+
+        parts = []
+        for label, value, record in zip(self.labels, self.values, self.records, strict=True):
+            curve = record.curve
+            part = pd.DataFrame(
+                {
+                    "config": label,
+                    self.parameter: value,
+                    "epoch": curve.epoch,
+                    "step": curve.step,
+                    "samples": curve.samples,
+                    "seconds": curve.seconds,
+                    "valid_loss": curve.valid_loss,
+                    "train_loss": curve.train_loss,
+                    "status": record.status,
+                }
+            )
+            parts.append(part)
+        frame = pd.concat(parts, ignore_index=True)
+        frame["config"] = pd.Categorical(frame["config"], categories=self.labels, ordered=True)
+        return frame
+
+    def summary(self) -> pd.DataFrame:
+        """One row per config: final and best validation loss, the best epoch, divergence.
+
+        ``final_valid_loss`` is NaN for a diverged run; ``best_*`` cover its finite epochs.
+        """
+        import pandas as pd
+
+        rows = []
+        for label, value, record in zip(self.labels, self.values, self.records, strict=True):
+            losses = record.curve.valid_loss
+            finite = [(loss, e) for loss, e in zip(losses, record.curve.epoch, strict=True)]
+            finite = [(loss, e) for loss, e in finite if math.isfinite(loss)]
+            best = min(finite) if finite else (math.nan, None)
+            rows.append(
+                {
+                    "config": label,
+                    self.parameter: value,
+                    "status": record.status,
+                    "epochs_run": len(losses),
+                    "final_valid_loss": losses[-1] if record.status == "done" else math.nan,
+                    "best_valid_loss": best[0],
+                    "best_epoch": best[1],
+                    "diverged_epoch": record.diverged_epoch,
+                }
+            )
+        frame = pd.DataFrame(rows)
+        frame["best_epoch"] = frame["best_epoch"].astype("Int64")
+        frame["diverged_epoch"] = frame["diverged_epoch"].astype("Int64")
+        return frame
+
+    def plot(self, x: str = "epoch", log_y: bool = False) -> Figure:
+        """Validation curves, one line per config, legend ordered by value.
+
+        Args:
+            x: ``epoch``, ``step``, ``samples`` or ``seconds``.
+            log_y: logarithmic y-axis.
+
+        Returns:
+            A matplotlib Figure.
+        """
+        check_x_axis(x)
+        title = f"AdamW: {self.parameter} compared"
+        return render_curves(build_curves(self.records, self.labels, x=x, log_y=log_y, title=title))
+
+    def save(self, path: str | Path, *, x: str = "epoch", log_y: bool = False) -> Path:
+        """Save the figure as PNG, SVG or PDF (by the file's suffix); returns the path."""
+        return save_figure(self.plot(x=x, log_y=log_y), path)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (NaN becomes ``None``)."""
+        summary = self.summary().astype(object)
+        rows = summary.where(summary.notna(), None).to_dict(orient="records")
+        return {"parameter": self.parameter, "seconds": self.seconds, "configs": rows}
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.plot().savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        done = sum(r.status == "done" for r in self.records)
+        return (
+            f"CompareResult({self.parameter}: {', '.join(map(str, self.values))}; "
+            f"{done}/{len(self.records)} done, {self.seconds:.1f} s)"
+        )

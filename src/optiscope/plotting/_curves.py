@@ -1,0 +1,294 @@
+"""Learning curves, one line per config: data first (:func:`build_curves`), pixels second.
+
+:func:`build_curves` turns records into plain values (tested without matplotlib; the web page
+will serve the same values as JSON); :func:`render_curves` draws them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from optiscope.errors import ConfigError
+from optiscope.records import RunRecord
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "X_AXES",
+    "CurveLine",
+    "CurvesData",
+    "build_curves",
+    "check_x_axis",
+    "render_curves",
+    "robust_upper_limit",
+]
+
+X_AXES: dict[str, str] = {
+    "epoch": "Epoch",
+    "step": "Optimizer step",
+    "samples": "Samples seen",
+    "seconds": "Training time (s)",
+}
+
+METRIC_LABELS: dict[str, str] = {
+    "rmse": "Validation RMSE",
+    "batch_rmse": "Validation RMSE (mean of per-batch RMSEs, as in the exercise)",
+}
+
+# A line whose values run this many times above the typical level of all lines is drawn off
+# the top of the axes instead of stretching it (one exploding config flattens the rest).
+OFF_SCALE_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class CurveLine:
+    """One config's line.
+
+    Attributes:
+        label: legend text (``lr = 0.01``).
+        x: x positions of the finite points.
+        y: the metric at those positions.
+        status: ``done``, ``diverged`` or ``error``.
+        diverged_x: x where the run diverged (its loss was NaN or inf), else ``None``.
+        off_scale_x: first x where the line leaves the axes above the upper limit, else ``None``.
+    """
+
+    label: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    status: str = "done"
+    diverged_x: float | None = None
+    off_scale_x: float | None = None
+
+    x_name: str = "epoch"
+
+    @property
+    def legend(self) -> str:
+        """Legend text: the label, plus where the run diverged or left the plot."""
+        notes = []
+        if self.status == "diverged" and self.diverged_x is not None:
+            notes.append(f"diverged at {self.x_name} {self.diverged_x:g}")
+        if self.status == "error":
+            notes.append("error")
+        if self.off_scale_x is not None:
+            notes.append("leaves the plot")
+        return f"{self.label} ({', '.join(notes)})" if notes else self.label
+
+
+@dataclass(frozen=True)
+class CurvesData:
+    """Everything a renderer needs to draw a learning-curve figure."""
+
+    lines: tuple[CurveLine, ...]
+    x: str
+    x_label: str
+    y_label: str
+    y_limits: tuple[float, float] | None
+    log_y: bool
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the web page's payload)."""
+        return {
+            "x": self.x,
+            "x_label": self.x_label,
+            "y_label": self.y_label,
+            "y_limits": list(self.y_limits) if self.y_limits else None,
+            "log_y": self.log_y,
+            "title": self.title,
+            "lines": [
+                {
+                    "label": line.label,
+                    "legend": line.legend,
+                    "x": list(line.x),
+                    "y": list(line.y),
+                    "status": line.status,
+                    "diverged_x": line.diverged_x,
+                    "off_scale_x": line.off_scale_x,
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def check_x_axis(x: str) -> None:
+    """Raise :class:`ConfigError` unless ``x`` is one of :data:`X_AXES`."""
+    if x not in X_AXES:
+        raise ConfigError(f"x = {x!r} is not an x-axis; choose one of: {', '.join(X_AXES)}.")
+
+
+def robust_upper_limit(series: Sequence[Sequence[float]]) -> float:
+    """An upper y-limit that keeps ordinary lines whole and lets exploding ones leave the axes.
+
+    The typical level is the median of all values pooled (robust while fewer than half of
+    the points explode); the limit is the largest value not above ``OFF_SCALE_FACTOR`` times
+    that level, or the largest value when the level is not positive.
+
+    Args:
+        series: the finite values of each line.
+
+    Returns:
+        The largest value to show, before padding.
+    """
+    values = [v for line in series for v in line]
+    level = _median(values)
+    kept = [v for v in values if v <= OFF_SCALE_FACTOR * level] if level > 0 else values
+    return max(kept or values)
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def build_curves(
+    records: Sequence[RunRecord],
+    labels: Sequence[str],
+    *,
+    x: str = "epoch",
+    log_y: bool = False,
+    title: str = "",
+) -> CurvesData:
+    """Turn records into lines, in the order given (the legend order).
+
+    Args:
+        records: one record per line.
+        labels: one legend label per record.
+        x: ``epoch``, ``step``, ``samples`` or ``seconds``.
+        log_y: logarithmic y-axis (non-positive values are dropped from the limits).
+        title: figure title.
+
+    Returns:
+        Plain data: lines with finite points only, where each diverged, and y-limits chosen so
+        that one exploding line does not flatten the others.
+
+    Raises:
+        ConfigError: for an unknown ``x`` or mismatched ``labels``.
+    """
+    check_x_axis(x)
+    if len(labels) != len(records):
+        raise ConfigError(f"got {len(labels)} labels for {len(records)} records.")
+    metric = records[0].config.metric if records else "rmse"
+    lines = []
+    for record, label in zip(records, labels, strict=True):
+        xs = getattr(record.curve, x)
+        points = [
+            (float(px), float(py))
+            for px, py in zip(xs, record.curve.valid_loss, strict=True)
+            if math.isfinite(py) and (py > 0 or not log_y)
+        ]
+        diverged_x = None
+        if record.status == "diverged" and xs:
+            diverged_x = float(xs[-1])
+        lines.append(
+            CurveLine(
+                label=label,
+                x=tuple(p[0] for p in points),
+                y=tuple(p[1] for p in points),
+                status=record.status,
+                diverged_x=diverged_x,
+                x_name=x,
+            )
+        )
+    y_limits = None
+    finite = [line.y for line in lines if line.y]
+    if finite:
+        low = min(min(values) for values in finite)
+        high = max(max(values) for values in finite) if log_y else robust_upper_limit(finite)
+        if log_y:
+            y_limits = (low / 1.15, high * 1.15)
+        else:
+            pad = 0.04 * (high - low) if high > low else 0.05 * max(abs(high), 1e-12)
+            y_limits = (low - pad, high + pad)
+        lines = [_mark_off_scale(line, y_limits[1]) for line in lines]
+    return CurvesData(
+        lines=tuple(lines),
+        x=x,
+        x_label=X_AXES[x],
+        y_label=METRIC_LABELS.get(metric, metric),
+        y_limits=y_limits,
+        log_y=log_y,
+        title=title,
+    )
+
+
+def _mark_off_scale(line: CurveLine, upper: float) -> CurveLine:
+    for px, py in zip(line.x, line.y, strict=True):
+        if py > upper:
+            return dataclasses.replace(line, off_scale_x=px)
+    return line
+
+
+def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
+    """Draw learning curves with matplotlib.
+
+    A diverged run gets a cross on the top edge at the x where its loss became NaN or inf;
+    a line that leaves the axes gets an arrow on the top edge where it leaves; both say so in
+    the legend.
+
+    Args:
+        data: from :func:`build_curves`.
+        ax: axes to draw into; ``None`` makes a new figure.
+
+    Returns:
+        The figure.
+    """
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    if ax is None:
+        # A bare Figure, not pyplot: nothing global to leak, and Jupyter shows a returned
+        # figure once instead of twice.
+        fig = Figure(figsize=(8, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.get_figure()  # type: ignore[assignment]
+    count = max(len(data.lines), 1)
+    cmap = colormaps["viridis"]
+    for index, line in enumerate(data.lines):
+        color = cmap(0.9 * index / max(count - 1, 1))
+        ax.plot(line.x, line.y, color=color, label=line.legend, linewidth=1.6)
+        if line.diverged_x is not None and data.y_limits is not None:
+            # The loss became NaN or inf there: a cross on the top edge, above that x.
+            ax.plot(
+                line.diverged_x,
+                data.y_limits[1],
+                marker="X",
+                color=color,
+                markersize=10,
+                clip_on=False,
+                linestyle="none",
+            )
+        if line.off_scale_x is not None and data.y_limits is not None:
+            span = data.y_limits[1] - data.y_limits[0]
+            ax.annotate(
+                "",
+                xy=(line.off_scale_x, data.y_limits[1]),
+                xytext=(line.off_scale_x, data.y_limits[1] - 0.06 * span),
+                arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.5},
+                annotation_clip=False,
+            )
+    if data.x != "seconds":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if data.log_y:
+        ax.set_yscale("log")
+    if data.y_limits is not None:
+        ax.set_ylim(*data.y_limits)
+    ax.set_xlabel(data.x_label)
+    ax.set_ylabel(data.y_label)
+    if data.title:
+        ax.set_title(data.title)
+    ax.grid(True, alpha=0.3)
+    if data.lines:
+        ax.legend(title="Configuration", fontsize="small", frameon=False, loc="best")
+    return fig

@@ -1,0 +1,120 @@
+"""`optiscope compare`: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from optiscope.cli import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+FAST = ["--n", "200", "--epochs", "2", "-q"]
+
+
+def test_compare_writes_figure_and_prints_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["compare", "--lr", "0.1,0.01", *FAST], capsys)
+    assert code == 0, err
+    assert (tmp_path / "compare-lr.png").read_bytes().startswith(b"\x89PNG")
+    header = out.splitlines()[0].split()
+    assert header[:3] == ["config", "lr", "status"]
+    assert "lr = 0.01" in out and "lr = 0.1" in out
+    assert "wrote compare-lr.png" in err
+
+
+def test_json_puts_only_json_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["compare", "--batch-size", "64,32", *FAST, "--json", "--out", str(tmp_path / "f.svg")]
+    code, out, _ = run([*args, "--csv", str(tmp_path / "t.csv")], capsys)
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["parameter"] == "batch_size"
+    assert [c["batch_size"] for c in payload["configs"]] == [32, 64]
+    frame = pd.read_csv(tmp_path / "t.csv")
+    assert len(frame) == 4 and set(frame["config"]) == {"batch_size = 32", "batch_size = 64"}
+    assert (tmp_path / "f.svg").exists()
+
+
+def test_parquet_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.parquet"
+    args = ["compare", "--beta1", "0.5,0.9", *FAST, "--out", str(tmp_path / "f.png")]
+    code, _, _ = run([*args, "--parquet", str(path)], capsys)
+    assert code == 0
+    frame = pd.read_parquet(path)
+    assert list(frame["epoch"]) == [1, 2, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compare"], "give exactly one of --batch-size"),
+        (["compare", "--lr", "0.1,0.01", "--beta1", "0.5,0.9"], "got several for: --lr, --beta1"),
+        (["compare", "--lr", "0.1,abc"], "--lr takes numbers, got 'abc'"),
+        (["compare", "--batch-size", "16,8.5"], "--batch-size takes whole numbers, got '8.5'"),
+        (["compare", "--lr", "0.1,,0.01"], "has an empty value"),
+        (["compare", "--lr", "-1,0.1"], "`lr` = -1.0 is outside"),
+        (["compare", "--beta2", "0.99,1"], "AdamW needs 0 <= beta2 < 1"),
+        (["compare", "--lr", "0.1,1", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["compare", "--lr", "0.1,1", "--out", "f.jpg"], "f.jpg must end in .png or .svg or .pdf"),
+        (["compare", "--lr", "0.1,1", "--epochs", "0"], "--epochs"),
+        (["compare", "--lr", "0.1,1", "--metric", "mae"], "--metric"),
+        (["compare", "--lr", "0.1,1", "--bogus"], "No such option '--bogus'"),
+        (["nonsense"], "No such command 'nonsense'"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("optiscope: error: ")
+    assert message in lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_help_is_fast_because_torch_is_not_imported() -> None:
+    code = (
+        "import sys; from optiscope.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported by --help'\n"
+        "assert 'matplotlib' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "compare" in done.stdout
+
+
+def test_the_installed_command_runs_as_a_process(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "optiscope"
+    done = subprocess.run(
+        [str(exe), "compare", "--lr", "0.1,0.01", *FAST, "--json", "--out", "x.png"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parameter"] == "lr"
+    bad = subprocess.run([str(exe), "compare", "--lr", "x,1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

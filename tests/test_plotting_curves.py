@@ -1,0 +1,89 @@
+"""build_curves is plain data (no matplotlib needed); render_curves draws exactly that data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from optiscope.errors import ConfigError
+from optiscope.plotting import build_curves, render_curves, robust_upper_limit
+from optiscope.records import Curve, RunConfig, RunRecord
+
+
+def _record(values: list[float], status: str = "done") -> RunRecord:
+    n = len(values)
+    curve = Curve(
+        epoch=tuple(range(1, n + 1)),
+        step=tuple(10 * e for e in range(1, n + 1)),
+        samples=tuple(100 * e for e in range(1, n + 1)),
+        seconds=tuple(0.5 * e for e in range(1, n + 1)),
+        valid_loss=tuple(values),
+        train_loss=tuple(values),
+    )
+    diverged = n if status == "diverged" else None
+    return RunRecord(RunConfig(), curve, status=status, diverged_epoch=diverged)  # type: ignore[arg-type]
+
+
+def test_an_exploding_line_does_not_flatten_the_others() -> None:
+    calm = [_record([1.0, 0.6, 0.5, 0.45]), _record([0.9, 0.5, 0.4, 0.35])]
+    exploding = _record([0.8, 5.0, 300.0, 1e6])
+    data = build_curves([*calm, exploding], ["a", "b", "c"])
+    low, high = data.y_limits
+    assert low < 0.35 and 1.0 < high < 5.0
+    assert data.lines[2].off_scale_x == 2
+    assert data.lines[0].off_scale_x is None and data.lines[1].off_scale_x is None
+    assert "leaves the plot" in data.lines[2].legend
+
+
+def test_without_outliers_every_point_is_inside() -> None:
+    records = [_record([3.0, 2.0, 1.0]), _record([2.5, 1.5, 0.7])]
+    data = build_curves(records, ["a", "b"])
+    low, high = data.y_limits
+    assert low < 0.7 and high > 3.0
+    assert all(line.off_scale_x is None for line in data.lines)
+
+
+def test_robust_upper_limit_keeps_everything_when_lines_agree() -> None:
+    assert robust_upper_limit([[1.0, 2.0], [1.5, 3.0]]) == 3.0
+    assert robust_upper_limit([[1.0, 1.1], [1.0, 1000.0]]) == 1.1
+
+
+def test_diverged_runs_keep_their_finite_points_and_where_they_diverged() -> None:
+    data = build_curves([_record([1.0, 0.5, math.nan], "diverged")], ["lr = 1"], x="samples")
+    line = data.lines[0]
+    assert line.x == (100, 200) and line.y == (1.0, 0.5)
+    assert line.diverged_x == 300
+    assert line.legend == "lr = 1 (diverged at samples 300)"
+
+
+def test_log_scale_limits_cover_all_positive_values() -> None:
+    data = build_curves([_record([1.0, 1e-3]), _record([10.0, 1e4])], ["a", "b"], log_y=True)
+    low, high = data.y_limits
+    assert low < 1e-3 and high > 1e4
+    assert data.log_y
+
+
+def test_payload_is_json() -> None:
+    data = build_curves([_record([1.0, math.nan], "diverged")], ["a"], x="step")
+    payload = json.loads(json.dumps(data.to_dict(), allow_nan=False))
+    assert payload["lines"][0]["diverged_x"] == 20
+    assert payload["x_label"] == "Optimizer step"
+
+
+def test_unknown_axis_and_label_mismatch() -> None:
+    with pytest.raises(ConfigError, match="x = 'time' is not an x-axis"):
+        build_curves([_record([1.0])], ["a"], x="time")
+    with pytest.raises(ConfigError, match="got 2 labels for 1 records"):
+        build_curves([_record([1.0])], ["a", "b"])
+
+
+def test_render_draws_the_built_data() -> None:
+    data = build_curves([_record([1.0, 0.5]), _record([2.0, math.nan], "diverged")], ["a", "b"])
+    fig = render_curves(data)
+    ax = fig.axes[0]
+    assert list(ax.get_lines()[0].get_ydata()) == [1.0, 0.5]
+    assert ax.get_ylim() == pytest.approx(data.y_limits)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["a", "b (diverged at epoch 2)"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import pytest
+
 import optiscope
 
 
@@ -41,9 +43,5 @@ def test_subpackages_only_reexport_and_list_all_sorted() -> None:
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
-    try:
+    with pytest.raises(AttributeError, match="no_such_thing"):
         optiscope.no_such_thing  # noqa: B018
-    except AttributeError as err:
-        assert "no_such_thing" in str(err)
-    else:
-        raise AssertionError("expected AttributeError")

@@ -76,6 +76,7 @@ def test_imports_go_down_the_layers(path: Path) -> None:
         target = name.split(".")[1]
         if target == part or (part, target) in SAME_LAYER:
             continue
-        assert LAYERS[target] < LAYERS[part] or (LAYERS[target] == LAYERS[part] == 0), (
-            f"{path.relative_to(PACKAGE)} (layer {LAYERS[part]}) imports {name} (layer {LAYERS[target]})"
+        where = f"{path.relative_to(PACKAGE)} (layer {LAYERS[part]})"
+        assert LAYERS[target] < LAYERS[part] or LAYERS[target] == LAYERS[part] == 0, (
+            f"{where} imports {name} (layer {LAYERS[target]})"
         )

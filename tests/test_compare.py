@@ -83,12 +83,13 @@ def test_a_diverging_config_is_marked_and_the_others_go_on() -> None:
 @pytest.mark.parametrize("x", ["epoch", "step", "samples", "seconds"])
 def test_plot_axes(x: str) -> None:
     result = compare_configs(epochs=2, beta1=[0.5, 0.9], data=SMALL)
-    fig = result.plot(x=x, log_y=(x == "step"))
+    fig = result.plot(x=x, log_y=(x == "step"), log_x=(x == "samples"))
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     expected = [list(getattr(r.curve, x)) for r in result.records]
     assert [list(line.get_xdata()) for line in ax.get_lines()[:2]] == expected
     assert ax.get_yscale() == ("log" if x == "step" else "linear")
+    assert ax.get_xscale() == ("log" if x == "samples" else "linear")
 
 
 @pytest.mark.parametrize("suffix", ["png", "svg", "pdf"])

@@ -299,23 +299,27 @@ class CompareResult:
         frame["diverged_epoch"] = frame["diverged_epoch"].astype("Int64")
         return frame
 
-    def plot(self, x: str = "epoch", log_y: bool = False) -> Figure:
+    def plot(self, x: str = "epoch", log_y: bool = False, *, log_x: bool = False) -> Figure:
         """Validation curves, one line per config, legend ordered by value.
 
         Args:
             x: ``epoch``, ``step``, ``samples`` or ``seconds``.
             log_y: logarithmic y-axis.
+            log_x: logarithmic x-axis.
 
         Returns:
             A matplotlib Figure.
         """
         check_x_axis(x)
         title = f"AdamW: {self.parameter} compared"
-        return render_curves(build_curves(self.records, self.labels, x=x, log_y=log_y, title=title))
+        data = build_curves(self.records, self.labels, x=x, log_y=log_y, log_x=log_x, title=title)
+        return render_curves(data)
 
-    def save(self, path: str | Path, *, x: str = "epoch", log_y: bool = False) -> Path:
+    def save(
+        self, path: str | Path, *, x: str = "epoch", log_y: bool = False, log_x: bool = False
+    ) -> Path:
         """Save the figure as PNG, SVG or PDF (by the file's suffix); returns the path."""
-        return save_figure(self.plot(x=x, log_y=log_y), path)
+        return save_figure(self.plot(x=x, log_y=log_y, log_x=log_x), path)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (NaN becomes ``None``)."""

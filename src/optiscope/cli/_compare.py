@@ -78,6 +78,7 @@ Examples:
     help="x-axis of the figure.",
 )
 @click.option("--log-y", is_flag=True, help="Logarithmic y-axis.")
+@click.option("--log-x", is_flag=True, help="Logarithmic x-axis (handy with --x step).")
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option(
     "--out",
@@ -117,6 +118,7 @@ def compare_command(
     metric: str,
     x_axis: str,
     log_y: bool,
+    log_x: bool,
     engine: str | None,
     out: Path | None,
     csv_path: Path | None,
@@ -163,7 +165,7 @@ def compare_command(
     )
     name = result.parameter
     figure = result.save(
-        out or Path(f"compare-{name.replace('_', '-')}.png"), x=x_axis, log_y=log_y
+        out or Path(f"compare-{name.replace('_', '-')}.png"), x=x_axis, log_y=log_y, log_x=log_x
     )
     written = [figure]
     if csv_path is not None:

@@ -92,6 +92,7 @@ class CurvesData:
     y_limits: tuple[float, float] | None
     log_y: bool
     title: str = ""
+    log_x: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the web page's payload)."""
@@ -101,6 +102,7 @@ class CurvesData:
             "y_label": self.y_label,
             "y_limits": list(self.y_limits) if self.y_limits else None,
             "log_y": self.log_y,
+            "log_x": self.log_x,
             "title": self.title,
             "lines": [
                 {
@@ -156,6 +158,7 @@ def build_curves(
     *,
     x: str = "epoch",
     log_y: bool = False,
+    log_x: bool = False,
     title: str = "",
 ) -> CurvesData:
     """Turn records into lines, in the order given (the legend order).
@@ -165,6 +168,8 @@ def build_curves(
         labels: one legend label per record.
         x: ``epoch``, ``step``, ``samples`` or ``seconds``.
         log_y: logarithmic y-axis (non-positive values are dropped from the limits).
+        log_x: logarithmic x-axis (useful for steps, which span 11 to 10,500 in a batch-size
+            sweep).
         title: figure title.
 
     Returns:
@@ -218,6 +223,7 @@ def build_curves(
         y_limits=y_limits,
         log_y=log_y,
         title=title,
+        log_x=log_x,
     )
 
 
@@ -278,7 +284,9 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
                 arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.5},
                 annotation_clip=False,
             )
-    if data.x != "seconds":
+    if data.log_x:
+        ax.set_xscale("log")
+    elif data.x != "seconds":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if data.log_y:
         ax.set_yscale("log")

@@ -32,7 +32,7 @@ def main() -> None:
         if name == "lr":
             scaled = compare_configs(epochs=30, lr=values, data=DataSpec(standardize=True))
             scaled.save(IMAGES / "q1-lr-standardized.png")
-            print("\n## lr with standardized features and target (RMSE in units of the target's sd)")
+            print("\n## lr, standardized features and target (RMSE in target sd units)")
             print(scaled.summary().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         if name == "batch_size":
             result.save(IMAGES / "q1-batch-size-step.png", x="step", log_x=True)

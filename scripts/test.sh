@@ -5,8 +5,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh
 export MPLBACKEND=Agg
-echo "== ruff check" && .venv/bin/ruff check src tests benchmarks
-echo "== ruff format --check" && .venv/bin/ruff format --check src tests benchmarks
+echo "== ruff check" && .venv/bin/ruff check src tests benchmarks docs
+echo "== ruff format --check" && .venv/bin/ruff format --check src tests benchmarks docs
 echo "== mypy" && .venv/bin/mypy
 echo "== pytest"
 set +e

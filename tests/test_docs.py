@@ -62,10 +62,12 @@ def test_shell_examples_run(
     args = shlex.split(command)
     if args[0] == "optiscope":
         monkeypatch.chdir(tmp_path)
+        code = 0
         try:
             main(args[1:])
         except SystemExit as exit:
-            assert exit.code in (0, None), f"{command!r} exited with {exit.code}"
+            code = int(exit.code or 0)
+        assert code == 0, f"{command!r} exited with {code}"
         return
     assert args[:2] == ["bash", "scripts/main.sh"], f"no runner for {command!r}"
     done = subprocess.run(

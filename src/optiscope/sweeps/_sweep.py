@@ -1,0 +1,235 @@
+"""The durable sweep runner: expand a spec, skip what the store has, train the rest.
+
+Each config that finishes is committed to the store at once (one transaction), so an
+interrupted sweep loses at most the configs that were training. Running the same spec
+again, or ``optiscope resume NAME``, trains only what is missing:
+
+1. expand and check the spec (nothing runs if any config is invalid);
+2. register the sweep; configs the store does not know start ``pending``;
+3. put ``running`` rows whose process is gone back to ``pending`` (after SIGKILL, power loss);
+4. claim the ``pending`` (and ``error``) configs: they become ``running``, their start
+   count goes up by one;
+5. hand them to :func:`run_configs`; each record goes to the store as it arrives;
+6. on Ctrl-C or an error, put the unfinished claimed configs back to ``pending``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optiscope.errors import EngineError, OptiscopeError
+from optiscope.records import RunRecord
+from optiscope.storage import (
+    FINISHED,
+    SqliteStore,
+    SweepEntry,
+    new_owner,
+    release_owner,
+)
+from optiscope.sweeps._run import run_configs
+from optiscope.sweeps._spec import SweepPoint, SweepSpec
+
+__all__ = ["SweepRun", "run_sweep"]
+
+StoreArg = SqliteStore | str | Path | None
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What one call of :func:`run_sweep` did.
+
+    Attributes:
+        name: the sweep's name in the store.
+        spec: the spec, with its name filled in.
+        points: every config of the sweep, in order.
+        store: the store file.
+        skipped: configs already finished before this call (not trained again).
+        trained: configs finished by this call.
+        recovered: configs left ``running`` by an interrupted run, put back and retrained.
+        busy: configs another live process is training right now (not trained here).
+        seconds: wall-clock time of the call.
+    """
+
+    name: str
+    spec: SweepSpec
+    points: tuple[SweepPoint, ...]
+    store: Path
+    skipped: int
+    trained: int
+    recovered: int
+    busy: int
+    seconds: float
+
+
+def open_store(store: StoreArg, *, create: bool = True) -> tuple[SqliteStore, bool]:
+    """The store to use and whether the caller owns (and must close) it."""
+    if isinstance(store, SqliteStore):
+        return store, False
+    return SqliteStore(store, create=create), True
+
+
+def _progress_bar(total: int, initial: int, name: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=name,
+        unit="config",
+        disable=not enabled,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    store: StoreArg = None,
+    engine: str | None = None,
+    device: str = "cpu",
+    workers: int | None = None,
+    progress: bool = False,
+    force: bool = False,
+    on_record: Callable[[RunRecord], None] | None = None,
+) -> SweepRun:
+    """Train every config of ``spec`` that the store does not hold finished.
+
+    Args:
+        spec: the sweep.
+        store: a :class:`SqliteStore`, a store file, or ``None`` for the default
+            (``$OPTISCOPE_STORE`` or ``./.optiscope/results.sqlite``).
+        engine: training engine for :func:`run_configs` (``None``: its default).
+        device: where to train.
+        workers: processes for the local pool backend (``None``: the backend's default).
+        progress: one progress bar on stderr: configs finished of the total, the current
+            config group, ETA.
+        force: also take over configs marked ``running`` by a process that cannot be
+            checked (another host); use only when no other sweep is running.
+        on_record: called with each record after it is stored.
+
+    Returns:
+        A :class:`SweepRun`; read the results with :class:`optiscope.SweepResult`.
+
+    Raises:
+        ConfigError: when any config is invalid (nothing is trained).
+        StorageError: when the store cannot be read or written (finished configs are kept).
+        EngineError: when training fails; configs finished before are kept.
+    """
+    started = time.perf_counter()
+    points = spec.expand()
+    name = spec.resolved_name
+    named = spec if spec.name == name else SweepSpec.from_dict({**spec.to_dict(), "name": name})
+    target, owned = open_store(store)
+    try:
+        target.save_sweep(name, named.to_dict(), [SweepEntry(p.config, p.labels) for p in points])
+        recovered = target.recover_stale(force=force)
+        keys = [p.config.key() for p in points]
+        statuses = target.statuses(keys)
+        skipped = sum(statuses.get(key) in FINISHED for key in keys)
+        wanted = [k for k in keys if statuses.get(k) in ("pending", "error")]
+        owner = new_owner()
+        try:
+            claimed = target.claim(wanted, owner)
+            trained = _train(
+                target,
+                owner,
+                name,
+                [p for p in points if p.config.key() in set(claimed)],
+                total=len(points),
+                initial=skipped,
+                engine=engine,
+                device=device,
+                workers=workers,
+                progress=progress,
+                on_record=on_record,
+            )
+        finally:
+            release_owner(owner)
+        # Rows still 'running' after recovery belong to a live runner elsewhere.
+        busy = sum(statuses.get(k) == "running" for k in keys) + len(wanted) - len(claimed)
+        return SweepRun(
+            name=name,
+            spec=named,
+            points=tuple(points),
+            store=target.path,
+            skipped=skipped,
+            trained=trained,
+            recovered=len(set(recovered) & set(keys)),
+            busy=busy,
+            seconds=time.perf_counter() - started,
+        )
+    finally:
+        if owned:
+            target.close()
+
+
+def _train(
+    store: SqliteStore,
+    owner: str,
+    name: str,
+    points: list[SweepPoint],
+    *,
+    total: int,
+    initial: int,
+    engine: str | None,
+    device: str,
+    workers: int | None,
+    progress: bool,
+    on_record: Callable[[RunRecord], None] | None,
+) -> int:
+    """Train the claimed configs, committing each record; returns how many finished."""
+    by_key = {p.config.key(): p for p in points}
+    unfinished = set(by_key)
+    diverged = 0
+    bar = _progress_bar(total, initial, name, progress)
+
+    def commit(record: RunRecord) -> None:
+        nonlocal diverged
+        key = record.config.key()
+        store.put_record(record)
+        unfinished.discard(key)
+        diverged += record.status == "diverged"
+        point = by_key.get(key)
+        note = f", {diverged} diverged" if diverged else ""
+        bar.set_postfix_str(f"{point.label if point else key}{note}", refresh=False)
+        bar.update(1)
+        if on_record is not None:
+            on_record(record)
+
+    options: dict[str, Any] = {"device": device}
+    if engine is not None:
+        options["engine"] = engine
+    if workers is not None:
+        options["workers"] = workers
+    try:
+        if points:
+            if progress:
+                bar.set_postfix_str(points[0].label, refresh=True)
+            run_configs([p.config for p in points], on_record=commit, **options)
+    except OptiscopeError:
+        raise
+    except Exception as err:
+        done = initial + len(points) - len(unfinished)
+        raise EngineError(
+            f"training failed in sweep {name!r}: {type(err).__name__}: {err}. The {done} "
+            f"configs finished so far are kept in {store.path}; fix the cause, then "
+            f"`optiscope resume {name}` trains the rest."
+        ) from err
+    finally:
+        bar.close()
+        if unfinished:
+            _release(store, sorted(unfinished), owner)
+    return len(points) - len(unfinished)
+
+
+def _release(store: SqliteStore, keys: list[str], owner: str) -> None:
+    """Give back unfinished configs; if even that fails (full disk), the next run recovers
+    them as stale, because their owner is no longer active."""
+    with contextlib.suppress(OptiscopeError):
+        store.release(keys, owner)

@@ -1,5 +1,14 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
 from optiscope.api._compare import PARAMETERS, CompareResult, compare_configs, resolve_data
+from optiscope.api._sweep import EXPORT_FORMATS, SweepResult, sweep
 
-__all__ = ["PARAMETERS", "CompareResult", "compare_configs", "resolve_data"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "PARAMETERS",
+    "CompareResult",
+    "SweepResult",
+    "compare_configs",
+    "resolve_data",
+    "sweep",
+]

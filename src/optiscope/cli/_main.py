@@ -12,7 +12,7 @@ import sys
 import click
 
 from optiscope._version import __version__
-from optiscope.cli import _compare, _landscapes
+from optiscope.cli import _compare, _landscapes, _sweeps
 from optiscope.errors import ConfigError, DataError, OptiscopeError
 
 EXIT_USAGE = 2
@@ -28,7 +28,7 @@ def cli() -> None:
     """
 
 
-for _module in (_compare, _landscapes):
+for _module in (_compare, _landscapes, _sweeps):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -10,12 +10,19 @@ cancel the seed-to-seed noise that both share.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from optiscope.errors import ConfigError
-from optiscope.plotting._curves import METRIC_LABELS, X_AXES, check_x_axis, robust_upper_limit
+from optiscope.plotting._curves import (
+    METRIC_LABELS,
+    OFF_SCALE_FACTOR,
+    X_AXES,
+    check_x_axis,
+    robust_upper_limit,
+)
 from optiscope.plotting._stats import interval
 from optiscope.records import RunRecord
 
@@ -69,6 +76,7 @@ class BandLine:
         diverged: how many of them diverged.
         errors: how many of them failed with an error.
         seed_lines: each seed's line, in seed order.
+        off_scale_x: first x where the mean line is above the y-range, else ``None``.
     """
 
     label: str
@@ -81,15 +89,19 @@ class BandLine:
     diverged: int = 0
     errors: int = 0
     seed_lines: tuple[SeedLine, ...] = ()
+    off_scale_x: float | None = None
 
     @property
     def legend(self) -> str:
-        """The label, plus how many seeds diverged or failed."""
+        """The label, plus how many seeds diverged or failed, and whether the mean leaves
+        the plot."""
         notes = []
         if self.diverged:
             notes.append(f"{self.diverged} of {self.seeds} seeds diverged")
         if self.errors:
             notes.append(f"{self.errors} of {self.seeds} seeds failed")
+        if self.off_scale_x is not None:
+            notes.append("leaves the plot")
         return f"{self.label} ({', '.join(notes)})" if notes else self.label
 
 
@@ -142,6 +154,7 @@ class BandsData:
                     "high": clean(line.high),
                     "count": list(line.count),
                     "seeds": line.seeds,
+                    "off_scale_x": line.off_scale_x,
                     "diverged": line.diverged,
                     "errors": line.errors,
                     "seed_lines": [
@@ -247,12 +260,13 @@ def build_bands(
     interval([], band=band, confidence=confidence)  # checks band and confidence
     lines = [_band_line(label, seeds, x, band, confidence, log_y) for label, seeds in groups]
     metric = next((r.config.metric for _, seeds in groups for _, r in seeds), "rmse")
+    limits = band_limits(lines, log_y=log_y, show_seeds=show_seeds)
     return BandsData(
-        lines=tuple(lines),
+        lines=tuple(_mark_off_scale(line, limits) for line in lines),
         x=x,
         x_label=X_AXES[x],
         y_label=METRIC_LABELS.get(metric, metric),
-        y_limits=band_limits(lines, log_y=log_y, show_seeds=show_seeds),
+        y_limits=limits,
         band=band,
         confidence=confidence,
         show_seeds=show_seeds,
@@ -265,28 +279,38 @@ def build_bands(
 def band_limits(
     lines: Sequence[BandLine], *, log_y: bool = False, show_seeds: bool = False
 ) -> tuple[float, float] | None:
-    """y-limits that keep ordinary bands whole and let exploding ones leave the axes.
+    """y-limits that keep the mean lines whole and let exploding lines or bands leave the axes.
 
-    Uses :func:`optiscope.plotting.robust_upper_limit` over the band tops (and seed lines
-    when shown), so the rule matches the single-run learning-curve figures.
+    The mean lines (and seed lines when shown) set the typical level, by the rule of
+    :func:`optiscope.plotting.robust_upper_limit` (the single-run figures use it too); band
+    edges widen the range only up to ``OFF_SCALE_FACTOR`` times that level. Losses are never
+    negative, so a symmetric band that reaches below zero does not stretch the axis below it.
     """
-    tops = [[v for v in line.high if math.isfinite(v)] for line in lines]
-    bottoms = [[v for v in line.low if math.isfinite(v)] for line in lines]
+    centre = [[v for v in line.mean if math.isfinite(v)] for line in lines]
     if show_seeds:
-        tops += [list(s.y) for line in lines for s in line.seed_lines]
-        bottoms += [list(s.y) for line in lines for s in line.seed_lines]
-    tops = [t for t in tops if t]
-    bottoms = [b for b in bottoms if b]
-    if not tops:
+        centre += [list(s.y) for line in lines for s in line.seed_lines]
+    centre = [c for c in centre if c]
+    if not centre:
         return None
-    low = min(min(b) for b in bottoms)
+    values = [v for c in centre for v in c]
+    highs = [v for line in lines for v in line.high if math.isfinite(v)]
+    lows = [v for line in lines for v in line.low if math.isfinite(v)]
     if log_y:
-        low = min((v for b in bottoms for v in b if v > 0), default=low)
-        high = max(max(t) for t in tops)
-        return (low / 1.15, high * 1.15)
-    high = robust_upper_limit(tops)
+        positive = [v for v in values + lows if v > 0] or values
+        return (min(positive) / 1.15, max(values + highs) * 1.15)
+    level = statistics.median(values)
+    cap = OFF_SCALE_FACTOR * level if level > 0 else math.inf
+    high = max([robust_upper_limit(centre), *(v for v in highs if v <= cap)])
+    low = min(values + lows)
+    if min(values) >= 0:
+        low = max(low, 0.0)
     pad = 0.04 * (high - low) if high > low else 0.05 * max(abs(high), 1e-12)
     return (low - pad, high + pad)
+
+
+def _mark_off_scale(line: BandLine, limits: tuple[float, float] | None) -> BandLine:
+    above = [px for px, py in zip(line.x, line.mean, strict=True) if limits and py > limits[1]]
+    return replace(line, off_scale_x=above[0] if above else None)
 
 
 def share_limits(panels: Sequence[BandsData]) -> list[BandsData]:
@@ -295,7 +319,14 @@ def share_limits(panels: Sequence[BandsData]) -> list[BandsData]:
     if not panels:
         return []
     limits = band_limits(lines, log_y=panels[0].log_y, show_seeds=panels[0].show_seeds)
-    return [replace(panel, y_limits=limits) for panel in panels]
+    return [
+        replace(
+            panel,
+            y_limits=limits,
+            lines=tuple(_mark_off_scale(line, limits) for line in panel.lines),
+        )
+        for panel in panels
+    ]
 
 
 @dataclass(frozen=True)
@@ -387,6 +418,15 @@ def render_bands(data: BandsData, ax: Axes | None = None, *, legend: bool = True
                 ax.plot(seed.x, seed.y, color=color, linewidth=0.7, alpha=0.45)
         ax.fill_between(line.x, line.low, line.high, color=color, alpha=0.2, linewidth=0)
         ax.plot(line.x, line.mean, color=color, label=line.legend, linewidth=1.8)
+        if line.off_scale_x is not None and data.y_limits is not None:
+            span = data.y_limits[1] - data.y_limits[0]
+            ax.annotate(
+                "",
+                xy=(line.off_scale_x, data.y_limits[1]),
+                xytext=(line.off_scale_x, data.y_limits[1] - 0.06 * span),
+                arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.5},
+                annotation_clip=False,
+            )
         if data.y_limits is not None:
             crosses = [s.diverged_x for s in line.seed_lines if s.diverged_x is not None]
             if crosses:

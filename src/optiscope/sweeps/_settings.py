@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 Target = Literal["optimizer", "hparam", "config", "data"]
+Kind = Literal["str", "float", "int", "bool", "widths", "pair"]
 
 
 @dataclass(frozen=True)
@@ -40,43 +41,49 @@ class Setting:
         name: its name in specs, in ``sweep(...)`` and (with dashes) on the command line.
         target: where it goes: the optimizer's name, its hyperparameters, the run config, or
             the data spec.
+        kind: the type of one value: ``str``, ``float``, ``int``, ``bool``, ``widths`` (a
+            tuple of layer widths) or ``pair`` (``betas``).
         doc: one line for help texts.
-        nested: one value is itself a sequence (``hidden``: ``(50, 50)``; ``betas``), so a
-            list of values is a list of sequences.
     """
 
     name: str
     target: Target
+    kind: Kind
     doc: str
-    nested: bool = False
+
+    @property
+    def nested(self) -> bool:
+        """One value is itself a sequence (``hidden``, ``betas``): a list of values is a list
+        of sequences."""
+        return self.kind in ("widths", "pair")
 
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting("optimizer", "optimizer", f"optimizer: {', '.join(OPTIMIZERS)} (default adamw)"),
-        Setting("lr", "hparam", "learning rate"),
-        Setting("weight_decay", "hparam", "weight decay (decoupled for AdamW, L2 otherwise)"),
-        Setting("betas", "hparam", "(beta1, beta2) of Adam and AdamW", nested=True),
-        Setting("beta1", "hparam", "betas[0] of Adam and AdamW (the exercise's name)"),
-        Setting("beta2", "hparam", "betas[1] of Adam and AdamW (the exercise's name)"),
-        Setting("eps", "hparam", "epsilon of Adam and AdamW"),
-        Setting("momentum", "hparam", "SGD momentum"),
-        Setting("dampening", "hparam", "SGD dampening"),
-        Setting("nesterov", "hparam", "SGD Nesterov momentum (true/false)"),
-        Setting("batch_size", "config", "training batch size (default 16)"),
-        Setting("epochs", "config", "passes over the training data (default 30)"),
-        Setting("seed", "config", "one seed for every config (default 123); see seeds"),
-        Setting("hidden", "config", "hidden layer widths (default 50x50)", nested=True),
-        Setting("activation", "config", "relu, tanh, gelu or sigmoid (default relu)"),
-        Setting("metric", "config", "rmse or batch_rmse (the exercise's; default rmse)"),
-        Setting("shuffle", "config", "shuffle batches each epoch, seeded (default false)"),
-        Setting("dataset", "data", "friedman1, friedman2, friedman3 or peak (default friedman3)"),
-        Setting("n", "data", "samples generated, train + validation (default 1000)"),
-        Setting("noise", "data", "noise standard deviation (default: the dataset's)"),
-        Setting("data_seed", "data", "seed of the data and its split (default 0)"),
-        Setting("train_fraction", "data", "share of samples for training (default 0.7)"),
-        Setting("standardize", "data", "scale features and target (default false)"),
+        Setting("optimizer", "optimizer", "str", f"{', '.join(OPTIMIZERS)} (default adamw)"),
+        Setting("lr", "hparam", "float", "learning rate"),
+        Setting("weight_decay", "hparam", "float", "weight decay (decoupled in AdamW)"),
+        Setting("betas", "hparam", "pair", "(beta1, beta2) of Adam and AdamW"),
+        Setting("beta1", "hparam", "float", "betas[0] of Adam and AdamW (the exercise's name)"),
+        Setting("beta2", "hparam", "float", "betas[1] of Adam and AdamW (the exercise's name)"),
+        Setting("eps", "hparam", "float", "epsilon of Adam and AdamW"),
+        Setting("momentum", "hparam", "float", "SGD momentum"),
+        Setting("dampening", "hparam", "float", "SGD dampening"),
+        Setting("nesterov", "hparam", "bool", "SGD Nesterov momentum"),
+        Setting("batch_size", "config", "int", "training batch size (default 16)"),
+        Setting("epochs", "config", "int", "passes over the training data (default 30)"),
+        Setting("seed", "config", "int", "one seed for every config (default 123)"),
+        Setting("hidden", "config", "widths", "hidden layer widths (default 50x50)"),
+        Setting("activation", "config", "str", "relu, tanh, gelu or sigmoid (default relu)"),
+        Setting("metric", "config", "str", "rmse, or batch_rmse as in the exercise"),
+        Setting("shuffle", "config", "bool", "shuffle batches each epoch, seeded"),
+        Setting("dataset", "data", "str", "friedman1, friedman2, friedman3 or peak"),
+        Setting("n", "data", "int", "samples generated, train + validation (default 1000)"),
+        Setting("noise", "data", "float", "noise standard deviation (default: the dataset's)"),
+        Setting("data_seed", "data", "int", "seed of the data and its split (default 0)"),
+        Setting("train_fraction", "data", "float", "share of samples for training (0.7)"),
+        Setting("standardize", "data", "bool", "scale features and target (default off)"),
     )
 }
 

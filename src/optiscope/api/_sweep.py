@@ -152,20 +152,11 @@ def sweep(
             base = SweepSpec.from_dict({**base.to_dict(), "configs": list(configs)})
         overrides = {k: (list(v) if is_value_list(k, v) else [v]) for k, v in given.items()}
         plan = base.with_overrides(overrides, seeds=seeds, name=name)
-    target, owned = open_store(store)
-    try:
-        run = run_sweep(
-            plan,
-            store=target,
-            engine=engine,
-            device=device,
-            workers=workers,
-            progress=progress,
-        )
-        return SweepResult.load(run.name, store=target, run=run)
-    finally:
-        if owned:
-            target.close()
+    # run_sweep checks every config before it opens (or creates) the store.
+    run = run_sweep(
+        plan, store=store, engine=engine, device=device, workers=workers, progress=progress
+    )
+    return SweepResult.load(run.name, store=store, run=run)
 
 
 def _sort_key(value: Any) -> tuple[Any, ...]:

@@ -26,7 +26,7 @@ SCHEMA: tuple[str, ...] = (
         config TEXT NOT NULL,      -- RunConfig as canonical JSON
         status TEXT NOT NULL
             CHECK (status IN ('pending', 'running', 'done', 'diverged', 'error')),
-        starts INTEGER NOT NULL DEFAULT 0,  -- times training began (attempts)
+        starts INTEGER NOT NULL DEFAULT 0,  -- attempts: times a runner took it on
         created REAL NOT NULL,
         started REAL,
         finished REAL,

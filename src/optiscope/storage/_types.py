@@ -58,7 +58,8 @@ class StoredRun:
         config: the run's settings.
         labels: its swept settings and seed within the sweep.
         status: ``pending``, ``running``, ``done``, ``diverged`` or ``error``.
-        starts: how many times training began (1 for a run that was never interrupted).
+        starts: attempts: how many times a runner took it on to train (1 for a run that was
+            never interrupted; a finished run is never taken on again).
         created, started, finished: unix times (``None`` where it has not happened).
         engine: the engine that trained it.
         diverged_epoch: the epoch whose loss was not finite, for ``diverged`` runs.

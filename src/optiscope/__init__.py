@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from optiscope._version import __version__
 
 if TYPE_CHECKING:
-    from optiscope.api import CompareResult, compare_configs
+    from optiscope.api import CompareResult, SweepResult, compare_configs, sweep
     from optiscope.errors import ConfigError, DataError, EngineError, OptiscopeError, StorageError
     from optiscope.records import Curve, DataSpec, RunConfig, RunRecord, Trajectory
+    from optiscope.storage import SqliteStore
+    from optiscope.sweeps import SweepSpec
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -27,9 +29,13 @@ _EXPORTS: dict[str, str] = {
     "OptiscopeError": "optiscope.errors",
     "RunConfig": "optiscope.records",
     "RunRecord": "optiscope.records",
+    "SqliteStore": "optiscope.storage",
     "StorageError": "optiscope.errors",
+    "SweepResult": "optiscope.api",
+    "SweepSpec": "optiscope.sweeps",
     "Trajectory": "optiscope.records",
     "compare_configs": "optiscope.api",
+    "sweep": "optiscope.api",
 }
 
 __all__ = [
@@ -42,10 +48,14 @@ __all__ = [
     "OptiscopeError",
     "RunConfig",
     "RunRecord",
+    "SqliteStore",
     "StorageError",
+    "SweepResult",
+    "SweepSpec",
     "Trajectory",
     "__version__",
     "compare_configs",
+    "sweep",
 ]
 
 

@@ -116,6 +116,36 @@ def test_sigkill_three_times_then_resume_equals_an_uninterrupted_run(tmp_path: P
     assert [_numbers(r) for r in result.records] == [_numbers(r) for r in uninterrupted]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_give_unfinished_configs_back(signum: int, tmp_path: Path) -> None:
+    spec = SweepSpec(grid={"lr": [0.1, 0.03, 0.01]}, fixed=SMALL, seeds=4, name="stop")
+    spec_file = spec.save(tmp_path / "spec.toml")
+    store = tmp_path / "results.sqlite"
+    command = [*CLI, "sweep", "--config", str(spec_file), "--store", str(store), "-q"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _done(store, "stop") == 0:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGSTOP)  # hold it mid-sweep, whatever the machine's load
+    proc.send_signal(signum)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "optiscope: interrupted:" in err and f"optiscope resume stop --store {store}" in err
+    snapshot = _snapshot(store, "stop")
+    assert {state for state, _, _ in snapshot.values()} == {"done", "pending"}
+    resumed = subprocess.run(
+        [*CLI, "resume", "stop", "--store", str(store), "-q"], cwd=tmp_path, capture_output=True
+    )
+    assert resumed.returncode == 0
+    final = _snapshot(store, "stop")
+    assert all(state == "done" for state, _, _ in final.values())
+    for key, state in snapshot.items():
+        if state[0] == "done":
+            assert final[key] == state
+
+
 def test_readers_never_fail_while_a_sweep_writes(tmp_path: Path) -> None:
     spec = SweepSpec(grid={"lr": [0.1, 0.03, 0.01, 0.003, 0.001]}, fixed=SMALL, seeds=3, name="w")
     spec_file = spec.save(tmp_path / "spec.toml")

@@ -460,6 +460,9 @@ def render_bands(data: BandsData, ax: Axes | None = None, *, legend: bool = True
 def render_band_panels(panels: Sequence[BandsData], *, title: str = "") -> Figure:
     """Several band panels side by side with one y-range (one panel per value of a setting).
 
+    One legend for the figure (the lines are the same configs in every panel); a panel gets
+    its own small legend only for lines with a note there (diverged seeds, leaving the plot).
+
     Args:
         panels: from :func:`build_bands` (their y-limits are unified here).
         title: figure title.
@@ -473,15 +476,39 @@ def render_band_panels(panels: Sequence[BandsData], *, title: str = "") -> Figur
     count = max(len(panels), 1)
     columns = min(count, 3)
     rows = math.ceil(count / columns)
-    fig = Figure(figsize=(4.2 * columns + 0.6, 3.6 * rows + 0.4), layout="constrained")
+    fig = Figure(figsize=(4.2 * columns + 1.8, 3.6 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, columns, sharey=True, squeeze=False)
+    labelled: dict[str, Any] = {}
     for index, ax in enumerate(axes.flat):
         if index >= len(panels):
             ax.set_visible(False)
             continue
-        render_bands(panels[index], ax)
+        panel = panels[index]
+        render_bands(panel, ax, legend=False)
+        means = [line for line in ax.get_lines() if line.get_label() in _legends(panel)]
+        for handle, line in zip(means, panel.lines, strict=True):
+            labelled.setdefault(line.label, handle)
+        noted = [(h, ln.legend) for h, ln in zip(means, panel.lines, strict=True)
+                 if ln.legend != ln.label]  # fmt: skip
+        if noted:
+            ax.legend(
+                [h for h, _ in noted], [t for _, t in noted], fontsize="x-small", frameon=False
+            )
         if index % columns:
             ax.set_ylabel("")
+    if labelled:
+        fig.legend(
+            list(labelled.values()),
+            list(labelled),
+            title=panels[0].band_label if panels else "",
+            loc="outside right upper",
+            fontsize="small",
+            frameon=False,
+        )
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _legends(panel: BandsData) -> set[str]:
+    return {line.legend for line in panel.lines}

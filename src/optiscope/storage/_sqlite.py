@@ -215,9 +215,11 @@ class SqliteStore:
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
         """One immediate (write-locked) transaction; sqlite errors become StorageError."""
         conn = self._connection
+        # A call interrupted (Ctrl-C) between BEGIN and its handler may have left one open.
+        self._rollback(conn)
         try:
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
@@ -230,9 +232,10 @@ class SqliteStore:
     def _read(self, action: str) -> Iterator[sqlite3.Connection]:
         """One read transaction: every query inside sees the same snapshot."""
         conn = self._connection
+        self._rollback(conn)
         try:
-            conn.execute("BEGIN")
             try:
+                conn.execute("BEGIN")
                 yield conn
             finally:
                 self._rollback(conn)
@@ -490,11 +493,21 @@ class SqliteStore:
                     claimed.append(key)
         return claimed
 
-    def release(self, keys: Sequence[str], owner: str) -> None:
-        """Put runs that ``owner`` still holds back to ``pending`` (after an interruption)."""
-        if not keys:
-            return
+    def release(self, keys: Sequence[str] | None, owner: str) -> None:
+        """Put runs that ``owner`` still holds back to ``pending`` (after an interruption).
+
+        Args:
+            keys: the runs to give back; ``None`` for every run ``owner`` holds.
+            owner: the runner that claimed them.
+        """
         with self._write("releasing unfinished runs") as conn:
+            if keys is None:
+                conn.execute(
+                    "UPDATE runs SET status = 'pending', worker = NULL "
+                    "WHERE status = 'running' AND worker = ?",
+                    (owner,),
+                )
+                return
             conn.executemany(
                 "UPDATE runs SET status = 'pending', worker = NULL "
                 "WHERE key = ? AND status = 'running' AND worker = ?",

@@ -160,8 +160,8 @@ class ResultStore(Protocol):
     def claim(self, keys: Sequence[str], owner: str) -> list[str]:
         """Mark ``pending``/``error`` runs as ``running`` by ``owner``; returns those claimed."""
 
-    def release(self, keys: Sequence[str], owner: str) -> None:
-        """Put runs that ``owner`` still holds back to ``pending``."""
+    def release(self, keys: Sequence[str] | None, owner: str) -> None:
+        """Put runs that ``owner`` still holds back to ``pending`` (``None``: all of them)."""
 
     def put_record(self, record: RunRecord) -> None:
         """Store a finished run: curve and status in one transaction."""

@@ -134,13 +134,14 @@ def run_sweep(
         skipped = sum(statuses.get(key) in FINISHED for key in keys)
         wanted = [k for k in keys if statuses.get(k) in ("pending", "error")]
         owner = new_owner()
+        claimed: list[str] = []
         try:
             claimed = target.claim(wanted, owner)
+            mine = set(claimed)
             trained = _train(
                 target,
-                owner,
                 name,
-                [p for p in points if p.config.key() in set(claimed)],
+                [p for p in points if p.config.key() in mine],
                 total=len(points),
                 initial=skipped,
                 engine=engine,
@@ -150,6 +151,8 @@ def run_sweep(
                 on_record=on_record,
             )
         finally:
+            # Whatever this runner still holds (Ctrl-C at any point, an error) goes back.
+            _release(target, owner)
             release_owner(owner)
         # Rows still 'running' after recovery belong to a live runner elsewhere.
         busy = sum(statuses.get(k) == "running" for k in keys) + len(wanted) - len(claimed)
@@ -171,7 +174,6 @@ def run_sweep(
 
 def _train(
     store: SqliteStore,
-    owner: str,
     name: str,
     points: list[SweepPoint],
     *,
@@ -223,13 +225,11 @@ def _train(
         ) from err
     finally:
         bar.close()
-        if unfinished:
-            _release(store, sorted(unfinished), owner)
     return len(points) - len(unfinished)
 
 
-def _release(store: SqliteStore, keys: list[str], owner: str) -> None:
+def _release(store: SqliteStore, owner: str) -> None:
     """Give back unfinished configs; if even that fails (full disk), the next run recovers
     them as stale, because their owner is no longer active."""
     with contextlib.suppress(OptiscopeError):
-        store.release(keys, owner)
+        store.release(None, owner)

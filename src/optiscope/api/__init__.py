@@ -1,7 +1,8 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
 from optiscope.api._compare import PARAMETERS, CompareResult, compare_configs, resolve_data
-from optiscope.api._sweep import EXPORT_FORMATS, SweepResult, sweep
+from optiscope.api._sweep import sweep
+from optiscope.api._sweep_result import EXPORT_FORMATS, SweepResult
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -155,9 +155,11 @@ def save_sweep_figure(result: SweepResult, out: Path | None, figure: Mapping[str
     return result.save(path, **figure)
 
 
-def print_summary(result: SweepResult, baseline: Mapping[str, Any] | None) -> None:
+def print_summary(
+    result: SweepResult, baseline: Mapping[str, Any] | None, confidence: float = 0.95
+) -> None:
     """The ranked table on stdout; diverged configs are marked in ``status``."""
-    summary = result.summary(baseline)
+    summary = result.summary(baseline, confidence=confidence)
     shown = summary[[c for c in _SHOWN if c in summary.columns]]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     marked = int((summary["diverged"] > 0).sum())
@@ -220,7 +222,13 @@ def runs_list(store: Path | None, as_json: bool) -> None:
 @click.argument("name")
 @STORE_OPTION
 @click.option("--baseline", default=None, help="Compare with this config: lr=0.01,weight_decay=0.")
-@click.option("--confidence", default=0.95, show_default=True, type=float)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+    help="Coverage of the intervals.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout (runs included).")
 def runs_show(
     name: str, store: Path | None, baseline: str | None, confidence: float, as_json: bool
@@ -256,7 +264,7 @@ def runs_show(
     click.echo(f"sweep {result.name} in {result.store}")
     click.echo(f"  {result.spec.describe()}; {counts}")
     if result.records:
-        print_summary(result, reference)
+        print_summary(result, reference, confidence)
     else:
         click.echo("  nothing finished yet")
 

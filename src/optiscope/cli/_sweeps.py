@@ -214,10 +214,11 @@ def run_and_report(
         result = SweepResult.load(name, store=target, run=run)
     reference = parse_baseline(baseline)
     written = save_sweep_figure(result, out, figure)
+    confidence = figure["confidence"]
     if as_json:
-        click.echo(json.dumps(result.to_json_dict(reference), indent=2))
+        click.echo(json.dumps(result.to_json_dict(reference, confidence=confidence), indent=2))
     else:
-        print_summary(result, reference)
+        print_summary(result, reference, confidence)
     click.echo(f"wrote {written}", err=True)
     notes = [f"trained {run.trained}", f"skipped {run.skipped} already stored"]
     if run.recovered:

@@ -1,0 +1,500 @@
+"""``SweepResult``: a stored sweep as a tidy frame, a ranked summary, band figures, exports.
+
+It is built from the store, never from a running sweep's memory, so a figure drawn at the end
+of a sweep and one drawn later by ``optiscope runs plot`` are the same figure.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optiscope.errors import ConfigError
+from optiscope.plotting import (
+    BandsData,
+    build_bands,
+    interval,
+    paired_differences,
+    render_band_panels,
+    render_bands,
+    save_figure,
+)
+from optiscope.records import RunRecord
+from optiscope.storage import FINISHED, SqliteStore, StoredRun
+from optiscope.sweeps import SweepRun, SweepSpec, format_value, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["EXPORT_FORMATS", "SweepResult"]
+
+#: File suffixes :meth:`SweepResult.export` writes.
+EXPORT_FORMATS: tuple[str, ...] = (".csv", ".parquet")
+
+StoreArg = SqliteStore | str | Path | None
+
+
+def _sort_key(value: Any) -> tuple[Any, ...]:
+    """Order values by kind, then by value: numbers numerically (0.001 before 0.1)."""
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, list | tuple):
+        return (3, tuple(_sort_key(v) for v in value))
+    return (4, repr(value))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return not isinstance(a, bool) and not isinstance(b, bool) and float(a) == float(b)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+class _Group:
+    """One config of the sweep and its seeds."""
+
+    def __init__(self, label: str, settings: Mapping[str, Any]) -> None:
+        self.label = label
+        self.settings = dict(settings)
+        self.runs: list[StoredRun] = []
+
+    @property
+    def seeds(self) -> list[tuple[int, RunRecord]]:
+        """``(seed, record)`` of the finished seeds (error runs included, for the legend)."""
+        found = []
+        for run in self.runs:
+            record = run.record
+            if record is not None:
+                found.append((int(run.labels.get("seed", run.config.seed)), record))
+        return found
+
+    def finals(self) -> dict[int, float]:
+        """Final validation loss per seed, for seeds trained to the end (``done``)."""
+        return {
+            seed: record.curve.valid_loss[-1]
+            for seed, record in self.seeds
+            if record.status == "done" and record.curve.valid_loss
+        }
+
+
+class SweepResult:
+    """A sweep as stored: its runs, a tidy frame, a ranked summary, band figures, exports.
+
+    Build it with :func:`sweep` or :meth:`load`.
+
+    Attributes:
+        name: the sweep's name.
+        spec: its spec.
+        store: the store file it was read from.
+        runs: every run in sweep order (:class:`~optiscope.storage.StoredRun`: status,
+            start count, timestamps, curve).
+        run: what the :func:`sweep` call that made it did (configs trained, skipped,
+            recovered), or ``None`` when loaded.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: SweepSpec,
+        runs: Sequence[StoredRun],
+        store: Path,
+        run: SweepRun | None = None,
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self.runs = list(runs)
+        self.store = store
+        self.run = run
+        groups: dict[str, _Group] = {}
+        for stored in self.runs:
+            label = str(stored.labels.get("label", "config"))
+            group = groups.setdefault(label, _Group(label, stored.labels.get("settings", {})))
+            group.runs.append(stored)
+        # Swept settings in order of appearance (explicit configs may each set others).
+        self._keys = list(dict.fromkeys(k for g in groups.values() for k in g.settings))
+        self._groups = sorted(
+            groups.values(),
+            key=lambda g: tuple(_sort_key(g.settings.get(k)) for k in self._keys),
+        )
+
+    @classmethod
+    def load(cls, name: str, *, store: StoreArg = None, run: SweepRun | None = None) -> SweepResult:
+        """Read a sweep from the store (figures and tables work while it is still running).
+
+        Raises:
+            StorageError: when there is no store or no such sweep (the message lists them).
+        """
+        target, owned = open_store(store, create=False)
+        try:
+            info = target.sweep_info(name)
+            runs = target.runs(name)
+            return cls(name, SweepSpec.from_dict(info.spec), runs, target.path, run)
+        finally:
+            if owned:
+                target.close()
+
+    # -- plain views -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> list[str]:
+        """The swept settings (the columns that tell configs apart)."""
+        return list(self._keys)
+
+    @property
+    def labels(self) -> list[str]:
+        """Config labels without seeds, ordered by value (the legend order)."""
+        return [g.label for g in self._groups]
+
+    @property
+    def records(self) -> list[RunRecord]:
+        """The finished runs' records, in sweep order."""
+        return [r.record for r in self.runs if r.record is not None]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many runs have each status."""
+        found = dict.fromkeys(("pending", "running", "done", "diverged", "error"), 0)
+        for run in self.runs:
+            found[run.status] += 1
+        return found
+
+    @property
+    def complete(self) -> bool:
+        """Every config finished (``done`` or ``diverged``)."""
+        return all(run.status in FINISHED for run in self.runs)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """A tidy frame: one row per run and epoch.
+
+        Columns: ``number`` (config number), ``config`` (label without seed; ordered
+        categorical, ordered by value), each swept setting, ``seed``, ``status``, ``key``,
+        ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``.
+        Unfinished runs have no rows; a diverged run's last loss may be NaN or inf.
+        """
+        import pandas as pd
+
+        columns: dict[str, list[Any]] = {
+            name: []
+            for name in (
+                "number",
+                "config",
+                *self._keys,
+                "seed",
+                "status",
+                "key",
+                "epoch",
+                "step",
+                "samples",
+                "seconds",
+                "valid_loss",
+                "train_loss",
+            )
+        }
+        for run in self.runs:
+            if run.curve is None:
+                continue
+            curve = run.curve
+            length = len(curve)
+            fixed = {
+                "number": run.position + 1,
+                "config": run.labels.get("label", "config"),
+                "seed": run.labels.get("seed", run.config.seed),
+                "status": run.status,
+                "key": run.key,
+            }
+            for key in self._keys:
+                value = run.labels.get("settings", {}).get(key)
+                fixed[key] = format_value(value) if isinstance(value, list | tuple) else value
+            for name, value in fixed.items():
+                columns[name] += [value] * length
+            for name in ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"):
+                columns[name] += list(getattr(curve, name))
+        frame = pd.DataFrame(columns)
+        frame["config"] = pd.Categorical(frame["config"], categories=self.labels, ordered=True)
+        return frame
+
+    # -- summary -----------------------------------------------------------------------------
+
+    def _baseline_label(self, baseline: str | Mapping[str, Any]) -> str:
+        if isinstance(baseline, str):
+            if baseline in self.labels:
+                return baseline
+            raise ConfigError(
+                f"baseline {baseline!r} is not a config of sweep {self.name!r}; choose one of: "
+                f"{'; '.join(self.labels)}."
+            )
+        unknown = [k for k in baseline if k not in self._keys]
+        if unknown:
+            raise ConfigError(
+                f"baseline names {', '.join(unknown)}, which sweep {self.name!r} does not vary; "
+                f"it varies: {', '.join(self._keys) or 'nothing (seeds only)'}."
+            )
+        matches = [
+            g.label
+            for g in self._groups
+            if all(_same(g.settings.get(k), v) for k, v in baseline.items())
+        ]
+        if len(matches) != 1:
+            wanted = ", ".join(f"{k} = {format_value(v)}" for k, v in baseline.items())
+            which = f"{len(matches)} configs match" if matches else "no config matches"
+            raise ConfigError(
+                f"baseline {wanted}: {which}; name one config of: {'; '.join(self.labels)}."
+            )
+        return matches[0]
+
+    def summary(
+        self, baseline: str | Mapping[str, Any] | None = None, *, confidence: float = 0.95
+    ) -> pd.DataFrame:
+        """One row per config, ranked by mean final validation loss over its seeds.
+
+        Configs whose seeds all finished come first, by mean final loss; configs with a
+        diverged, failed or unfinished seed follow, marked in ``status``.
+
+        Args:
+            baseline: a config to compare with, by label (``"lr = 0.01"``) or settings
+                (``{"lr": 0.01}``); adds ``diff_*`` columns: the mean of the per-seed
+                differences (config minus baseline; negative is better) and its t-interval.
+            confidence: coverage of the intervals.
+
+        Returns:
+            Columns: ``rank``, ``config``, the swept settings, ``status``, ``seeds``,
+            ``done``, ``diverged``, ``final_mean``, ``final_sd``, ``final_ci_low``,
+            ``final_ci_high``, ``best_mean`` (mean over seeds of each seed's best epoch),
+            and with a baseline ``diff_mean``, ``diff_ci_low``, ``diff_ci_high``, ``pairs``.
+        """
+        import pandas as pd
+
+        differences = {}
+        if baseline is not None:
+            reference = self._baseline_label(baseline)
+            by_label = {g.label: g.finals() for g in self._groups}
+            found = paired_differences(by_label, reference, confidence=confidence)
+            differences = {d.label: d for d in found}
+        rows = []
+        for group in self._groups:
+            statuses = [run.status for run in group.runs]
+            finals = list(group.finals().values())
+            stats = interval(finals, band="ci", confidence=confidence)
+            bests = []
+            for _, record in group.seeds:
+                finite = [v for v in record.curve.valid_loss if math.isfinite(v)]
+                if record.status == "done" and finite:
+                    bests.append(min(finite))
+            row: dict[str, Any] = {"config": group.label}
+            for key in self._keys:
+                value = group.settings.get(key)
+                row[key] = format_value(value) if isinstance(value, list | tuple) else value
+            row["status"] = _group_status(statuses)
+            row.update(
+                seeds=len(statuses),
+                done=statuses.count("done"),
+                diverged=statuses.count("diverged"),
+                final_mean=stats.mean,
+                final_sd=stats.std,
+                final_ci_low=stats.low if stats.n >= 2 else math.nan,
+                final_ci_high=stats.high if stats.n >= 2 else math.nan,
+                best_mean=math.fsum(bests) / len(bests) if bests else math.nan,
+            )
+            if differences:
+                diff = differences[group.label]
+                row.update(
+                    diff_mean=diff.mean,
+                    diff_ci_low=diff.low,
+                    diff_ci_high=diff.high,
+                    pairs=diff.n,
+                )
+            rows.append(row)
+        rows.sort(
+            key=lambda r: (
+                r["status"] != "done",
+                math.isnan(r["final_mean"]),
+                r["final_mean"] if not math.isnan(r["final_mean"]) else 0.0,
+            )
+        )
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "rank", range(1, len(rows) + 1))
+        return frame
+
+    # -- figures -----------------------------------------------------------------------------
+
+    def _facet(self, facet: str | None) -> str | None:
+        if facet == "auto":
+            return self._keys[0] if len(self._keys) >= 2 else None
+        if facet is not None and facet not in self._keys:
+            raise ConfigError(
+                f"facet = {facet!r} is not a swept setting of {self.name!r}; choose one of: "
+                f"{', '.join(self._keys) or '(none: only seeds vary)'}, or None."
+            )
+        return facet
+
+    def plot_data(
+        self,
+        x: str = "epoch",
+        *,
+        band: str = "std",
+        confidence: float = 0.95,
+        seeds: bool = False,
+        log_y: bool = False,
+        log_x: bool = False,
+        facet: str | None = "auto",
+    ) -> list[BandsData]:
+        """The figure as plain data: one :class:`~optiscope.plotting.BandsData` per panel.
+
+        Args: as :meth:`plot`.
+        """
+        facet = self._facet(facet)
+        options = {
+            "x": x,
+            "band": band,
+            "confidence": confidence,
+            "show_seeds": seeds,
+            "log_y": log_y,
+            "log_x": log_x,
+        }
+        if facet is None:
+            groups = [(g.label, g.seeds) for g in self._groups if g.seeds]
+            return [build_bands(groups, **options)]  # type: ignore[arg-type]
+        values: list[Any] = []
+        for group in self._groups:
+            value = group.settings.get(facet)
+            if not any(_same(value, v) for v in values):
+                values.append(value)
+        panels = []
+        for value in values:
+            groups = [
+                (_label_without(g.settings, facet), g.seeds)
+                for g in self._groups
+                if _same(g.settings.get(facet), value) and g.seeds
+            ]
+            title = f"{facet} = {format_value(value)}"
+            panels.append(build_bands(groups, title=title, **options))  # type: ignore[arg-type]
+        return panels
+
+    def plot(
+        self,
+        x: str = "epoch",
+        *,
+        band: str = "std",
+        confidence: float = 0.95,
+        seeds: bool = False,
+        log_y: bool = False,
+        log_x: bool = False,
+        facet: str | None = "auto",
+    ) -> Figure:
+        """Validation curves: the mean over seeds with a band, one line per config.
+
+        Args:
+            x: ``epoch``, ``step``, ``samples`` or ``seconds``.
+            band: ``std`` (mean ± one standard deviation of the seeds) or ``ci`` (a
+                t-interval of the mean at ``confidence``).
+            confidence: coverage of a ``ci`` band (0.95: a 95% interval).
+            seeds: also draw every seed's own line.
+            log_y, log_x: logarithmic axes.
+            facet: a swept setting to draw one panel per value of; ``"auto"`` uses the first
+                swept setting when two or more are swept; ``None`` draws one panel.
+
+        Returns:
+            A matplotlib Figure.
+        """
+        panels = self.plot_data(
+            x, band=band, confidence=confidence, seeds=seeds, log_y=log_y, log_x=log_x, facet=facet
+        )
+        title = f"{self.name}: {_data_label(self.runs)}"
+        if len(panels) == 1 and not panels[0].title:
+            fig = render_bands(panels[0])
+            fig.axes[0].set_title(title)
+            return fig
+        return render_band_panels(panels, title=title)
+
+    def save(self, path: str | Path, **options: Any) -> Path:
+        """Save :meth:`plot`'s figure as PNG, SVG or PDF (by suffix); ``options`` as
+        :meth:`plot` takes them. Returns the path."""
+        return save_figure(self.plot(**options), path)
+
+    def export(self, path: str | Path) -> Path:
+        """Write :attr:`frame` as CSV or Parquet (by suffix); returns the path.
+
+        Raises:
+            ConfigError: for another suffix (nothing is written).
+        """
+        path = Path(path)
+        if path.suffix.lower() not in EXPORT_FORMATS:
+            raise ConfigError(
+                f"cannot export to {path.name!r}: the file name must end in "
+                f"{' or '.join(EXPORT_FORMATS)}."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = self.frame
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        return path
+
+    def to_json_dict(
+        self, baseline: str | Mapping[str, Any] | None = None, *, confidence: float = 0.95
+    ) -> dict[str, Any]:
+        """Name, store, counts, what the last call did, and the ranked summary (NaN: null)."""
+        summary = self.summary(baseline, confidence=confidence).astype(object)
+        rows = summary.where(summary.notna(), None).to_dict(orient="records")
+        data: dict[str, Any] = {
+            "name": self.name,
+            "store": str(self.store),
+            "spec": self.spec.to_dict(),
+            "counts": self.counts,
+            "complete": self.complete,
+            "configs": rows,
+        }
+        if self.run is not None:
+            data["run"] = {
+                "trained": self.run.trained,
+                "skipped": self.run.skipped,
+                "recovered": self.run.recovered,
+                "busy": self.run.busy,
+                "seconds": self.run.seconds,
+            }
+        return data
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.plot().savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v)
+        return f"SweepResult({self.name!r}: {len(self.runs)} runs; {counts or 'empty'})"
+
+
+def _group_status(statuses: Sequence[str]) -> str:
+    """``done`` when every seed is done; else what went wrong, as ``diverged 2/5``."""
+    total = len(statuses)
+    if statuses.count("done") == total:
+        return "done"
+    parts = [
+        f"{status} {statuses.count(status)}/{total}"
+        for status in ("diverged", "error", "running", "pending")
+        if status in statuses
+    ]
+    return ", ".join(parts)
+
+
+def _label_without(settings: Mapping[str, Any], facet: str) -> str:
+    rest = [f"{k} = {format_value(v)}" for k, v in settings.items() if k != facet]
+    return ", ".join(rest) or "config"
+
+
+def _data_label(runs: Sequence[StoredRun]) -> str:
+    specs = {run.config.data for run in runs}
+    if len(specs) == 1:
+        return next(iter(specs)).label
+    return f"{len(specs)} data sets"

@@ -7,15 +7,171 @@ r"""Adam (Kingma & Ba, https://arxiv.org/abs/1412.6980); weight decay is L2, add
     v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
     \hat m &= m / (1 - \beta_1^t), \quad \hat v = v / (1 - \beta_2^t) \\
     p &\leftarrow p - \text{lr} \, \hat m / (\sqrt{\hat v} + \epsilon)
+
+The reference is ``torch.optim.Adam`` (single-tensor path). The vectorized update below is
+shared with AdamW (``decoupled=True``), as torch shares it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
+from torch import Tensor
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo
+from optiscope.optim._base import HParamSpec, OptimizerInfo, config_column, select_where
 
-__all__ = ["ADAM"]
+__all__ = ["ADAM", "AdamState", "adam_step", "init_adam_state"]
+
+# sqrt of a subnormal float is about 24x slower than of a normal one on x86. Where the second
+# moment is below FLT_MIN, sqrt(v) / sqrt(1 - beta2^t) is far below half an ulp of eps, so
+# `denom` rounds to exactly eps whether v or FLT_MIN goes into the sqrt: clamping changes no
+# bit. `_clamp_is_exact` checks that bound per step, for every config, before clamping.
+_FLT_MIN = float(torch.finfo(torch.float32).tiny)
+_SQRT_FLT_MIN = _FLT_MIN**0.5
+
+
+@dataclass
+class AdamState:
+    """State of K Adam or AdamW configs that step in lockstep.
+
+    Attributes:
+        exp_avg: first moments ``m``, one per parameter.  # (K, *param_shape)
+        exp_avg_sq: second moments ``v``, one per parameter.  # (K, *param_shape)
+        lr, beta1, beta2, eps, weight_decay: per-config hyperparameters, K Python floats each
+            (kept as doubles: torch computes its scalars from them in double precision).
+        step: steps taken so far (the same for all K).
+        columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
+    """
+
+    exp_avg: list[Tensor]
+    exp_avg_sq: list[Tensor]
+    lr: tuple[float, ...]
+    beta1: tuple[float, ...]
+    beta2: tuple[float, ...]
+    eps: tuple[float, ...]
+    weight_decay: tuple[float, ...]
+    step: int = 0
+    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
+
+    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
+        """A cached float32 column of constant per-config values (see :func:`config_column`)."""
+        key = (name, like.dim())
+        if key not in self.columns:
+            self.columns[key] = config_column(values, like)
+        return self.columns[key]
+
+
+def init_adam_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> AdamState:
+    """Zero moments for stacked ``params`` and the K configs' hyperparameters.
+
+    Args:
+        params: stacked parameters, each ``(K, *param_shape)``.
+        hparams: K validated hyperparameter dicts (``lr``, ``betas``, ``eps``,
+            ``weight_decay``), in the order of the stacked axis.
+    """
+    _check_k(params, hparams)
+    return AdamState(
+        exp_avg=[torch.zeros_like(p) for p in params],
+        exp_avg_sq=[torch.zeros_like(p) for p in params],
+        lr=tuple(float(h["lr"]) for h in hparams),
+        beta1=tuple(float(h["betas"][0]) for h in hparams),
+        beta2=tuple(float(h["betas"][1]) for h in hparams),
+        eps=tuple(float(h["eps"]) for h in hparams),
+        weight_decay=tuple(float(h["weight_decay"]) for h in hparams),
+    )
+
+
+def adam_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: AdamState,
+    *,
+    decoupled: bool = False,
+) -> None:
+    """One Adam (or AdamW, ``decoupled=True``) step of K configs, in place.
+
+    Op for op what ``torch.optim.Adam``'s single-tensor path does on each config::
+
+        p.mul_(1 - lr * wd)                    # AdamW only
+        g = g.add(p, alpha=wd)                 # Adam only, where wd != 0
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        denom = (v.sqrt() / sqrt(1 - beta2**t)).add_(eps)
+        p.addcdiv_(m, denom, value=-lr / (1 - beta1**t))
+
+    with every Python scalar replaced by a per-config column. ``addcmul_(g, g, value=c)``
+    becomes ``addcmul_(g * c, g)`` and ``addcdiv_(m, d, value=s)`` becomes
+    ``addcdiv_(m * s, d)``: torch's kernels form ``value * t1`` first, so both round the same.
+
+    Args:
+        params: stacked parameters ``(K, *shape)``, updated in place.
+        grads: their gradients, same shapes.
+        state: from :func:`init_adam_state`.
+        decoupled: AdamW's decoupled weight decay instead of Adam's L2 term.
+    """
+    state.step += 1
+    t = float(state.step)  # torch reads its step counter back as a Python float
+    bias1 = _per_value(state.beta1, lambda b: 1 - b**t)
+    bias2_sqrt = _per_value(state.beta2, lambda b: (1 - b**t) ** 0.5)
+    neg_step_size = [-(lr / bias1[b]) for lr, b in zip(state.lr, state.beta1, strict=True)]
+    bias2 = [bias2_sqrt[b] for b in state.beta2]
+    clamp = _clamp_is_exact(bias2, state.eps)
+    decay = [1 - lr * wd for lr, wd in zip(state.lr, state.weight_decay, strict=True)]
+    has_decay = [wd != 0 for wd in state.weight_decay]
+    per_step: dict[tuple[str, int], Tensor] = {}
+
+    def this_step(name: str, values: Sequence[float], like: Tensor) -> Tensor:
+        key = (name, like.dim())
+        if key not in per_step:
+            per_step[key] = config_column(values, like)
+        return per_step[key]
+
+    for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
+        if decoupled:
+            p.mul_(state.column("decay", decay, p))  # (K, *shape); 1.0 leaves p as it is
+        elif any(has_decay):
+            wd = state.column("weight_decay", state.weight_decay, p)
+            g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # g.add(p, alpha=wd): FMA
+        m.lerp_(g, state.column("1-beta1", [1 - b for b in state.beta1], p))
+        v.mul_(state.column("beta2", state.beta2, p))
+        v.addcmul_(g * state.column("1-beta2", [1 - b for b in state.beta2], p), g)
+        root = v.clamp_min(_FLT_MIN).sqrt_() if clamp else v.sqrt()
+        denom = root.div_(this_step("bias2", bias2, p)).add_(state.column("eps", state.eps, p))
+        p.addcdiv_(m * this_step("step_size", neg_step_size, p), denom)
+
+
+def _per_value(values: Sequence[float], fn: Any) -> dict[float, float]:
+    """``fn`` of each distinct value, in Python doubles (configs often share their betas)."""
+    return {value: fn(value) for value in set(values)}
+
+
+def _clamp_is_exact(bias2_sqrt: Sequence[float], eps: Sequence[float]) -> bool:
+    """Whether clamping ``v`` at FLT_MIN before the sqrt leaves every ``denom`` unchanged.
+
+    Needs ``sqrt(FLT_MIN) / sqrt(1 - beta2^t)`` below half an ulp of ``eps`` (at least
+    ``eps * 2**-25`` for a normal float), with a factor 4 to spare for the roundings.
+    """
+    return all(
+        e >= _FLT_MIN and 4 * _SQRT_FLT_MIN / b < e * 2.0**-25
+        for b, e in zip(bias2_sqrt, eps, strict=True)
+    )
+
+
+def _check_k(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> None:
+    sizes = {int(p.shape[0]) for p in params}
+    if sizes != {len(hparams)}:
+        raise ValueError(
+            f"stacked parameters have leading sizes {sorted(sizes)} but {len(hparams)} "
+            "hyperparameter sets were given; stack one slice per config."
+        )
+
+
+def _adam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: AdamState) -> None:
+    adam_step(params, grads, state, decoupled=False)
+
 
 ADAM = OptimizerInfo(
     name="adam",
@@ -28,4 +184,6 @@ ADAM = OptimizerInfo(
         HParamSpec("eps", 1e-8, low=0.0, doc="added to the denominator"),
         HParamSpec("weight_decay", 0.0, low=0.0, doc="L2 penalty added to the gradient"),
     ),
+    init_state=init_adam_state,
+    step=_adam_step,
 )

@@ -9,15 +9,29 @@ For each step ``t`` with gradient ``g``:
     v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
     \hat m &= m / (1 - \beta_1^t), \quad \hat v = v / (1 - \beta_2^t) \\
     p &\leftarrow p - \text{lr} \, \hat m / (\sqrt{\hat v} + \epsilon)
+
+The reference is ``torch.optim.AdamW`` (the exercise's optimizer). Torch implements it as Adam
+with ``decoupled_weight_decay=True``; the vectorized update is Adam's with ``decoupled=True``
+(see :func:`optiscope.optim._adam.adam_step`).
 """
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Sequence
 
+import torch
+from torch import Tensor
+
+from optiscope.optim._adam import AdamState, adam_step, init_adam_state
 from optiscope.optim._base import HParamSpec, OptimizerInfo
 
-__all__ = ["ADAMW"]
+__all__ = ["ADAMW", "adamw_step"]
+
+
+def adamw_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: AdamState) -> None:
+    """One AdamW step of K stacked configs, in place (state from ``init_adam_state``)."""
+    adam_step(params, grads, state, decoupled=True)
+
 
 ADAMW = OptimizerInfo(
     name="adamw",
@@ -30,4 +44,6 @@ ADAMW = OptimizerInfo(
         HParamSpec("eps", 1e-8, low=0.0, doc="added to the denominator"),
         HParamSpec("weight_decay", 1e-2, low=0.0, doc="decoupled decay rate"),
     ),
+    init_state=init_adam_state,
+    step=adamw_step,
 )

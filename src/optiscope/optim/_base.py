@@ -1,6 +1,19 @@
 """What every optimizer declares: its hyperparameters, their checks, its torch class.
 
 Capabilities are data (STYLE.md 4): callers ask ``info.vectorizable``, never compare names.
+
+Vectorized updates train K configurations at once. Their parameters are stacked along a
+leading axis (``(K, *param_shape)``), and each configuration's hyperparameters are entries of
+per-config columns, as optax's ``inject_hyperparams`` keeps them in the state. An update is
+two functions:
+
+- ``init_state(params, hparams) -> state``: ``params`` a list of stacked tensors, ``hparams``
+  K validated hyperparameter dicts (one per configuration, see :meth:`OptimizerInfo.validate`);
+- ``step(params, grads, state) -> None``: update ``params`` (and ``state``) in place.
+
+Each is exact, element for element, against the ``torch.optim`` class on one configuration
+(its default single-tensor CPU path): the same float32 operations in the same order, with the
+scalars torch computes in Python doubles computed the same way and rounded once to float32.
 """
 
 from __future__ import annotations
@@ -8,16 +21,62 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import Tensor
 
 from optiscope.errors import ConfigError
 
-__all__ = ["HParamSpec", "OptimizerInfo", "check_number"]
+__all__ = [
+    "HParamSpec",
+    "InitState",
+    "OptimizerInfo",
+    "VectorizedStep",
+    "check_number",
+    "config_column",
+    "select_where",
+]
 
 Kind = Literal["float", "bool", "betas"]
+
+InitState: TypeAlias = Callable[[Sequence[Tensor], Sequence[Mapping[str, Any]]], Any]
+"""``init_state(params, hparams)``: the state of K configs; params ``(K, *shape)`` each."""
+VectorizedStep: TypeAlias = Callable[[Sequence[Tensor], Sequence[Tensor], Any], None]
+"""``step(params, grads, state)``: one in-place update of every stacked parameter."""
+
+
+def config_column(values: Sequence[float], like: Tensor) -> Tensor:
+    """Per-config scalars as a column that broadcasts over stacked tensors like ``like``.
+
+    Python floats (doubles) become ``like.dtype`` by one rounding, exactly as a ``torch.optim``
+    kernel rounds the Python scalar it is given.
+
+    Args:
+        values: one value per config (K of them).
+        like: a stacked tensor ``(K, *shape)``.
+
+    Returns:
+        A tensor ``(K, 1, ..., 1)`` with ``like.dim()`` dimensions, on ``like.device``.
+    """
+    column = torch.tensor(list(values), dtype=like.dtype, device=like.device)
+    return column.view(-1, *([1] * (like.dim() - 1)))  # (K, 1, ..., 1)
+
+
+def select_where(flags: Sequence[bool], if_true: Tensor, if_false: Tensor) -> Tensor:
+    """Per config, ``if_true`` where its flag is set and ``if_false`` elsewhere.
+
+    Used where ``torch.optim`` skips an operation for some configs (``weight_decay == 0``,
+    ``momentum == 0``): the skipped configs keep their value bit for bit, even when it is not
+    finite. Returns ``if_true`` itself when every flag is set and ``if_false`` when none is.
+    """
+    if all(flags):
+        return if_true
+    if not any(flags):
+        return if_false
+    mask = torch.tensor(list(flags), device=if_true.device)
+    return torch.where(mask.view(-1, *([1] * (if_true.dim() - 1))), if_true, if_false)
+
 
 STRING_NUMBER_HINT = (
     "it is the text {value!r}, not a number; pass {value} without quotes "
@@ -147,7 +206,8 @@ class OptimizerInfo:
         summary: one line for listings.
         extra_checks: checks across hyperparameters (``nesterov`` needs ``momentum > 0``...),
             returning problem texts.
-        init_state: vectorized state for K stacked configs (``None``: not vectorizable).
+        init_state: vectorized state for K stacked configs (``None``: not vectorizable); see
+            the module docstring for the contract.
         step: vectorized in-place update of stacked parameters.
     """
 
@@ -157,8 +217,8 @@ class OptimizerInfo:
     hparams: tuple[HParamSpec, ...]
     summary: str = ""
     extra_checks: Callable[[Mapping[str, Any]], list[str]] | None = None
-    init_state: Callable[..., Any] | None = field(default=None, repr=False)
-    step: Callable[..., Any] | None = field(default=None, repr=False)
+    init_state: InitState | None = field(default=None, repr=False)
+    step: VectorizedStep | None = field(default=None, repr=False)
 
     @property
     def vectorizable(self) -> bool:

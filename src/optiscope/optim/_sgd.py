@@ -8,18 +8,23 @@ first step):
     b &\leftarrow \mu b + (1 - \tau) g \\
     d &= g + \mu b \text{ (nesterov) or } b \\
     p &\leftarrow p - \text{lr} \, d
+
+The reference is ``torch.optim.SGD`` (single-tensor path); with ``momentum = 0`` it keeps no
+buffer and steps along ``g`` itself, whatever ``dampening`` says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo
+from optiscope.optim._base import HParamSpec, OptimizerInfo, config_column, select_where
 
-__all__ = ["SGD"]
+__all__ = ["SGD", "SGDState", "init_sgd_state", "sgd_step"]
 
 
 def _nesterov_checks(values: Mapping[str, Any]) -> list[str]:
@@ -29,6 +34,103 @@ def _nesterov_checks(values: Mapping[str, Any]) -> list[str]:
             f"(got momentum = {values['momentum']!r}, dampening = {values['dampening']!r})"
         ]
     return []
+
+
+@dataclass
+class SGDState:
+    """State of K SGD configs that step in lockstep.
+
+    Attributes:
+        momentum_buffer: ``b`` per parameter, ``None`` before the first step or when no
+            config uses momentum.  # (K, *param_shape)
+        lr, momentum, dampening, weight_decay: per-config hyperparameters (K Python floats).
+        nesterov: per-config Nesterov flags.
+        step: steps taken so far.
+        columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
+    """
+
+    momentum_buffer: list[Tensor | None]
+    lr: tuple[float, ...]
+    momentum: tuple[float, ...]
+    dampening: tuple[float, ...]
+    weight_decay: tuple[float, ...]
+    nesterov: tuple[bool, ...]
+    step: int = 0
+    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
+
+    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
+        """A cached float32 column of per-config values (see :func:`config_column`)."""
+        key = (name, like.dim())
+        if key not in self.columns:
+            self.columns[key] = config_column(values, like)
+        return self.columns[key]
+
+
+def init_sgd_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> SGDState:
+    """Empty momentum buffers for stacked ``params`` and the K configs' hyperparameters.
+
+    Args:
+        params: stacked parameters, each ``(K, *param_shape)``.
+        hparams: K validated hyperparameter dicts, in the order of the stacked axis.
+    """
+    sizes = {int(p.shape[0]) for p in params}
+    if sizes != {len(hparams)}:
+        raise ValueError(
+            f"stacked parameters have leading sizes {sorted(sizes)} but {len(hparams)} "
+            "hyperparameter sets were given; stack one slice per config."
+        )
+    return SGDState(
+        momentum_buffer=[None] * len(params),
+        lr=tuple(float(h["lr"]) for h in hparams),
+        momentum=tuple(float(h["momentum"]) for h in hparams),
+        dampening=tuple(float(h["dampening"]) for h in hparams),
+        weight_decay=tuple(float(h["weight_decay"]) for h in hparams),
+        nesterov=tuple(bool(h["nesterov"]) for h in hparams),
+    )
+
+
+def sgd_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: SGDState) -> None:
+    """One SGD step of K configs, in place.
+
+    Op for op what ``torch.optim.SGD``'s single-tensor path does on each config::
+
+        g = g.add(p, alpha=wd)                       # where wd != 0
+        b = g.clone()  (first step)  or  b.mul_(mu).add_(g, alpha=1 - tau)
+        d = g.add(b, alpha=mu) (nesterov)  or  b     # where mu != 0, else d = g
+        p.add_(d, alpha=-lr)
+
+    ``x.add(y, alpha=a)`` is one fused multiply-add in torch's kernel, as is
+    ``torch.addcmul(x, y, a_column)``, so the per-config form rounds the same.
+
+    Args:
+        params: stacked parameters ``(K, *shape)``, updated in place.
+        grads: their gradients, same shapes.
+        state: from :func:`init_sgd_state`.
+    """
+    state.step += 1
+    has_decay = [wd != 0 for wd in state.weight_decay]
+    has_momentum = [mu != 0 for mu in state.momentum]
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+        if any(has_decay):
+            wd = state.column("weight_decay", state.weight_decay, p)
+            g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # (K, *shape)
+        if any(has_momentum):
+            buf = state.momentum_buffer[i]
+            if buf is None:
+                buf = g.detach().clone()
+                state.momentum_buffer[i] = buf
+            else:
+                buf.mul_(state.column("momentum", state.momentum, p))
+                buf.addcmul_(g, state.column("1-dampening", [1 - d for d in state.dampening], p))
+            if any(state.nesterov):
+                mu = state.column("momentum", state.momentum, p)
+                step_along = select_where(state.nesterov, torch.addcmul(g, buf, mu), buf)
+            else:
+                step_along = buf
+            step_along = select_where(has_momentum, step_along, g)
+        else:
+            step_along = g
+        p.addcmul_(step_along, state.column("-lr", [-lr for lr in state.lr], p))
 
 
 SGD = OptimizerInfo(
@@ -44,4 +146,6 @@ SGD = OptimizerInfo(
         HParamSpec("nesterov", False, kind="bool", doc="Nesterov momentum"),
     ),
     extra_checks=_nesterov_checks,
+    init_state=init_sgd_state,
+    step=sgd_step,
 )

@@ -1,0 +1,191 @@
+"""Vectorized optimizers against torch.optim, step by step, parameters and state, bit for bit.
+
+K configurations with different hyperparameters are stacked along a leading axis and stepped
+at once; each slice must equal what ``torch.optim`` (single-tensor path, as on CPU by default)
+does to one unstacked copy. Gradients span many magnitudes, down to values whose squares are
+subnormal, so the sqrt clamp and the fused multiply-adds are exercised.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+import torch
+
+from optiscope.errors import ConfigError
+from optiscope.optim import OPTIMIZERS, get_optimizer
+
+SHAPES = [(50, 4), (50,), (50, 50), (1, 50), (1,), (3, 7, 5)]
+STEPS = 12
+
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "adamw": [
+        {"lr": lr, "betas": (b1, b2), "weight_decay": wd, "eps": eps}
+        for lr, b1, b2, wd, eps in itertools.product(
+            (1.0, 0.01), (0.5, 0.9, 0.999), (0.99, 0.9999), (0.0, 0.5), (1e-8, 1e-3)
+        )
+    ],
+    "adam": [
+        {"lr": lr, "betas": (b1, b2), "weight_decay": wd}
+        for lr, b1, b2, wd in itertools.product(
+            (0.1, 0.001), (0.0, 0.9), (0.5, 0.999), (0.0, 0.01, 0.25)
+        )
+    ],
+    "sgd": [
+        {"lr": 0.05, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+        {"lr": 0.05, "momentum": 0.0, "dampening": 0.5, "weight_decay": 0.1, "nesterov": False},
+        {"lr": 0.01, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+        {"lr": 0.01, "momentum": 0.9, "dampening": 0.9, "weight_decay": 0.0, "nesterov": False},
+        {"lr": 0.2, "momentum": 0.5, "dampening": 0.0, "weight_decay": 0.01, "nesterov": True},
+        {"lr": 0.2, "momentum": 0.99, "dampening": 0.0, "weight_decay": 0.0, "nesterov": True},
+        {"lr": 1e-4, "momentum": 0.3, "dampening": 0.1, "weight_decay": 0.5, "nesterov": False},
+    ],
+}
+
+VECTORIZABLE = sorted(name for name, info in OPTIMIZERS.items() if info.vectorizable)
+
+
+def _gradients(generator: torch.Generator, k: int) -> list[torch.Tensor]:
+    """Gradients for K configs; each config and parameter gets its own scale (1e-25 .. 1e3)."""
+    grads = []
+    for shape in SHAPES:
+        values = torch.randn((k, *shape), generator=generator)
+        exponents = torch.randint(-25, 4, (k,) + (1,) * len(shape), generator=generator)
+        grads.append(values * torch.pow(10.0, exponents.float()))
+    return grads
+
+
+def _hparams(name: str) -> list[dict[str, Any]]:
+    info = get_optimizer(name)
+    return [info.validate(values) for values in GRIDS[name]]
+
+
+def _torch_state(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> Mapping[str, Any]:
+    return optimizer.state[param]
+
+
+def _assert_same(ours: torch.Tensor, theirs: torch.Tensor, where: str) -> None:
+    """Bit for bit as numbers: no tolerance; NaN where torch has NaN (0/0 with eps = 0)."""
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0, equal_nan=True, msg=where)
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+def test_every_vectorizable_optimizer_has_a_grid(name: str) -> None:
+    assert GRIDS.get(name), f"add hyperparameter sets for {name!r} to GRIDS"
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+def test_vectorized_step_equals_torch_optim_bit_for_bit(name: str) -> None:
+    info = get_optimizer(name)
+    hparams = _hparams(name)
+    k = len(hparams)
+    generator = torch.Generator().manual_seed(7)
+    start = [torch.randn((k, *shape), generator=generator) for shape in SHAPES]
+
+    stacked = [p.clone() for p in start]
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state(stacked, hparams)
+    singles = []
+    for config, values in enumerate(hparams):
+        params = [p[config].clone().requires_grad_() for p in start]
+        singles.append((params, info.make_torch(params, values)))
+
+    for step in range(1, STEPS + 1):
+        grads = _gradients(generator, k)
+        info.step(stacked, grads, state)
+        for config, (params, optimizer) in enumerate(singles):
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad[config].clone()
+            optimizer.step()
+            for index, param in enumerate(params):
+                where = f"step {step}, config {hparams[config]}, param {SHAPES[index]}"
+                _assert_same(stacked[index][config], param.detach(), where)
+                _assert_state_equal(name, state, index, config, optimizer, param, where)
+
+
+def _assert_state_equal(
+    name: str,
+    state: Any,
+    index: int,
+    config: int,
+    optimizer: torch.optim.Optimizer,
+    param: torch.Tensor,
+    where: str,
+) -> None:
+    theirs = _torch_state(optimizer, param)
+    if name in ("adam", "adamw"):
+        _assert_same(state.exp_avg[index][config], theirs["exp_avg"], where)
+        _assert_same(state.exp_avg_sq[index][config], theirs["exp_avg_sq"], where)
+        assert float(theirs["step"]) == state.step
+    elif name == "sgd":
+        buffer = theirs.get("momentum_buffer")
+        if buffer is not None:
+            _assert_same(state.momentum_buffer[index][config], buffer, where)
+    else:  # pragma: no cover - a new optimizer needs its state compared here
+        pytest.fail(f"compare the state of {name!r} in _assert_state_equal")
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+def test_one_config_equals_a_single_run(name: str) -> None:
+    """K = 1 is the plain optimizer: the stacked axis changes nothing."""
+    info = get_optimizer(name)
+    hparams = _hparams(name)[-1:]
+    generator = torch.Generator().manual_seed(3)
+    param = torch.randn(1, 10, generator=generator)
+    single = param[0].clone().requires_grad_()
+    optimizer = info.make_torch([single], hparams[0])
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state([param], hparams)
+    for _ in range(5):
+        grad = torch.randn(1, 10, generator=generator)
+        info.step([param], [grad], state)
+        single.grad = grad[0].clone()
+        optimizer.step()
+    assert torch.equal(single.detach(), param[0])
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+def test_keeps_dtype_and_reduces_a_parabola(name: str) -> None:
+    """Registry-wide: every vectorized optimizer keeps float32 and descends f(p) = |p|^2."""
+    info = get_optimizer(name)
+    hparams = [info.validate({"lr": 0.05}), info.validate({"lr": 0.01})]
+    params = [torch.full((2, 3), 2.0)]
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state(params, hparams)
+    for _ in range(50):
+        info.step(params, [2 * params[0]], state)
+    assert params[0].dtype == torch.float32
+    assert bool((params[0].abs() < 2.0).all())
+
+
+def test_adam_clamps_only_where_it_is_exact() -> None:
+    """eps = 0 turns the sqrt clamp off (the bound needs eps > 0): tiny v still matches."""
+    info = get_optimizer("adamw")
+    hparams = [info.validate({"eps": 0.0, "lr": 0.1})]
+    param = torch.ones(1, 4)
+    single = param[0].clone().requires_grad_()
+    optimizer = info.make_torch([single], hparams[0])
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state([param], hparams)
+    # squares: 0 (underflow), subnormal, 0 (0/0 = NaN, as in torch), 1
+    grad = torch.tensor([[1e-30, 1e-22, 0.0, 1.0]])
+    for _ in range(3):
+        info.step([param], [grad], state)
+        single.grad = grad[0].clone()
+        optimizer.step()
+    _assert_same(param[0], single.detach(), "eps = 0")
+
+
+def test_mismatched_config_count_is_refused() -> None:
+    info = get_optimizer("adamw")
+    assert info.init_state is not None
+    with pytest.raises(ValueError, match="2 hyperparameter sets"):
+        info.init_state([torch.zeros(3, 2)], [info.validate({}), info.validate({})])
+
+
+def test_unknown_optimizer_still_lists_the_registry() -> None:
+    with pytest.raises(ConfigError, match="adamw"):
+        get_optimizer("lion")

@@ -1,6 +1,22 @@
 """Optimizers: hyperparameter schemas, reference ``torch.optim`` classes, vectorized updates."""
 
 from optiscope.optim._base import HParamSpec, OptimizerInfo, check_number
+from optiscope.optim._momentum import (
+    FIRST_STEP_DIFFERENCE,
+    MOMENTUM,
+    ExerciseMomentum,
+    momentum_update,
+)
 from optiscope.optim._registry import OPTIMIZERS, get_optimizer
 
-__all__ = ["OPTIMIZERS", "HParamSpec", "OptimizerInfo", "check_number", "get_optimizer"]
+__all__ = [
+    "FIRST_STEP_DIFFERENCE",
+    "MOMENTUM",
+    "OPTIMIZERS",
+    "ExerciseMomentum",
+    "HParamSpec",
+    "OptimizerInfo",
+    "check_number",
+    "get_optimizer",
+    "momentum_update",
+]

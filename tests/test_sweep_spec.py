@@ -265,3 +265,10 @@ def test_every_setting_reaches_the_config() -> None:
     assert (data.train_fraction, data.standardize) == (0.6, True)
     adam_only = {"betas", "beta1", "beta2", "eps"}
     assert set(values) | adam_only == set(SETTINGS)
+
+
+def test_labels_tell_close_values_apart() -> None:
+    points = SweepSpec(grid={"lr": [0.001, 0.0010001, 1e-7]}, fixed=SMALL).expand()
+    assert [p.label for p in points] == ["lr = 0.001", "lr = 0.0010001", "lr = 1e-07"]
+    close = SweepSpec(grid={"lr": [0.1, 0.1 + 1e-12]}, fixed=SMALL).expand()
+    assert len({p.label for p in close}) == 2

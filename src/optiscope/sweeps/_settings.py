@@ -131,7 +131,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)  # distinct values, distinct text
     if isinstance(value, list | tuple):
         if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return "x".join(str(v) for v in value) if value else "none"

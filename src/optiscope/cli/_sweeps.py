@@ -6,6 +6,7 @@ The ``runs`` and ``doctor`` commands (reading the store) live in ``_runs.py``; t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -172,7 +173,7 @@ def run_and_report(
     """Check the spec, show its size, confirm, run it, then print the table and save the figure."""
     from optiscope.api import SweepResult
     from optiscope.cli._runs import parse_baseline, save_sweep_figure
-    from optiscope.storage import FINISHED, SqliteStore
+    from optiscope.storage import FINISHED, SqliteStore, SweepNotFoundError
     from optiscope.sweeps import run_sweep
 
     points = spec.expand()  # every problem, with config numbers, before anything runs
@@ -203,7 +204,9 @@ def run_and_report(
                     force=force,
                 )
         except KeyboardInterrupt:
-            finished = target.sweep_info(name).finished
+            finished = 0
+            with contextlib.suppress(SweepNotFoundError):  # interrupted before it was stored
+                finished = target.sweep_info(name).finished
             click.echo(
                 f"optiscope: interrupted: {finished} of {len(points)} configs of {name} are "
                 f"stored in {target.path}; continue with `optiscope resume {name}"

@@ -19,7 +19,7 @@ from optiscope.engine import config_problems
 from optiscope.errors import ConfigError
 from optiscope.plotting import build_curves, check_x_axis, render_curves, save_figure
 from optiscope.records import DataSpec, RunConfig, RunRecord
-from optiscope.sweeps import run_configs
+from optiscope.sweeps import format_value, run_configs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +63,8 @@ def resolve_data(data: DataArg) -> tuple[DataSpec, Dataset | None]:
 
 
 def _label(name: str, value: Any) -> str:
-    return f"{name} = {value:g}" if isinstance(value, int | float) else f"{name} = {value!r}"
+    # Quotes show a value that is text where a number belongs (it fails validation).
+    return f"{name} = {value!r}" if isinstance(value, str) else f"{name} = {format_value(value)}"
 
 
 def _is_list(value: Any) -> bool:

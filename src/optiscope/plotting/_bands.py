@@ -24,6 +24,13 @@ from optiscope.plotting._curves import (
     robust_upper_limit,
 )
 from optiscope.plotting._stats import interval
+from optiscope.plotting._style import (
+    draw_divergence_crosses,
+    draw_off_scale_arrow,
+    finish_axes,
+    new_axes,
+    palette,
+)
 from optiscope.records import RunRecord
 
 if TYPE_CHECKING:
@@ -400,58 +407,28 @@ def render_bands(data: BandsData, ax: Axes | None = None, *, legend: bool = True
     Returns:
         The figure.
     """
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    if ax is None:
-        fig = Figure(figsize=(8, 4.8), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.get_figure()  # type: ignore[assignment]
-    cmap = colormaps["viridis"]
-    count = max(len(data.lines), 1)
-    for index, line in enumerate(data.lines):
-        color = cmap(0.9 * index / max(count - 1, 1))
+    fig, ax = new_axes(ax)
+    for line, color in zip(data.lines, palette(len(data.lines)), strict=True):
         if data.show_seeds:
             for seed in line.seed_lines:
                 ax.plot(seed.x, seed.y, color=color, linewidth=0.7, alpha=0.45)
         ax.fill_between(line.x, line.low, line.high, color=color, alpha=0.2, linewidth=0)
         ax.plot(line.x, line.mean, color=color, label=line.legend, linewidth=1.8)
-        if line.off_scale_x is not None and data.y_limits is not None:
-            span = data.y_limits[1] - data.y_limits[0]
-            ax.annotate(
-                "",
-                xy=(line.off_scale_x, data.y_limits[1]),
-                xytext=(line.off_scale_x, data.y_limits[1] - 0.06 * span),
-                arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.5},
-                annotation_clip=False,
-            )
         if data.y_limits is not None:
+            if line.off_scale_x is not None:
+                draw_off_scale_arrow(ax, line.off_scale_x, data.y_limits, color)
             crosses = [s.diverged_x for s in line.seed_lines if s.diverged_x is not None]
-            if crosses:
-                ax.plot(
-                    crosses,
-                    [data.y_limits[1]] * len(crosses),
-                    marker="X",
-                    color=color,
-                    markersize=9,
-                    clip_on=False,
-                    linestyle="none",
-                )
-    if data.log_x:
-        ax.set_xscale("log")
-    elif data.x != "seconds":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if data.log_y:
-        ax.set_yscale("log")
-    if data.y_limits is not None:
-        ax.set_ylim(*data.y_limits)
-    ax.set_xlabel(data.x_label)
-    ax.set_ylabel(data.y_label)
-    if data.title:
-        ax.set_title(data.title)
-    ax.grid(True, alpha=0.3)
+            draw_divergence_crosses(ax, crosses, data.y_limits, color)
+    finish_axes(
+        ax,
+        x=data.x,
+        x_label=data.x_label,
+        y_label=data.y_label,
+        y_limits=data.y_limits,
+        log_x=data.log_x,
+        log_y=data.log_y,
+        title=data.title,
+    )
     if legend and data.lines:
         ax.legend(title=data.band_label, fontsize="small", frameon=False, loc="best")
     return fig

@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optiscope.errors import ConfigError
+from optiscope.plotting._style import (
+    draw_divergence_crosses,
+    draw_off_scale_arrow,
+    finish_axes,
+    new_axes,
+    palette,
+)
 from optiscope.records import RunRecord
 
 if TYPE_CHECKING:
@@ -248,55 +255,24 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
     Returns:
         The figure.
     """
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    if ax is None:
-        # A bare Figure, not pyplot: nothing global to leak, and Jupyter shows a returned
-        # figure once instead of twice.
-        fig = Figure(figsize=(8, 4.8), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.get_figure()  # type: ignore[assignment]
-    count = max(len(data.lines), 1)
-    cmap = colormaps["viridis"]
-    for index, line in enumerate(data.lines):
-        color = cmap(0.9 * index / max(count - 1, 1))
+    fig, ax = new_axes(ax)
+    for line, color in zip(data.lines, palette(len(data.lines)), strict=True):
         ax.plot(line.x, line.y, color=color, label=line.legend, linewidth=1.6)
-        if line.diverged_x is not None and data.y_limits is not None:
-            # The loss became NaN or inf there: a cross on the top edge, above that x.
-            ax.plot(
-                line.diverged_x,
-                data.y_limits[1],
-                marker="X",
-                color=color,
-                markersize=10,
-                clip_on=False,
-                linestyle="none",
-            )
-        if line.off_scale_x is not None and data.y_limits is not None:
-            span = data.y_limits[1] - data.y_limits[0]
-            ax.annotate(
-                "",
-                xy=(line.off_scale_x, data.y_limits[1]),
-                xytext=(line.off_scale_x, data.y_limits[1] - 0.06 * span),
-                arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.5},
-                annotation_clip=False,
-            )
-    if data.log_x:
-        ax.set_xscale("log")
-    elif data.x != "seconds":
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if data.log_y:
-        ax.set_yscale("log")
-    if data.y_limits is not None:
-        ax.set_ylim(*data.y_limits)
-    ax.set_xlabel(data.x_label)
-    ax.set_ylabel(data.y_label)
-    if data.title:
-        ax.set_title(data.title)
-    ax.grid(True, alpha=0.3)
+        if data.y_limits is not None:
+            if line.diverged_x is not None:
+                draw_divergence_crosses(ax, [line.diverged_x], data.y_limits, color)
+            if line.off_scale_x is not None:
+                draw_off_scale_arrow(ax, line.off_scale_x, data.y_limits, color)
+    finish_axes(
+        ax,
+        x=data.x,
+        x_label=data.x_label,
+        y_label=data.y_label,
+        y_limits=data.y_limits,
+        log_x=data.log_x,
+        log_y=data.log_y,
+        title=data.title,
+    )
     if data.lines:
         ax.legend(title="Configuration", fontsize="small", frameon=False, loc="best")
     return fig

@@ -176,13 +176,14 @@ def compare_configs(
 
     started = time.perf_counter()
     bar = _progress_bar(len(configs)) if progress else None
+    options: dict[str, Any] = {"engine": engine} if engine is not None else {}
     try:
         records = run_configs(
             configs,
             data=dataset,
             device=device,
             on_record=(lambda _record: bar.update(1)) if bar is not None else None,
-            **({"engine": engine} if engine is not None else {}),
+            **options,
         )
     finally:
         if bar is not None:

@@ -21,14 +21,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo, config_column, select_where
+from optiscope.optim._base import (
+    Distinct,
+    HParamSpec,
+    OptimizerInfo,
+    config_column,
+    select_where,
+)
 
 __all__ = ["ADAM", "AdamState", "adam_step", "init_adam_state"]
 
 # sqrt of a subnormal float is about 24x slower than of a normal one on x86. Where the second
 # moment is below FLT_MIN, sqrt(v) / sqrt(1 - beta2^t) is far below half an ulp of eps, so
 # `denom` rounds to exactly eps whether v or FLT_MIN goes into the sqrt: clamping changes no
-# bit. `_clamp_is_exact` checks that bound per step, for every config, before clamping.
+# bit. `AdamState.clamp_is_exact` checks that bound for every config before clamping.
 _FLT_MIN = float(torch.finfo(torch.float32).tiny)
 _SQRT_FLT_MIN = _FLT_MIN**0.5
 
@@ -43,7 +49,6 @@ class AdamState:
         lr, beta1, beta2, eps, weight_decay: per-config hyperparameters, K Python floats each
             (kept as doubles: torch computes its scalars from them in double precision).
         step: steps taken so far (the same for all K).
-        columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
     """
 
     exp_avg: list[Tensor]
@@ -54,14 +59,42 @@ class AdamState:
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
     step: int = 0
-    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
+    _columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
+    _clamp_from: int | None = field(default=None, repr=False)
 
-    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
-        """A cached float32 column of constant per-config values (see :func:`config_column`)."""
+    def __post_init__(self) -> None:
+        self._step_size = Distinct(list(zip(self.lr, self.beta1, strict=True)))
+        self._bias2 = Distinct(list(zip(self.beta2, self.eps, strict=True)))
+        self._has_decay = [wd != 0 for wd in self.weight_decay]
+        self._constants: dict[str, list[float]] = {
+            "decay": [1 - lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)],
+            "weight_decay": list(self.weight_decay),
+            "1-beta1": [1 - b for b in self.beta1],
+            "beta2": list(self.beta2),
+            "1-beta2": [1 - b for b in self.beta2],
+            "eps": list(self.eps),
+        }
+
+    def constant(self, name: str, like: Tensor) -> Tensor:
+        """A cached float32 column ``(K, 1, ...)`` of a per-config constant."""
         key = (name, like.dim())
-        if key not in self.columns:
-            self.columns[key] = config_column(values, like)
-        return self.columns[key]
+        if key not in self._columns:
+            self._columns[key] = config_column(self._constants[name], like)
+        return self._columns[key]
+
+    def clamp_is_exact(self, t: float) -> bool:
+        """Whether clamping ``v`` at FLT_MIN before the sqrt leaves every ``denom`` unchanged.
+
+        Needs ``sqrt(FLT_MIN) / sqrt(1 - beta2^t)`` below half an ulp of ``eps`` (at least
+        ``eps * 2**-25`` for a normal float), with a factor 4 to spare for the roundings. The
+        left side shrinks as ``t`` grows, so once true it stays true.
+        """
+        if self._clamp_from is None and all(
+            eps >= _FLT_MIN and 4 * _SQRT_FLT_MIN / (1 - beta2**t) ** 0.5 < eps * 2.0**-25
+            for beta2, eps in self._bias2.values
+        ):
+            self._clamp_from = int(t)
+        return self._clamp_from is not None and t >= self._clamp_from
 
 
 def init_adam_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> AdamState:
@@ -114,50 +147,56 @@ def adam_step(
     """
     state.step += 1
     t = float(state.step)  # torch reads its step counter back as a Python float
-    bias1 = _per_value(state.beta1, lambda b: 1 - b**t)
-    bias2_sqrt = _per_value(state.beta2, lambda b: (1 - b**t) ** 0.5)
-    neg_step_size = [-(lr / bias1[b]) for lr, b in zip(state.lr, state.beta1, strict=True)]
-    bias2 = [bias2_sqrt[b] for b in state.beta2]
-    clamp = _clamp_is_exact(bias2, state.eps)
-    decay = [1 - lr * wd for lr, wd in zip(state.lr, state.weight_decay, strict=True)]
-    has_decay = [wd != 0 for wd in state.weight_decay]
+    clamp = state.clamp_is_exact(t)
+    if len(state.lr) == 1:  # one config: torch's own calls, with Python scalars
+        _adam_step_one(params, grads, state, t, clamp=clamp, decoupled=decoupled)
+        return
     per_step: dict[tuple[str, int], Tensor] = {}
-
-    def this_step(name: str, values: Sequence[float], like: Tensor) -> Tensor:
-        key = (name, like.dim())
-        if key not in per_step:
-            per_step[key] = config_column(values, like)
-        return per_step[key]
-
     for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
+        rank = p.dim()
+        if ("step_size", rank) not in per_step:
+            per_step["step_size", rank] = state._step_size.column(
+                lambda lr_b1: -(lr_b1[0] / (1 - lr_b1[1] ** t)), p
+            )
+            per_step["bias2", rank] = state._bias2.column(
+                lambda b2_eps: (1 - b2_eps[0] ** t) ** 0.5, p
+            )
         if decoupled:
-            p.mul_(state.column("decay", decay, p))  # (K, *shape); 1.0 leaves p as it is
-        elif any(has_decay):
-            wd = state.column("weight_decay", state.weight_decay, p)
-            g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # g.add(p, alpha=wd): FMA
-        m.lerp_(g, state.column("1-beta1", [1 - b for b in state.beta1], p))
-        v.mul_(state.column("beta2", state.beta2, p))
-        v.addcmul_(g * state.column("1-beta2", [1 - b for b in state.beta2], p), g)
+            p.mul_(state.constant("decay", p))  # (K, *shape); 1.0 leaves p as it is
+        elif any(state._has_decay):
+            wd = state.constant("weight_decay", p)
+            g = select_where(state._has_decay, torch.addcmul(g, p, wd), g)  # FMA, as add(alpha=)
+        m.lerp_(g, state.constant("1-beta1", p))
+        v.mul_(state.constant("beta2", p)).addcmul_(g * state.constant("1-beta2", p), g)
         root = v.clamp_min(_FLT_MIN).sqrt_() if clamp else v.sqrt()
-        denom = root.div_(this_step("bias2", bias2, p)).add_(state.column("eps", state.eps, p))
-        p.addcdiv_(m * this_step("step_size", neg_step_size, p), denom)
+        denom = root.div_(per_step["bias2", rank]).add_(state.constant("eps", p))
+        p.addcdiv_(m * per_step["step_size", rank], denom)
 
 
-def _per_value(values: Sequence[float], fn: Any) -> dict[float, float]:
-    """``fn`` of each distinct value, in Python doubles (configs often share their betas)."""
-    return {value: fn(value) for value in set(values)}
-
-
-def _clamp_is_exact(bias2_sqrt: Sequence[float], eps: Sequence[float]) -> bool:
-    """Whether clamping ``v`` at FLT_MIN before the sqrt leaves every ``denom`` unchanged.
-
-    Needs ``sqrt(FLT_MIN) / sqrt(1 - beta2^t)`` below half an ulp of ``eps`` (at least
-    ``eps * 2**-25`` for a normal float), with a factor 4 to spare for the roundings.
-    """
-    return all(
-        e >= _FLT_MIN and 4 * _SQRT_FLT_MIN / b < e * 2.0**-25
-        for b, e in zip(bias2_sqrt, eps, strict=True)
-    )
+def _adam_step_one(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: AdamState,
+    t: float,
+    *,
+    clamp: bool,
+    decoupled: bool,
+) -> None:
+    """:func:`adam_step` for K = 1: the same update with scalars instead of columns."""
+    lr, beta1, beta2 = state.lr[0], state.beta1[0], state.beta2[0]
+    eps, weight_decay = state.eps[0], state.weight_decay[0]
+    step_size = lr / (1 - beta1**t)
+    bias2_sqrt = (1 - beta2**t) ** 0.5
+    for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
+        if weight_decay != 0:
+            if decoupled:
+                p.mul_(1 - lr * weight_decay)
+            else:
+                g = g.add(p, alpha=weight_decay)
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        root = v.clamp_min(_FLT_MIN).sqrt_() if clamp else v.sqrt()
+        p.addcdiv_(m, root.div_(bias2_sqrt).add_(eps), value=-step_size)
 
 
 def _check_k(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> None:

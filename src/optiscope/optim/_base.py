@@ -19,7 +19,7 @@ scalars torch computes in Python doubles computed the same way and rounded once 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -29,6 +29,7 @@ from torch import Tensor
 from optiscope.errors import ConfigError
 
 __all__ = [
+    "Distinct",
     "HParamSpec",
     "InitState",
     "OptimizerInfo",
@@ -61,6 +62,35 @@ def config_column(values: Sequence[float], like: Tensor) -> Tensor:
     """
     column = torch.tensor(list(values), dtype=like.dtype, device=like.device)
     return column.view(-1, *([1] * (like.dim() - 1)))  # (K, 1, ..., 1)
+
+
+class Distinct:
+    """The distinct values among K per-config keys, and which one each config has.
+
+    Per-step scalars (bias corrections) depend on a few hyperparameters that configs often
+    share; computing them once per distinct value keeps a step's Python work independent of K.
+
+    Args:
+        keys: one hashable key per config, such as ``(lr, beta1)``.
+    """
+
+    def __init__(self, keys: Sequence[Hashable]) -> None:
+        self.values: list[Any] = list(dict.fromkeys(keys))
+        position = {value: i for i, value in enumerate(self.values)}
+        self._index = [position[key] for key in keys]
+        self._index_on: dict[torch.device, Tensor] = {}
+
+    def column(self, fn: Callable[[Any], float], like: Tensor) -> Tensor:
+        """``fn(key)`` for each config as a column like :func:`config_column` gives."""
+        per_value = [fn(value) for value in self.values]
+        if len(per_value) == 1:
+            return config_column(per_value * len(self._index), like)
+        index = self._index_on.get(like.device)
+        if index is None:
+            index = torch.tensor(self._index, device=like.device)
+            self._index_on[like.device] = index
+        values = torch.tensor(per_value, dtype=like.dtype, device=like.device)[index]  # (K,)
+        return values.view(-1, *([1] * (like.dim() - 1)))
 
 
 def select_where(flags: Sequence[bool], if_true: Tensor, if_false: Tensor) -> Tensor:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from optiscope.data import Dataset, make_dataset
-from optiscope.engine import train_reference, validate_config
+from optiscope.data import Dataset
+from optiscope.engine import validate_config
 from optiscope.errors import ConfigError
-from optiscope.records import DataSpec, RunConfig, RunRecord
+from optiscope.records import RunConfig, RunRecord
+from optiscope.sweeps._backends import Backend, choose_backend
+from optiscope.sweeps._groups import Task, plan_tasks
 
 __all__ = ["ENGINES", "RecordCallback", "run_configs"]
 
-ENGINES: tuple[str, ...] = ("reference",)
+ENGINES: tuple[str, ...] = ("vectorized", "reference")
+"""``vectorized``: lockstep configs as one stacked model, the reference's numbers bit for bit;
+``reference``: the plain PyTorch loop, one config at a time."""
 
 RecordCallback = Callable[[RunRecord], None]
 
@@ -20,40 +24,73 @@ def run_configs(
     configs: Sequence[RunConfig],
     *,
     data: Dataset | None = None,
-    engine: str = "reference",
+    engine: str = "vectorized",
     device: str = "cpu",
+    workers: int | None = None,
     on_record: RecordCallback | None = None,
+    backend: Backend | None = None,
 ) -> list[RunRecord]:
     """Train every config and return their records in the same order.
 
-    Every config is validated before anything trains.
+    Every config is validated before anything trains. Identical configs train once. With the
+    vectorized engine, configs that can train in lockstep (same optimizer, batch size,
+    epochs, network, data and shuffling) train as one stacked model; configs it cannot take
+    (an optimizer without a vectorized update) go to the reference engine automatically.
+    Either way each record holds the numbers the plain PyTorch loop gives for its config.
 
     Args:
         configs: the runs.
         data: one data set for all runs (user arrays); ``None`` builds each config's
-            ``config.data`` (once per distinct spec).
-        engine: ``reference`` (the plain PyTorch loop).
-        device: where to train.
-        on_record: called with each record as soon as it is finished (progress, storage).
+            ``config.data`` (once per distinct spec and process).
+        engine: ``vectorized`` (default) or ``reference`` (the plain PyTorch loop).
+        device: where to train (``cpu``, ``cuda``).
+        workers: ``1`` trains in this process; ``N`` in a warm pool of N processes; ``None``
+            decides from the estimated work (a pool when it pays for its start-up).
+        on_record: called in this thread with each record as soon as its task finishes
+            (progress, storage); duplicates are reported once per position.
+        backend: run the tasks on this :class:`~optiscope.sweeps.Backend` instead of the
+            one ``workers`` picks.
+
+    Returns:
+        One record per config, in order.
 
     Raises:
         ConfigError: naming the config number and every problem; nothing has been run.
+        EngineError: when training fails; records already reported stay reported.
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ConfigError(f"`workers` = {workers!r} must be a positive integer (or None).")
     for number, config in enumerate(configs, start=1):
         validate_config(config, where=f"config {number} of {len(configs)}: ")
-    datasets: dict[DataSpec, Dataset] = {}
-    records = []
-    for config in configs:
-        if data is not None:
-            dataset = data
-        else:
-            dataset = datasets.get(config.data) or datasets.setdefault(
-                config.data, make_dataset(config.data)
-            )
-        record = train_reference(config, dataset, device=device)
-        if on_record is not None:
-            on_record(record)
-        records.append(record)
-    return records
+    n_train = data.n_train if data is not None else None
+    planned_workers = workers if workers is not None else _auto_workers(device)
+    tasks = plan_tasks(configs, engine=engine, workers=planned_workers, n_train=n_train)
+    if backend is None:
+        backend = choose_backend(tasks, workers=workers, device=device)
+        if backend.name == "in-process" and planned_workers > 1:  # no need to split groups
+            tasks = plan_tasks(configs, engine=engine, workers=1, n_train=n_train)
+
+    records: list[RunRecord | None] = [None] * len(configs)
+
+    def done(task: Task, finished: list[RunRecord]) -> None:
+        for positions, record in zip(task.indices, finished, strict=True):
+            for position in positions:
+                records[position] = record
+                if on_record is not None:
+                    on_record(record)
+
+    backend.run(tasks, data=data, device=device, on_done=done)
+    missing = [i + 1 for i, r in enumerate(records) if r is None]
+    if missing:  # a backend that skipped a task is a bug, not a user error
+        raise AssertionError(f"backend {backend.name!r} returned no record for configs {missing}")
+    return [r for r in records if r is not None]
+
+
+def _auto_workers(device: str) -> int:
+    from optiscope.sweeps._backends import available_cpus
+
+    return available_cpus() if device == "cpu" else 1

@@ -1,0 +1,170 @@
+"""Choosing, per operation and shape, a batched kernel that is exact on this machine.
+
+A stacked operation (``bmm`` over K configs) is only worth having if every slice equals what
+the plain model computes (``mm`` on one config). Whether it does depends on the BLAS library,
+the CPU and the shapes: on the machine this was written on, MKL gives bit-identical ``bmm``
+slices for most shapes, but not for an output layer of 1 unit at 1-3 or 5-7 rows (other
+kernels), and only when every slice starts on a 64-byte boundary as a fresh tensor does. A
+rule written down for one machine would be wrong on another, so the engine asks the machine:
+
+1. every operation has candidates, fastest first, ending with ``per_model`` (the plain
+   model's own call, once per config, on slices laid out like fresh tensors); a candidate
+   binds all its arguments once, so a training step is a list of prepared calls;
+2. before training, :func:`choose` runs each candidate on random inputs placed exactly where
+   the real ones will be (same buffers, strides and alignment) and compares every checked
+   slice, bit for bit, with the plain call on fresh copies;
+3. the first exact candidate is used; the answer is cached for the process.
+
+If not even ``per_model`` is exact, :class:`InexactError` is raised and the sweep layer trains
+those configs with the reference engine instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from optiscope.errors import EngineError
+
+__all__ = ["Candidate", "InexactError", "Operand", "choose", "per_model"]
+
+Bind = Callable[[Sequence[Tensor], Tensor], Callable[[], object]]
+"""``bind(inputs, out)``: a call that computes into ``out`` (stacked ``(K, ...)``) from the
+stacked ``inputs``, every argument fixed in advance (the training loop only calls it)."""
+Single = Callable[[Sequence[Tensor]], Tensor]
+"""``single(inputs)``: the plain model's call on one config's (unstacked) inputs."""
+
+_CHOSEN: dict[Hashable, str] = {}
+_MIN_COMPARED = 256
+
+
+class InexactError(EngineError):
+    """No candidate reproduces the plain model's numbers for some operation on this machine."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to compute a stacked operation."""
+
+    name: str
+    bind: Bind
+
+    def run(self, inputs: Sequence[Tensor], out: Tensor) -> None:
+        """Compute once (binding and calling)."""
+        self.bind(inputs, out)()
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An input of a stacked operation, as the probe fills and slices it.
+
+    Attributes:
+        tensor: the buffer the operation will read, ``(K, ...)``: the real workspace buffer
+            (its contents are overwritten) or a scratch tensor with the same strides and
+            alignment (for parameters and data, which must not be overwritten).
+        shared: the K slices are one tensor the plain model reads as it is (a batch of the
+            data set, expanded over K): the plain call gets it uncopied, keeping its
+            alignment, where every other input is a fresh copy as in the plain model.
+        low, high: the probe fills it with uniform values in ``[low, high)``.
+    """
+
+    tensor: Tensor
+    shared: bool = False
+    low: float = -1.0
+    high: float = 1.0
+
+
+def per_model(single_out: Bind) -> Candidate:
+    """The always-available candidate: the plain call once per config, writing each slice.
+
+    Args:
+        single_out: binds the plain call for one config's inputs and output slice.
+    """
+
+    def bind(inputs: Sequence[Tensor], out: Tensor) -> Callable[[], object]:
+        calls = [single_out([t[k] for t in inputs], out[k]) for k in range(out.shape[0])]
+        if len(calls) == 1:
+            return calls[0]
+
+        def run_all() -> None:
+            for call in calls:
+                call()
+
+        return run_all
+
+    return Candidate("per_model", bind)
+
+
+def choose(
+    key: Hashable,
+    candidates: Sequence[Candidate],
+    single: Single,
+    operands: Sequence[Operand],
+    out: Tensor,
+    *,
+    trials: int = 2,
+) -> Candidate:
+    """The first candidate whose every checked slice equals ``single`` bit for bit.
+
+    The operands' buffers are overwritten with random values (call this before training).
+    Slices ``0``, ``1`` and ``K - 1`` get random values and are checked (the others are
+    zero); alignment is the same for every slice by construction, so the others would repeat
+    these.
+
+    Args:
+        key: what the answer depends on (operation, shapes, layout, device); cached by it.
+        candidates: fastest first; include :func:`per_model`.
+        single: the plain model's operation.
+        operands: the inputs, in the order ``run`` and ``single`` take them.
+        out: the real output buffer.
+        trials: random fills per candidate.
+
+    Raises:
+        InexactError: when no candidate is exact.
+    """
+    by_name = {c.name: c for c in candidates}
+    cached = _CHOSEN.get(key)
+    if cached is not None and cached in by_name:
+        return by_name[cached]
+    generator = torch.Generator().manual_seed(20240611)
+    checked = sorted({0, min(1, out.shape[0] - 1), out.shape[0] - 1})
+    # Enough trials to compare at least _MIN_COMPARED numbers: one element per config (a
+    # loss) could agree by chance, a few hundred cannot.
+    trials = max(trials, -(-_MIN_COMPARED // max(1, out[0].numel() * len(checked))))
+    for operand in operands:  # slices that are not checked: zeros, not stale memory
+        (operand.tensor[0] if operand.shared else operand.tensor).zero_()
+    for candidate in candidates:
+        if all(
+            _agrees(candidate, single, operands, out, checked, generator) for _ in range(trials)
+        ):
+            _CHOSEN[key] = candidate.name
+            return candidate
+    raise InexactError(
+        f"no way to compute {key!r} reproduces the plain model's numbers on this machine "
+        f"(tried {', '.join(by_name)})."
+    )
+
+
+def _agrees(
+    candidate: Candidate,
+    single: Single,
+    operands: Sequence[Operand],
+    out: Tensor,
+    checked: Sequence[int],
+    generator: torch.Generator,
+) -> bool:
+    for operand in operands:
+        targets = [operand.tensor[0]] if operand.shared else [operand.tensor[k] for k in checked]
+        for target in targets:
+            values = torch.rand(target.shape, generator=generator) * (operand.high - operand.low)
+            target.copy_(values + operand.low)
+    # The plain call first: a candidate may write over its input (an in-place activation).
+    expected = [
+        single([o.tensor[k] if o.shared else o.tensor[k].clone() for o in operands])
+        for k in checked
+    ]
+    candidate.run([o.tensor for o in operands], out)
+    return all(torch.equal(e, out[k]) for e, k in zip(expected, checked, strict=True))

@@ -1,0 +1,394 @@
+"""Forward and backward of K stacked MLPs, op for op what autograd does for one plain model.
+
+For one ``nn.Linear`` in the plain model autograd computes (``z`` the layer's input, ``g`` the
+gradient of its output)::
+
+    a = addmm(b, z, W.t())            # forward
+    dW = g.t().mm(z); db = g.sum(0)   # backward (mm_mat2_backward for a transposed weight)
+    dz = g.mm(W)
+
+and for the activations ``threshold_backward`` (ReLU), ``tanh_backward``, ``sigmoid_backward``
+and ``gelu_backward``. Here each of these runs once for all K configs, stacked: ``baddbmm``,
+``bmm``, ``sum`` over a stacked axis, through :mod:`optiscope.engine._exact`, which keeps a
+batched form only where it reproduces the plain call bit for bit on this machine and falls
+back to one plain call per config elsewhere.
+
+Every stacked buffer here puts each config's slice on a 64-byte boundary, like a fresh tensor,
+and leaves a gap between slices, so element-wise kernels walk each slice exactly as they walk
+a plain tensor of that shape (same vector body, same scalar tail).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import Tensor
+
+from optiscope.engine._exact import Candidate, Operand, choose, per_model
+from optiscope.models._stacked import ALIGN, StackedLayout, aligned_row
+
+__all__ = ["ACTIVATION_OPS", "ActivationOps", "StackedMLP", "aligned_stack", "element_offset"]
+
+_aten = torch.ops.aten
+_NONE, _MEAN = 0, 1  # torch's reduction codes (at::Reduction)
+
+
+@dataclass(frozen=True)
+class ActivationOps:
+    """An activation's forward and backward, as autograd runs them.
+
+    Attributes:
+        forward: ``forward(a) -> h``.
+        backward: ``backward(grad, saved) -> grad_a``; ``saved`` is ``h`` or, if
+            ``saves_input``, ``a``.
+        saves_input: whether the backward reads the activation's input instead of its output.
+    """
+
+    forward: Callable[[Tensor], Tensor]
+    forward_out: Callable[[Tensor, Tensor], object]
+    backward: Callable[[Tensor, Tensor], Tensor]
+    backward_out: Callable[[Tensor, Tensor, Tensor], object]
+    saves_input: bool = False
+
+
+ACTIVATION_OPS: dict[str, ActivationOps] = {
+    "relu": ActivationOps(
+        forward=torch.relu,
+        forward_out=lambda a, h: torch.clamp_min(a, 0, out=h),  # relu is clamp_min(a, 0)
+        backward=lambda g, h: _aten.threshold_backward(g, h, 0),
+        backward_out=lambda g, h, o: _aten.threshold_backward.grad_input(g, h, 0, grad_input=o),
+    ),
+    "tanh": ActivationOps(
+        forward=torch.tanh,
+        forward_out=lambda a, h: torch.tanh(a, out=h),
+        backward=lambda g, h: _aten.tanh_backward(g, h),
+        backward_out=lambda g, h, o: _aten.tanh_backward.grad_input(g, h, grad_input=o),
+    ),
+    "sigmoid": ActivationOps(
+        forward=torch.sigmoid,
+        forward_out=lambda a, h: torch.sigmoid(a, out=h),
+        backward=lambda g, h: _aten.sigmoid_backward(g, h),
+        backward_out=lambda g, h, o: _aten.sigmoid_backward.grad_input(g, h, grad_input=o),
+    ),
+    "gelu": ActivationOps(
+        forward=lambda a: _aten.gelu(a),
+        forward_out=lambda a, h: _aten.gelu.out(a, out=h),
+        backward=lambda g, a: _aten.gelu_backward(g, a),
+        backward_out=lambda g, a, o: _aten.gelu_backward.grad_input(g, a, grad_input=o),
+        saves_input=True,
+    ),
+}
+
+
+def aligned_stack(k: int, shape: Sequence[int], device: torch.device) -> Tensor:
+    """An uninitialized ``(k, *shape)`` view whose slices start on 64-byte boundaries.
+
+    Consecutive slices are always separated by a gap, so an element-wise kernel cannot merge
+    them into one long run (which would change which elements take its vector path).
+    """
+    numel = math.prod(shape)
+    return torch.empty(k, aligned_row(numel + 1), device=device)[:, :numel].view(k, *shape)
+
+
+def element_offset(t: Tensor) -> int:
+    """Where ``t`` starts within a 64-byte block, in elements (0 for a fresh tensor)."""
+    return (t.data_ptr() % 64) // t.element_size()
+
+
+def _shared_scratch(rows: int, cols: int, offset: int, device: torch.device) -> Tensor:
+    """A ``(rows, cols)`` tensor starting ``offset`` elements into a 64-byte block."""
+    base = torch.empty(rows * cols + 2 * ALIGN, device=device)
+    start = (offset - element_offset(base)) % ALIGN
+    return base[start : start + rows * cols].view(rows, cols)
+
+
+class StackedMLP:
+    """Forward (and backward) of K stacked MLPs for batches of one size.
+
+    Construction checks which kernels are exact (see :mod:`optiscope.engine._exact`);
+    :meth:`plan` then binds one batch's whole step into a single call.
+
+    Args:
+        layout: the parameters' layout in the stacked buffer.
+        activation: ``relu``, ``tanh``, ``sigmoid`` or ``gelu``.
+        params: the stacked parameter views (``layout.views(buffer)``), ``(K, ...)`` each.
+        grads: views of the gradient buffer, or ``None`` for a forward-only network (its
+            activations are then applied in place).
+        rows: rows per batch.
+        data_offsets: for a data batch shared by all configs (a slice of the data set), the
+            offsets (see :func:`element_offset`) its slices can start at; ``None`` when each
+            config has its own batch in :attr:`x` and :attr:`y` (shuffled data).
+    """
+
+    def __init__(
+        self,
+        layout: StackedLayout,
+        activation: str,
+        params: Sequence[Tensor],
+        grads: Sequence[Tensor] | None,
+        rows: int,
+        *,
+        data_offsets: Sequence[int] | None,
+    ) -> None:
+        self.layout, self.rows = layout, rows
+        self.params, self.grads = list(params), None if grads is None else list(grads)
+        self.k = k = int(params[0].shape[0])
+        device = params[0].device
+        self.device = device
+        self.act = ACTIVATION_OPS[activation]
+        widths = layout.widths
+        self.n_layers = len(widths) - 1
+        train = grads is not None
+        # Per layer i: pre-activation a[i] (K, rows, width[i+1]) and activation h[i].
+        self.a = [aligned_stack(k, (rows, w), device) for w in widths[1:]]
+        self.h = [
+            aligned_stack(k, (rows, w), device) if train else a
+            for w, a in zip(widths[1:-1], self.a, strict=False)
+        ]
+        self.x = aligned_stack(k, (rows, widths[0]), device) if data_offsets is None else None
+        self.y = aligned_stack(k, (rows, 1), device) if data_offsets is None else None
+        scratch = torch.empty(k, layout.row, device=device)  # parameter-shaped, for probes
+        self._choose_forward(scratch, activation, data_offsets, train)
+        if train:
+            self.g = [aligned_stack(k, (rows, w), device) for w in widths[1:]]  # dL/da[i]
+            self.gh = [aligned_stack(k, (rows, w), device) for w in widths[1:-1]]  # dL/dh[i]
+            self._choose_backward(scratch, activation, data_offsets)
+
+    # -- choosing exact kernels ------------------------------------------------------------
+
+    def _key(self, *parts: object) -> tuple[object, ...]:
+        return (*parts, self.layout.widths, self.k, self.rows, str(self.device))
+
+    def _data_operand(self, offset: int | None) -> Operand:
+        width = self.layout.in_features
+        if offset is None:
+            assert self.x is not None
+            return Operand(self.x, low=-3.0, high=3.0)
+        shared = _shared_scratch(self.rows, width, offset, self.device)
+        return Operand(shared.expand(self.k, self.rows, width), shared=True, low=-3.0, high=3.0)
+
+    def _layer_inputs(
+        self, i: int, data_offsets: Sequence[int] | None
+    ) -> dict[int | None, Operand]:
+        """Layer ``i``'s input operand per data offset (one entry, ``None``, past layer 0)."""
+        if i > 0:
+            return {None: Operand(self.h[i - 1])}
+        if data_offsets is None:
+            return {None: self._data_operand(None)}
+        return {o: self._data_operand(o) for o in sorted(set(data_offsets))}
+
+    def _choose_forward(
+        self,
+        scratch: Tensor,
+        activation: str,
+        data_offsets: Sequence[int] | None,
+        train: bool,
+    ) -> None:
+        params = self.layout.views(scratch)
+        self.forward_ops: list[dict[int | None, Candidate]] = []
+        for i in range(self.n_layers):
+            weight, bias = Operand(params[2 * i]), Operand(params[2 * i + 1])
+            self.forward_ops.append(
+                {
+                    offset: choose(
+                        self._key("linear", i, offset),
+                        _linear_candidates(self.a[i]),
+                        lambda t: torch.addmm(t[2], t[0], t[1].t()),
+                        [z, weight, bias],
+                        self.a[i],
+                    )
+                    for offset, z in self._layer_inputs(i, data_offsets).items()
+                }
+            )
+        act = self.act
+        self.act_ops = [
+            choose(
+                self._key("act", activation, i, train),
+                [
+                    Candidate("stacked", lambda t, o: partial(act.forward_out, t[0], o)),
+                    per_model(lambda t, o: partial(act.forward_out, t[0], o)),
+                ],
+                lambda t: act.forward(t[0]),
+                [Operand(self.a[i], low=-3.0, high=3.0)],
+                self.h[i],
+            )
+            for i in range(self.n_layers - 1)
+        ]
+        if self.y is not None:
+            y = Operand(self.y)
+        else:
+            shared = _shared_scratch(self.rows, 1, 0, self.device)
+            y = Operand(shared.expand(self.k, self.rows, 1), shared=True)
+        self.loss_op = choose(
+            self._key("mse", self.y is None),
+            [Candidate("stacked", _stacked_mse), per_model(_single_mse)],
+            lambda t: _aten.mse_loss(t[0], t[1], _MEAN),
+            [Operand(self.a[-1]), y],
+            torch.empty(self.k, device=self.device),
+        )
+
+    def _choose_backward(
+        self, scratch: Tensor, activation: str, data_offsets: Sequence[int] | None
+    ) -> None:
+        params = self.layout.views(scratch)
+        grads = self.layout.views(torch.empty_like(scratch))
+        self.weight_grad_ops: list[dict[int | None, Candidate]] = []
+        self.bias_grad_ops: list[Candidate] = []
+        self.input_grad_ops: list[Candidate] = []
+        for i in range(self.n_layers):
+            self.weight_grad_ops.append(
+                {
+                    offset: choose(
+                        self._key("weight_grad", i, offset),
+                        _weight_grad_candidates(),
+                        lambda t: t[0].t().mm(t[1]),
+                        [Operand(self.g[i]), z],
+                        grads[2 * i],
+                    )
+                    for offset, z in self._layer_inputs(i, data_offsets).items()
+                }
+            )
+            self.bias_grad_ops.append(
+                choose(
+                    self._key("bias_grad", i),
+                    [
+                        Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o)),
+                        per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o)),
+                    ],
+                    lambda t: t[0].sum(0),
+                    [Operand(self.g[i])],
+                    grads[2 * i + 1],
+                )
+            )
+            if i > 0:
+                self.input_grad_ops.append(
+                    choose(
+                        self._key("input_grad", i),
+                        [
+                            Candidate("bmm", lambda t, o: partial(torch.bmm, t[0], t[1], out=o)),
+                            per_model(lambda t, o: partial(torch.mm, t[0], t[1], out=o)),
+                        ],
+                        lambda t: t[0].mm(t[1]),
+                        [Operand(self.g[i]), Operand(params[2 * i])],
+                        self.gh[i - 1],
+                    )
+                )
+        act = self.act
+        saved = self.a if act.saves_input else self.h
+        self.act_grad_ops = [
+            choose(
+                self._key("act_grad", activation, i),
+                [
+                    Candidate("stacked", lambda t, o: partial(act.backward_out, t[0], t[1], o)),
+                    per_model(lambda t, o: partial(act.backward_out, t[0], t[1], o)),
+                ],
+                lambda t: act.backward(t[0], t[1]),
+                [Operand(self.gh[i]), Operand(saved[i], low=-3.0, high=3.0)],
+                self.g[i],
+            )
+            for i in range(self.n_layers - 1)
+        ]
+
+    # -- running ---------------------------------------------------------------------------
+
+    def plan(self, x: Tensor, y: Tensor, loss: Tensor) -> Callable[[], None]:
+        """One batch's forward, per-config MSE (and backward), bound into one call.
+
+        Args:
+            x: the batch: ``(rows, F)``, shared by every config (a slice of the data set), or
+                :attr:`x` ``(K, rows, F)``.
+            y: its targets, ``(rows, 1)`` or :attr:`y`.
+            loss: where each config's MSE goes, ``(K,)``.
+
+        Returns:
+            A call that runs the step: outputs, losses and (for a training network) the
+            gradient of each config's MSE into ``grads``. Gradients are
+            ``dL/d out = (out - y) * (2 / rows)``, as ``mse_loss_backward`` computes them,
+            then the layers from last to first.
+        """
+        offset = element_offset(x) if x.dim() == 2 else None
+        if x.dim() == 2:
+            x, y = x.expand(self.k, *x.shape), y.expand(self.k, *y.shape)
+        p = self.params
+        calls: list[Callable[[], object]] = []
+        z = x
+        for i in range(self.n_layers):
+            op = self.forward_ops[i][offset if i == 0 else None]
+            calls.append(op.bind([z, p[2 * i], p[2 * i + 1]], self.a[i]))
+            if i < self.n_layers - 1:
+                calls.append(self.act_ops[i].bind([self.a[i]], self.h[i]))
+                z = self.h[i]
+        calls.append(self.loss_op.bind([self.a[-1], y], loss))
+        if self.grads is not None:
+            grads, g = self.grads, self.g
+            calls.append(partial(torch.sub, self.a[-1], y, out=g[-1]))
+            calls.append(partial(g[-1].mul_, 2.0 / self.rows))
+            saved = self.a if self.act.saves_input else self.h
+            for i in reversed(range(self.n_layers)):
+                z = x if i == 0 else self.h[i - 1]
+                op = self.weight_grad_ops[i][offset if i == 0 else None]
+                calls.append(op.bind([g[i], z], grads[2 * i]))
+                calls.append(self.bias_grad_ops[i].bind([g[i]], grads[2 * i + 1]))
+                if i > 0:
+                    calls.append(self.input_grad_ops[i - 1].bind([g[i], p[2 * i]], self.gh[i - 1]))
+                    calls.append(
+                        self.act_grad_ops[i - 1].bind([self.gh[i - 1], saved[i - 1]], g[i - 1])
+                    )
+
+        def step() -> None:
+            for call in calls:
+                call()
+
+        return step
+
+
+def _stacked_mse(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
+    out, y = t
+
+    def mse() -> None:
+        torch.mean(_aten.mse_loss(out, y, _NONE), dim=(1, 2), out=o)  # (K,)
+
+    return mse
+
+
+def _single_mse(t: Sequence[Tensor], o: Tensor) -> Callable[[], object]:
+    return partial(_aten.mse_loss.out, t[0], t[1], _MEAN, out=o)
+
+
+def _linear_candidates(out: Tensor) -> list[Candidate]:
+    """``a = z W^T + b`` for K configs: ``baddbmm``; ``bmm`` of the transposed product (other
+    kernels for a 1-unit output layer); one ``addmm`` per config."""
+    k, rows, width = out.shape
+    transposed = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
+    transposed = transposed[:, : rows * width].view(k, width, rows)  # (K, O, rows)
+
+    def bmm_transposed(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
+        z, weight, bias = t[0].mT, t[1], t[2].unsqueeze(1)
+
+        def run() -> None:
+            torch.bmm(weight, z, out=transposed)
+            torch.add(transposed.mT, bias, out=o)
+
+        return run
+
+    return [
+        Candidate(
+            "baddbmm",
+            lambda t, o: partial(torch.baddbmm, t[2].unsqueeze(1), t[0], t[1].mT, out=o),
+        ),
+        Candidate("bmm_transposed", bmm_transposed),
+        per_model(lambda t, o: partial(torch.addmm, t[2], t[0], t[1].t(), out=o)),
+    ]
+
+
+def _weight_grad_candidates() -> list[Candidate]:
+    """``dW = g^T z`` for K configs: ``bmm``; the transposed product; one ``mm`` per config."""
+    return [
+        Candidate("bmm", lambda t, o: partial(torch.bmm, t[0].mT, t[1], out=o)),
+        Candidate("bmm_transposed", lambda t, o: partial(torch.bmm, t[1].mT, t[0], out=o.mT)),
+        per_model(lambda t, o: partial(torch.mm, t[0].t(), t[1], out=o)),
+    ]

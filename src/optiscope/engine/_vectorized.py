@@ -1,0 +1,307 @@
+"""The vectorized engine: K configs that can train in lockstep, as one stacked model.
+
+Configs train in lockstep when they share the optimizer, batch size, epochs, network shape,
+data and shuffling (:func:`lockstep_key`); their seeds and hyperparameters may differ. Their K
+networks are stacked (parameters ``(K, ...)``, see :mod:`optiscope.models._stacked`), each
+step runs the forward, backward and optimizer update of all K at once, and every number equals
+what :func:`optiscope.engine.train_reference` computes for each config alone: the same batches
+in the same order, the same float32 operations (see :mod:`optiscope.engine._stacked_net` and
+the optimizers' vectorized updates), the same per-batch losses summed as Python floats.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+
+import torch
+from torch import Tensor
+
+from optiscope.data import Dataset, make_dataset
+from optiscope.engine._stacked_net import StackedMLP, element_offset
+from optiscope.engine._validate import validate_config
+from optiscope.errors import ConfigError
+from optiscope.models._stacked import StackedLayout, stack_mlps, unstack_mlp
+from optiscope.optim import get_optimizer
+from optiscope.records import Curve, RunConfig, RunRecord
+
+__all__ = ["VectorizedTrainer", "lockstep_key", "train_vectorized"]
+
+GroupEpochCallback = Callable[[int, Sequence[RunRecord | None]], None]
+
+
+def lockstep_key(config: RunConfig) -> Hashable | None:
+    """What configs must share to train as one stacked model; ``None`` if ``config`` cannot.
+
+    A config cannot when its optimizer has no vectorized update (``info.vectorizable``).
+    """
+    if not get_optimizer(config.optimizer).vectorizable:
+        return None
+    return (
+        config.optimizer,
+        config.batch_size,
+        config.epochs,
+        config.hidden,
+        config.activation,
+        config.data,
+        config.shuffle,
+    )
+
+
+class VectorizedTrainer:
+    """Trains K lockstep configs as one stacked model.
+
+    Args:
+        configs: the configs (validated here); all must have the same :func:`lockstep_key`.
+        data: the data set; ``None`` builds ``configs[0].data``.
+        device: where to train.
+
+    Raises:
+        ConfigError: for an invalid config, or configs that cannot train in lockstep.
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[RunConfig],
+        data: Dataset | None = None,
+        *,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not configs:
+            raise ConfigError("no configs to train; pass at least one RunConfig.")
+        for number, config in enumerate(configs, start=1):
+            validate_config(config, where=f"config {number} of {len(configs)}: ")
+        keys = {lockstep_key(c) for c in configs}
+        if None in keys:
+            raise ConfigError(
+                f"optimizer {configs[0].optimizer!r} has no vectorized update; "
+                "train it with engine='reference'."
+            )
+        if len(keys) > 1:
+            raise ConfigError(
+                "these configs cannot train in lockstep: they differ in optimizer, batch size, "
+                "epochs, network, data or shuffling. Group them with lockstep_key() first."
+            )
+        self.configs = list(configs)
+        self.device = torch.device(device)
+        self.data = data if data is not None else make_dataset(configs[0].data)
+        first = configs[0]
+        self.params, self.layout = stack_mlps(
+            self.data.n_features,
+            first.hidden,
+            first.activation,
+            [c.seed for c in configs],
+            device=self.device,
+        )  # (K, row)
+        self.grads = torch.zeros_like(self.params)  # (K, row)
+        self.info = get_optimizer(first.optimizer)
+        assert self.info.init_state is not None and self.info.step is not None
+        hparams = [self.info.validate(c.hparam_dict) for c in configs]
+        self.state = self.info.init_state([self.params], hparams)
+
+    @property
+    def k(self) -> int:
+        return len(self.configs)
+
+    def state_dicts(self) -> list[dict[str, Tensor]]:
+        """Each config's current parameters as a ``state_dict`` of ``build_mlp``'s model."""
+        return [unstack_mlp(self.params, self.layout, k) for k in range(self.k)]
+
+    def run(self, *, on_epoch: GroupEpochCallback | None = None) -> list[RunRecord]:
+        """Train every epoch and return one record per config, in order.
+
+        A config whose training or validation loss becomes NaN or inf stops being recorded at
+        that epoch (status ``diverged``), as in the reference engine; the others go on.
+        Each curve's ``seconds`` is the group's elapsed time: K configs share every step.
+
+        Args:
+            on_epoch: called after each epoch with the epoch and, per config, its finished
+                record (``None`` while it is still training).
+        """
+        config = self.configs[0]
+        data, device, k = self.data, self.device, self.k
+        X_train, y_train = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)
+        X_valid, y_valid = data.X_valid.to(device), data.y_valid.to(device)
+        n, batch_size = data.n_train, config.batch_size
+        starts = list(range(0, n, batch_size))
+        nets = _Nets(self.layout, config.activation, self.params, self.grads)
+        losses = torch.empty(len(starts), k, device=device)  # (batches, K): each step's MSE
+        orders = _Orders(self.configs, n) if config.shuffle else None
+        if orders is not None:
+            shuffled = [nets.train(min(first + batch_size, n) - first, None) for first in starts]
+            plans = [
+                net.plan(net.x, net.y, losses[j])  # type: ignore[arg-type]
+                for j, net in enumerate(shuffled)
+            ]
+        else:
+            plans = nets.plans(X_train, y_train, batch_size, losses, train=True)
+        evaluate = _Evaluation(nets, X_valid, y_valid, batch_size, {c.metric for c in self.configs})
+        step = self.info.step
+        assert step is not None
+
+        columns: list[dict[str, list[float]]] = [
+            {name: [] for name in Curve.__dataclass_fields__} for _ in range(k)
+        ]
+        finished: list[RunRecord | None] = [None] * k
+        start = time.perf_counter()
+        for epoch in range(1, config.epochs + 1):
+            order = orders.next_epoch(device) if orders is not None else None  # (K, N)
+            for j, plan in enumerate(plans):
+                if order is not None:
+                    net, first = shuffled[j], starts[j]
+                    picked = order[:, first : first + batch_size]  # (K, B)
+                    net.x.copy_(X_train[picked])  # type: ignore[union-attr]  # (K, B, F)
+                    net.y.copy_(y_train[picked])  # type: ignore[union-attr]  # (K, B, 1)
+                plan()
+                step([self.params], [self.grads], self.state)
+            per_batch = losses.T.tolist()  # (K, batches) as Python floats
+            valid = evaluate()
+            seconds = time.perf_counter() - start
+            for i, c in enumerate(self.configs):
+                if finished[i] is not None:
+                    continue
+                train_loss = sum(per_batch[i]) / len(per_batch[i])
+                valid_loss = valid[c.metric][i]
+                row = columns[i]
+                row["epoch"].append(epoch)
+                row["step"].append(epoch * len(starts))
+                row["samples"].append(epoch * n)
+                row["seconds"].append(seconds)
+                row["valid_loss"].append(valid_loss)
+                row["train_loss"].append(train_loss)
+                if not (math.isfinite(valid_loss) and math.isfinite(train_loss)):
+                    finished[i] = _record(c, row, "diverged", epoch)
+                elif epoch == config.epochs:
+                    finished[i] = _record(c, row, "done", None)
+            if on_epoch is not None:
+                on_epoch(epoch, list(finished))
+            if all(r is not None for r in finished):
+                break
+        return [r for r in finished if r is not None]
+
+
+def train_vectorized(
+    configs: Sequence[RunConfig],
+    data: Dataset | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    on_epoch: GroupEpochCallback | None = None,
+) -> list[RunRecord]:
+    """Train lockstep configs as one stacked model; the reference engine's numbers, faster.
+
+    Args:
+        configs: configs with one :func:`lockstep_key` (seeds and hyperparameters may differ).
+        data: the data set; ``None`` builds ``configs[0].data``.
+        device: where to train.
+        on_epoch: see :meth:`VectorizedTrainer.run`.
+
+    Returns:
+        One record per config, in order, with ``engine="vectorized"``. A curve's ``seconds``
+        is the group's elapsed time.
+
+    Raises:
+        ConfigError: for invalid configs or configs that cannot train in lockstep.
+        InexactError: when this machine cannot reproduce the plain model's numbers in stacked
+            form (the sweep layer then uses the reference engine).
+    """
+    return VectorizedTrainer(configs, data, device=device).run(on_epoch=on_epoch)
+
+
+def _record(
+    config: RunConfig, row: dict[str, list[float]], status: str, epoch: int | None
+) -> RunRecord:
+    curve = Curve(**{name: tuple(values) for name, values in row.items()})  # type: ignore[arg-type]
+    return RunRecord(
+        config=config,
+        curve=curve,
+        status=status,  # type: ignore[arg-type]
+        diverged_epoch=epoch,
+        engine="vectorized",
+    )
+
+
+class _Nets:
+    """One :class:`StackedMLP` per batch size and purpose, built (and checked) on first use."""
+
+    def __init__(self, layout: StackedLayout, activation: str, params: Tensor, grads: Tensor):
+        self.layout, self.activation = layout, activation
+        self.params, self.grads = layout.views(params), layout.views(grads)
+        self._nets: dict[tuple[int, bool, bool], StackedMLP] = {}
+
+    def get(self, rows: int, train: bool, offsets: Sequence[int] | None) -> StackedMLP:
+        key = (rows, train, offsets is None)
+        net = self._nets.get(key)
+        if net is None:
+            net = StackedMLP(
+                self.layout,
+                self.activation,
+                self.params,
+                self.grads if train else None,
+                rows,
+                data_offsets=offsets,
+            )
+            self._nets[key] = net
+        return net
+
+    def train(self, rows: int, offsets: Sequence[int] | None) -> StackedMLP:
+        return self.get(rows, True, offsets)
+
+    def plans(
+        self, X: Tensor, y: Tensor, batch_size: int, losses: Tensor, *, train: bool
+    ) -> list[Callable[[], None]]:
+        """A bound step per batch of ``X`` in order; batch ``j``'s MSE goes to ``losses[j]``."""
+        n = int(X.shape[0])
+        starts = range(0, n, batch_size)
+        offsets: dict[int, list[int]] = {}  # by batch size: where its slices start
+        for first in starts:
+            rows = min(first + batch_size, n) - first
+            offsets.setdefault(rows, []).append(element_offset(X[first:]))
+        plans = []
+        for j, first in enumerate(starts):
+            stop = min(first + batch_size, n)
+            net = self.get(stop - first, train, offsets[stop - first])
+            plans.append(net.plan(X[first:stop], y[first:stop], losses[j]))  # (B, F), (B, 1)
+        return plans
+
+
+class _Evaluation:
+    """Each config's validation loss under each metric the group asks for.
+
+    ``rmse``: ``sqrt(mse_loss(model(X), y))`` over the whole set; ``batch_rmse``: the Python
+    mean of that over batches of ``batch_size`` rows, as :func:`optiscope.engine.evaluate`.
+    """
+
+    def __init__(self, nets: _Nets, X: Tensor, y: Tensor, batch_size: int, metrics: set[str]):
+        k, n = int(nets.params[0].shape[0]), int(X.shape[0])
+        self.plans: dict[str, tuple[list[Callable[[], None]], Tensor]] = {}
+        for metric, rows in (("rmse", n), ("batch_rmse", batch_size)):
+            if metric in metrics:
+                losses = torch.empty(-(-n // rows), k, device=X.device)  # (batches, K)
+                self.plans[metric] = (nets.plans(X, y, rows, losses, train=False), losses)
+
+    def __call__(self) -> dict[str, list[float]]:
+        out = {}
+        for metric, (plans, losses) in self.plans.items():
+            for plan in plans:
+                plan()
+            per_batch = torch.sqrt(losses).T.tolist()  # (K, batches)
+            out[metric] = [sum(values) / len(values) for values in per_batch]
+        return out
+
+
+class _Orders:
+    """Each config's shuffled order, drawn as the reference engine draws it.
+
+    Config ``k`` has its own ``torch.Generator`` seeded with its seed, and each epoch takes
+    ``torch.randperm(n)`` from it; configs sharing a seed share the permutation.
+    """
+
+    def __init__(self, configs: Sequence[RunConfig], n: int) -> None:
+        self.n = n
+        self.seeds = [c.seed for c in configs]
+        self.generators = {s: torch.Generator().manual_seed(s) for s in set(self.seeds)}
+
+    def next_epoch(self, device: torch.device) -> Tensor:
+        drawn = {s: torch.randperm(self.n, generator=g) for s, g in self.generators.items()}
+        return torch.stack([drawn[s] for s in self.seeds]).to(device)  # (K, N)

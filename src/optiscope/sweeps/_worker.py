@@ -1,0 +1,71 @@
+"""A worker process of the local pool: reads tasks on stdin, writes records on stdout.
+
+Started by :class:`optiscope.sweeps._backends.LocalPool` as ``python -c`` with the parent's
+``sys.path``, so it never imports the parent's ``__main__`` (``multiprocessing``'s ``spawn``
+re-runs an unguarded script in every worker). Each message is a pickle preceded by its length
+(8 bytes, big-endian). One intra-op thread: parallelism comes from the processes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import traceback
+from typing import IO, Any
+
+__all__ = ["main", "read_message", "write_message"]
+
+_HEADER = struct.Struct(">Q")
+
+
+def write_message(stream: IO[bytes], value: Any) -> None:
+    """Write one length-prefixed pickle and flush."""
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def read_message(stream: IO[bytes]) -> Any:
+    """Read one length-prefixed pickle; raises ``EOFError`` when the stream has ended."""
+    header = _read_exactly(stream, _HEADER.size)
+    return pickle.loads(_read_exactly(stream, _HEADER.unpack(header)[0]))
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("the other side closed the pipe")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def main() -> None:
+    """Serve tasks until stdin closes: each answer is ``("ok", records)`` or
+    ``("error", text)``."""
+    import torch
+
+    from optiscope.sweeps._backends import run_task
+
+    torch.set_num_threads(1)
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # stray prints must not corrupt the message stream
+    write_message(replies, ("ready", os.getpid()))
+    while True:
+        try:
+            task, data, device = read_message(requests)
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", run_task(task, data, device))
+        except Exception as err:  # reported to the parent, which raises EngineError
+            answer = ("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+        write_message(replies, answer)
+
+
+if __name__ == "__main__":
+    main()

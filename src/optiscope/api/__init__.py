@@ -1,15 +1,32 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
 from optiscope.api._compare import PARAMETERS, CompareResult, compare_configs, resolve_data
+from optiscope.api._landscape_results import PathResult
+from optiscope.api._race import ROSENBROCK_SETTINGS, RaceResult, race
+from optiscope.api._sensitivity import SensitivityMap, sensitivity_map
 from optiscope.api._sweep import sweep
 from optiscope.api._sweep_result import EXPORT_FORMATS, SweepResult
+from optiscope.api._weight_decay import (
+    ADAPTIVE_OPTIMIZERS,
+    WeightDecayResult,
+    weight_decay_bias,
+)
 
 __all__ = [
+    "ADAPTIVE_OPTIMIZERS",
     "EXPORT_FORMATS",
     "PARAMETERS",
+    "ROSENBROCK_SETTINGS",
     "CompareResult",
+    "PathResult",
+    "RaceResult",
+    "SensitivityMap",
     "SweepResult",
+    "WeightDecayResult",
     "compare_configs",
+    "race",
     "resolve_data",
+    "sensitivity_map",
     "sweep",
+    "weight_decay_bias",
 ]

@@ -1,5 +1,517 @@
-"""Placeholder until its commands land."""
+"""2-D landscape commands: ``rosenbrock``, ``race``, ``heatmap``, ``weight-decay``, ``functions``.
+
+Optimizers and functions are written the same way on every command: a name, then
+``key=value`` pairs, in one quoted argument::
+
+    --opt "momentum lr=0.01 beta=0.9"     --opt "adam lr=0.1 betas=0.9,0.99"
+    --fn himmelblau                        --fn "rosenbrock a=1 b=2"
+
+Registered optimizers are ``momentum`` (the exercise's, from scratch), ``sgd``, ``adam`` and
+``adamw``; any other ``torch.optim`` class works by its name (``rmsprop``, ``adagrad``,
+``lbfgs``...). torch is imported inside the commands, so ``optiscope --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
 
 import click
 
-COMMANDS: list[click.Command] = []
+__all__ = ["COMMANDS", "parse_axis", "parse_point"]
+
+OPT_HELP = (
+    'An optimizer: a name and key=value settings in one quoted argument, e.g. "momentum lr=0.01 '
+    'beta=0.9" or "adam lr=0.1 betas=0.9,0.99". Repeat for several.'
+)
+FN_HELP = 'A test function, e.g. himmelblau or "rosenbrock a=1 b=2" (see optiscope functions).'
+
+
+def parse_point(flag: str, text: str) -> tuple[float, float]:
+    """``"-1,2"`` -> ``(-1.0, 2.0)``.
+
+    Raises:
+        click.BadParameter: naming the flag, for anything but two numbers.
+    """
+    pieces = [p.strip() for p in text.split(",")]
+    try:
+        if len(pieces) != 2:
+            raise ValueError
+        x, y = float(pieces[0]), float(pieces[1])
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not two numbers x,y (e.g. -1,2)", param_hint=flag
+        ) from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise click.BadParameter(f"{text!r} must be finite", param_hint=flag)
+    return (x, y)
+
+
+def parse_axis(flag: str, text: str, default_n: int) -> tuple[str, list[float]]:
+    """Parse a heatmap axis: ``NAME=START..STOP[:N][:log]`` or ``NAME=V1,V2,...``.
+
+    Examples: ``lr=1e-3..1:64:log`` (64 values, log-spaced), ``beta=0..0.99:32`` (32 values,
+    evenly spaced), ``beta=0,0.5,0.9``. Without ``:N``, ``default_n`` values.
+
+    Raises:
+        click.BadParameter: naming the flag and what is wrong.
+    """
+    name, sep, spec = text.partition("=")
+    name, spec = name.strip(), spec.strip()
+    example = "e.g. lr=1e-3..1:64:log or beta=0,0.5,0.9"
+    if not sep or not name or not spec:
+        raise click.BadParameter(f"{text!r} is not NAME=VALUES ({example})", param_hint=flag)
+    if ".." in spec:
+        span, *modifiers = spec.split(":")
+        low, _, high = span.partition("..")
+        try:
+            start, stop = float(low), float(high)
+        except ValueError:
+            raise click.BadParameter(
+                f"{text!r}: write a range as START..STOP[:N][:log] ({example})", param_hint=flag
+            ) from None
+        n, log = default_n, False
+        for modifier in modifiers:
+            if modifier.lower() == "log":
+                log = True
+            elif modifier.isdigit() and int(modifier) >= 1:
+                n = int(modifier)
+            else:
+                raise click.BadParameter(
+                    f"{text!r}: after the range comes :N (a count >= 1) and/or :log, not "
+                    f"{modifier!r} ({example})",
+                    param_hint=flag,
+                )
+        if log and (start <= 0 or stop <= 0):
+            raise click.BadParameter(f"{text!r}: a log range needs positive ends", param_hint=flag)
+        if n == 1:
+            return name, [start]
+        if log:
+            ratio = (stop / start) ** (1 / (n - 1))
+            return name, [start * ratio**i for i in range(n)]
+        return name, [start + (stop - start) * i / (n - 1) for i in range(n)]
+    try:
+        return name, [float(piece) for piece in spec.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: values must be numbers ({example})", param_hint=flag
+        ) from None
+
+
+def _check_figure(path: Path | None, suffixes: tuple[str, ...], flag: str) -> None:
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise click.BadParameter(
+            f"{str(path)!r} must end in {' or '.join(suffixes)}", param_hint=flag
+        )
+
+
+def _write_csv(frame: Any, path: Path | None, written: list[Path]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+        written.append(path)
+
+
+def _report(written: list[Path], seconds: float | None = None) -> None:
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+    if seconds is not None:
+        click.echo(f"ran in {seconds:.1f} s", err=True)
+
+
+def _table(frame: Any) -> str:
+    return str(frame.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+
+
+_FIGURE = (".png", ".svg", ".pdf")
+_DECAY = click.Choice(["decoupled", "l2"])
+
+
+@click.command("functions")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def functions_command(as_json: bool) -> None:
+    """List the 2-D test functions: formula, minima, plotting domain and default start."""
+    from optiscope.landscapes import LANDSCAPES
+
+    if as_json:
+        click.echo(json.dumps([f.describe() for f in LANDSCAPES.values()], indent=2))
+        return
+    for f in LANDSCAPES.values():
+        params = ", ".join(f"{k}={v:g}" for k, v in f.params) or "none"
+        minima = ", ".join(f"({x:.6g}, {y:.6g})" for x, y in f.minima)
+        (x0, x1), (y0, y1) = f.domain
+        click.echo(f"{f.name}: {f.formula}")
+        click.echo(f"    parameters: {params}")
+        click.echo(f"    minima: {minima}, value {f.min_value:g}")
+        click.echo(f"    domain: x in [{x0:g}, {x1:g}], y in [{y0:g}, {y1:g}]; start {f.start}")
+        click.echo(f"    {f.notes}")
+
+
+@click.command("rosenbrock")
+@click.option("--steps", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=0.01, show_default=True, type=float, help="Step size.")
+@click.option("--beta", default=0.9, show_default=True, type=float, help="Momentum, in [0, 1).")
+@click.option("--a", "a", default=1.0, show_default=True, type=float, help="Rosenbrock's a.")
+@click.option(
+    "--b",
+    "b",
+    default=2.0,
+    show_default=True,
+    type=float,
+    help="Rosenbrock's b (the exercise: 2; the canonical function: 100).",
+)
+@click.option("--start", default="-1,2", show_default=True, help="Start x,y.")
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("rosenbrock.png"),
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the path (step, x, y, value) as CSV.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def rosenbrock_command(
+    steps: int,
+    lr: float,
+    beta: float,
+    a: float,
+    b: float,
+    start: str,
+    weight_decay: float,
+    decay: str,
+    out: Path,
+    csv_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Question 2: momentum from scratch on the exercise's Rosenbrock function.
+
+    \b
+    Examples:
+      optiscope rosenbrock --steps 500 --lr 0.01 --beta 0.9
+      optiscope rosenbrock --b 100 --steps 2000 --lr 0.002 --out canonical.png
+    """
+    point = parse_point("--start", start)
+    _check_figure(out, _FIGURE, "--out")
+    from optiscope.exercise import optimize_rosenbrock
+
+    result = optimize_rosenbrock(
+        steps, lr, beta, a=a, b=b, start=point, weight_decay=weight_decay, decay=decay
+    )
+    written = [result.save(out)]
+    _write_csv(result.frame, csv_path, written)
+    x, y = result.final
+    summary = {
+        "status": result.status,
+        "diverged_step": result.trajectory.diverged_step,
+        "final_x": x,
+        "final_y": y,
+        "final_value": result.trajectory.value[-1],
+        "distance": result.distance,
+        "minimum": list(result.landscape.minima[0]),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        where = f"ended at ({x:.6g}, {y:.6g}), value {summary['final_value']:.6g}"
+        if result.status == "diverged":
+            where = f"diverged at step {summary['diverged_step']}"
+        click.echo(
+            f"{result.trajectory.label} on {result.landscape.label}, {steps} steps from "
+            f"{point}: {where}; distance to the minimum {result.distance:.6g}"
+        )
+    _report(written)
+
+
+@click.command("race")
+@click.option("--fn", default="rosenbrock", show_default=True, help=FN_HELP)
+@click.option(
+    "--opt", "opts", multiple=True, help=OPT_HELP + "  [default: momentum, sgd, adam, adamw]"
+)
+@click.option("--steps", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--start", default=None, help="Start x,y  [default: the function's]")
+@click.option(
+    "--weight-decay",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Extra weight decay for every optimizer.",
+)
+@click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Figure file (.png, .svg or .pdf)  [default: race-<fn>.png]",
+)
+@click.option(
+    "--gif",
+    "gif",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an animated GIF.",
+)
+@click.option(
+    "--frames", default=48, show_default=True, type=click.IntRange(min=2), help="GIF frames."
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the paths (optimizer, step, x, y, value, distance) as CSV.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def race_command(
+    fn: str,
+    opts: tuple[str, ...],
+    steps: int,
+    start: str | None,
+    weight_decay: float,
+    decay: str,
+    out: Path | None,
+    gif: Path | None,
+    frames: int,
+    csv_path: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Race optimizers from the same start on a 2-D function, nothing added.
+
+    \b
+    Examples:
+      optiscope race --fn himmelblau --opt "momentum lr=0.01 beta=0.9" --opt "adam lr=0.1"
+      optiscope race --fn "rosenbrock b=100" --steps 2000 --opt "sgd lr=0.001 momentum=0.9"
+      optiscope race --fn himmelblau --opt momentum --opt adam --opt rmsprop --gif race.gif
+    """
+    point = parse_point("--start", start) if start is not None else None
+    _check_figure(out, _FIGURE, "--out")
+    _check_figure(gif, (".gif",), "--gif")
+    from optiscope.api import race
+    from optiscope.api._race import DEFAULT_OPTIMIZERS
+
+    result = race(
+        fn,
+        list(opts) or list(DEFAULT_OPTIMIZERS),
+        start=point,
+        steps=steps,
+        weight_decay=weight_decay,
+        decay=decay,
+        progress=not quiet,
+    )
+    written = [result.save(out or Path(f"race-{result.landscape.name}.png"))]
+    if gif is not None:
+        written.append(result.to_gif(gif, frames=frames, progress=not quiet))
+    _write_csv(result.frame, csv_path, written)
+    if as_json:
+        click.echo(json.dumps(result.to_json_dict(), indent=2))
+    else:
+        columns = [
+            "optimizer",
+            "status",
+            "final_x",
+            "final_y",
+            "final_value",
+            "distance",
+            "steps_to_tol",
+        ]
+        click.echo(_table(result.summary()[columns]))
+    _report(written, result.seconds)
+
+
+@click.command("heatmap")
+@click.option("--fn", default="rosenbrock a=1 b=2", show_default=True, help=FN_HELP)
+@click.option(
+    "--opt",
+    "opt",
+    default="momentum",
+    show_default=True,
+    help='A registered optimizer with its fixed settings, e.g. "adam eps=1e-8".',
+)
+@click.option(
+    "--x",
+    "x_axis",
+    default="lr=1e-3..1:64:log",
+    show_default=True,
+    help="x-axis: NAME=START..STOP[:N][:log] or NAME=V1,V2,...",
+)
+@click.option(
+    "--y", "y_axis", default="beta=0..0.99:64", show_default=True, help="y-axis, same syntax."
+)
+@click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--tol",
+    default=1e-3,
+    show_default=True,
+    type=float,
+    help="Distance to a minimum that counts as reached.",
+)
+@click.option("--start", default=None, help="Start x,y  [default: the function's]")
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("heatmap.png"),
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one row per cell as CSV.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def heatmap_command(
+    fn: str,
+    opt: str,
+    x_axis: str,
+    y_axis: str,
+    steps: int,
+    tol: float,
+    start: str | None,
+    weight_decay: float,
+    decay: str,
+    out: Path,
+    csv_path: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Sensitivity map: final distance and steps to the minimum over two hyperparameters.
+
+    All cells run as one batched computation.
+
+    \b
+    Examples:
+      optiscope heatmap --opt momentum --x lr=1e-3..1:64:log --y beta=0..0.99:64
+      optiscope heatmap --fn himmelblau --opt adam --x lr=1e-3..1:32:log --y beta1=0..0.99:32
+    """
+    x_name, x_values = parse_axis("--x", x_axis, 32)
+    y_name, y_values = parse_axis("--y", y_axis, 32)
+    if x_name == y_name:
+        raise click.BadParameter(
+            f"--x and --y both set {x_name!r}; choose two hyperparameters", param_hint="--y"
+        )
+    point = parse_point("--start", start) if start is not None else None
+    _check_figure(out, _FIGURE, "--out")
+    from optiscope.api import sensitivity_map
+
+    result = sensitivity_map(
+        fn,
+        opt,
+        {x_name: x_values, y_name: y_values},
+        steps=steps,
+        tol=tol,
+        start=point,
+        weight_decay=weight_decay,
+        decay=decay,
+        progress=not quiet,
+    )
+    written = [result.save(out)]
+    _write_csv(result.frame, csv_path, written)
+    cells = result.diverged.size
+    best = result.frame.sort_values("final_distance").head(1).to_dict(orient="records")[0]
+    summary = {
+        "cells": int(cells),
+        "diverged": int(result.diverged.sum()),
+        "reached": int((result.reached_step >= 0).sum()),
+        "tol": tol,
+        "best": {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in best.items()
+            if k in (x_name, y_name, "final_distance")
+        },
+        "seconds": result.seconds,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        click.echo(
+            f"{cells} cells: {summary['reached']} reached {tol:g}, {summary['diverged']} diverged; "
+            f"closest: {x_name}={best[x_name]:.4g}, {y_name}={best[y_name]:.4g} "
+            f"(distance {best['final_distance']:.3g})"
+        )
+    _report(written, result.seconds)
+
+
+@click.command("weight-decay")
+@click.option("--fn", default="rosenbrock a=1 b=2", show_default=True, help=FN_HELP)
+@click.option(
+    "--wd", default="0,0.01,0.03,0.1,0.3", show_default=True, help="Comma-separated decay rates."
+)
+@click.option("--opt", "opt", default="momentum lr=0.01 beta=0.9", show_default=True, help=OPT_HELP)
+@click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
+@click.option("--steps", default=3000, show_default=True, type=click.IntRange(min=1))
+@click.option("--start", default=None, help="Start x,y  [default: the function's]")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("weight-decay.png"),
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def weight_decay_command(
+    fn: str,
+    wd: str,
+    opt: str,
+    decay: str,
+    steps: int,
+    start: str | None,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Question 3: where weight decay moves the answer on a function with no data.
+
+    \b
+    Examples:
+      optiscope weight-decay --fn "rosenbrock a=1 b=2" --wd 0,0.01,0.1
+      optiscope weight-decay --opt "adam lr=0.01" --decay l2 --steps 5000
+    """
+    from optiscope.cli._options import parse_number_list
+
+    rates = parse_number_list("--wd", wd, float)
+    point = parse_point("--start", start) if start is not None else None
+    _check_figure(out, _FIGURE, "--out")
+    from optiscope.api import weight_decay_bias
+
+    result = weight_decay_bias(fn, rates, optimizer=opt, decay=decay, steps=steps, start=point)
+    written = [result.save(out)]
+    frame = result.frame
+    if as_json:
+        click.echo(json.dumps(frame.to_dict(orient="records"), indent=2))
+    else:
+        click.echo(
+            _table(
+                frame[
+                    [
+                        "weight_decay",
+                        "fixed_x",
+                        "fixed_y",
+                        "fixed_distance",
+                        "final_distance",
+                        "final_to_fixed",
+                    ]
+                ]
+            )
+        )
+    _report(written)
+
+
+COMMANDS: list[click.Command] = [
+    functions_command,
+    rosenbrock_command,
+    race_command,
+    heatmap_command,
+    weight_decay_command,
+]

@@ -1,20 +1,50 @@
 """Training engines: the reference PyTorch loop (ground truth) and faster exact paths."""
 
 from optiscope.engine._cost import estimate_seconds
+from optiscope.engine._decay import (
+    DECAY_RULES,
+    DecayFixedPoint,
+    decay_fixed_point,
+    decay_fixed_points,
+)
 from optiscope.engine._exact import InexactError
 from optiscope.engine._metrics import METRICS, evaluate
+from optiscope.engine._path_optimizers import (
+    PATH_OPTIMIZERS,
+    STEP_FUNCTION_HELP,
+    PathOptimizer,
+    format_hparams,
+    parse_optimizer_text,
+    resolve_optimizer,
+)
 from optiscope.engine._reference import train_reference
+from optiscope.engine._trajectory import DECAYS, GridRun, check_decay, run_grid, run_path
 from optiscope.engine._validate import config_problems, validate_config
 from optiscope.engine._vectorized import VectorizedTrainer, lockstep_key, train_vectorized
 
 __all__ = [
+    "DECAYS",
+    "DECAY_RULES",
     "METRICS",
+    "PATH_OPTIMIZERS",
+    "STEP_FUNCTION_HELP",
+    "DecayFixedPoint",
+    "GridRun",
     "InexactError",
+    "PathOptimizer",
     "VectorizedTrainer",
+    "check_decay",
     "config_problems",
+    "decay_fixed_point",
+    "decay_fixed_points",
     "estimate_seconds",
     "evaluate",
+    "format_hparams",
     "lockstep_key",
+    "parse_optimizer_text",
+    "resolve_optimizer",
+    "run_grid",
+    "run_path",
     "train_reference",
     "train_vectorized",
     "validate_config",

@@ -93,10 +93,10 @@ def himmelblau() -> Landscape:
         minima=points(_HIMMELBLAU_MINIMA),
         min_value=0.0,
         domain=((-5.0, 5.0), (-5.0, 5.0)),
-        start=(-0.5, -0.5),
+        start=(-0.3, -0.9),
         notes=(
-            "four equal minima; a local maximum at (-0.2708, -0.9230): which minimum an "
-            "optimizer reaches depends on its path"
+            "four equal minima; the start sits next to the local maximum at (-0.2708, -0.9230), "
+            "so which minimum an optimizer reaches depends on its path"
         ),
         saddle_points=(_HIMMELBLAU_MAXIMUM,),
     )

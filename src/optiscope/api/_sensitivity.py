@@ -1,0 +1,354 @@
+"""``sensitivity_map``: how the end of a 2-D run depends on two hyperparameters.
+
+Every cell of the map is one run from the same start. All cells run as one batched tensor
+computation: the positions are a ``(C, 2)`` tensor and the optimizer's vectorized update takes
+each cell's hyperparameters as a per-config column, so a 64 x 64 map of 1,000 steps takes
+seconds, and each cell equals the run :func:`optiscope.race` would do for its settings.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from optiscope.api._landscape_common import (
+    LandscapeArg,
+    check_dtype,
+    check_start,
+    check_steps,
+    progress_bar,
+    resolve_landscape,
+    resolve_optimizers,
+)
+from optiscope.engine import GridRun, PathOptimizer, check_decay, run_grid
+from optiscope.errors import ConfigError
+from optiscope.landscapes import Landscape, Point
+from optiscope.plotting import build_heatmap, render_heatmap, save_figure
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["SensitivityMap", "sensitivity_map"]
+
+# How many different problems an error lists before it says "and N more".
+_SHOWN_PROBLEMS = 4
+
+
+def _axis(name: Any, values: Any) -> tuple[str, list[float]]:
+    if not isinstance(name, str):
+        raise ConfigError(f"grid key {name!r} must be a hyperparameter name such as 'lr'.")
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, int | float) or not isinstance(values, Sequence) or not values:
+        raise ConfigError(
+            f"grid[{name!r}] = {values!r} must be a non-empty list of numbers, "
+            f"e.g. grid={{'{name}': [0.001, 0.01, 0.1], ...}}."
+        )
+    for value in values:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(
+                f"grid[{name!r}] holds {value!r}; every value must be a finite number."
+            )
+    return name, [float(v) for v in values]
+
+
+def _cell_settings(
+    optimizer: PathOptimizer, names: tuple[str, str], pair: tuple[float, float]
+) -> tuple[dict[str, Any], float | None]:
+    """One cell's hyperparameters, and its landscape-level decay rate if an axis sets it."""
+    values: dict[str, Any] = dict(zip(names, pair, strict=True))
+    base = optimizer.hparam_dict
+    decay_rate = None
+    if "weight_decay" in values and "weight_decay" not in base:
+        decay_rate = values.pop("weight_decay")
+    if {"beta1", "beta2"} & set(values) and "betas" in base:
+        beta1, beta2 = base["betas"]
+        betas = (values.pop("beta1", beta1), values.pop("beta2", beta2))
+        values["betas"] = betas
+    return {**base, **values}, decay_rate
+
+
+def _check_names(optimizer: PathOptimizer, names: tuple[str, str]) -> None:
+    """The grid's names must be the optimizer's hyperparameters (or beta1/beta2/weight_decay)."""
+    known = set(optimizer.hparam_dict) | {"weight_decay"}
+    if "betas" in known:
+        known |= {"beta1", "beta2"}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        how = (
+            "" if optimizer.info is not None else " (give it as a keyword argument with a default)"
+        )
+        raise ConfigError(
+            f"{optimizer.title} has no hyperparameter {', '.join(map(repr, unknown))}{how}; a map "
+            f"can vary: {', '.join(sorted(known))}. Nothing was run."
+        )
+
+
+def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every cell's settings checked (and completed) at once; one error lists the problems,
+    each with how many cells have it."""
+    info = optimizer.info
+    if info is None:
+        return cells
+    checked, problems = [], {}
+    for number, cell in enumerate(cells, start=1):
+        found = info.problems(cell)
+        for problem in found:
+            problems.setdefault(problem, []).append(number)
+        if not found:
+            checked.append(info.validate(cell))
+    if problems:
+        texts = [
+            f"{text} (in {len(where)} of {len(cells)} cells, e.g. cell {where[0]})"
+            for text, where in list(problems.items())[:_SHOWN_PROBLEMS]
+        ]
+        more = len(problems) - _SHOWN_PROBLEMS
+        raise ConfigError(
+            "; ".join(texts) + (f"; and {more} more" if more > 0 else "") + ". Nothing was run."
+        )
+    return checked
+
+
+def sensitivity_map(
+    fn: LandscapeArg,
+    optimizer: Any,
+    grid: Mapping[str, Sequence[float]],
+    *,
+    steps: int = 1000,
+    tol: float = 1e-3,
+    start: Point | None = None,
+    weight_decay: float = 0.0,
+    decay: str = "decoupled",
+    dtype: str | torch.dtype = "float32",
+    progress: bool = False,
+) -> SensitivityMap:
+    """Run one optimizer over a grid of two hyperparameters, all cells as one batched run.
+
+    Args:
+        fn: the function (``"rosenbrock"``, ``"rosenbrock a=1 b=2"`` or a Landscape).
+        optimizer: a registered optimizer (``"momentum"``, ``"sgd momentum=0.9"``, ``"adam"``,
+            ``"adamw weight_decay=0"``; the settings it is given are fixed for every cell) or a
+            step function written with tensor operations (see
+            :data:`optiscope.engine.STEP_FUNCTION_HELP`).
+        grid: exactly two hyperparameters and their values, ``{"lr": [...], "beta": [...]}``;
+            the first is the x-axis, the second the y-axis. ``beta1``/``beta2`` set Adam's
+            ``betas``; ``weight_decay`` for an optimizer without its own is the extra decay
+            of kind ``decay``.
+        steps: steps per cell.
+        tol: distance to a minimum that counts as reached.
+        start: the common start; default the function's.
+        weight_decay: extra decay for every cell (unless an axis sets it).
+        decay: ``"decoupled"`` or ``"l2"``.
+        dtype: ``"float32"`` or ``"float64"``.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        A :class:`SensitivityMap`.
+
+    Raises:
+        ConfigError: for a bad grid, an optimizer that cannot run batched, or invalid cells
+            (every cell is checked before anything runs).
+
+    Examples:
+        >>> grid = {"lr": np.geomspace(1e-3, 0.3, 64), "beta": np.linspace(0, 0.99, 64)}
+        >>> m = sensitivity_map("rosenbrock a=1 b=2", "momentum", grid)  # doctest: +SKIP
+        >>> m.plot()  # doctest: +SKIP
+    """
+    landscape = resolve_landscape(fn)
+    (resolved,) = resolve_optimizers([optimizer])
+    if not resolved.vectorizable:
+        raise ConfigError(
+            f"{resolved.title} cannot run a sensitivity map (it has no vectorized update); use "
+            "momentum, sgd, adam, adamw, or a step function written with tensor operations."
+        )
+    if not isinstance(grid, Mapping) or len(grid) != 2:
+        raise ConfigError(
+            f"grid must name exactly two hyperparameters, e.g. {{'lr': [...], 'beta': [...]}}; "
+            f"got {list(grid) if isinstance(grid, Mapping) else grid!r}."
+        )
+    (x_name, x_values), (y_name, y_values) = (_axis(k, v) for k, v in grid.items())
+    _check_names(resolved, (x_name, y_name))
+    steps = check_steps(steps)
+    point = check_start(start, landscape)
+    torch_dtype = check_dtype(dtype)
+    if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
+        raise ConfigError(f"tol = {tol!r} must be a number > 0, e.g. tol=1e-3.")
+    cells, rates = [], []
+    for y in y_values:
+        for x in x_values:
+            settings, rate = _cell_settings(resolved, (x_name, y_name), (x, y))
+            cells.append(settings)
+            rates.append(weight_decay if rate is None else rate)
+    check_decay(rates, decay, resolved if resolved.step_function is None else None)
+    cells = _validate_cells(resolved, cells)
+
+    started = time.perf_counter()
+    bar = progress_bar(steps, f"{len(cells)} cells") if progress else None
+    try:
+        result = run_grid(
+            landscape,
+            resolved,
+            cells,
+            start=point,
+            steps=steps,
+            tol=float(tol),
+            weight_decay=rates,
+            decay=decay,
+            dtype=torch_dtype,
+            on_step=(lambda _step: bar.update(1)) if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return SensitivityMap(
+        landscape=landscape,
+        optimizer=resolved,
+        x_name=x_name,
+        x_values=x_values,
+        y_name=y_name,
+        y_values=y_values,
+        run=result,
+        start=point,
+        weight_decay=float(weight_decay),
+        decay=decay,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class SensitivityMap:
+    """The outcome of :func:`sensitivity_map`: one run per cell of a two-hyperparameter grid.
+
+    Attributes:
+        landscape, optimizer: what ran.
+        x_name, x_values: the x-axis hyperparameter and its values (columns).
+        y_name, y_values: the y-axis hyperparameter and its values (rows).
+        run: the raw per-cell results (cells row-major: y outer, x inner).
+        start: the common start.
+        weight_decay, decay: the extra decay (unless an axis set it).
+        seconds: wall-clock time of the batched run.
+    """
+
+    def __init__(
+        self,
+        *,
+        landscape: Landscape,
+        optimizer: PathOptimizer,
+        x_name: str,
+        x_values: list[float],
+        y_name: str,
+        y_values: list[float],
+        run: GridRun,
+        start: Point,
+        weight_decay: float = 0.0,
+        decay: str = "decoupled",
+        seconds: float = math.nan,
+    ) -> None:
+        self.landscape = landscape
+        self.optimizer = optimizer
+        self.x_name, self.x_values = x_name, x_values
+        self.y_name, self.y_values = y_name, y_values
+        self.run = run
+        self.start = start
+        self.weight_decay = weight_decay
+        self.decay = decay
+        self.seconds = seconds
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` = ``(len(y_values), len(x_values))``."""
+        return (len(self.y_values), len(self.x_values))
+
+    @property
+    def final_distance(self) -> np.ndarray:
+        """Final distance to the nearest minimum, ``(rows, columns)``; NaN where diverged."""
+        return self.run.final_distance.reshape(self.shape)
+
+    @property
+    def reached_step(self) -> np.ndarray:
+        """First step within ``tol`` of a minimum, ``(rows, columns)``; -1 where never."""
+        return self.run.reached_step.reshape(self.shape)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """Whether each cell diverged, ``(rows, columns)``."""
+        return (self.run.diverged_step >= 0).reshape(self.shape)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per cell: the two hyperparameters, ``final_x``, ``final_y``,
+        ``final_value``, ``final_distance``, ``reached_step`` and ``diverged_step`` (missing
+        when never), and ``status``."""
+        import pandas as pd
+
+        ys, xs = np.meshgrid(self.y_values, self.x_values, indexing="ij")
+        reached = pd.array(self.run.reached_step, dtype="Int64")
+        reached[self.run.reached_step < 0] = pd.NA
+        diverged = pd.array(self.run.diverged_step, dtype="Int64")
+        diverged[self.run.diverged_step < 0] = pd.NA
+        return pd.DataFrame(
+            {
+                self.x_name: xs.ravel(),
+                self.y_name: ys.ravel(),
+                "final_x": self.run.final_x,
+                "final_y": self.run.final_y,
+                "final_value": self.run.final_value,
+                "final_distance": self.run.final_distance,
+                "reached_step": reached,
+                "diverged_step": diverged,
+                "status": np.where(self.run.diverged_step >= 0, "diverged", "done"),
+            }
+        )
+
+    def plot(self) -> Figure:
+        """Final distance (log color) and steps to the tolerance per cell; diverged cells red."""
+        fixed = {
+            k: v
+            for k, v in self.optimizer.hparam_dict.items()
+            if k not in (self.x_name, self.y_name)
+        }
+        settings = ", ".join(f"{k}={v}" for k, v in fixed.items())
+        data = build_heatmap(
+            self.x_name,
+            self.x_values,
+            self.y_name,
+            self.y_values,
+            self.run.final_distance,
+            self.run.reached_step,
+            self.run.diverged_step,
+            tol=self.run.tol,
+            steps=self.run.steps,
+            title=(
+                f"{self.optimizer.title} on {self.landscape.label} from {self.start}, "
+                f"{self.run.steps} steps" + (f" ({settings})" if settings else "")
+            ),
+        )
+        return render_heatmap(data)
+
+    def save(self, path: str | Path) -> Path:
+        """Save :meth:`plot` as PNG, SVG or PDF (by suffix); returns the path."""
+        return save_figure(self.plot(), path)
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.plot().savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        rows, columns = self.shape
+        return (
+            f"SensitivityMap({self.optimizer.title} on {self.landscape.label}: "
+            f"{self.y_name} x {self.x_name} = {rows} x {columns} cells, "
+            f"{int(self.diverged.sum())} diverged, {self.seconds:.1f} s)"
+        )

@@ -1,0 +1,330 @@
+"""``weight_decay_bias``: what weight decay does to the answer on a function with no data.
+
+Question 3 of the exercise asks whether weight decay makes sense when minimizing Rosenbrock.
+There is nothing to overfit, so decay can only move the point the optimizer settles at. This
+module computes where that point is (:func:`optiscope.engine.decay_fixed_point`), runs the
+optimizer with each decay rate to show it gets there, and draws both.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from optiscope.api._landscape_common import (
+    LandscapeArg,
+    check_dtype,
+    check_start,
+    check_steps,
+    resolve_landscape,
+    resolve_optimizers,
+)
+from optiscope.engine import (
+    DECAY_RULES,
+    DecayFixedPoint,
+    PathOptimizer,
+    check_decay,
+    decay_fixed_point,
+    decay_fixed_points,
+    run_path,
+)
+from optiscope.errors import ConfigError, EngineError
+from optiscope.landscapes import Landscape, Point
+from optiscope.plotting import build_decay, render_decay, save_figure
+from optiscope.records import Trajectory
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["ADAPTIVE_OPTIMIZERS", "WeightDecayResult", "weight_decay_bias"]
+
+#: ``torch.optim`` classes whose step divides by a running root-mean-square of the gradient.
+#: With *decoupled* decay they settle where ``g / (|g| + eps) = -wd p`` (the ``adaptive``
+#: rule), not where ``g = -wd p``; with L2 decay every optimizer follows the gradient rule.
+ADAPTIVE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
+    torch.optim.Adam,
+    torch.optim.AdamW,
+    torch.optim.Adamax,
+    torch.optim.NAdam,
+    torch.optim.RAdam,
+    torch.optim.RMSprop,
+    torch.optim.Adagrad,
+)
+
+
+def _rule_for(optimizer: PathOptimizer, decay: str) -> str:
+    adaptive = optimizer.torch_class is not None and issubclass(
+        optimizer.torch_class, ADAPTIVE_OPTIMIZERS
+    )
+    return "adaptive" if decay == "decoupled" and adaptive else "gradient"
+
+
+def _rates(wd: Any) -> list[float]:
+    values = [wd] if isinstance(wd, int | float) else list(wd)
+    if not values:
+        raise ConfigError("wd is empty; give one rate or several, e.g. wd=[0, 0.01, 0.1].")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"wd = {value!r} must be a number >= 0, e.g. wd=[0, 0.01, 0.1].")
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"wd = {value!r} must be a finite number >= 0.")
+    return [float(v) for v in values]
+
+
+def weight_decay_bias(
+    fn: LandscapeArg,
+    wd: float | Sequence[float],
+    *,
+    optimizer: Any = "momentum lr=0.01 beta=0.9",
+    decay: str = "decoupled",
+    steps: int = 3000,
+    start: Point | None = None,
+    rule: str | None = None,
+    near: Point | None = None,
+    run: bool = True,
+    dtype: str | torch.dtype = "float32",
+) -> WeightDecayResult:
+    """Where weight-decayed dynamics settle, how far that is from the minimum, and a check.
+
+    For SGD, the exercise's momentum, and any optimizer with L2 decay, the point satisfies
+    ``grad f(p) = -wd * p`` (it minimizes ``f + wd/2 |p|^2``). For Adam-type optimizers with
+    decoupled decay (AdamW) it satisfies ``g / (|g| + eps) = -wd * p`` per coordinate, which
+    is ``eps``-close to the minimum once the second moment has forgotten larger gradients.
+
+    Args:
+        fn: the function (``"rosenbrock a=1 b=2"``, a name, or a Landscape).
+        wd: one decay rate or several.
+        optimizer: the optimizer whose paths are run (its own ``weight_decay`` must be 0).
+        decay: ``"decoupled"`` (``p -= lr * wd * p``) or ``"l2"`` (``wd * p`` in the gradient).
+        steps: steps per path (enough to settle).
+        start: where the paths start; default the function's start.
+        rule: ``"gradient"`` or ``"adaptive"``; default chosen from the optimizer and ``decay``
+            (see :data:`ADAPTIVE_OPTIMIZERS`).
+        near: which minimum to follow (the nearest to this point); default the minimum
+            nearest to where the undecayed path ends (or the first minimum without runs).
+        run: also run the optimizer once per rate (``False``: only solve for the points).
+        dtype: ``"float32"`` or ``"float64"`` for the runs.
+
+    Returns:
+        A :class:`WeightDecayResult`.
+
+    Raises:
+        ConfigError: for bad settings, an optimizer with its own weight decay, or a rate so
+            strong that no fixed point exists near the minimum.
+
+    Examples:
+        >>> result = weight_decay_bias("rosenbrock a=1 b=2", [0.01, 0.1])  # doctest: +SKIP
+        >>> result.frame[["weight_decay", "fixed_distance", "final_distance"]]  # doctest: +SKIP
+    """
+    landscape = resolve_landscape(fn)
+    rates = _rates(wd)
+    (resolved,) = resolve_optimizers([optimizer])
+    own = resolved.hparam_dict.get("weight_decay", 0)
+    if own:
+        raise ConfigError(
+            f"{resolved.label} has its own weight_decay = {own:g}; weight_decay_bias sets the "
+            f"decay itself. Pass weight_decay=0 in the optimizer (for example "
+            f"'{resolved.name} lr=... weight_decay=0') and choose the kind with decay=."
+        )
+    check_decay(rates, decay, resolved)
+    steps = check_steps(steps)
+    point = check_start(start, landscape)
+    torch_dtype = check_dtype(dtype)
+    rule = rule or _rule_for(resolved, decay)
+    if rule not in DECAY_RULES:
+        raise ConfigError(f"rule = {rule!r} is unknown; choose one of: {', '.join(DECAY_RULES)}.")
+    eps = float(resolved.hparam_dict.get("eps", 1e-8))
+
+    paths: list[Trajectory] = []
+    if run:
+        paths = [
+            run_path(
+                landscape,
+                resolved,
+                start=point,
+                steps=steps,
+                weight_decay=rate,
+                decay=decay,
+                dtype=torch_dtype,
+            )
+            for rate in rates
+        ]
+    if near is None and paths:
+        baseline = paths[rates.index(min(rates))]
+        near = (baseline.x[-1], baseline.y[-1]) if baseline.status == "done" else None
+    try:
+        fixed = decay_fixed_points(landscape, rates, rule=rule, eps=eps, near=near)
+    except EngineError as err:  # the rate is too strong for a rest point: a bad input
+        raise ConfigError(str(err)) from err
+    return WeightDecayResult(
+        landscape=landscape,
+        optimizer=resolved,
+        decay=decay,
+        rule=rule,
+        eps=eps,
+        weight_decays=rates,
+        fixed_points=fixed,
+        trajectories=paths,
+        start=point,
+        steps=steps,
+    )
+
+
+class WeightDecayResult:
+    """The outcome of :func:`weight_decay_bias`, one entry per decay rate (in the order given).
+
+    Attributes:
+        landscape: the function.
+        optimizer: the optimizer that ran the paths.
+        decay: ``decoupled`` or ``l2``.
+        rule: the fixed-point equation used (``gradient`` or ``adaptive``).
+        eps: Adam's epsilon, for the adaptive rule.
+        weight_decays: the rates.
+        fixed_points: the predicted settling point per rate.
+        trajectories: the paths (empty when ``run=False``).
+        start, steps: where the paths started and how long they ran.
+    """
+
+    def __init__(
+        self,
+        *,
+        landscape: Landscape,
+        optimizer: PathOptimizer,
+        decay: str,
+        rule: str,
+        eps: float,
+        weight_decays: list[float],
+        fixed_points: list[DecayFixedPoint],
+        trajectories: list[Trajectory],
+        start: Point,
+        steps: int,
+    ) -> None:
+        self.landscape = landscape
+        self.optimizer = optimizer
+        self.decay = decay
+        self.rule = rule
+        self.eps = eps
+        self.weight_decays = weight_decays
+        self.fixed_points = fixed_points
+        self.trajectories = trajectories
+        self.start = start
+        self.steps = steps
+
+    @property
+    def minimum(self) -> Point:
+        """The minimum whose fixed points these are."""
+        return self.fixed_points[0].minimum
+
+    @property
+    def points(self) -> dict[float, Point]:
+        """Predicted settling point per rate."""
+        return {p.weight_decay: (p.x, p.y) for p in self.fixed_points}
+
+    @property
+    def distances(self) -> dict[float, float]:
+        """Predicted distance from the minimum per rate."""
+        return {p.weight_decay: p.distance for p in self.fixed_points}
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per rate: the predicted fixed point and, when paths ran, where they ended.
+
+        Columns: ``weight_decay``, ``fixed_x``, ``fixed_y``, ``fixed_value``,
+        ``fixed_distance`` (to the minimum), ``stable``, and with runs ``status``, ``final_x``,
+        ``final_y``, ``final_distance`` (to the same minimum) and ``final_to_fixed``.
+        """
+        import pandas as pd
+
+        rows = []
+        for index, fixed in enumerate(self.fixed_points):
+            row: dict[str, Any] = {
+                "weight_decay": fixed.weight_decay,
+                "fixed_x": fixed.x,
+                "fixed_y": fixed.y,
+                "fixed_value": fixed.value,
+                "fixed_distance": fixed.distance,
+                "stable": fixed.stable,
+            }
+            if self.trajectories:
+                path = self.trajectories[index]
+                done = path.status == "done"
+                x, y = (path.x[-1], path.y[-1]) if done else (math.nan, math.nan)
+                mx, my = fixed.minimum
+                row.update(
+                    status=path.status,
+                    final_x=x,
+                    final_y=y,
+                    final_distance=math.hypot(x - mx, y - my),
+                    final_to_fixed=math.hypot(x - fixed.x, y - fixed.y),
+                )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _curve(self) -> list[tuple[float, float]]:
+        positive = [w for w in self.weight_decays if w > 0]
+        if not positive:
+            return []
+        grid = np.geomspace(min(positive) / 3, max(positive) * 2, 40)
+        curve = []
+        for rate in grid.tolist():
+            try:
+                point = decay_fixed_point(
+                    self.landscape, rate, rule=self.rule, eps=self.eps, near=self.minimum
+                )
+            except EngineError:
+                break  # the branch ends: stronger decay has no rest point near this minimum
+            curve.append((rate, point.distance))
+        return curve
+
+    def plot(self) -> Figure:
+        """Paths per rate, a zoom on where they end beside the predicted points, and the
+        distance from the minimum against the rate (predicted line, measured dots)."""
+        if not self.trajectories:
+            raise ConfigError(
+                "no paths were run (run=False); call weight_decay_bias(..., run=True)."
+            )
+        labelled = [
+            Trajectory(
+                label=f"wd = {w:g}",
+                x=t.x,
+                y=t.y,
+                value=t.value,
+                status=t.status,
+                diverged_step=t.diverged_step,
+            )
+            for w, t in zip(self.weight_decays, self.trajectories, strict=True)
+        ]
+        equation = "grad f = -wd p" if self.rule == "gradient" else "g/(|g|+eps) = -wd p"
+        data = build_decay(
+            labelled,
+            self.weight_decays,
+            [(p.x, p.y) for p in self.fixed_points],
+            self.landscape,
+            minimum=self.minimum,
+            curve=self._curve(),
+            title=(
+                f"{self.landscape.label}, {self.optimizer.label}, {self.decay} weight decay, "
+                f"{self.steps} steps; fixed points solve {equation}"
+            ),
+        )
+        return render_decay(data)
+
+    def save(self, path: str | Path) -> Path:
+        """Save :meth:`plot` as PNG, SVG or PDF (by suffix); returns the path."""
+        return save_figure(self.plot(), path)
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.plot().savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"wd={p.weight_decay:g}: {p.distance:.3g}" for p in self.fixed_points)
+        return f"WeightDecayResult({self.landscape.label}, {self.rule} rule; distance {parts})"

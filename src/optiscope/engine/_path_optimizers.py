@@ -1,0 +1,342 @@
+"""Which optimizer walks a 2-D path: a registered one, any ``torch.optim`` class, or a function.
+
+Users name optimizers in several ways; :func:`resolve_optimizer` turns each into one
+:class:`PathOptimizer`, checked before anything runs:
+
+- ``"adam lr=0.1"`` (the command line's syntax: a name, then ``key=value`` pairs; a value is a
+  number, ``true``/``false``, or a comma-separated tuple such as ``betas=0.9,0.99``);
+- ``torch.optim.Adam`` or ``(torch.optim.Adam, {"lr": 0.1})``: any ``torch.optim`` class;
+- ``"momentum"``: the exercise's momentum from scratch (:class:`optiscope.optim.ExerciseMomentum`);
+- a step function ``step(position, grad, state, **hparams)`` (see :data:`STEP_FUNCTION_HELP`),
+  alone or as ``(step, {"lr": 0.01})``.
+
+Registered optimizers (:data:`PATH_OPTIMIZERS`) are validated by their schema and, being
+vectorizable, can fill a sensitivity map.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from optiscope.errors import ConfigError
+from optiscope.optim import MOMENTUM, OPTIMIZERS, OptimizerInfo
+
+__all__ = [
+    "PATH_OPTIMIZERS",
+    "STEP_FUNCTION_HELP",
+    "PathOptimizer",
+    "StepFunction",
+    "format_hparams",
+    "parse_optimizer_text",
+    "resolve_optimizer",
+]
+
+#: Registered optimizers usable on landscapes: the training registry plus the exercise's momentum.
+PATH_OPTIMIZERS: Mapping[str, OptimizerInfo] = {**OPTIMIZERS, MOMENTUM.name: MOMENTUM}
+
+StepFunction = Callable[..., Any]
+
+STEP_FUNCTION_HELP = """\
+A step function moves the point one step:
+
+    def step(position, grad, state, lr=0.01, beta=0.9):
+        v = state.setdefault("v", torch.zeros_like(position))
+        v.mul_(beta).add_(grad, alpha=1 - beta)
+        return position - lr * v
+
+- position: the current point, a tensor of shape (2,) (a copy: changing it changes nothing);
+- grad: the gradient of the function there, shape (2,);
+- state: a dict that is empty at the first step and kept between steps;
+- keyword arguments: its hyperparameters; pass values with (step, {"lr": 0.1});
+- return: the new position, shape (2,).
+
+In a sensitivity map the same function runs for all cells at once: position and grad are
+(C, 2) and each hyperparameter is a (C, 1) tensor, so write it with tensor operations."""
+
+
+@dataclass(frozen=True)
+class PathOptimizer:
+    """One optimizer for 2-D runs, validated.
+
+    Attributes:
+        name: registry name (``adam``), class name, or function name.
+        title: display name (``Adam``).
+        hparams: the keyword arguments it is built or called with (complete for registered
+            optimizers, as given otherwise).
+        given: the names the user set, shown in the label.
+        torch_class: the ``torch.optim`` class, or ``None`` for a step function.
+        step_function: the user's step function, or ``None``.
+        info: the registry entry, when registered (it says whether it is vectorizable).
+        label_override: a label chosen by the user.
+    """
+
+    name: str
+    title: str
+    hparams: tuple[tuple[str, Any], ...]
+    given: tuple[str, ...] = ()
+    torch_class: type[torch.optim.Optimizer] | None = None
+    step_function: StepFunction | None = field(default=None, compare=False)
+    info: OptimizerInfo | None = field(default=None, compare=False, repr=False)
+    label_override: str | None = None
+
+    @property
+    def hparam_dict(self) -> dict[str, Any]:
+        return dict(self.hparams)
+
+    @property
+    def label(self) -> str:
+        """``Adam (lr=0.1)``: the title and the hyperparameters the user set."""
+        if self.label_override:
+            return self.label_override
+        shown = {k: v for k, v in self.hparams if k in self.given}
+        return f"{self.title} ({format_hparams(shown)})" if shown else self.title
+
+    @property
+    def lr(self) -> float | None:
+        """The learning rate, when it has one (decoupled weight decay needs it)."""
+        value = self.hparam_dict.get("lr")
+        if value is None and self.torch_class is not None:
+            default = inspect.signature(self.torch_class).parameters.get("lr")
+            value = None if default is None else default.default
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def vectorizable(self) -> bool:
+        """Whether many configs can run as one batched computation (a sensitivity map)."""
+        return self.step_function is not None or (self.info is not None and self.info.vectorizable)
+
+    @property
+    def needs_closure(self) -> bool:
+        """Whether its ``step`` re-evaluates the function itself (``torch.optim.LBFGS``)."""
+        if self.torch_class is None:
+            return False
+        closure = inspect.signature(self.torch_class.step).parameters.get("closure")
+        return closure is not None and closure.default is inspect.Parameter.empty
+
+    def with_label(self, label: str | None) -> PathOptimizer:
+        return self if label is None else _replace(self, label_override=label)
+
+    def build(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        """The ``torch.optim`` optimizer over ``params`` (only for ``torch_class`` ones)."""
+        if self.torch_class is None:
+            raise TypeError(f"{self.title} is a step function, not a torch optimizer")
+        return self.torch_class(params, **self.hparam_dict)
+
+
+def _replace(optimizer: PathOptimizer, **changes: Any) -> PathOptimizer:
+    values = {name: getattr(optimizer, name) for name in optimizer.__dataclass_fields__}
+    values.update(changes)
+    return PathOptimizer(**values)
+
+
+def format_hparams(hparams: Mapping[str, Any]) -> str:
+    """``lr=0.1, betas=(0.9, 0.99)``: short, stable text for labels and tables."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float | int):
+            return f"{value:g}"
+        if isinstance(value, tuple | list):
+            return "(" + ", ".join(text(v) for v in value) + ")"
+        return str(value)
+
+    return ", ".join(f"{key}={text(value)}" for key, value in hparams.items())
+
+
+def _parse_value(key: str, text: str, where: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if "," in text:
+        return tuple(_parse_value(key, piece, where) for piece in text.split(","))
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(
+            f"in {where!r}: `{key}` = {text!r} is not a number, true/false, or a comma-separated "
+            "tuple (betas=0.9,0.999)."
+        ) from None
+    if number.is_integer() and not any(c in lowered for c in ".en") and math.isfinite(number):
+        return int(number)
+    return number
+
+
+def parse_optimizer_text(text: str) -> tuple[str, dict[str, Any]]:
+    """Split ``"adam lr=0.1 betas=0.9,0.99"`` into ``("adam", {"lr": 0.1, "betas": (0.9, 0.99)})``.
+
+    Raises:
+        ConfigError: for an empty text or a piece that is not ``key=value``.
+    """
+    name, *pieces = text.split() or [""]
+    if not name or "=" in name:
+        raise ConfigError(
+            f"optimizer {text!r} does not start with a name; write it like "
+            "'momentum lr=0.01 beta=0.9' or 'adam lr=0.1'."
+        )
+    hparams: dict[str, Any] = {}
+    for piece in pieces:
+        key, sep, value = piece.partition("=")
+        if not sep or not key or not value:
+            raise ConfigError(
+                f"in {text!r}: {piece!r} is not key=value; write it like 'adam lr=0.1 "
+                "betas=0.9,0.99' (no spaces around '=')."
+            )
+        hparams[key] = _parse_value(key, value, text)
+    return name, hparams
+
+
+def _torch_classes() -> dict[str, type[torch.optim.Optimizer]]:
+    """Every ``torch.optim`` optimizer class by lower-case name (SparseAdam needs sparse grads)."""
+    classes = {}
+    for name, value in vars(torch.optim).items():
+        if (
+            isinstance(value, type)
+            and issubclass(value, torch.optim.Optimizer)
+            and value is not torch.optim.Optimizer
+            and name != "SparseAdam"
+        ):
+            classes[name.lower()] = value
+    return classes
+
+
+def _map_betas(info: OptimizerInfo, hparams: dict[str, Any]) -> dict[str, Any]:
+    """Accept the exercise's ``beta1``/``beta2`` for optimizers that take ``betas``."""
+    if "betas" not in info.defaults or not ({"beta1", "beta2"} & set(hparams)):
+        return hparams
+    if "betas" in hparams:
+        raise ConfigError(
+            f"{info.title}: give either betas=... or beta1/beta2, not both (got {hparams})."
+        )
+    beta1, beta2 = info.defaults["betas"]
+    mapped = {k: v for k, v in hparams.items() if k not in ("beta1", "beta2")}
+    mapped["betas"] = (hparams.get("beta1", beta1), hparams.get("beta2", beta2))
+    return mapped
+
+
+def _registered(info: OptimizerInfo, hparams: Mapping[str, Any], where: str) -> PathOptimizer:
+    hparams = _map_betas(info, dict(hparams))
+    values = info.validate(hparams, where=where)
+    return PathOptimizer(
+        name=info.name,
+        title=info.title,
+        hparams=tuple(values.items()),
+        given=tuple(hparams),
+        torch_class=info.torch_class,
+        info=info,
+    )
+
+
+def _generic_torch(
+    cls: type[torch.optim.Optimizer], hparams: Mapping[str, Any], where: str
+) -> PathOptimizer:
+    accepted = [n for n in inspect.signature(cls).parameters if n != "params"]
+    unknown = [n for n in hparams if n not in accepted]
+    if unknown:
+        raise ConfigError(
+            f"{where}{cls.__name__} has no hyperparameter {', '.join(map(repr, unknown))}; it "
+            f"takes: {', '.join(accepted)}. Nothing was run."
+        )
+    try:  # torch checks its own values when the optimizer is built
+        cls([torch.zeros(2, requires_grad=True)], **hparams)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}{cls.__name__}({format_hparams(hparams)}): {err}.") from err
+    return PathOptimizer(
+        name=cls.__name__.lower(),
+        title=cls.__name__,
+        hparams=tuple(hparams.items()),
+        given=tuple(hparams),
+        torch_class=cls,
+    )
+
+
+def _step_function(fn: StepFunction, hparams: Mapping[str, Any], where: str) -> PathOptimizer:
+    name = getattr(fn, "__name__", type(fn).__name__)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        positional = [
+            p
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+        takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+        keywords = [p.name for p in list(signature.parameters.values())[3:]]
+        if len(positional) != 3:
+            raise ConfigError(
+                f"{where}step function {name}{signature} must take (position, grad, state) and "
+                f"then its hyperparameters as keyword arguments.\n{STEP_FUNCTION_HELP}"
+            )
+        unknown = [k for k in hparams if k not in keywords]
+        if unknown and not takes_kwargs:
+            raise ConfigError(
+                f"{where}step function {name} has no argument {', '.join(map(repr, unknown))}; "
+                f"it takes: {', '.join(keywords) or 'no hyperparameters'}."
+            )
+        defaults = {
+            p.name: p.default
+            for p in list(signature.parameters.values())[3:]
+            if p.default is not p.empty and p.kind != p.VAR_KEYWORD
+        }
+    else:
+        defaults = {}
+    return PathOptimizer(
+        name=name,
+        title=name,
+        hparams=tuple({**defaults, **hparams}.items()),
+        given=tuple(hparams),
+        step_function=fn,
+    )
+
+
+def resolve_optimizer(spec: Any, *, where: str = "") -> PathOptimizer:
+    """Turn any accepted way of naming an optimizer into a validated :class:`PathOptimizer`.
+
+    Args:
+        spec: ``"adam lr=0.1"``, ``"momentum"``, a ``torch.optim`` class, a step function, a
+            pair ``(any of these, {hyperparameters})`` or a :class:`PathOptimizer`.
+        where: prefix for error messages (``"optimizer 2 of 4: "``).
+
+    Returns:
+        The optimizer, with its hyperparameters checked.
+
+    Raises:
+        ConfigError: for an unknown name, an unknown hyperparameter, or a bad value.
+    """
+    if isinstance(spec, PathOptimizer):
+        return spec
+    hparams: dict[str, Any] = {}
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
+        spec, hparams = spec[0], dict(spec[1])
+    if isinstance(spec, str):
+        name, parsed = parse_optimizer_text(spec)
+        hparams = {**parsed, **hparams}
+        key = name.lower()
+        if key in PATH_OPTIMIZERS:
+            return _registered(PATH_OPTIMIZERS[key], hparams, where)
+        classes = _torch_classes()
+        if key in classes:
+            return _generic_torch(classes[key], hparams, where)
+        raise ConfigError(
+            f"{where}unknown optimizer {name!r}; choose one of: {', '.join(PATH_OPTIMIZERS)} "
+            f"or any torch.optim class ({', '.join(sorted(set(classes) - set(PATH_OPTIMIZERS)))})."
+        )
+    if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):
+        for info in PATH_OPTIMIZERS.values():
+            if info.torch_class is spec:
+                return _registered(info, hparams, where)
+        return _generic_torch(spec, hparams, where)
+    if callable(spec):
+        return _step_function(spec, hparams, where)
+    raise ConfigError(
+        f"{where}{spec!r} is not an optimizer; pass a name such as 'adam lr=0.1', a torch.optim "
+        "class, (torch.optim.Adam, {'lr': 0.1}), or a step function step(position, grad, state)."
+    )

@@ -1,0 +1,377 @@
+"""2-D runs: one optimizer's path on a landscape, and many configs at once for sensitivity maps.
+
+Nothing is added to what the optimizer does: no gradient clipping, no rescaling, no retries.
+The only optional extra is weight decay, applied the way torch applies it, and recorded:
+
+- ``decay="decoupled"`` (AdamW's): before the update, ``p.mul_(1 - lr * weight_decay)``;
+- ``decay="l2"`` (Adam's and SGD's): ``grad + weight_decay * p`` goes into the update.
+
+So Adam with ``weight_decay=w, decay="decoupled"`` is ``torch.optim.AdamW(weight_decay=w)`` bit
+for bit, and with ``decay="l2"`` it is ``torch.optim.Adam(weight_decay=w)``.
+
+A run *diverges at step k* when the value at the k-th position is not finite (a position that
+is not finite has no finite value); it stops there and keeps positions 0 to k - 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from optiscope.engine._path_optimizers import STEP_FUNCTION_HELP, PathOptimizer
+from optiscope.errors import ConfigError
+from optiscope.landscapes import Landscape, Point
+from optiscope.records import Trajectory
+
+__all__ = ["DECAYS", "Decay", "GridRun", "check_decay", "run_grid", "run_path"]
+
+Decay = Literal["decoupled", "l2"]
+DECAYS: tuple[str, ...] = ("decoupled", "l2")
+
+ProgressCallback = Callable[[int], None]
+
+
+def check_decay(
+    weight_decay: float | Sequence[float], decay: str, optimizer: PathOptimizer | None = None
+) -> None:
+    """Check the weight decay settings of a landscape run.
+
+    Raises:
+        ConfigError: for an unknown ``decay``, a negative or non-finite rate, or decoupled
+            decay for an optimizer without a learning rate.
+    """
+    if decay not in DECAYS:
+        raise ConfigError(
+            f"decay = {decay!r} is not a kind of weight decay; choose 'decoupled' (AdamW's "
+            "p -= lr * wd * p) or 'l2' (wd * p added to the gradient)."
+        )
+    rates = [weight_decay] if isinstance(weight_decay, int | float) else list(weight_decay)
+    for rate in rates:
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise ConfigError(f"weight_decay = {rate!r} must be a number >= 0.")
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ConfigError(f"weight_decay = {rate!r} must be a finite number >= 0, e.g. 0.01.")
+    if optimizer is None or not any(rates):
+        return
+    if decay == "decoupled" and optimizer.lr is None:
+        raise ConfigError(
+            f"{optimizer.label}: decoupled weight decay moves p by lr * weight_decay * p, but "
+            "this optimizer has no `lr`; give it one (as a keyword argument) or use decay='l2'."
+        )
+    if decay == "decoupled" and optimizer.needs_closure:
+        raise ConfigError(
+            f"{optimizer.label} evaluates the function several times per step, so decoupled "
+            "decay has no single place to go; use decay='l2'."
+        )
+
+
+def _start_tensor(start: Point, dtype: torch.dtype) -> Tensor:
+    return torch.tensor([float(start[0]), float(start[1])], dtype=dtype)  # (2,)
+
+
+def _as_position(result: Any, fallback: Tensor, optimizer: PathOptimizer) -> Tensor:
+    """The step function's return value as a tensor shaped like ``fallback``."""
+    if result is None:
+        return fallback
+    tensor = torch.as_tensor(result, dtype=fallback.dtype).detach()
+    if tensor.shape != fallback.shape:
+        raise ConfigError(
+            f"step function {optimizer.name} returned shape {tuple(tensor.shape)}; it must "
+            f"return the new position, shape {tuple(fallback.shape)}.\n{STEP_FUNCTION_HELP}"
+        )
+    return tensor
+
+
+def run_path(
+    landscape: Landscape,
+    optimizer: PathOptimizer,
+    *,
+    start: Point | None = None,
+    steps: int = 500,
+    weight_decay: float = 0.0,
+    decay: str = "decoupled",
+    dtype: torch.dtype = torch.float32,
+    on_step: ProgressCallback | None = None,
+) -> Trajectory:
+    """Run one optimizer from ``start`` for ``steps`` steps and record every position.
+
+    Args:
+        landscape: the function to minimize.
+        optimizer: from :func:`resolve_optimizer`.
+        start: the first position; default the landscape's.
+        steps: optimizer steps (the path has ``steps + 1`` positions).
+        weight_decay: rate of the extra weight decay (0: none).
+        decay: ``"decoupled"`` or ``"l2"`` (see the module docstring).
+        dtype: float dtype of the position (float32, as ``torch.tensor`` makes it by default).
+        on_step: called with the step number after each step.
+
+    Returns:
+        The path with the value at every position; ``status="diverged"`` and
+        ``diverged_step`` when a value was not finite.
+    """
+    check_decay(weight_decay, decay, optimizer)
+    position = _start_tensor(start or landscape.start, dtype)
+    xs, ys, values = [float(position[0])], [float(position[1])], []
+    l2 = weight_decay if decay == "l2" else 0.0
+    decoupled = weight_decay if decay == "decoupled" else 0.0
+
+    if optimizer.step_function is not None:
+        evaluate = _function_stepper(landscape, optimizer, position, l2, decoupled)
+    else:
+        evaluate = _torch_stepper(landscape, optimizer, position, l2, decoupled)
+
+    diverged_step = None
+    for step in range(1, steps + 1):
+        value, position = evaluate()  # value at the position before this step
+        values.append(value)
+        if not math.isfinite(value):
+            diverged_step = step - 1
+            break
+        xs.append(float(position[0]))
+        ys.append(float(position[1]))
+        if on_step is not None:
+            on_step(step)
+    if diverged_step is None:
+        with torch.no_grad():
+            final = float(landscape(position[0], position[1]))
+        values.append(final)
+        if not math.isfinite(final):
+            diverged_step = steps
+    if diverged_step is not None:
+        xs, ys, values = xs[:diverged_step], ys[:diverged_step], values[:diverged_step]
+    return Trajectory(
+        label=optimizer.label,
+        x=tuple(xs),
+        y=tuple(ys),
+        value=tuple(values),
+        status="diverged" if diverged_step is not None else "done",
+        diverged_step=diverged_step,
+    )
+
+
+def _torch_stepper(
+    landscape: Landscape, optimizer: PathOptimizer, start: Tensor, l2: float, decoupled: float
+) -> Callable[[], tuple[float, Tensor]]:
+    """One step of a ``torch.optim`` optimizer: forward, backward, decay, ``opt.step()``."""
+    p = start.clone().requires_grad_(True)  # (2,)
+    opt = optimizer.build([p])
+    lr = optimizer.lr or 0.0
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        value = landscape(p[0], p[1])
+        value.backward()
+        if l2:
+            assert p.grad is not None
+            p.grad.add_(p.detach(), alpha=l2)  # what Adam and SGD do with weight_decay
+        return value
+
+    def step() -> tuple[float, Tensor]:
+        if optimizer.needs_closure:
+            # LBFGS-style: step() evaluates the function itself and returns the first value
+            loss: Any = opt.step(closure)  # type: ignore[arg-type]
+            value = float(loss.detach())
+        else:
+            value = float(closure().detach())
+            if decoupled:
+                with torch.no_grad():
+                    p.mul_(1 - lr * decoupled)  # what AdamW does, before the update
+            opt.step()
+        return value, p.detach()
+
+    return step
+
+
+def _function_stepper(
+    landscape: Landscape, optimizer: PathOptimizer, start: Tensor, l2: float, decoupled: float
+) -> Callable[[], tuple[float, Tensor]]:
+    """One step of a user's step function: value and gradient by autograd, then the function."""
+    assert optimizer.step_function is not None
+    fn, hparams = optimizer.step_function, optimizer.hparam_dict
+    lr = optimizer.lr or 0.0
+    state: dict[str, Any] = {}
+    position = start.clone()
+
+    def step() -> tuple[float, Tensor]:
+        nonlocal position
+        p = position.clone().requires_grad_(True)  # (2,)
+        value = landscape(p[0], p[1])
+        (grad,) = torch.autograd.grad(value, p)
+        if l2:
+            grad = grad.add(position, alpha=l2)
+        if decoupled:
+            position = position.mul(1 - lr * decoupled)
+        with torch.no_grad():
+            moved = fn(position.clone(), grad, state, **hparams)
+        position = _as_position(moved, position, optimizer)
+        return float(value), position
+
+    return step
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """Where each of C configs ended, as NumPy arrays of length C.
+
+    Attributes:
+        final_x, final_y: the last position (NaN after divergence).
+        final_value: the value there (NaN after divergence).
+        final_distance: distance from the last position to the nearest minimum (NaN after
+            divergence).
+        diverged_step: the step whose value was first not finite, or -1.
+        reached_step: the first step whose position is within ``tol`` of a minimum, or -1
+            (step 0 is the start).
+        tol: the tolerance used for ``reached_step``.
+        steps: steps run.
+    """
+
+    final_x: np.ndarray
+    final_y: np.ndarray
+    final_value: np.ndarray
+    final_distance: np.ndarray
+    diverged_step: np.ndarray
+    reached_step: np.ndarray
+    tol: float
+    steps: int
+
+
+def _distance64(landscape: Landscape, positions: Tensor) -> Tensor:
+    """Distance to the nearest minimum in float64 (the positions are exact in float64)."""
+    p64 = positions.detach().to(torch.float64)  # (C, 2)
+    return landscape.distance_to_minimum(p64[:, 0], p64[:, 1])  # (C,)
+
+
+def run_grid(
+    landscape: Landscape,
+    optimizer: PathOptimizer,
+    hparams: Sequence[Mapping[str, Any]],
+    *,
+    start: Point | None = None,
+    steps: int = 1000,
+    tol: float = 1e-3,
+    weight_decay: float | Sequence[float] = 0.0,
+    decay: str = "decoupled",
+    dtype: torch.dtype = torch.float32,
+    on_step: ProgressCallback | None = None,
+) -> GridRun:
+    """Run C configs of one optimizer from the same start, as one batched computation.
+
+    The positions are one ``(C, 2)`` tensor; the function, its gradient and the optimizer's
+    update act on all rows at once, with each config's hyperparameters as per-config columns
+    (the registered optimizers' vectorized updates). Each row is bit-identical to a
+    :func:`run_path` of that config alone.
+
+    Args:
+        landscape: the function.
+        optimizer: a vectorizable optimizer (registered, or a step function).
+        hparams: one complete hyperparameter dict per config (C of them); for a step function,
+            the keyword arguments it is called with, each as a ``(C, 1)`` column.
+        start: the common start; default the landscape's.
+        steps: steps per config.
+        tol: distance to a minimum that counts as reached.
+        weight_decay: extra decay rate, one for all or one per config.
+        decay: ``"decoupled"`` or ``"l2"``.
+        dtype: float dtype of the positions.
+        on_step: called with the step number after each step.
+
+    Returns:
+        Final positions, values, distances, and the steps where each config diverged or
+        reached the tolerance.
+
+    Raises:
+        ConfigError: for an optimizer that cannot run batched or bad decay settings.
+    """
+    if not optimizer.vectorizable:
+        raise ConfigError(
+            f"{optimizer.title} cannot run many configs as one batched computation; use a "
+            "registered optimizer (sgd, adam, adamw, momentum) or a step function."
+        )
+    c = len(hparams)
+    rates = [float(weight_decay)] * c if isinstance(weight_decay, int | float) else weight_decay
+    rates = [float(r) for r in rates]
+    if len(rates) != c:
+        raise ConfigError(f"got {len(rates)} weight_decay values for {c} configs.")
+    check_decay(rates, decay, optimizer)
+    P = _start_tensor(start or landscape.start, dtype).repeat(c, 1)  # (C, 2)
+    lrs = [float(h.get("lr", 0.0)) for h in hparams]
+    l2 = torch.tensor(rates if decay == "l2" else [0.0] * c, dtype=dtype)[:, None]  # (C, 1)
+    decoupled = (
+        [1 - lr * r for lr, r in zip(lrs, rates, strict=True)] if decay == "decoupled" else []
+    )
+    shrink = torch.tensor(decoupled, dtype=torch.float64).to(dtype)[:, None] if decoupled else None
+    any_l2, any_decoupled = bool(l2.any()), bool(decoupled) and any(r != 0 for r in rates)
+
+    step_update = _grid_updater(optimizer, P, hparams)
+    diverged = torch.full((c,), -1, dtype=torch.long)
+    reached = torch.full((c,), -1, dtype=torch.long)
+    reached = torch.where(_distance64(landscape, P) < tol, 0, reached)
+    for step in range(1, steps + 1):
+        Q = P.detach().requires_grad_(True)  # (C, 2)
+        value = landscape(Q[:, 0], Q[:, 1])  # (C,): value at the position before this step
+        (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
+        diverged = torch.where((diverged < 0) & ~torch.isfinite(value.detach()), step - 1, diverged)
+        with torch.no_grad():
+            if any_l2:
+                grad = torch.addcmul(grad, P, l2)  # grad.add(p, alpha=wd), per config
+            if any_decoupled and shrink is not None:
+                P.mul_(shrink)  # p.mul_(1 - lr * wd), per config
+            P = step_update(P, grad)
+        reached = torch.where((reached < 0) & (_distance64(landscape, P) < tol), step, reached)
+        if on_step is not None:
+            on_step(step)
+    with torch.no_grad():
+        final_value = landscape(P[:, 0], P[:, 1])  # (C,)
+    diverged = torch.where((diverged < 0) & ~torch.isfinite(final_value), steps, diverged)
+    ok = (diverged < 0).numpy()
+    reached = torch.where(diverged >= 0, torch.where(reached < diverged, reached, -1), reached)
+
+    def masked(values: Tensor) -> np.ndarray:
+        array = values.detach().to(torch.float64).numpy().copy()
+        array[~ok] = np.nan
+        return array
+
+    return GridRun(
+        final_x=masked(P[:, 0]),
+        final_y=masked(P[:, 1]),
+        final_value=masked(final_value),
+        final_distance=masked(_distance64(landscape, P)),
+        diverged_step=diverged.numpy().copy(),
+        reached_step=reached.numpy().copy(),
+        tol=tol,
+        steps=steps,
+    )
+
+
+def _grid_updater(
+    optimizer: PathOptimizer, P: Tensor, hparams: Sequence[Mapping[str, Any]]
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``update(P, grad) -> P``: the registered vectorized update, or the step function."""
+    if optimizer.step_function is not None:
+        fn = optimizer.step_function
+        names = sorted({k for h in hparams for k in h})
+        columns = {
+            name: torch.tensor([float(h[name]) for h in hparams], dtype=P.dtype)[:, None]
+            for name in names
+        }  # each (C, 1)
+        state: dict[str, Any] = {}
+
+        def function_update(P: Tensor, grad: Tensor) -> Tensor:
+            return _as_position(fn(P.clone(), grad, state, **columns), P, optimizer)
+
+        return function_update
+    info = optimizer.info
+    assert info is not None and info.init_state is not None and info.step is not None
+    step = info.step
+    opt_state = info.init_state([P], hparams)
+
+    def registered_update(P: Tensor, grad: Tensor) -> Tensor:
+        step([P], [grad], opt_state)
+        return P
+
+    return registered_update

@@ -1,0 +1,573 @@
+"""Paths on a 2-D function: data first (``build_*``), pixels second (``render_*``).
+
+:func:`build_surface` samples a landscape on a grid and picks contour levels;
+:func:`build_paths` turns trajectories into lines with their start, end and divergence.
+:func:`render_path` draws one path the way the course exercise does (filled contours, darker is
+lower, a red path); :func:`render_race` draws several paths beside a value-per-step panel;
+:func:`save_race_animation` writes the race as an animated GIF.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optiscope.errors import ConfigError
+from optiscope.landscapes import Landscape, Point
+from optiscope.records import Trajectory
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "PATH_COLORS",
+    "PathLine",
+    "RaceData",
+    "SurfaceData",
+    "build_paths",
+    "build_race",
+    "build_surface",
+    "draw_surface",
+    "render_path",
+    "render_race",
+    "render_surface",
+    "save_race_animation",
+]
+
+#: Path colors, readable on the dark valleys of the contour plot and on white.
+PATH_COLORS: tuple[str, ...] = (
+    "#ff3b30",
+    "#ff9f0a",
+    "#00c7ff",
+    "#ff2dc0",
+    "#30d158",
+    "#ffd60a",
+    "#bf5af2",
+    "#ffffff",
+)
+
+# Contour levels switch to a log scale (of the value above the minimum) when the median of the
+# grid sits this far below its maximum: a linear scale would paint nearly everything one color.
+LOG_LEVELS_RATIO = 5.0
+
+
+@dataclass(frozen=True)
+class SurfaceData:
+    """A landscape sampled on a grid, with contour levels.
+
+    Attributes:
+        title: the landscape's label (``Rosenbrock (a=1, b=2)``).
+        x, y: grid coordinates, ``(n,)`` each.
+        z: values, ``(n, n)``; rows follow y.
+        levels: filled-contour boundaries, increasing.
+        log_levels: whether the levels are spaced logarithmically above the minimum.
+        minima: the global minima.
+        domain: ``((x_low, x_high), (y_low, y_high))``.
+    """
+
+    title: str
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    levels: tuple[float, ...]
+    log_levels: bool
+    minima: tuple[Point, ...]
+    domain: tuple[Point, Point]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "x": self.x.tolist(),
+            "y": self.y.tolist(),
+            "z": self.z.tolist(),
+            "levels": list(self.levels),
+            "log_levels": self.log_levels,
+            "minima": [list(m) for m in self.minima],
+            "domain": [list(d) for d in self.domain],
+        }
+
+
+def build_surface(
+    landscape: Landscape,
+    *,
+    n: int = 200,
+    domain: tuple[Point, Point] | None = None,
+    levels: int = 12,
+    log_levels: bool | None = None,
+) -> SurfaceData:
+    """Sample ``landscape`` on an ``n`` x ``n`` grid and choose filled-contour levels.
+
+    Args:
+        landscape: the function.
+        n: grid points per axis.
+        domain: the window; default the landscape's.
+        levels: number of bands.
+        log_levels: space levels logarithmically above the minimum; ``None`` decides from the
+            values (see :data:`LOG_LEVELS_RATIO`).
+
+    Returns:
+        The grid, the levels and the minima.
+    """
+    domain = domain or landscape.domain
+    X, Y, Z = landscape.grid(n, domain)
+    low, high = float(Z.min()), float(Z.max())
+    if high <= low:
+        high = low + 1.0
+    if log_levels is None:
+        median = float(np.median(Z))
+        log_levels = (high - low) > LOG_LEVELS_RATIO * max(median - low, 1e-300)
+    if log_levels:
+        span = high - low
+        bounds = low + np.geomspace(span * 1e-4, span, levels)
+        level_values = (low, *bounds.tolist())
+    else:
+        level_values = tuple(np.linspace(low, high, levels + 1).tolist())
+    return SurfaceData(
+        title=landscape.label,
+        x=X[0].copy(),
+        y=Y[:, 0].copy(),
+        z=Z,
+        levels=tuple(float(v) for v in level_values),
+        log_levels=log_levels,
+        minima=landscape.minima,
+        domain=domain,
+    )
+
+
+@dataclass(frozen=True)
+class PathLine:
+    """One optimizer's path.
+
+    Attributes:
+        label: the optimizer's label.
+        x, y: its positions (finite ones only; position 0 is the start).
+        step: step number of each value in ``gap``.
+        gap: value minus the global minimum value, per step (for a log-scale panel, only
+            positive gaps are kept).
+        status: ``done`` or ``diverged``.
+        diverged_step: the step whose value was not finite, or ``None``.
+        color: its color.
+    """
+
+    label: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    step: tuple[int, ...]
+    gap: tuple[float, ...]
+    status: str
+    diverged_step: int | None
+    color: str
+
+    @property
+    def legend(self) -> str:
+        if self.status == "diverged":
+            return f"{self.label} (diverged at step {self.diverged_step})"
+        return self.label
+
+    @property
+    def end(self) -> Point | None:
+        return (self.x[-1], self.y[-1]) if self.x else None
+
+
+@dataclass(frozen=True)
+class RaceData:
+    """Everything a race figure needs.
+
+    Attributes:
+        surface: the landscape on a grid.
+        lines: one per optimizer, in legend order.
+        start: the common start.
+        steps: steps each optimizer ran (unless it diverged).
+        title: figure title.
+    """
+
+    surface: SurfaceData
+    lines: tuple[PathLine, ...]
+    start: Point
+    steps: int
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "surface": self.surface.to_dict(),
+            "start": list(self.start),
+            "steps": self.steps,
+            "title": self.title,
+            "lines": [
+                {
+                    "label": line.label,
+                    "legend": line.legend,
+                    "x": list(line.x),
+                    "y": list(line.y),
+                    "step": list(line.step),
+                    "gap": list(line.gap),
+                    "status": line.status,
+                    "diverged_step": line.diverged_step,
+                    "color": line.color,
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def build_paths(
+    trajectories: Sequence[Trajectory], landscape: Landscape, *, colors: Sequence[str] = ()
+) -> tuple[PathLine, ...]:
+    """Lines for trajectories, with per-step gaps to the minimum value.
+
+    Args:
+        trajectories: the paths, in legend order.
+        landscape: the function they ran on (for its minimum value).
+        colors: one color per path; default :data:`PATH_COLORS` in turn.
+    """
+    palette = list(colors) or list(PATH_COLORS)
+    lines = []
+    for index, path in enumerate(trajectories):
+        gaps = [
+            (step, value - landscape.min_value)
+            for step, value in enumerate(path.value)
+            if math.isfinite(value) and value - landscape.min_value > 0
+        ]
+        lines.append(
+            PathLine(
+                label=path.label,
+                x=tuple(path.x),
+                y=tuple(path.y),
+                step=tuple(s for s, _ in gaps),
+                gap=tuple(g for _, g in gaps),
+                status=path.status,
+                diverged_step=path.diverged_step,
+                color=palette[index % len(palette)],
+            )
+        )
+    return tuple(lines)
+
+
+def build_race(
+    trajectories: Sequence[Trajectory],
+    landscape: Landscape,
+    *,
+    start: Point,
+    steps: int,
+    title: str = "",
+    domain: tuple[Point, Point] | None = None,
+    n: int = 200,
+) -> RaceData:
+    """Plain data for a race figure: the surface and one line per trajectory."""
+    return RaceData(
+        surface=build_surface(landscape, n=n, domain=domain),
+        lines=build_paths(trajectories, landscape),
+        start=start,
+        steps=steps,
+        title=title,
+    )
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    # A bare Figure, not pyplot: nothing global leaks and Jupyter shows it once.
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def draw_surface(ax: Axes, surface: SurfaceData, *, colorbar: bool = True) -> None:
+    """Filled contours, darker is lower (viridis), with the minima as white stars."""
+    from matplotlib.colors import BoundaryNorm
+
+    cmap = "viridis"
+    norm = BoundaryNorm(surface.levels, ncolors=256)
+    filled = ax.contourf(
+        surface.x, surface.y, surface.z, levels=surface.levels, cmap=cmap, norm=norm
+    )
+    if colorbar:
+        bar = ax.get_figure().colorbar(filled, ax=ax, shrink=0.9, format="%.3g")  # type: ignore[union-attr]
+        bar.set_label("f(x, y)" + (" (log-spaced levels)" if surface.log_levels else ""))
+        bar.ax.tick_params(labelsize="small")
+    for mx, my in surface.minima:
+        ax.plot(
+            mx,
+            my,
+            marker="*",
+            color="white",
+            markeredgecolor="black",
+            markersize=14,
+            linestyle="none",
+            zorder=5,
+        )
+    (x_low, x_high), (y_low, y_high) = surface.domain
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(y_low, y_high)
+
+
+def render_surface(
+    surface: SurfaceData, *, title: str = "", x_label: str = "x", y_label: str = "y"
+) -> Figure:
+    """The landscape alone: filled contours, darker is lower, minima as stars."""
+    fig = _new_figure(6.4, 5.2)
+    ax = fig.add_subplot()
+    draw_surface(ax, surface)
+    ax.set_title(title or surface.title)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    return fig
+
+
+def _outline(width: float) -> list[Any]:
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=width + 1.6, foreground="black")]
+
+
+def _draw_line(ax: Axes, line: PathLine, upto: int | None = None, *, width: float = 1.8) -> None:
+    xs, ys = line.x[:upto], line.y[:upto]
+    if not xs:
+        return
+    ax.plot(
+        xs,
+        ys,
+        color=line.color,
+        linewidth=width,
+        label=line.legend,
+        zorder=3,
+        path_effects=_outline(width),
+    )
+    marker = "X" if line.status == "diverged" and (upto is None or upto >= len(line.x)) else "o"
+    ax.plot(
+        xs[-1],
+        ys[-1],
+        marker=marker,
+        color=line.color,
+        markeredgecolor="black",
+        markersize=8 if marker == "X" else 6,
+        linestyle="none",
+        zorder=4,
+    )
+
+
+def render_path(
+    data: RaceData,
+    *,
+    title: str = "Optimization Path on Rosenbrock Function",
+    ax: Axes | None = None,
+) -> Figure:
+    """One path in the exercise's style: filled contours, a red path, start, end and minimum.
+
+    Args:
+        data: from :func:`build_race` with one trajectory.
+        title: the exercise's title by default.
+        ax: axes to draw into; ``None`` makes a new figure.
+    """
+    if ax is None:
+        fig = _new_figure(6.4, 5.2)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.get_figure()  # type: ignore[assignment]
+    draw_surface(ax, data.surface)
+    for line in data.lines:
+        xs, ys = line.x, line.y
+        ax.plot(xs, ys, color="red", linewidth=1.6, zorder=3)
+        ax.plot(
+            xs[0],
+            ys[0],
+            marker="o",
+            color="white",
+            markeredgecolor="black",
+            markersize=8,
+            linestyle="none",
+            zorder=4,
+            label=f"start ({xs[0]:g}, {ys[0]:g})",
+        )
+        end = f"end ({xs[-1]:.3f}, {ys[-1]:.3f})"
+        if line.status == "diverged":
+            end = f"last finite point before divergence at step {line.diverged_step}"
+        ax.plot(
+            xs[-1],
+            ys[-1],
+            marker="s",
+            color="red",
+            markeredgecolor="black",
+            markersize=7,
+            linestyle="none",
+            zorder=4,
+            label=end,
+        )
+    minima = ", ".join(f"({mx:g}, {my:g})" for mx, my in data.surface.minima)
+    ax.plot(
+        [],
+        [],
+        marker="*",
+        color="white",
+        markeredgecolor="black",
+        markersize=12,
+        linestyle="none",
+        label=f"minimum {minima}",
+    )
+    ax.set_title(title)
+    ax.set_xlabel("X-axis")
+    ax.set_ylabel("Y-axis")
+    ax.legend(loc="lower right", fontsize="small", framealpha=0.85)
+    return fig
+
+
+def render_race(data: RaceData, *, value_panel: bool = True) -> Figure:
+    """Paths on the contour plot and, beside it, the value above the minimum per step (log).
+
+    A diverged path is drawn up to its last finite position, ends with a cross, and says
+    ``diverged at step k`` in the legend; its value line stops there.
+
+    Args:
+        data: from :func:`build_race`.
+        value_panel: draw the value-per-step panel.
+    """
+    fig = _new_figure(12.5 if value_panel else 6.8, 5.2)
+    axes = fig.subplots(1, 2 if value_panel else 1, squeeze=False)[0]
+    ax = axes[0]
+    draw_surface(ax, data.surface)
+    for line in data.lines:
+        _draw_line(ax, line)
+    ax.plot(
+        *data.start,
+        marker="o",
+        color="white",
+        markeredgecolor="black",
+        markersize=9,
+        linestyle="none",
+        zorder=6,
+        label=f"start {data.start}",
+    )
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(data.surface.title)
+    ax.legend(loc="best", fontsize="small", framealpha=0.85)
+    if value_panel:
+        values = axes[1]
+        for line in data.lines:
+            if line.gap:
+                values.plot(
+                    line.step,
+                    line.gap,
+                    color=line.color,
+                    linewidth=1.6,
+                    label=line.legend,
+                    path_effects=_outline(1.6) if line.color == "#ffffff" else None,
+                )
+            if line.status == "diverged" and line.diverged_step is not None:
+                values.axvline(line.diverged_step, color=line.color, linestyle=":", linewidth=1.2)
+        values.set_yscale("log")
+        values.set_xlim(0, max(data.steps, 1))
+        values.set_xlabel("step")
+        values.set_ylabel("f(x, y) - f*  (log scale)")
+        values.set_title("value above the minimum")
+        values.grid(True, which="major", alpha=0.3)
+    if data.title:
+        fig.suptitle(data.title)
+    return fig
+
+
+def _frame_steps(steps: int, frames: int) -> list[int]:
+    """Which step each frame shows: denser at the start, where paths move most."""
+    frames = max(2, min(frames, steps + 1))
+    shown = np.unique(np.round(np.geomspace(1, steps + 1, frames)).astype(int) - 1)
+    return [int(s) for s in shown]
+
+
+def save_race_animation(
+    data: RaceData,
+    path: str | Path,
+    *,
+    frames: int = 48,
+    fps: int = 12,
+    dpi: int = 72,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the race as an animated GIF: the paths grow step by step on the contour plot.
+
+    Args:
+        data: from :func:`build_race`.
+        path: a ``.gif`` file.
+        frames: number of frames (spaced more densely at the start).
+        fps: frames per second.
+        dpi: resolution; the default keeps the file small.
+        progress: called as ``progress(frame_number, total_frames)`` after each frame.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: for a file name that does not end in ``.gif``.
+    """
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise ConfigError(f"cannot write an animation to {path.name!r}: use a name ending in .gif.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = _new_figure(5.6, 4.6)
+    ax = fig.add_subplot()
+    draw_surface(ax, data.surface, colorbar=False)
+    ax.plot(
+        *data.start,
+        marker="o",
+        color="white",
+        markeredgecolor="black",
+        markersize=8,
+        linestyle="none",
+        zorder=6,
+    )
+    ax.set_title(data.surface.title, fontsize="medium")
+    artists = []
+    for line in data.lines:
+        (trail,) = ax.plot(
+            [],
+            [],
+            color=line.color,
+            linewidth=1.8,
+            label=line.legend,
+            path_effects=_outline(1.8),
+            zorder=3,
+        )
+        (head,) = ax.plot(
+            [],
+            [],
+            marker="o",
+            color=line.color,
+            markeredgecolor="black",
+            markersize=6,
+            linestyle="none",
+            zorder=4,
+        )
+        artists.append((line, trail, head))
+    ax.legend(loc="upper left", fontsize="x-small", framealpha=0.85)
+    counter = ax.text(
+        0.98,
+        0.02,
+        "",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        color="white",
+        fontsize="small",
+        bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none"},
+    )
+    shown = _frame_steps(data.steps, frames)
+
+    def draw(frame: int) -> list[Any]:
+        step = shown[frame]
+        for line, trail, head in artists:
+            upto = min(step + 1, len(line.x))
+            trail.set_data(line.x[:upto], line.y[:upto])
+            head.set_data(line.x[upto - 1 : upto], line.y[upto - 1 : upto])
+            if line.status == "diverged" and step + 1 > len(line.x):
+                head.set_marker("X")
+        counter.set_text(f"step {step}")
+        return [a for _, trail, head in artists for a in (trail, head)] + [counter]
+
+    animation = FuncAnimation(fig, draw, frames=len(shown), blit=False)
+    animation.save(str(path), writer=PillowWriter(fps=fps), dpi=dpi, progress_callback=progress)
+    return path

@@ -102,7 +102,8 @@ def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> li
     info = optimizer.info
     if info is None:
         return cells
-    checked, problems = [], {}
+    checked: list[dict[str, Any]] = []
+    problems: dict[str, list[int]] = {}
     for number, cell in enumerate(cells, start=1):
         found = info.problems(cell)
         for problem in found:

@@ -70,7 +70,8 @@ def parse_axis(flag: str, text: str, default_n: int) -> tuple[str, list[float]]:
             start, stop = float(low), float(high)
         except ValueError:
             raise click.BadParameter(
-                f"{text!r}: write a range as START..STOP[:N][:log] ({example})", param_hint=flag
+                f"{text!r}: the range ends must be numbers, START..STOP[:N][:log] ({example})",
+                param_hint=flag,
             ) from None
         n, log = default_n, False
         for modifier in modifiers:

@@ -57,7 +57,10 @@ A step function moves the point one step:
 - return: the new position, shape (2,).
 
 In a sensitivity map the same function runs for all cells at once: position and grad are
-(C, 2) and each hyperparameter is a (C, 1) tensor, so write it with tensor operations."""
+(C, 2) and each hyperparameter is a (C, 1) tensor of the position's dtype, so write it with
+tensor operations. Arithmetic on a hyperparameter (1 - beta) then rounds in float32 where a
+race rounds it in double, so a map cell can differ from its race in the last bits; the
+registered optimizers' maps are exact."""
 
 
 @dataclass(frozen=True)

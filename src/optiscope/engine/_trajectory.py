@@ -210,7 +210,7 @@ def _function_stepper(
         with torch.no_grad():
             moved = fn(position.clone(), grad, state, **hparams)
         position = _as_position(moved, position, optimizer)
-        return float(value), position
+        return float(value.detach()), position
 
     return step
 

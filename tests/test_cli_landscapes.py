@@ -1,0 +1,198 @@
+"""The landscape commands: one picture per command, exit code 2 and one line on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from optiscope.cli import main
+from optiscope.cli._landscapes import parse_axis, parse_point
+from optiscope.landscapes import LANDSCAPES
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def test_functions_lists_every_test_function(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["functions"], capsys)
+    assert code == 0
+    for name, f in LANDSCAPES.items():
+        assert f"{name}: {f.formula}" in out
+    code, out, _ = _run(["functions", "--json"], capsys)
+    assert [entry["name"] for entry in json.loads(out)] == list(LANDSCAPES)
+
+
+def test_rosenbrock_is_the_exercises_question_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(
+        [
+            "rosenbrock",
+            "--steps",
+            "500",
+            "--lr",
+            "0.01",
+            "--beta",
+            "0.9",
+            "--out",
+            "q2.png",
+            "--csv",
+            "q2.csv",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert out.startswith("Momentum (lr=0.01, beta=0.9) on Rosenbrock (a=1, b=2), 500 steps")
+    assert Path("q2.png").read_bytes().startswith(b"\x89PNG")
+    assert len(Path("q2.csv").read_text().splitlines()) == 502  # header + 501 rows
+    code, out, _ = _run(
+        ["rosenbrock", "--steps", "20", "--b", "100", "--json", "--start", "-1.5,2"], capsys
+    )
+    assert code == 0 and json.loads(out)["status"] == "done"
+
+
+def test_a_race_gif_of_four_optimizers_on_himmelblau_is_one_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _run(
+        [
+            "race",
+            "--fn",
+            "himmelblau",
+            "--steps",
+            "120",
+            "--opt",
+            "momentum lr=0.01 beta=0.9",
+            "--opt",
+            "sgd lr=0.01",
+            "--opt",
+            "adam lr=0.1",
+            "--opt",
+            "rmsprop lr=0.01",
+            "--gif",
+            "race.gif",
+            "--frames",
+            "8",
+            "--csv",
+            "race.csv",
+            "-q",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert Path("race.gif").read_bytes().startswith(b"GIF8")
+    assert Path("race-himmelblau.png").is_file() and Path("race.csv").is_file()
+    assert out.count("done") == 4
+    code, out, _ = _run(
+        [
+            "race",
+            "--fn",
+            "rosenbrock a=1 b=2",
+            "--steps",
+            "30",
+            "--json",
+            "-q",
+            "--weight-decay",
+            "0.1",
+            "--decay",
+            "l2",
+        ],
+        capsys,
+    )
+    report = json.loads(out)
+    assert code == 0 and len(report["optimizers"]) == 4 and report["decay"] == "l2"
+
+
+def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(
+        [
+            "heatmap",
+            "--x",
+            "lr=1e-3..0.5:6:log",
+            "--y",
+            "beta=0..0.9:4",
+            "--steps",
+            "50",
+            "--csv",
+            "cells.csv",
+            "-q",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert out.startswith("24 cells:") and Path("heatmap.png").is_file()
+    assert len(Path("cells.csv").read_text().splitlines()) == 25
+    code, out, err = _run(["weight-decay", "--wd", "0,0.1", "--steps", "300", "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [row["weight_decay"] for row in rows] == [0.0, 0.1] and Path(
+        "weight-decay.png"
+    ).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["race", "--fn", "nope"], "unknown test function 'nope'"),
+        (["race", "--opt", "adamx lr=0.1"], "unknown optimizer 'adamx'"),
+        (["race", "--opt", "adam lr=fast"], "`lr` = 'fast' is not a number"),
+        (["race", "--opt", "adam lr=-1"], "`lr` = -1 is outside (0, inf)"),
+        (["race", "--start", "1"], "'1' is not two numbers x,y"),
+        (["race", "--gif", "race.mp4"], "must end in .gif"),
+        (["rosenbrock", "--beta", "1.5"], "`beta` = 1.5 is outside [0, 1)"),
+        (["rosenbrock", "--b", "-2"], "`b` = -2.0 is too small"),
+        (["rosenbrock", "--steps", "zero"], "'zero' is not a valid integer"),
+        (["heatmap", "--x", "lr=1..x"], "the range ends must be numbers"),
+        (["heatmap", "--x", "lr=1e-3..1:64:sqrt"], "not 'sqrt'"),
+        (["heatmap", "--opt", "rmsprop"], "RMSprop cannot run a sensitivity map"),
+        (["heatmap", "--x", "beta=0,1", "--y", "beta=0,1"], "both set 'beta'"),
+        (["weight-decay", "--wd", "0,x"], "--wd takes numbers, got 'x'"),
+        (["weight-decay", "--opt", "adamw lr=0.1"], "has its own weight_decay"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(args, capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("optiscope: error:")
+    assert message in lines[0]
+
+
+def test_parse_axis_and_point() -> None:
+    name, values = parse_axis("--x", "lr=1e-3..1:4:log", 32)
+    assert name == "lr"
+    assert values == pytest.approx([1e-3, 1e-2, 1e-1, 1.0], rel=1e-12)
+    assert parse_axis("--y", "beta=0..0.9:4", 32)[1] == pytest.approx([0.0, 0.3, 0.6, 0.9])
+    assert len(parse_axis("--y", "beta=0..0.9", 7)[1]) == 7
+    assert parse_axis("--y", "beta=0,0.5,0.9", 7)[1] == [0.0, 0.5, 0.9]
+    assert parse_axis("--y", "lr=0.1..0.2:1", 7)[1] == [0.1]
+    assert parse_point("--start", "-1, 2.5") == (-1.0, 2.5)
+    for bad in ["lr", "lr=", "lr=0..1:log", "=1,2", "lr=a,b"]:
+        with pytest.raises(click.BadParameter):
+            parse_axis("--x", bad, 4)
+    with pytest.raises(click.BadParameter):
+        parse_point("--start", "1,nan")
+
+
+def test_the_command_line_module_does_not_import_torch() -> None:
+    code = "import sys, optiscope.cli._landscapes; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

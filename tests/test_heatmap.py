@@ -1,0 +1,194 @@
+"""Sensitivity maps: one batched computation whose every cell equals that cell's own race."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from optiscope import race, sensitivity_map
+from optiscope.errors import ConfigError
+from optiscope.landscapes import Landscape, get_landscape
+
+STEPS = 120
+TOL = 0.05
+
+
+def _check_against_races(
+    fn: str, optimizer: str, grid: dict[str, list[float]], **options: Any
+) -> None:
+    """Every cell against ``race`` with the same settings: final position, value, divergence
+    step and the step it first came within the tolerance."""
+    result = sensitivity_map(fn, optimizer, grid, steps=STEPS, tol=TOL, **options)
+    (x_name, xs), (y_name, ys) = grid.items()
+    frame = result.frame
+    assert len(frame) == len(xs) * len(ys)
+    for cell in frame.to_dict(orient="records"):
+        spec = f"{optimizer} {x_name}={cell[x_name]!r} {y_name}={cell[y_name]!r}"
+        alone = race(fn, [spec], steps=STEPS, tol=TOL, **options)
+        path, summary = alone.trajectories[0], alone.summary().iloc[0]
+        assert cell["status"] == path.status
+        if path.status == "diverged":
+            assert cell["diverged_step"] == path.diverged_step
+            assert math.isnan(cell["final_x"])
+        else:
+            # bit for bit: float32 positions, widened exactly to float64 in both
+            assert (cell["final_x"], cell["final_y"]) == (path.x[-1], path.y[-1])
+            assert cell["final_value"] == path.value[-1]
+        reached, expected = cell["reached_step"], summary["steps_to_tol"]
+        assert (pd.isna(reached) and pd.isna(expected)) or reached == expected
+
+
+@pytest.mark.parametrize(
+    ("fn", "optimizer", "grid"),
+    [
+        ("rosenbrock a=1 b=2", "momentum", {"lr": [0.003, 0.03, 0.4], "beta": [0.0, 0.5, 0.95]}),
+        (
+            "rastrigin",
+            "sgd lr=0.002 dampening=0.1",
+            {"lr": [0.001, 0.01, 0.1], "momentum": [0.0, 0.8]},
+        ),
+        (
+            "himmelblau",
+            "sgd momentum=0.9 nesterov=true",
+            {"lr": [0.001, 0.01], "weight_decay": [0.0, 0.3]},
+        ),
+        ("rosenbrock a=1 b=2", "adam", {"lr": [0.01, 0.3], "beta1": [0.0, 0.9]}),
+        ("beale", "adamw eps=1e-6", {"lr": [0.01, 0.1], "weight_decay": [0.0, 0.1]}),
+    ],
+)
+def test_each_cell_equals_the_same_run_done_alone(
+    fn: str, optimizer: str, grid: dict[str, list[float]]
+) -> None:
+    _check_against_races(fn, optimizer, grid)
+
+
+@pytest.mark.parametrize("decay", ["decoupled", "l2"])
+def test_extra_weight_decay_per_cell_equals_races_with_that_decay(decay: str) -> None:
+    grid = {"lr": [0.01, 0.05], "weight_decay": [0.0, 0.2]}  # momentum has no weight_decay
+    result = sensitivity_map("saddle", "momentum beta=0.9", grid, steps=STEPS, decay=decay)
+    for row in result.frame.itertuples(index=False):
+        alone = race(
+            "saddle",
+            [f"momentum lr={row.lr!r} beta=0.9"],
+            steps=STEPS,
+            weight_decay=row.weight_decay,
+            decay=decay,
+        )
+        assert (row.final_x, row.final_y) == (
+            alone.trajectories[0].x[-1],
+            alone.trajectories[0].y[-1],
+        )
+
+
+def test_a_step_function_fills_a_map_and_equals_its_races() -> None:
+    """Plain gradient descent as a step function: lr as a (C, 1) float32 column rounds like the
+    Python float torch casts to float32, so each cell equals its race bit for bit."""
+
+    def descent(
+        position: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], lr: Any = 0.01
+    ) -> torch.Tensor:
+        return position - lr * grad
+
+    grid = {"lr": [0.01, 0.05, 0.2], "weight_decay": [0.0, 0.1]}  # decay: the extra kind
+    result = sensitivity_map("booth", descent, grid, steps=STEPS, decay="l2")
+    for row in result.frame.itertuples(index=False):
+        alone = race(
+            "booth",
+            [(descent, {"lr": row.lr})],
+            steps=STEPS,
+            weight_decay=row.weight_decay,
+            decay="l2",
+        )
+        path = alone.trajectories[0]
+        assert row.status == path.status
+        if path.status == "done":
+            assert (row.final_x, row.final_y) == (path.x[-1], path.y[-1])
+
+
+def test_arithmetic_on_step_function_hyperparameters_rounds_in_float32() -> None:
+    """``1 - beta`` on a float32 column is not ``float32(1 - beta)``: close, not bit-exact
+    (STEP_FUNCTION_HELP says so; registered optimizers are exact)."""
+
+    def heavy_ball(
+        position: torch.Tensor,
+        grad: torch.Tensor,
+        state: dict[str, Any],
+        lr: Any = 0.01,
+        beta: Any = 0.9,
+    ) -> torch.Tensor:
+        v = state.setdefault("v", torch.zeros_like(position))
+        v.mul_(beta).add_(grad * (1 - beta))
+        return position - lr * v
+
+    grid = {"lr": [0.01, 0.05], "beta": [0.5, 0.9]}
+    result = sensitivity_map("booth", heavy_ball, grid, steps=STEPS)
+    for row in result.frame.itertuples(index=False):
+        alone = race("booth", [(heavy_ball, {"lr": row.lr, "beta": row.beta})], steps=STEPS)
+        path = alone.trajectories[0]
+        assert math.isclose(row.final_x, path.x[-1], rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(row.final_y, path.y[-1], rel_tol=1e-5, abs_tol=1e-6)
+
+
+def test_all_cells_run_as_one_batched_computation() -> None:
+    """The function is evaluated once per step for the whole grid, not once per cell."""
+    base = get_landscape("rosenbrock", b=2)
+    calls: list[tuple[int, ...]] = []
+
+    def counted(x: Any, y: Any) -> Any:
+        calls.append(tuple(x.shape))
+        return base(x, y)
+
+    f: Landscape = dataclasses.replace(base, function=counted)
+    result = sensitivity_map(
+        f, "momentum", {"lr": np.geomspace(1e-3, 0.1, 16), "beta": np.linspace(0, 0.9, 8)}, steps=25
+    )
+    assert calls == [(128,)] * 26  # 25 steps plus the final value, each over all 128 cells
+    assert result.shape == (8, 16)
+
+
+def test_rows_follow_the_second_axis_and_columns_the_first() -> None:
+    result = sensitivity_map(
+        "booth", "sgd", {"lr": [0.001, 0.01, 0.05], "momentum": [0.0, 0.9]}, steps=30
+    )
+    frame = result.frame
+    assert result.shape == (2, 3)
+    assert frame["lr"].tolist() == [0.001, 0.01, 0.05] * 2
+    assert frame["momentum"].tolist() == [0.0] * 3 + [0.9] * 3
+    np.testing.assert_array_equal(result.final_distance.ravel(), frame["final_distance"])
+    figure = result.plot()
+    assert [ax.get_xlabel() for ax in figure.axes[:2]] == ["lr", "lr"]
+
+
+def test_diverged_cells_are_marked_not_dropped() -> None:
+    result = sensitivity_map(
+        "rosenbrock", "sgd", {"lr": [1e-4, 0.01], "momentum": [0.0, 0.9]}, steps=100
+    )
+    assert result.diverged[:, 1].all() and not result.diverged[:, 0].any()
+    assert np.isnan(result.final_distance[:, 1]).all()
+    assert result.plot() is not None
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "grid", "match"),
+    [
+        ("rmsprop", {"lr": [0.1], "alpha": [0.9]}, "RMSprop cannot run a sensitivity map"),
+        ("momentum", {"lr": [0.1]}, "exactly two hyperparameters"),
+        ("momentum", {"lr": [0.1], "gamma": [1.0]}, "no hyperparameter 'gamma'; a map can vary"),
+        (
+            "momentum",
+            {"lr": [0.1, -1.0], "beta": [0.5, 0.9]},
+            "`lr` = -1.0 is outside \\(0, inf\\); Momentum needs 0 < lr \\(in 2 of 4 cells",
+        ),
+        ("momentum", {"lr": [], "beta": [0.5]}, "non-empty list"),
+        ("momentum", {"lr": [0.1, math.nan], "beta": [0.5]}, "finite number"),
+    ],
+)
+def test_bad_maps_are_config_errors(optimizer: str, grid: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        sensitivity_map("booth", optimizer, grid, steps=5)

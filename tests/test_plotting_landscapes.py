@@ -1,0 +1,67 @@
+"""Landscape figures as data: surfaces, paths and heatmaps, checked without drawing."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from optiscope.landscapes import LANDSCAPES, get_landscape
+from optiscope.plotting import build_heatmap, build_paths, build_race, build_surface
+from optiscope.plotting._landscapes import LOG_LEVELS_RATIO, _frame_steps
+from optiscope.records import Trajectory
+
+
+def test_surface_grid_levels_and_json() -> None:
+    for f in LANDSCAPES.values():
+        surface = build_surface(f, n=40)
+        assert surface.z.shape == (40, 40)
+        assert surface.x[0] == f.domain[0][0] and surface.y[-1] == f.domain[1][1]
+        assert surface.z[3, 7] == f(surface.x[7], surface.y[3])  # rows follow y
+        levels = np.asarray(surface.levels)
+        assert (np.diff(levels) > 0).all()
+        assert levels[0] <= surface.z.min() and levels[-1] >= surface.z.max() - 1e-9
+        spread = (surface.z.max() - surface.z.min()) / (np.median(surface.z) - surface.z.min())
+        assert surface.log_levels == bool(spread > LOG_LEVELS_RATIO)
+        json.dumps(surface.to_dict(), allow_nan=False)
+
+
+def test_paths_keep_finite_positions_and_positive_gaps() -> None:
+    f = get_landscape("saddle")  # minimum value -1: gaps are values + 1
+    done = Trajectory("a", x=(0.0, 0.0), y=(0.5, 1.0), value=(-0.4375, -1.0))
+    diverged = Trajectory("b", x=(1.0,), y=(0.0,), value=(1.0,), status="diverged", diverged_step=1)
+    first, second = build_paths([done, diverged], f)
+    assert first.gap == (0.5625,) and first.step == (0,)  # the exact minimum has no log gap
+    assert second.legend == "b (diverged at step 1)" and second.end == (1.0, 0.0)
+    assert first.color != second.color
+    data = build_race([done, diverged], f, start=(0.0, 0.5), steps=1, n=20)
+    json.dumps(data.to_dict(), allow_nan=False)
+
+
+def test_heatmap_cells_are_row_major_with_missing_marked() -> None:
+    data = build_heatmap(
+        "lr",
+        [1e-3, 1e-2, 1e-1],
+        "beta",
+        [0.0, 0.9],
+        final_distance=np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0]),
+        reached_step=np.array([-1, 3, -1, 7, 8, 9]),
+        diverged_step=np.array([-1, -1, 12, -1, -1, -1]),
+        tol=0.01,
+        steps=20,
+    )
+    assert data.final_distance.shape == (2, 3) and data.final_distance[1, 0] == 4.0
+    assert data.diverged.tolist() == [[False, False, True], [False, False, False]]
+    assert math.isnan(data.reached_step[0, 0]) and data.reached_step[1, 2] == 9
+    assert data.x_log and not data.y_log
+    payload = data.to_dict()
+    assert payload["final_distance"][0][2] is None
+    json.dumps(payload, allow_nan=False)
+
+
+def test_gif_frames_are_denser_at_the_start_and_end_at_the_last_step() -> None:
+    shown = _frame_steps(500, 48)
+    assert shown[0] == 0 and shown[-1] == 500 and shown == sorted(set(shown))
+    assert shown[1] - shown[0] <= shown[-1] - shown[-2]
+    assert _frame_steps(3, 48) == [0, 1, 2, 3]

@@ -35,6 +35,10 @@ __all__ = ["ACTIVATION_OPS", "ActivationOps", "StackedMLP", "aligned_stack", "el
 
 _aten = torch.ops.aten
 _NONE, _MEAN = 0, 1  # torch's reduction codes (at::Reduction)
+_ONE = torch.ones(())  # the gradient backward() starts from
+
+
+Call = Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -42,46 +46,59 @@ class ActivationOps:
     """An activation's forward and backward, as autograd runs them.
 
     Attributes:
-        forward: ``forward(a) -> h``.
-        backward: ``backward(grad, saved) -> grad_a``; ``saved`` is ``h`` or, if
-            ``saves_input``, ``a``.
+        forward: ``forward(a) -> h``, the plain module's call.
+        bind_forward: ``bind_forward(a, h)``: a call writing ``forward(a)`` into ``h``.
+        backward: ``backward(grad, saved) -> grad_a``, autograd's call; ``saved`` is ``h``
+            or, if ``saves_input``, ``a``.
+        bind_backward: ``bind_backward(grad, saved, out)``: a call writing it into ``out``.
         saves_input: whether the backward reads the activation's input instead of its output.
     """
 
     forward: Callable[[Tensor], Tensor]
-    forward_out: Callable[[Tensor, Tensor], object]
+    bind_forward: Callable[[Tensor, Tensor], Call]
     backward: Callable[[Tensor, Tensor], Tensor]
-    backward_out: Callable[[Tensor, Tensor, Tensor], object]
+    bind_backward: Callable[[Tensor, Tensor, Tensor], Call]
     saves_input: bool = False
 
 
 ACTIVATION_OPS: dict[str, ActivationOps] = {
     "relu": ActivationOps(
         forward=torch.relu,
-        forward_out=lambda a, h: torch.clamp_min(a, 0, out=h),  # relu is clamp_min(a, 0)
+        bind_forward=lambda a, h: partial(torch.clamp_min, a, 0, out=h),  # relu's kernel
         backward=lambda g, h: _aten.threshold_backward(g, h, 0),
-        backward_out=lambda g, h, o: _aten.threshold_backward.grad_input(g, h, 0, grad_input=o),
+        bind_backward=lambda g, h, o: partial(
+            _aten.threshold_backward.grad_input, g, h, 0, grad_input=o
+        ),
     ),
     "tanh": ActivationOps(
         forward=torch.tanh,
-        forward_out=lambda a, h: torch.tanh(a, out=h),
+        bind_forward=lambda a, h: partial(torch.tanh, a, out=h),
         backward=lambda g, h: _aten.tanh_backward(g, h),
-        backward_out=lambda g, h, o: _aten.tanh_backward.grad_input(g, h, grad_input=o),
+        bind_backward=lambda g, h, o: partial(_aten.tanh_backward.grad_input, g, h, grad_input=o),
     ),
     "sigmoid": ActivationOps(
         forward=torch.sigmoid,
-        forward_out=lambda a, h: torch.sigmoid(a, out=h),
+        bind_forward=lambda a, h: partial(torch.sigmoid, a, out=h),
         backward=lambda g, h: _aten.sigmoid_backward(g, h),
-        backward_out=lambda g, h, o: _aten.sigmoid_backward.grad_input(g, h, grad_input=o),
+        bind_backward=lambda g, h, o: partial(
+            _aten.sigmoid_backward.grad_input, g, h, grad_input=o
+        ),
     ),
     "gelu": ActivationOps(
         forward=lambda a: _aten.gelu(a),
-        forward_out=lambda a, h: _aten.gelu.out(a, out=h),
+        bind_forward=lambda a, h: partial(_aten.gelu.out, a, out=h),
         backward=lambda g, a: _aten.gelu_backward(g, a),
-        backward_out=lambda g, a, o: _aten.gelu_backward.grad_input(g, a, grad_input=o),
+        bind_backward=lambda g, a, o: partial(_aten.gelu_backward.grad_input, g, a, grad_input=o),
         saves_input=True,
     ),
 }
+
+
+def _ordered(candidates: list[Candidate], k: int) -> list[Candidate]:
+    """For one config the plain call is the cheapest: try it first (it is the reference's)."""
+    if k == 1:
+        return sorted(candidates, key=lambda c: c.name != "per_model")
+    return candidates
 
 
 def aligned_stack(k: int, shape: Sequence[int], device: torch.device) -> Tensor:
@@ -196,7 +213,7 @@ class StackedMLP:
                 {
                     offset: choose(
                         self._key("linear", i, offset),
-                        _linear_candidates(self.a[i]),
+                        _ordered(_linear_candidates(self.a[i]), self.k),
                         lambda t: torch.addmm(t[2], t[0], t[1].t()),
                         [z, weight, bias],
                         self.a[i],
@@ -208,10 +225,13 @@ class StackedMLP:
         self.act_ops = [
             choose(
                 self._key("act", activation, i, train),
-                [
-                    Candidate("stacked", lambda t, o: partial(act.forward_out, t[0], o)),
-                    per_model(lambda t, o: partial(act.forward_out, t[0], o)),
-                ],
+                _ordered(
+                    [
+                        Candidate("stacked", lambda t, o: act.bind_forward(t[0], o)),
+                        per_model(lambda t, o: act.bind_forward(t[0], o)),
+                    ],
+                    self.k,
+                ),
                 lambda t: act.forward(t[0]),
                 [Operand(self.a[i], low=-3.0, high=3.0)],
                 self.h[i],
@@ -223,9 +243,18 @@ class StackedMLP:
         else:
             shared = _shared_scratch(self.rows, 1, 0, self.device)
             y = Operand(shared.expand(self.k, self.rows, 1), shared=True)
+        self.loss_grad_op = choose(
+            self._key("mse_grad", self.y is None),
+            _ordered(
+                [Candidate("stacked", _stacked_mse_grad), per_model(_single_mse_grad)], self.k
+            ),
+            lambda t: _aten.mse_loss_backward(_ONE, t[0], t[1], _MEAN),
+            [Operand(self.a[-1]), y],
+            aligned_stack(self.k, (self.rows, 1), self.device),
+        )
         self.loss_op = choose(
             self._key("mse", self.y is None),
-            [Candidate("stacked", _stacked_mse), per_model(_single_mse)],
+            _ordered([Candidate("stacked", _stacked_mse), per_model(_single_mse)], self.k),
             lambda t: _aten.mse_loss(t[0], t[1], _MEAN),
             [Operand(self.a[-1]), y],
             torch.empty(self.k, device=self.device),
@@ -244,7 +273,7 @@ class StackedMLP:
                 {
                     offset: choose(
                         self._key("weight_grad", i, offset),
-                        _weight_grad_candidates(),
+                        _ordered(_weight_grad_candidates(), self.k),
                         lambda t: t[0].t().mm(t[1]),
                         [Operand(self.g[i]), z],
                         grads[2 * i],
@@ -255,10 +284,13 @@ class StackedMLP:
             self.bias_grad_ops.append(
                 choose(
                     self._key("bias_grad", i),
-                    [
-                        Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o)),
-                        per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o)),
-                    ],
+                    _ordered(
+                        [
+                            Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o)),
+                            per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o)),
+                        ],
+                        self.k,
+                    ),
                     lambda t: t[0].sum(0),
                     [Operand(self.g[i])],
                     grads[2 * i + 1],
@@ -268,10 +300,15 @@ class StackedMLP:
                 self.input_grad_ops.append(
                     choose(
                         self._key("input_grad", i),
-                        [
-                            Candidate("bmm", lambda t, o: partial(torch.bmm, t[0], t[1], out=o)),
-                            per_model(lambda t, o: partial(torch.mm, t[0], t[1], out=o)),
-                        ],
+                        _ordered(
+                            [
+                                Candidate(
+                                    "bmm", lambda t, o: partial(torch.bmm, t[0], t[1], out=o)
+                                ),
+                                per_model(lambda t, o: partial(torch.mm, t[0], t[1], out=o)),
+                            ],
+                            self.k,
+                        ),
                         lambda t: t[0].mm(t[1]),
                         [Operand(self.g[i]), Operand(params[2 * i])],
                         self.gh[i - 1],
@@ -282,10 +319,13 @@ class StackedMLP:
         self.act_grad_ops = [
             choose(
                 self._key("act_grad", activation, i),
-                [
-                    Candidate("stacked", lambda t, o: partial(act.backward_out, t[0], t[1], o)),
-                    per_model(lambda t, o: partial(act.backward_out, t[0], t[1], o)),
-                ],
+                _ordered(
+                    [
+                        Candidate("stacked", lambda t, o: act.bind_backward(t[0], t[1], o)),
+                        per_model(lambda t, o: act.bind_backward(t[0], t[1], o)),
+                    ],
+                    self.k,
+                ),
                 lambda t: act.backward(t[0], t[1]),
                 [Operand(self.gh[i]), Operand(saved[i], low=-3.0, high=3.0)],
                 self.g[i],
@@ -307,8 +347,7 @@ class StackedMLP:
         Returns:
             A call that runs the step: outputs, losses and (for a training network) the
             gradient of each config's MSE into ``grads``. Gradients are
-            ``dL/d out = (out - y) * (2 / rows)``, as ``mse_loss_backward`` computes them,
-            then the layers from last to first.
+            ``mse_loss_backward`` for the output, then the layers from last to first.
         """
         offset = element_offset(x) if x.dim() == 2 else None
         if x.dim() == 2:
@@ -325,8 +364,7 @@ class StackedMLP:
         calls.append(self.loss_op.bind([self.a[-1], y], loss))
         if self.grads is not None:
             grads, g = self.grads, self.g
-            calls.append(partial(torch.sub, self.a[-1], y, out=g[-1]))
-            calls.append(partial(g[-1].mul_, 2.0 / self.rows))
+            calls.append(self.loss_grad_op.bind([self.a[-1], y], g[-1]))
             saved = self.a if self.act.saves_input else self.h
             for i in reversed(range(self.n_layers)):
                 z = x if i == 0 else self.h[i - 1]
@@ -355,8 +393,30 @@ def _stacked_mse(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
     return mse
 
 
-def _single_mse(t: Sequence[Tensor], o: Tensor) -> Callable[[], object]:
-    return partial(_aten.mse_loss.out, t[0], t[1], _MEAN, out=o)
+def _stacked_mse_grad(t: Sequence[Tensor], o: Tensor) -> Call:
+    """``mse_loss_backward`` per config, stacked: ``(out - y) * (2 / rows)``; the kernel
+    computes ``norm * (out - y) * grad`` with ``grad = 1``, which rounds the same."""
+    out, y = t
+    norm = 2.0 / out.shape[1]
+
+    def grad() -> None:
+        torch.sub(out, y, out=o)
+        o.mul_(norm)
+
+    return grad
+
+
+def _single_mse_grad(t: Sequence[Tensor], o: Tensor) -> Call:
+    return partial(_aten.mse_loss_backward.grad_input, _ONE, t[0], t[1], _MEAN, grad_input=o)
+
+
+def _single_mse(t: Sequence[Tensor], o: Tensor) -> Call:
+    out, y = t
+
+    def mse() -> None:  # (mse_loss.out writes the unreduced loss into `out` first: a warning)
+        o.copy_(_aten.mse_loss(out, y, _MEAN))
+
+    return mse
 
 
 def _linear_candidates(out: Tensor) -> list[Candidate]:

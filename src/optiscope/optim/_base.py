@@ -74,23 +74,43 @@ class Distinct:
         keys: one hashable key per config, such as ``(lr, beta1)``.
     """
 
+    BLOCK = 256
+    """Steps whose per-step columns are computed together."""
+
     def __init__(self, keys: Sequence[Hashable]) -> None:
         self.values: list[Any] = list(dict.fromkeys(keys))
         position = {value: i for i, value in enumerate(self.values)}
         self._index = [position[key] for key in keys]
-        self._index_on: dict[torch.device, Tensor] = {}
+        self._blocks: dict[tuple[str, int, torch.device], tuple[int, Tensor]] = {}
 
-    def column(self, fn: Callable[[Any], float], like: Tensor) -> Tensor:
-        """``fn(key)`` for each config as a column like :func:`config_column` gives."""
-        per_value = [fn(value) for value in self.values]
-        if len(per_value) == 1:
-            return config_column(per_value * len(self._index), like)
-        index = self._index_on.get(like.device)
-        if index is None:
+    def column_at(
+        self, name: str, fn: Callable[[Any, float], float], step: int, like: Tensor
+    ) -> Tensor:
+        """``fn(key, step)`` for each config, as a column like :func:`config_column` gives.
+
+        Computed in Python doubles for :attr:`BLOCK` steps at a time (one rounding to
+        ``like.dtype`` each), so a step only looks its row up.
+
+        Args:
+            name: what ``fn`` computes (the cache key, with the rank and device).
+            fn: the value for one distinct key at one step (``step`` as a Python float, as
+                torch reads its step counter).
+            step: the step, counting from 1.
+            like: a stacked tensor ``(K, *shape)``.
+        """
+        key = (name, like.dim(), like.device)
+        first, table = self._blocks.get(key, (0, like.new_empty(0)))
+        if not first <= step < first + table.shape[0]:
+            rows = [
+                [fn(value, float(s)) for value in self.values]
+                for s in range(step, step + self.BLOCK)
+            ]
+            block = torch.tensor(rows, dtype=like.dtype, device=like.device)  # (BLOCK, U)
             index = torch.tensor(self._index, device=like.device)
-            self._index_on[like.device] = index
-        values = torch.tensor(per_value, dtype=like.dtype, device=like.device)[index]  # (K,)
-        return values.view(-1, *([1] * (like.dim() - 1)))
+            table = block[:, index].view(self.BLOCK, -1, *([1] * (like.dim() - 1)))
+            first = step
+            self._blocks[key] = (first, table)  # (BLOCK, K, 1, ..., 1)
+        return table[step - first]
 
 
 def select_where(flags: Sequence[bool], if_true: Tensor, if_false: Tensor) -> Tensor:

@@ -28,7 +28,9 @@ import selectors
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from queue import Empty, SimpleQueue
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -37,7 +39,7 @@ from optiscope.data import Dataset, make_dataset
 from optiscope.engine import InexactError, train_reference, train_vectorized
 from optiscope.errors import EngineError
 from optiscope.records import DataSpec, RunRecord
-from optiscope.sweeps._groups import Task, makespan
+from optiscope.sweeps._groups import Task
 from optiscope.sweeps._worker import read_message, write_message
 
 WORKER_START_SECONDS = 1.5
@@ -132,13 +134,16 @@ class InProcessBackend:
 
 
 class ProcessPoolBackend:
-    """Trains tasks in a warm pool of ``workers`` local processes, largest first.
+    """Trains tasks on ``workers`` cores: this process and ``workers - 1`` warm workers.
 
-    Tasks are handed out in the order given (``plan_tasks`` sorts them by decreasing cost),
-    each to the next idle worker: greedy longest-first balancing by estimated time.
+    Tasks go out largest first (``plan_tasks`` sorts them by estimated seconds), each to the
+    next free process: greedy longest-first balancing. This process trains too, from the
+    first moment, so a cold pool costs no idle time: its workers join as they come up (about
+    a second each) and stay up for later calls.
 
     Args:
-        workers: worker processes (default: the CPUs this process may use).
+        workers: processes training at once, this one included (default: the CPUs this
+            process may use). ``1`` is the in-process backend.
     """
 
     name = "process-pool"
@@ -156,10 +161,13 @@ class ProcessPoolBackend:
         device: str,
         on_done: TaskDone,
     ) -> None:
-        with _POOL_LOCK:
-            pool = _pool(self.workers)
+        if self.workers == 1:
+            InProcessBackend().run(tasks, data=data, device=device, on_done=on_done)
+            return
+        with _POOL_LOCK, _one_thread():
+            pool = _pool(self.workers - 1)
             try:
-                pool.run(tasks, data, device, on_done)
+                pool.run(tasks, data, device, on_done, here=lambda t: run_task(t, data, device))
             except BaseException:
                 _close_pool()  # workers may be mid-task: start clean next time
                 raise
@@ -169,6 +177,8 @@ _BOOT = (
     "import json, os, sys; sys.path[:0] = json.loads(os.environ['OPTISCOPE_WORKER_PATH']); "
     "from optiscope.sweeps._worker import main; main()"
 )
+
+Process = subprocess.Popen  # of bytes
 
 
 class LocalPool:
@@ -185,7 +195,7 @@ class LocalPool:
             "MKL_NUM_THREADS": "1",
             "OPTISCOPE_WORKER_PATH": json.dumps([p for p in sys.path if p]),
         }
-        self.processes = [
+        self.processes: list[subprocess.Popen[bytes]] = [
             subprocess.Popen(
                 [sys.executable, "-c", _BOOT],
                 stdin=subprocess.PIPE,
@@ -228,32 +238,95 @@ class LocalPool:
         data: Dataset | None,
         device: str,
         on_done: TaskDone,
+        *,
+        here: Callable[[Task], list[RunRecord]] | None = None,
     ) -> None:
-        """Hand out every task; report each result through ``on_done`` in this thread."""
-        queue = list(reversed(tasks))  # pop() takes the first (largest) task
-        idle = list(self.ready)
-        busy: dict[int, tuple[subprocess.Popen[bytes], Task]] = {}
-        with selectors.DefaultSelector() as selector:
-            for process in self.processes:
-                assert process.stdout is not None
-                selector.register(process.stdout, selectors.EVENT_READ, process)
-            while queue or busy:
-                while queue and idle:
-                    process, task = idle.pop(), queue.pop()
-                    assert process.stdin is not None
-                    write_message(process.stdin, (task, data, device))
-                    busy[process.pid] = (process, task)
-                for key, _ in selector.select():
-                    process = key.data
-                    message = self._receive(process)
-                    if message is None:  # a worker that just started
-                        idle.append(process)
+        """Train every task; report each through ``on_done`` in this thread.
+
+        Args:
+            tasks: largest first.
+            data, device: passed to every worker with its task.
+            on_done: called in this thread as each task's records arrive.
+            here: trains a task in this thread; with it, this thread takes the next task
+                whenever it is free, alongside the workers.
+        """
+        queue: deque[Task] = deque(tasks)
+        lock = threading.Lock()
+        results: SimpleQueue[tuple[Task, list[RunRecord]] | BaseException] = SimpleQueue()
+        stop = threading.Event()
+
+        def take() -> Task | None:
+            with lock:
+                return queue.popleft() if queue else None
+
+        def remaining() -> bool:
+            with lock:
+                return bool(queue)
+
+        feeder = threading.Thread(
+            target=self._feed,
+            args=(take, remaining, data, device, results, stop),
+            daemon=True,
+        )
+        feeder.start()
+        outstanding = len(tasks)
+        try:
+            while outstanding:
+                result = _poll(results)
+                if result is None and here is not None:
+                    task = take()
+                    if task is not None:
+                        on_done(task, here(task))
+                        outstanding -= 1
                         continue
-                    _, task = busy.pop(process.pid)
-                    idle.append(process)
-                    if message[0] == "error":
-                        raise EngineError(f"training failed in a worker process: {message[1]}")
-                    on_done(task, message[1])
+                if result is None:
+                    result = results.get()
+                if isinstance(result, BaseException):
+                    raise result
+                on_done(*result)
+                outstanding -= 1
+        finally:
+            stop.set()
+            feeder.join()
+
+    def _feed(
+        self,
+        take: Callable[[], Task | None],
+        remaining: Callable[[], bool],
+        data: Dataset | None,
+        device: str,
+        results: SimpleQueue[tuple[Task, list[RunRecord]] | BaseException],
+        stop: threading.Event,
+    ) -> None:
+        """Keep every ready worker busy; put what they return on ``results``."""
+        busy: dict[int, Task] = {}
+        idle = list(self.ready)
+        try:
+            with selectors.DefaultSelector() as selector:
+                for process in self.processes:
+                    assert process.stdout is not None
+                    selector.register(process.stdout, selectors.EVENT_READ, process)
+                while not stop.is_set():
+                    while idle and (task := take()) is not None:
+                        process = idle.pop()
+                        assert process.stdin is not None
+                        write_message(process.stdin, (task, data, device))
+                        busy[process.pid] = task
+                    if not busy and not remaining():
+                        return  # nothing running here and nothing left to hand out
+                    for key, _ in selector.select(timeout=0.05):
+                        process = key.data
+                        message = self._receive(process)
+                        if message is not None:
+                            task = busy.pop(process.pid)
+                            if message[0] == "error":
+                                raise EngineError(
+                                    f"training failed in a worker process: {message[1]}"
+                                )
+                            results.put((task, message[1]))
+                        idle.append(process)
+        except BaseException as err:  # handed to the calling thread, which raises it
+            results.put(err)
 
     def close(self) -> None:
         """Stop every worker (closing its input ends it; a stuck one is killed)."""
@@ -269,6 +342,15 @@ class LocalPool:
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+
+
+def _poll(
+    results: SimpleQueue[tuple[Task, list[RunRecord]] | BaseException],
+) -> tuple[Task, list[RunRecord]] | BaseException | None:
+    try:
+        return results.get_nowait()
+    except Empty:
+        return None
 
 
 _POOL_LOCK = threading.RLock()
@@ -294,17 +376,20 @@ def _close_pool() -> None:
 def start_pool(workers: int | None = None) -> None:
     """Start the warm worker pool now and wait until every worker is up.
 
-    Calls that use the pool later find it warm (a pool of another size is replaced). It
-    lives until :func:`stop_pool` or the end of the process.
+    ``workers`` counts this process, as :class:`ProcessPoolBackend` does (default: the CPUs
+    this process may use); later calls with that many workers find the pool warm. It lives
+    until :func:`stop_pool` or the end of the process.
     """
-    with _POOL_LOCK:
-        _pool(workers if workers is not None else available_cpus()).wait_ready()
+    workers = workers if workers is not None else available_cpus()
+    if workers > 1:
+        with _POOL_LOCK:
+            _pool(workers - 1).wait_ready()
 
 
 def pool_is_warm(workers: int) -> bool:
-    """Whether a pool of ``workers`` started processes is waiting in this process."""
+    """Whether the workers of a ``workers``-process pool are up (one is this process)."""
     pool = _POOL
-    return pool is not None and len(pool.processes) == workers and pool.warm
+    return workers <= 1 or (pool is not None and len(pool.processes) == workers - 1 and pool.warm)
 
 
 def stop_pool() -> None:
@@ -327,10 +412,10 @@ def available_cpus() -> int:
 def choose_backend(tasks: Sequence[Task], *, workers: int | None, device: str) -> Backend:
     """The backend for these tasks.
 
-    ``workers=1`` trains in this process, ``workers=N`` in a pool of N. By default: a pool of
-    one process per CPU when the tasks' estimated seconds, spread over the workers, plus the
-    pool's start-up (none once it is warm) beat training them here; else this process. CUDA
-    trains in this process (one GPU does not gain from several processes).
+    ``workers=1`` trains in this process, ``workers=N`` on N processes (this one and N - 1
+    pool workers). By default: all CPUs when that is expected to finish sooner, counting the
+    workers' start-up when the pool is cold (this process trains meanwhile), else this process
+    alone. CUDA trains in this process (one GPU does not gain from several processes).
     """
     if workers is not None:
         return InProcessBackend() if workers <= 1 else ProcessPoolBackend(workers)
@@ -338,7 +423,16 @@ def choose_backend(tasks: Sequence[Task], *, workers: int | None, device: str) -
     if device != "cpu" or cpus < 2 or len(tasks) < 2:
         return InProcessBackend()
     costs = [t.cost for t in tasks]
-    start = 0.0 if pool_is_warm(cpus) else WORKER_START_SECONDS  # seconds
-    if makespan(costs, cpus) + start < 0.9 * sum(costs):
+    start = 0.0 if pool_is_warm(cpus) else WORKER_START_SECONDS
+    if _finish_time(costs, [0.0] + [start] * (cpus - 1)) < 0.9 * sum(costs):
         return ProcessPoolBackend(cpus)
     return InProcessBackend()
+
+
+def _finish_time(costs: Sequence[float], available: Sequence[float]) -> float:
+    """When greedy workers, free from the given times, finish tasks of these costs."""
+    free = sorted(available)
+    for cost in sorted(costs, reverse=True):
+        free[0] += cost
+        free.sort()
+    return max(free)

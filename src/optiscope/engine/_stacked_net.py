@@ -300,15 +300,7 @@ class StackedMLP:
                 self.input_grad_ops.append(
                     choose(
                         self._key("input_grad", i),
-                        _ordered(
-                            [
-                                Candidate(
-                                    "bmm", lambda t, o: partial(torch.bmm, t[0], t[1], out=o)
-                                ),
-                                per_model(lambda t, o: partial(torch.mm, t[0], t[1], out=o)),
-                            ],
-                            self.k,
-                        ),
+                        _ordered(_input_grad_candidates(self.layout.widths[i + 1]), self.k),
                         lambda t: t[0].mm(t[1]),
                         [Operand(self.g[i]), Operand(params[2 * i])],
                         self.gh[i - 1],
@@ -421,7 +413,11 @@ def _single_mse(t: Sequence[Tensor], o: Tensor) -> Call:
 
 def _linear_candidates(out: Tensor) -> list[Candidate]:
     """``a = z W^T + b`` for K configs: ``baddbmm``; ``bmm`` of the transposed product (other
-    kernels for a 1-unit output layer); one ``addmm`` per config."""
+    kernels for a 1-unit output layer); one ``addmm`` per config.
+
+    (A chain of element-wise multiply-adds over the 4 input features is exact here too, and
+    was tried: broadcasting makes it slower than ``baddbmm``.)
+    """
     k, rows, width = out.shape
     transposed = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
     transposed = transposed[:, : rows * width].view(k, width, rows)  # (K, O, rows)
@@ -443,6 +439,18 @@ def _linear_candidates(out: Tensor) -> list[Candidate]:
         Candidate("bmm_transposed", bmm_transposed),
         per_model(lambda t, o: partial(torch.addmm, t[2], t[0], t[1].t(), out=o)),
     ]
+
+
+def _input_grad_candidates(width_out: int) -> list[Candidate]:
+    """``dz = g W`` for K configs: for a 1-unit layer each element is one product, an
+    element-wise multiply; ``bmm``; one ``mm`` per config."""
+    candidates = [
+        Candidate("bmm", lambda t, o: partial(torch.bmm, t[0], t[1], out=o)),
+        per_model(lambda t, o: partial(torch.mm, t[0], t[1], out=o)),
+    ]
+    if width_out == 1:  # (K, B, 1) * (K, 1, I)
+        candidates.insert(0, Candidate("outer", lambda t, o: partial(torch.mul, t[0], t[1], out=o)))
+    return candidates
 
 
 def _weight_grad_candidates() -> list[Candidate]:

@@ -72,11 +72,16 @@ class AdamState:
             "eps": list(self.eps),
         }
 
-    def constant(self, name: str, like: Tensor) -> Tensor:
-        """A cached float32 column ``(K, 1, ...)`` of a per-config constant."""
+    def constant(self, name: str, like: Tensor) -> Tensor | float:
+        """A per-config constant: a cached float32 column ``(K, 1, ...)``, or the Python
+        float itself when every config has the same value (one pass fewer here and there,
+        and exactly torch's call)."""
+        values = self._constants[name]
+        if len(set(values)) == 1:
+            return values[0]
         key = (name, like.dim())
         if key not in self._columns:
-            self._columns[key] = config_column(self._constants[name], like)
+            self._columns[key] = config_column(values, like)
         return self._columns[key]
 
 
@@ -135,12 +140,22 @@ def adam_step(
             p.mul_(state.constant("decay", p))  # (K, *shape); 1.0 leaves p as it is
         elif any(state._has_decay):
             wd = state.constant("weight_decay", p)
-            g = select_where(state._has_decay, torch.addcmul(g, p, wd), g)  # FMA, as add(alpha=)
+            with_decay = g.add(p, alpha=wd) if isinstance(wd, float) else torch.addcmul(g, p, wd)
+            g = select_where(state._has_decay, with_decay, g)  # both are one FMA per element
         m.lerp_(g, state.constant("1-beta1", p))
-        v.mul_(state.constant("beta2", p)).addcmul_(g * state.constant("1-beta2", p), g)
+        v.mul_(state.constant("beta2", p))
+        one_minus_beta2 = state.constant("1-beta2", p)
+        if isinstance(one_minus_beta2, float):
+            v.addcmul_(g, g, value=one_minus_beta2)
+        else:
+            v.addcmul_(g * one_minus_beta2, g)
         bias2 = state._bias2.column_at("bias2", _bias2_sqrt, t, p)
         denom = v.sqrt().div_(bias2).add_(state.constant("eps", p))
-        p.addcdiv_(m * state._step_size.column_at("step_size", _neg_step_size, t, p), denom)
+        step_size = state._step_size.column_at("step_size", _neg_step_size, t, p)
+        if isinstance(step_size, float):
+            p.addcdiv_(m, denom, value=step_size)
+        else:
+            p.addcdiv_(m * step_size, denom)
 
 
 def _bias2_sqrt(beta2_eps: tuple[float, float], t: float) -> float:

@@ -85,8 +85,9 @@ class Distinct:
 
     def column_at(
         self, name: str, fn: Callable[[Any, float], float], step: int, like: Tensor
-    ) -> Tensor:
-        """``fn(key, step)`` for each config, as a column like :func:`config_column` gives.
+    ) -> Tensor | float:
+        """``fn(key, step)`` for each config, as a column like :func:`config_column` gives,
+        or as one Python float when every config has the same key.
 
         Computed in Python doubles for :attr:`BLOCK` steps at a time (one rounding to
         ``like.dtype`` each), so a step only looks its row up.
@@ -98,6 +99,8 @@ class Distinct:
             step: the step, counting from 1.
             like: a stacked tensor ``(K, *shape)``.
         """
+        if len(self.values) == 1:
+            return fn(self.values[0], float(step))
         key = (name, like.dim(), like.device)
         first, table = self._blocks.get(key, (0, like.new_empty(0)))
         if not first <= step < first + table.shape[0]:

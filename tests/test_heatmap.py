@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from optiscope import race, sensitivity_map
+from optiscope.engine import resolve_optimizer, run_grid
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, get_landscape
 
@@ -192,3 +193,15 @@ def test_diverged_cells_are_marked_not_dropped() -> None:
 def test_bad_maps_are_config_errors(optimizer: str, grid: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         sensitivity_map("booth", optimizer, grid, steps=5)
+
+
+def test_recorded_grid_paths_equal_races_including_divergence() -> None:
+    optimizer = resolve_optimizer("sgd momentum=0.5")
+    lrs = [1e-4, 1e-3, 0.01]  # 0.01 diverges on the canonical function
+    cells = [{**optimizer.hparam_dict, "lr": lr} for lr in lrs]
+    f = get_landscape("rosenbrock")
+    grid = run_grid(f, optimizer, cells, steps=80, record=True)
+    for index, lr in enumerate(lrs):
+        alone = race(f, [f"sgd momentum=0.5 lr={lr!r}"], steps=80).trajectories[0]
+        assert grid.trajectory(index, alone.label) == alone
+    assert grid.trajectory(2, "x").status == "diverged"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from optiscope import weight_decay_bias
+from optiscope import race, weight_decay_bias
 from optiscope.engine import decay_fixed_point, decay_fixed_points
 from optiscope.errors import ConfigError
 from optiscope.landscapes import LANDSCAPES, Landscape, get_landscape
@@ -86,9 +86,19 @@ def test_adamw_uses_the_adaptive_rule_and_stays_closer_than_momentum() -> None:
     adamw = weight_decay_bias(
         EXERCISE, [0.1], optimizer="adam lr=0.01", decay="decoupled", steps=4000
     )
-    momentum = weight_decay_bias(EXERCISE, [0.1], steps=4000)
+    momentum = weight_decay_bias(EXERCISE, [0.1], steps=2000)
     assert adamw.rule == "adaptive" and momentum.rule == "gradient"
     assert adamw.frame["final_distance"].iloc[0] < momentum.frame["final_distance"].iloc[0]
+
+
+def test_batched_paths_equal_the_races_with_each_rate() -> None:
+    """All rates run as one batched computation; each path is its own race, bit for bit."""
+    rates = [0.0, 0.05, 0.3]
+    for optimizer, decay in [("momentum lr=0.01 beta=0.9", "decoupled"), ("adam lr=0.05", "l2")]:
+        result = weight_decay_bias(EXERCISE, rates, optimizer=optimizer, decay=decay, steps=200)
+        for rate, path in zip(rates, result.trajectories, strict=True):
+            alone = race(EXERCISE, [optimizer], steps=200, weight_decay=rate, decay=decay)
+            assert path == alone.trajectories[0]
 
 
 def test_result_frame_figure_data_and_properties() -> None:

@@ -32,6 +32,7 @@ from optiscope.engine import (
     check_decay,
     decay_fixed_point,
     decay_fixed_points,
+    run_grid,
     run_path,
 )
 from optiscope.errors import ConfigError, EngineError
@@ -76,6 +77,44 @@ def _rates(wd: Any) -> list[float]:
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"wd = {value!r} must be a finite number >= 0.")
     return [float(v) for v in values]
+
+
+def _run(
+    landscape: Landscape,
+    optimizer: PathOptimizer,
+    rates: list[float],
+    decay: str,
+    start: Point,
+    steps: int,
+    dtype: torch.dtype,
+) -> list[Trajectory]:
+    """One path per rate: all rates in one batched run for a registered optimizer (each path
+    bit-identical to its own run), one run after another otherwise."""
+    if optimizer.info is not None and optimizer.info.vectorizable:
+        grid = run_grid(
+            landscape,
+            optimizer,
+            [optimizer.hparam_dict] * len(rates),
+            start=start,
+            steps=steps,
+            weight_decay=rates,
+            decay=decay,
+            dtype=dtype,
+            record=True,
+        )
+        return [grid.trajectory(i, optimizer.label) for i in range(len(rates))]
+    return [
+        run_path(
+            landscape,
+            optimizer,
+            start=start,
+            steps=steps,
+            weight_decay=rate,
+            decay=decay,
+            dtype=dtype,
+        )
+        for rate in rates
+    ]
 
 
 def weight_decay_bias(
@@ -142,20 +181,7 @@ def weight_decay_bias(
         raise ConfigError(f"rule = {rule!r} is unknown; choose one of: {', '.join(DECAY_RULES)}.")
     eps = float(resolved.hparam_dict.get("eps", 1e-8))
 
-    paths: list[Trajectory] = []
-    if run:
-        paths = [
-            run_path(
-                landscape,
-                resolved,
-                start=point,
-                steps=steps,
-                weight_decay=rate,
-                decay=decay,
-                dtype=torch_dtype,
-            )
-            for rate in rates
-        ]
+    paths = _run(landscape, resolved, rates, decay, point, steps, torch_dtype) if run else []
     if near is None and paths:
         baseline = paths[rates.index(min(rates))]
         near = (baseline.x[-1], baseline.y[-1]) if baseline.status == "done" else None
@@ -311,8 +337,9 @@ class WeightDecayResult:
             curve=self._curve(),
             title=(
                 f"{self.landscape.label}, {self.optimizer.label}, {self.decay} weight decay, "
-                f"{self.steps} steps; fixed points solve {equation}"
+                f"{self.steps} steps"
             ),
+            equation=equation,
         )
         return render_decay(data)
 

@@ -94,10 +94,11 @@ class PathOptimizer:
 
     @property
     def label(self) -> str:
-        """``Adam (lr=0.1)``: the title and the hyperparameters the user set."""
+        """``Adam (lr=0.1)``: the title, the hyperparameters the user set, and a weight decay
+        that is on by default (AdamW's 0.01), since it changes where the optimizer ends."""
         if self.label_override:
             return self.label_override
-        shown = {k: v for k, v in self.hparams if k in self.given}
+        shown = {k: v for k, v in self.hparams if k in self.given or (k == "weight_decay" and v)}
         return f"{self.title} ({format_hparams(shown)})" if shown else self.title
 
     @property

@@ -15,10 +15,12 @@ is not finite has no finite value); it stops there and keeps positions 0 to k - 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -35,6 +37,8 @@ Decay = Literal["decoupled", "l2"]
 DECAYS: tuple[str, ...] = ("decoupled", "l2")
 
 ProgressCallback = Callable[[int], None]
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
 
 
 def check_decay(
@@ -88,6 +92,29 @@ def _as_position(result: Any, fallback: Tensor, optimizer: PathOptimizer) -> Ten
     return tensor
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread while a run lasts (DESIGN.md: one per process). On a busy 2-core
+    machine torch's thread pool made some float64 ops 1,000 times slower on these small
+    tensors; the numbers do not change, elementwise ops give the same bits on any thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _single_threaded(fn: Callable[Params, Result]) -> Callable[Params, Result]:
+    @functools.wraps(fn)
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with _one_thread():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_single_threaded
 def run_path(
     landscape: Landscape,
     optimizer: PathOptimizer,
@@ -229,6 +256,8 @@ class GridRun:
             (step 0 is the start).
         tol: the tolerance used for ``reached_step``.
         steps: steps run.
+        positions: with ``record=True``, every position, ``(steps + 1, C, 2)`` float64.
+        values: with ``record=True``, the value at every position, ``(steps + 1, C)``.
     """
 
     final_x: np.ndarray
@@ -239,6 +268,23 @@ class GridRun:
     reached_step: np.ndarray
     tol: float
     steps: int
+    positions: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    def trajectory(self, index: int, label: str) -> Trajectory:
+        """Config ``index``'s path as :func:`run_path` records it (needs ``record=True``)."""
+        if self.positions is None or self.values is None:
+            raise ValueError("run_grid(..., record=True) keeps the paths; this run did not.")
+        end = int(self.diverged_step[index])
+        stop = self.steps + 1 if end < 0 else end
+        return Trajectory(
+            label=label,
+            x=tuple(self.positions[:stop, index, 0].tolist()),
+            y=tuple(self.positions[:stop, index, 1].tolist()),
+            value=tuple(self.values[:stop, index].tolist()),
+            status="done" if end < 0 else "diverged",
+            diverged_step=None if end < 0 else end,
+        )
 
 
 def _distance64(landscape: Landscape, positions: Tensor) -> Tensor:
@@ -247,6 +293,7 @@ def _distance64(landscape: Landscape, positions: Tensor) -> Tensor:
     return landscape.distance_to_minimum(p64[:, 0], p64[:, 1])  # (C,)
 
 
+@_single_threaded
 def run_grid(
     landscape: Landscape,
     optimizer: PathOptimizer,
@@ -259,6 +306,7 @@ def run_grid(
     decay: str = "decoupled",
     dtype: torch.dtype = torch.float32,
     on_step: ProgressCallback | None = None,
+    record: bool = False,
 ) -> GridRun:
     """Run C configs of one optimizer from the same start, as one batched computation.
 
@@ -279,6 +327,7 @@ def run_grid(
         decay: ``"decoupled"`` or ``"l2"``.
         dtype: float dtype of the positions.
         on_step: called with the step number after each step.
+        record: keep every position and value (``GridRun.trajectory`` gives each path).
 
     Returns:
         Final positions, values, distances, and the steps where each config diverged or
@@ -311,10 +360,14 @@ def run_grid(
     diverged = torch.full((c,), -1, dtype=torch.long)
     reached = torch.full((c,), -1, dtype=torch.long)
     reached = torch.where(_distance64(landscape, P) < tol, 0, reached)
+    positions: list[Tensor] | None = [P.detach().clone()] if record else None
+    values: list[Tensor] | None = [] if record else None
     for step in range(1, steps + 1):
         Q = P.detach().requires_grad_(True)  # (C, 2)
         value = landscape(Q[:, 0], Q[:, 1])  # (C,): value at the position before this step
         (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
+        if values is not None:
+            values.append(value.detach())
         diverged = torch.where((diverged < 0) & ~torch.isfinite(value.detach()), step - 1, diverged)
         with torch.no_grad():
             if any_l2:
@@ -322,6 +375,8 @@ def run_grid(
             if any_decoupled and shrink is not None:
                 P.mul_(shrink)  # p.mul_(1 - lr * wd), per config
             P = step_update(P, grad)
+        if positions is not None:
+            positions.append(P.detach().clone())
         reached = torch.where((reached < 0) & (_distance64(landscape, P) < tol), step, reached)
         if on_step is not None:
             on_step(step)
@@ -345,6 +400,8 @@ def run_grid(
         reached_step=reached.numpy().copy(),
         tol=tol,
         steps=steps,
+        positions=None if positions is None else torch.stack(positions).double().numpy(),
+        values=None if values is None else torch.stack([*values, final_value]).double().numpy(),
     )
 
 

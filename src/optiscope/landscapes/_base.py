@@ -17,7 +17,7 @@ from torch import Tensor
 
 from optiscope.errors import ConfigError
 
-__all__ = ["Landscape", "Point", "check_param", "cos", "points"]
+__all__ = ["Landscape", "Point", "check_param", "cos", "points", "sqrt"]
 
 Point = tuple[float, float]
 ArrayT = TypeVar("ArrayT", Tensor, np.ndarray, float)
@@ -28,6 +28,16 @@ def cos(value: ArrayT) -> ArrayT:
     if isinstance(value, Tensor):
         return torch.cos(value)
     return np.cos(value)  # type: ignore[no-any-return]
+
+
+def sqrt(value: ArrayT) -> ArrayT:
+    """Square root of a tensor, NumPy array or float (both correctly rounded, so equal).
+
+    ``** 0.5`` is not used: torch computes it as a general power, in parallel, which is slow.
+    """
+    if isinstance(value, Tensor):
+        return torch.sqrt(value)
+    return np.sqrt(value)  # type: ignore[no-any-return]
 
 
 def check_param(
@@ -129,14 +139,14 @@ class Landscape:
 
     def distance_to_minimum(self, x: ArrayT, y: ArrayT) -> ArrayT:
         """Euclidean distance from ``(x, y)`` to the nearest global minimum, elementwise."""
-        distances = [((x - mx) ** 2 + (y - my) ** 2) ** 0.5 for mx, my in self.minima]
+        distances = [sqrt((x - mx) * (x - mx) + (y - my) * (y - my)) for mx, my in self.minima]
         nearest = distances[0]
         for other in distances[1:]:
             if isinstance(nearest, Tensor):
                 nearest = torch.minimum(nearest, other)
             else:
                 nearest = np.minimum(nearest, other)
-        return nearest  # type: ignore[no-any-return]
+        return nearest
 
     def nearest_minimum(self, x: float, y: float) -> Point:
         """The global minimum closest to ``(x, y)``."""

@@ -58,6 +58,7 @@ class DecayData:
         curve_wd, curve_distance: predicted distance from the minimum over a fine range of rates.
         measured: ``(wd, distance)`` from the end of each path to the minimum.
         title: figure title.
+        equation: the fixed-point equation, for the legend.
     """
 
     surface: SurfaceData
@@ -69,6 +70,7 @@ class DecayData:
     curve_distance: tuple[float, ...]
     measured: tuple[tuple[float, float], ...]
     title: str = ""
+    equation: str = "grad f = -wd p"
 
 
 def _zoom_domain(points: Sequence[Point], minimum: Point) -> tuple[Point, Point]:
@@ -88,6 +90,7 @@ def build_decay(
     minimum: Point,
     curve: Sequence[tuple[float, float]],
     title: str = "",
+    equation: str = "grad f = -wd p",
 ) -> DecayData:
     """Plain data for the weight-decay figure.
 
@@ -99,6 +102,7 @@ def build_decay(
         minimum: the minimum the decayed points move away from.
         curve: ``(wd, predicted distance)`` over a fine range of rates.
         title: figure title.
+        equation: the fixed-point equation, for the legend.
     """
     ends = [(t.x[-1], t.y[-1]) for t in trajectories if t.x and t.status == "done"]
     zoom = _zoom_domain([*ends, *fixed_points], minimum)
@@ -120,6 +124,7 @@ def build_decay(
         curve_distance=tuple(float(d) for _, d in curve),
         measured=measured,
         title=title,
+        equation=equation,
     )
 
 
@@ -164,7 +169,7 @@ def render_decay(data: DecayData) -> Figure:
             *zip(*keep, strict=True),
             color="black",
             linewidth=1.5,
-            label="fixed point (grad f = -wd p)",
+            label=f"fixed point ({data.equation})",
         )
     colors = {w: line.color for (w, _, _), line in zip(data.fixed, data.lines, strict=True)}
     for w, d in data.measured:
@@ -191,7 +196,7 @@ def render_decay(data: DecayData) -> Figure:
     curve.set_yscale("log")
     curve.set_xlabel("weight decay")
     curve.set_ylabel("distance from the minimum")
-    curve.set_title("the answer moves with the decay")
+    curve.set_title("distance from the minimum")
     curve.grid(True, which="both", alpha=0.3)
     curve.legend(fontsize="small", loc="upper left")
     if data.title:

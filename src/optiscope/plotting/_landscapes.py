@@ -502,13 +502,15 @@ def save_race_animation(
     Raises:
         ConfigError: for a file name that does not end in ``.gif``.
     """
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
 
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ConfigError(f"cannot write an animation to {path.name!r}: use a name ending in .gif.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = _new_figure(5.6, 4.6)
+    fig.set_dpi(dpi)
     ax = fig.add_subplot()
     draw_surface(ax, data.surface, colorbar=False)
     ax.plot(
@@ -557,8 +559,18 @@ def save_race_animation(
     )
     shown = _frame_steps(data.steps, frames)
 
-    def draw(frame: int) -> list[Any]:
-        step = shown[frame]
+    # The contour plot, axes and legend never change: draw them once, then per frame restore
+    # that background and draw only the moving artists on it (matplotlib's blitting).
+    moving = [a for _, trail, head in artists for a in (trail, head)] + [counter]
+    for artist in moving:
+        artist.set_animated(True)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    fig.set_layout_engine("none")
+    background = canvas.copy_from_bbox(fig.bbox)
+    images = []
+    for frame, step in enumerate(shown):
+        canvas.restore_region(background)
         for line, trail, head in artists:
             upto = min(step + 1, len(line.x))
             trail.set_data(line.x[:upto], line.y[:upto])
@@ -566,8 +578,13 @@ def save_race_animation(
             if line.status == "diverged" and step + 1 > len(line.x):
                 head.set_marker("X")
         counter.set_text(f"step {step}")
-        return [a for _, trail, head in artists for a in (trail, head)] + [counter]
-
-    animation = FuncAnimation(fig, draw, frames=len(shown), blit=False)
-    animation.save(str(path), writer=PillowWriter(fps=fps), dpi=dpi, progress_callback=progress)
+        for artist in moving:
+            ax.draw_artist(artist)
+        width, height = canvas.get_width_height()
+        images.append(Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba()).copy())
+        if progress is not None:
+            progress(frame, len(shown))
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
+    )
     return path

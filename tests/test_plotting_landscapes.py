@@ -9,7 +9,8 @@ import numpy as np
 
 from optiscope.landscapes import LANDSCAPES, get_landscape
 from optiscope.plotting import build_heatmap, build_paths, build_race, build_surface
-from optiscope.plotting._landscapes import LOG_LEVELS_RATIO, _frame_steps
+from optiscope.plotting._animation import _frame_steps
+from optiscope.plotting._landscapes import LOG_LEVELS_RATIO
 from optiscope.records import Trajectory
 
 

@@ -148,7 +148,7 @@ def test_every_registered_optimizer_reaches_the_rosenbrock_minimum(name: str) ->
     assert summary["status"] == "done" and summary["distance"] < 0.01
 
 
-def test_a_diverging_optimizer_is_reported_and_drawn_up_to_there() -> None:
+def test_a_diverging_optimizer_is_reported_and_drawn_up_to_there(tmp_path: Path) -> None:
     f = get_landscape("rosenbrock")
     result = race(f, ["sgd lr=0.01", "adam lr=0.02"], steps=100)
     diverged, fine = result.trajectories
@@ -165,6 +165,7 @@ def test_a_diverging_optimizer_is_reported_and_drawn_up_to_there() -> None:
     figure = result.plot()
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert f"SGD (lr=0.01) (diverged at step {k})" in legend
+    assert result.to_gif(tmp_path / "diverged.gif", frames=8, progress=False).stat().st_size
 
 
 def test_frame_distance_and_summary_agree() -> None:

@@ -304,7 +304,13 @@ class RaceResult:
         Returns:
             The path written.
         """
-        bar = progress_bar(min(frames, self.steps + 1), "gif", unit="frame") if progress else None
+        bars: list[Any] = []  # made at the first frame, when the number of frames is known
+
+        def advance(_frame: int, total: int) -> None:
+            if not bars:
+                bars.append(progress_bar(total, "gif", unit="frame"))
+            bars[0].update(1)
+
         try:
             return save_race_animation(
                 self._data(domain),
@@ -312,10 +318,10 @@ class RaceResult:
                 frames=frames,
                 fps=fps,
                 dpi=dpi,
-                progress=(lambda _i, _n: bar.update(1)) if bar is not None else None,
+                progress=advance if progress else None,
             )
         finally:
-            if bar is not None:
+            for bar in bars:
                 bar.close()
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Figures: ``build_*`` returns plain data (tested without matplotlib), ``render_*`` draws it."""
 
+from optiscope.plotting._animation import save_race_animation
 from optiscope.plotting._bands import (
     BandLine,
     BandsData,
@@ -40,7 +41,6 @@ from optiscope.plotting._landscapes import (
     render_path,
     render_race,
     render_surface,
-    save_race_animation,
 )
 from optiscope.plotting._save import FIGURE_FORMATS, save_figure
 from optiscope.plotting._stats import BANDS, Interval, interval, t_quantile

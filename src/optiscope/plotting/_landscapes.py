@@ -3,21 +3,19 @@
 :func:`build_surface` samples a landscape on a grid and picks contour levels;
 :func:`build_paths` turns trajectories into lines with their start, end and divergence.
 :func:`render_path` draws one path the way the course exercise does (filled contours, darker is
-lower, a red path); :func:`render_race` draws several paths beside a value-per-step panel;
-:func:`save_race_animation` writes the race as an animated GIF.
+lower, a red path); :func:`render_race` draws several paths beside a value-per-step panel.
+The animated GIF is in ``_animation.py``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.records import Trajectory
 
@@ -37,7 +35,6 @@ __all__ = [
     "render_path",
     "render_race",
     "render_surface",
-    "save_race_animation",
 ]
 
 #: Path colors, readable on the dark valleys of the contour plot and on white.
@@ -468,123 +465,3 @@ def render_race(data: RaceData, *, value_panel: bool = True) -> Figure:
     if data.title:
         fig.suptitle(data.title)
     return fig
-
-
-def _frame_steps(steps: int, frames: int) -> list[int]:
-    """Which step each frame shows: denser at the start, where paths move most."""
-    frames = max(2, min(frames, steps + 1))
-    shown = np.unique(np.round(np.geomspace(1, steps + 1, frames)).astype(int) - 1)
-    return [int(s) for s in shown]
-
-
-def save_race_animation(
-    data: RaceData,
-    path: str | Path,
-    *,
-    frames: int = 48,
-    fps: int = 12,
-    dpi: int = 72,
-    progress: Callable[[int, int], None] | None = None,
-) -> Path:
-    """Write the race as an animated GIF: the paths grow step by step on the contour plot.
-
-    Args:
-        data: from :func:`build_race`.
-        path: a ``.gif`` file.
-        frames: number of frames (spaced more densely at the start).
-        fps: frames per second.
-        dpi: resolution; the default keeps the file small.
-        progress: called as ``progress(frame_number, total_frames)`` after each frame.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ConfigError: for a file name that does not end in ``.gif``.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
-
-    path = Path(path)
-    if path.suffix.lower() != ".gif":
-        raise ConfigError(f"cannot write an animation to {path.name!r}: use a name ending in .gif.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = _new_figure(5.6, 4.6)
-    fig.set_dpi(dpi)
-    ax = fig.add_subplot()
-    draw_surface(ax, data.surface, colorbar=False)
-    ax.plot(
-        *data.start,
-        marker="o",
-        color="white",
-        markeredgecolor="black",
-        markersize=8,
-        linestyle="none",
-        zorder=6,
-    )
-    ax.set_title(data.surface.title, fontsize="medium")
-    artists = []
-    for line in data.lines:
-        (trail,) = ax.plot(
-            [],
-            [],
-            color=line.color,
-            linewidth=1.8,
-            label=line.legend,
-            path_effects=_outline(1.8),
-            zorder=3,
-        )
-        (head,) = ax.plot(
-            [],
-            [],
-            marker="o",
-            color=line.color,
-            markeredgecolor="black",
-            markersize=6,
-            linestyle="none",
-            zorder=4,
-        )
-        artists.append((line, trail, head))
-    ax.legend(loc="upper left", fontsize="x-small", framealpha=0.85)
-    counter = ax.text(
-        0.98,
-        0.02,
-        "",
-        transform=ax.transAxes,
-        ha="right",
-        va="bottom",
-        color="white",
-        fontsize="small",
-        bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none"},
-    )
-    shown = _frame_steps(data.steps, frames)
-
-    # The contour plot, axes and legend never change: draw them once, then per frame restore
-    # that background and draw only the moving artists on it (matplotlib's blitting).
-    moving = [a for _, trail, head in artists for a in (trail, head)] + [counter]
-    for artist in moving:
-        artist.set_animated(True)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    fig.set_layout_engine("none")
-    background = canvas.copy_from_bbox(fig.bbox)
-    images = []
-    for frame, step in enumerate(shown):
-        canvas.restore_region(background)
-        for line, trail, head in artists:
-            upto = min(step + 1, len(line.x))
-            trail.set_data(line.x[:upto], line.y[:upto])
-            head.set_data(line.x[upto - 1 : upto], line.y[upto - 1 : upto])
-            if line.status == "diverged" and step + 1 > len(line.x):
-                head.set_marker("X")
-        counter.set_text(f"step {step}")
-        for artist in moving:
-            ax.draw_artist(artist)
-        width, height = canvas.get_width_height()
-        images.append(Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba()).copy())
-        if progress is not None:
-            progress(frame, len(shown))
-    images[0].save(
-        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
-    )
-    return path

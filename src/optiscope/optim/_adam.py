@@ -57,12 +57,13 @@ class AdamState:
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
     step: int = 0
-    _columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
+    _columns: dict[tuple[str, int], Tensor | float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._step_size = Distinct(list(zip(self.lr, self.beta1, strict=True)))
         self._bias2 = Distinct(list(zip(self.beta2, self.eps, strict=True)))
         self._has_decay = [wd != 0 for wd in self.weight_decay]
+        self._any_decay = any(self._has_decay)
         self._constants: dict[str, list[float]] = {
             "decay": [1 - lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)],
             "weight_decay": list(self.weight_decay),
@@ -76,13 +77,13 @@ class AdamState:
         """A per-config constant: a cached float32 column ``(K, 1, ...)``, or the Python
         float itself when every config has the same value (one pass fewer here and there,
         and exactly torch's call)."""
-        values = self._constants[name]
-        if len(set(values)) == 1:
-            return values[0]
         key = (name, like.dim())
-        if key not in self._columns:
-            self._columns[key] = config_column(values, like)
-        return self._columns[key]
+        column = self._columns.get(key)
+        if column is None:
+            values = self._constants[name]
+            column = values[0] if len(set(values)) == 1 else config_column(values, like)
+            self._columns[key] = column
+        return column
 
 
 def init_adam_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> AdamState:
@@ -138,7 +139,7 @@ def adam_step(
     for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
         if decoupled:
             p.mul_(state.constant("decay", p))  # (K, *shape); 1.0 leaves p as it is
-        elif any(state._has_decay):
+        elif state._any_decay:
             wd = state.constant("weight_decay", p)
             with_decay = g.add(p, alpha=wd) if isinstance(wd, float) else torch.addcmul(g, p, wd)
             g = select_where(state._has_decay, with_decay, g)  # both are one FMA per element

@@ -168,6 +168,8 @@ class StackedMLP:
         ]
         self.x = aligned_stack(k, (rows, widths[0]), device) if data_offsets is None else None
         self.y = aligned_stack(k, (rows, 1), device) if data_offsets is None else None
+        self.g: list[Tensor] = []  # dL/da[i], for a training network
+        self._inner: tuple[list[Call], list[Call]] | None = None  # bound once, see plan()
         scratch = torch.empty(k, layout.row, device=device)  # parameter-shaped, for probes
         self._choose_forward(scratch, activation, data_offsets, train)
         if train:
@@ -344,36 +346,55 @@ class StackedMLP:
         offset = element_offset(x) if x.dim() == 2 else None
         if x.dim() == 2:
             x, y = x.expand(self.k, *x.shape), y.expand(self.k, *y.shape)
-        p = self.params
-        calls: list[Callable[[], object]] = []
-        z = x
-        for i in range(self.n_layers):
-            op = self.forward_ops[i][offset if i == 0 else None]
-            calls.append(op.bind([z, p[2 * i], p[2 * i + 1]], self.a[i]))
-            if i < self.n_layers - 1:
-                calls.append(self.act_ops[i].bind([self.a[i]], self.h[i]))
-                z = self.h[i]
+        p, g, grads = self.params, self.g, self.grads
+        # Only the first layer reads the batch and only the loss reads the targets; the rest
+        # is the same for every batch of this size and is bound once.
+        if self._inner is None:
+            self._inner = self._bind_inner()
+        forward_inner, backward_inner = self._inner
+        calls = [self.forward_ops[0][offset].bind([x, p[0], p[1]], self.a[0])]
+        calls += forward_inner
         calls.append(self.loss_op.bind([self.a[-1], y], loss))
-        if self.grads is not None:
-            grads, g = self.grads, self.g
+        if grads is not None:
             calls.append(self.loss_grad_op.bind([self.a[-1], y], g[-1]))
-            saved = self.a if self.act.saves_input else self.h
-            for i in reversed(range(self.n_layers)):
-                z = x if i == 0 else self.h[i - 1]
-                op = self.weight_grad_ops[i][offset if i == 0 else None]
-                calls.append(op.bind([g[i], z], grads[2 * i]))
-                calls.append(self.bias_grad_ops[i].bind([g[i]], grads[2 * i + 1]))
-                if i > 0:
-                    calls.append(self.input_grad_ops[i - 1].bind([g[i], p[2 * i]], self.gh[i - 1]))
-                    calls.append(
-                        self.act_grad_ops[i - 1].bind([self.gh[i - 1], saved[i - 1]], g[i - 1])
-                    )
+            calls += backward_inner
+            calls.append(self.weight_grad_ops[0][offset].bind([g[0], x], grads[0]))
+            calls.append(self.bias_grad_ops[0].bind([g[0]], grads[1]))
 
         def step() -> None:
             for call in calls:
                 call()
 
         return step
+
+    def _bind_inner(self) -> tuple[list[Call], list[Call]]:
+        """The calls that do not read the batch: the forward after the first layer, and the
+        backward down to (not including) the first layer's gradients."""
+        p = self.params
+        forward: list[Call] = []
+        for i in range(self.n_layers):
+            if i > 0:
+                forward.append(
+                    self.forward_ops[i][None].bind(
+                        [self.h[i - 1], p[2 * i], p[2 * i + 1]], self.a[i]
+                    )
+                )
+            if i < self.n_layers - 1:
+                forward.append(self.act_ops[i].bind([self.a[i]], self.h[i]))
+        backward: list[Call] = []
+        if self.grads is not None:
+            grads, g = self.grads, self.g
+            saved = self.a if self.act.saves_input else self.h
+            for i in reversed(range(1, self.n_layers)):
+                backward.append(
+                    self.weight_grad_ops[i][None].bind([g[i], self.h[i - 1]], grads[2 * i])
+                )
+                backward.append(self.bias_grad_ops[i].bind([g[i]], grads[2 * i + 1]))
+                backward.append(self.input_grad_ops[i - 1].bind([g[i], p[2 * i]], self.gh[i - 1]))
+                backward.append(
+                    self.act_grad_ops[i - 1].bind([self.gh[i - 1], saved[i - 1]], g[i - 1])
+                )
+        return forward, backward
 
 
 def _stacked_mse(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:

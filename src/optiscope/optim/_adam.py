@@ -58,6 +58,7 @@ class AdamState:
     weight_decay: tuple[float, ...]
     step: int = 0
     _columns: dict[tuple[str, int], Tensor | float] = field(default_factory=dict, repr=False)
+    _scratch: list[tuple[Tensor, Tensor]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._step_size = Distinct(list(zip(self.lr, self.beta1, strict=True)))
@@ -136,7 +137,11 @@ def adam_step(
     """
     state.step += 1
     t = state.step
-    for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
+    if len(state._scratch) != len(params):  # two work buffers per parameter, reused each step
+        state._scratch = [(torch.empty_like(p), torch.empty_like(p)) for p in params]
+    for p, g, m, v, (work, denom) in zip(
+        params, grads, state.exp_avg, state.exp_avg_sq, state._scratch, strict=True
+    ):
         if decoupled:
             p.mul_(state.constant("decay", p))  # (K, *shape); 1.0 leaves p as it is
         elif state._any_decay:
@@ -149,14 +154,14 @@ def adam_step(
         if isinstance(one_minus_beta2, float):
             v.addcmul_(g, g, value=one_minus_beta2)
         else:
-            v.addcmul_(g * one_minus_beta2, g)
+            v.addcmul_(torch.mul(g, one_minus_beta2, out=work), g)
         bias2 = state._bias2.column_at("bias2", _bias2_sqrt, t, p)
-        denom = v.sqrt().div_(bias2).add_(state.constant("eps", p))
+        torch.sqrt(v, out=denom).div_(bias2).add_(state.constant("eps", p))
         step_size = state._step_size.column_at("step_size", _neg_step_size, t, p)
         if isinstance(step_size, float):
             p.addcdiv_(m, denom, value=step_size)
         else:
-            p.addcdiv_(m * step_size, denom)
+            p.addcdiv_(torch.mul(m, step_size, out=work), denom)
 
 
 def _bias2_sqrt(beta2_eps: tuple[float, float], t: float) -> float:

@@ -179,6 +179,31 @@ def test_adam_with_eps_zero_and_tiny_second_moments() -> None:
     _assert_same(param[0], single.detach(), "eps = 0")
 
 
+@pytest.mark.parametrize(
+    ("eps", "clamped"), [(1e-8, True), (1e-3, True), (1e-30, False), (0.0, False)]
+)
+def test_the_sqrt_clamp_is_used_only_where_it_changes_no_bit(eps: float, clamped: bool) -> None:
+    """``sqrt(max(v, FLT_MIN))`` replaces ``sqrt(v)`` only where adding eps hides the
+    difference; with a tiny eps it would not (a zero second moment with a nonzero first
+    moment: ``m / eps`` against ``m / 1e-17``), so the plain sqrt runs and torch is matched."""
+    from optiscope.optim._adam import AdamState
+
+    info = get_optimizer("adamw")
+    hparams = [info.validate({"eps": eps, "betas": (0.9, 0.9999)})]
+    param = torch.ones(1, 3)
+    single = param[0].clone().requires_grad_()
+    optimizer = info.make_torch([single], hparams[0])
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state([param], hparams)
+    assert isinstance(state, AdamState) and state._clamp is clamped
+    grad = torch.tensor([[1e-25, 1e-40, 0.0]])  # squares underflow to zero: v = 0, m != 0
+    for _ in range(3):
+        info.step([param], [grad], state)
+        single.grad = grad[0].clone()
+        optimizer.step()
+    _assert_same(param[0], single.detach(), f"eps = {eps}")
+
+
 def test_mismatched_config_count_is_refused() -> None:
     info = get_optimizer("adamw")
     assert info.init_state is not None

@@ -31,10 +31,11 @@ from optiscope.optim._base import (
 
 __all__ = ["ADAM", "AdamState", "adam_step", "init_adam_state"]
 
-# No clamp of v before the sqrt. sqrt of a subnormal float is slow on x86, and clamping v at
-# FLT_MIN would change no bit of `denom` (for eps well above sqrt(FLT_MIN)), but in the
-# exercise's 256-config grid at most 5 of 720,896 second moments were ever subnormal at once:
-# the extra pass over v would cost more than it saves (docs/performance.md).
+FLT_MIN = float(torch.finfo(torch.float32).tiny)
+"""The smallest normal float32. ``sqrt`` of zero or of a subnormal is slow on some CPUs (on
+the AMD EPYC these notes were measured on, ``sqrt`` of a zero runs 6x and of a subnormal 40x
+slower than of a normal number); second moments are often exactly zero (dead units, padding),
+so the denominator is computed from ``max(v, FLT_MIN)`` wherever that is provably exact."""
 
 
 @dataclass
@@ -65,6 +66,7 @@ class AdamState:
         self._bias2 = Distinct(list(zip(self.beta2, self.eps, strict=True)))
         self._has_decay = [wd != 0 for wd in self.weight_decay]
         self._any_decay = any(self._has_decay)
+        self._clamp = _clamp_is_exact(self.beta2, self.eps)
         self._constants: dict[str, list[float]] = {
             "decay": [1 - lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)],
             "weight_decay": list(self.weight_decay),
@@ -156,12 +158,31 @@ def adam_step(
         else:
             v.addcmul_(torch.mul(g, one_minus_beta2, out=work), g)
         bias2 = state._bias2.column_at("bias2", _bias2_sqrt, t, p)
-        torch.sqrt(v, out=denom).div_(bias2).add_(state.constant("eps", p))
+        if state._clamp:  # the same bits, faster: see _clamp_is_exact
+            torch.clamp_min(v, FLT_MIN, out=denom).sqrt_()
+        else:
+            torch.sqrt(v, out=denom)
+        denom.div_(bias2).add_(state.constant("eps", p))
         step_size = state._step_size.column_at("step_size", _neg_step_size, t, p)
         if isinstance(step_size, float):
             p.addcdiv_(m, denom, value=step_size)
         else:
             p.addcdiv_(torch.mul(m, step_size, out=work), denom)
+
+
+def _clamp_is_exact(beta2: Sequence[float], eps: Sequence[float]) -> bool:
+    """Whether ``sqrt(max(v, FLT_MIN))`` gives every config the denominator ``sqrt(v)`` gives.
+
+    The two differ only where ``0 <= v < FLT_MIN``, where ``sqrt(v) / bias2 <= sqrt(FLT_MIN) /
+    bias2``; if adding ``eps`` to the larger of these still rounds to ``eps`` in float32, both
+    denominators are ``eps`` exactly. ``bias2 = sqrt(1 - beta2**t)`` is smallest at step 1, so
+    checking step 1 (in float32, with the kernels the step uses) covers every step. It fails
+    for ``eps = 0`` (``0 / 0`` must stay NaN, as in torch) and for eps far below 1e-16.
+    """
+    bias2 = torch.tensor([_bias2_sqrt((b, e), 1.0) for b, e in zip(beta2, eps, strict=True)])
+    column = torch.tensor(list(eps))  # float32, as the step rounds them
+    clamped = torch.full_like(bias2, FLT_MIN).sqrt_().div_(bias2).add_(column)
+    return bool(torch.equal(clamped, column))
 
 
 def _bias2_sqrt(beta2_eps: tuple[float, float], t: float) -> float:

@@ -1,0 +1,99 @@
+"""The exactness probe: a stacked kernel is used only if it equals the plain call bit for bit.
+
+The candidates here are made to be wrong in the ways real kernels are: summing in another
+order (which agrees with the plain sum on most elements, so a small sample would pass it),
+and differing only in some slices (as a kernel whose rounding depends on a slice's alignment
+does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import pytest
+import torch
+from torch import Tensor
+
+from optiscope.engine._exact import Candidate, InexactError, Operand, choose, per_model
+
+
+def _plain_sum(t: Sequence[Tensor]) -> Tensor:
+    return t[0].sum(0)  # (rows, width) -> (width,): the plain model's bias gradient
+
+
+def _per_model_sum() -> Candidate:
+    return per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o))
+
+
+def _reversed_sum(t: Sequence[Tensor], o: Tensor) -> Callable[[], object]:
+    """The rows summed last to first: another order, the same sum in exact arithmetic."""
+    return partial(torch.sum, t[0].flip(1), 1, out=o)
+
+
+def _wrong_in_slice(k: int) -> Candidate:
+    def bind(t: Sequence[Tensor], o: Tensor) -> Callable[[], object]:
+        def run() -> None:
+            torch.sum(t[0], 1, out=o)
+            o[k].nextafter_(torch.tensor(float("inf")))  # one ulp off, in one slice only
+
+        return run
+
+    return Candidate(f"wrong_in_slice_{k}", bind)
+
+
+def _wrong_after(runs: int) -> Candidate:
+    """Right for its first ``runs`` calls, one ulp off afterwards: a kernel that disagrees
+    with the plain call on few elements (two kernels that differ in one last addition agree
+    on most sums; MKL's batched and plain 1 x 64 x 50 products agree on 97% of them here)."""
+    calls = [0]
+
+    def bind(t: Sequence[Tensor], o: Tensor) -> Callable[[], object]:
+        def run() -> None:
+            torch.sum(t[0], 1, out=o)
+            calls[0] += 1
+            if calls[0] > runs:
+                o.nextafter_(torch.tensor(float("inf")))
+
+        return run
+
+    return Candidate("wrong_after", bind)
+
+
+def _probe(
+    key: object, candidates: list[Candidate], k: int = 8, rows: int = 64, width: int = 50
+) -> str:
+    g = torch.empty(k, rows, width)
+    out = torch.empty(k, width)
+    return choose(("test_exact", key, k, rows), candidates, _plain_sum, [Operand(g)], out).name
+
+
+def test_an_exact_stacked_kernel_is_chosen() -> None:
+    stacked = Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o))
+    assert _probe("stacked", [stacked, _per_model_sum()]) == "stacked"
+
+
+def test_a_kernel_summing_in_another_order_is_refused() -> None:
+    assert _probe("reversed", [Candidate("reversed", _reversed_sum), _per_model_sum()]) == (
+        "per_model"
+    )
+
+
+def test_one_number_per_config_is_compared_over_a_thousand_times() -> None:
+    """Three configs with one output each: the probe repeats until it has compared over a
+    thousand numbers, so a kernel that is right on its first hundred calls is still caught."""
+    candidates = [_wrong_after(100), _per_model_sum()]
+    assert _probe("rare", candidates, k=3, width=1) == "per_model"
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 15])
+def test_a_kernel_wrong_in_one_slice_of_the_first_sixteen_is_refused(k: int) -> None:
+    """Slices at a constant stride repeat their 64-byte alignment within 16 slices: every
+    one of the first 16 is checked (and the last)."""
+    chosen = _probe(("slice", k), [_wrong_in_slice(k), _per_model_sum()], k=20)
+    assert chosen == "per_model"
+
+
+def test_no_exact_candidate_raises() -> None:
+    with pytest.raises(InexactError, match="reproduces the plain model"):
+        _probe("none", [Candidate("reversed", _reversed_sum)])

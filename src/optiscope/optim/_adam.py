@@ -14,8 +14,9 @@ shared with AdamW (``decoupled=True``), as torch shares it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -26,7 +27,6 @@ from optiscope.optim._base import (
     HParamSpec,
     OptimizerInfo,
     config_column,
-    select_where,
 )
 
 __all__ = ["ADAM", "AdamState", "adam_step", "init_adam_state"]
@@ -59,7 +59,7 @@ class AdamState:
     weight_decay: tuple[float, ...]
     step: int = 0
     _columns: dict[tuple[str, int], Tensor | float] = field(default_factory=dict, repr=False)
-    _scratch: list[tuple[Tensor, Tensor]] = field(default_factory=list, repr=False)
+    _plan: _Plan | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._step_size = Distinct(list(zip(self.lr, self.beta1, strict=True)))
@@ -87,6 +87,16 @@ class AdamState:
             column = values[0] if len(set(values)) == 1 else config_column(values, like)
             self._columns[key] = column
         return column
+
+    def factor(self, name: str, like: Tensor) -> Tensor:
+        """A per-config constant as a tensor multiplier for ``like``: the column, or for a
+        shared value a 0-dim tensor. Torch reads a 0-dim CPU tensor as it reads a Python
+        scalar (the same float32 value, the same kernel), and a call with one costs about
+        2.5 us less than with a Python float, which torch wraps into a tensor each time."""
+        value = self.constant(name, like)
+        if isinstance(value, float):
+            return torch.tensor(value, dtype=like.dtype, device=like.device)
+        return value
 
 
 def init_adam_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> AdamState:
@@ -138,36 +148,109 @@ def adam_step(
         decoupled: AdamW's decoupled weight decay instead of Adam's L2 term.
     """
     state.step += 1
-    t = state.step
-    if len(state._scratch) != len(params):  # two work buffers per parameter, reused each step
-        state._scratch = [(torch.empty_like(p), torch.empty_like(p)) for p in params]
-    for p, g, m, v, (work, denom) in zip(
-        params, grads, state.exp_avg, state.exp_avg_sq, state._scratch, strict=True
-    ):
-        if decoupled:
-            p.mul_(state.constant("decay", p))  # (K, *shape); 1.0 leaves p as it is
+    plan = state._plan
+    if plan is None or not plan.binds(params, grads, decoupled):
+        plan = state._plan = _Plan(params, grads, state, decoupled)
+    plan.run(state.step)
+
+
+class _Plan:
+    """One step's calls, bound once to the parameters, gradients and state (a step then only
+    refreshes the two per-step scalars and makes the calls: no Python decisions per step).
+
+    Two work buffers per parameter (three for Adam's L2 term) are reused every step.
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        grads: Sequence[Tensor],
+        state: AdamState,
+        decoupled: bool,
+    ) -> None:
+        self.state, self.decoupled = state, decoupled
+        self._ids = [(p.data_ptr(), g.data_ptr()) for p, g in zip(params, grads, strict=True)]
+        self.calls: list[Callable[[], object]] = []
+        self.refresh: list[Callable[[int], object]] = []
+        for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
+            self._bind(p, g, m, v)
+
+    def binds(self, params: Sequence[Tensor], grads: Sequence[Tensor], decoupled: bool) -> bool:
+        """Whether this plan was bound to these tensors."""
+        ids = [(p.data_ptr(), g.data_ptr()) for p, g in zip(params, grads, strict=True)]
+        return decoupled == self.decoupled and ids == self._ids
+
+    def run(self, t: int) -> None:
+        for refresh in self.refresh:
+            refresh(t)
+        for call in self.calls:
+            call()
+
+    def _bind(self, p: Tensor, g: Tensor, m: Tensor, v: Tensor) -> None:
+        state, calls = self.state, self.calls
+        work, denom = torch.empty_like(p), torch.empty_like(p)
+        if self.decoupled:
+            if any(d != 1.0 for d in state._constants["decay"]):  # x * 1.0 is x: skip it
+                calls.append(partial(p.mul_, state.factor("decay", p)))  # (K, *shape)
         elif state._any_decay:
+            decayed = torch.empty_like(p)
             wd = state.constant("weight_decay", p)
-            with_decay = g.add(p, alpha=wd) if isinstance(wd, float) else torch.addcmul(g, p, wd)
-            g = select_where(state._has_decay, with_decay, g)  # both are one FMA per element
-        m.lerp_(g, state.constant("1-beta1", p))
-        v.mul_(state.constant("beta2", p))
+            if isinstance(wd, float):  # one FMA per element, either way
+                calls.append(partial(torch.add, g, p, alpha=wd, out=decayed))
+            else:
+                calls.append(partial(torch.addcmul, g, p, wd, out=decayed))
+            if not all(state._has_decay):  # torch skips the term where wd == 0
+                mask = torch.tensor(state._has_decay, device=p.device)
+                mask = mask.view(-1, *([1] * (p.dim() - 1)))
+                calls.append(partial(torch.where, mask, decayed, g, out=decayed))
+            g = decayed
+        calls.append(partial(m.lerp_, g, state.factor("1-beta1", p)))
+        calls.append(partial(v.mul_, state.factor("beta2", p)))
         one_minus_beta2 = state.constant("1-beta2", p)
         if isinstance(one_minus_beta2, float):
-            v.addcmul_(g, g, value=one_minus_beta2)
+            calls.append(partial(v.addcmul_, g, g, value=one_minus_beta2))
         else:
-            v.addcmul_(torch.mul(g, one_minus_beta2, out=work), g)
-        bias2 = state._bias2.column_at("bias2", _bias2_sqrt, t, p)
+            calls.append(partial(torch.mul, g, one_minus_beta2, out=work))
+            calls.append(partial(v.addcmul_, work, g))
         if state._clamp:  # the same bits, faster: see _clamp_is_exact
-            torch.clamp_min(v, FLT_MIN, out=denom).sqrt_()
+            calls.append(partial(torch.clamp_min, v, FLT_MIN, out=denom))
+            calls.append(denom.sqrt_)
         else:
-            torch.sqrt(v, out=denom)
-        denom.div_(bias2).add_(state.constant("eps", p))
-        step_size = state._step_size.column_at("step_size", _neg_step_size, t, p)
-        if isinstance(step_size, float):
-            p.addcdiv_(m, denom, value=step_size)
+            calls.append(partial(torch.sqrt, v, out=denom))
+        bias2 = self._per_step("bias2", state._bias2, _bias2_sqrt, p)
+        calls.append(partial(denom.div_, bias2))  # (an addcdiv with broadcast eps and bias2
+        calls.append(partial(denom.add_, state.factor("eps", p)))  # is 4x slower than both)
+        if len(state._step_size.values) == 1:
+            key = state._step_size.values[0]  # (lr, beta1)
+
+            def update() -> None:  # value= takes a Python scalar: one pass, as torch does it
+                p.addcdiv_(m, denom, value=_neg_step_size(key, float(state.step)))
+
+            calls.append(update)
         else:
-            p.addcdiv_(torch.mul(m, step_size, out=work), denom)
+            step_size = self._per_step("step_size", state._step_size, _neg_step_size, p)
+            calls.append(partial(torch.mul, m, step_size, out=work))
+            calls.append(partial(p.addcdiv_, work, denom))
+
+    def _per_step(
+        self, name: str, distinct: Distinct, fn: Callable[[Any, float], float], like: Tensor
+    ) -> Tensor:
+        """A buffer that holds ``fn(key, t)`` for each config at step ``t``: refreshed once a
+        step, before the calls (a 0-dim tensor when every config has the same key)."""
+        if len(distinct.values) == 1:
+            value = distinct.values[0]
+            scalar = torch.zeros((), dtype=like.dtype, device=like.device)
+            self.refresh.append(lambda t: scalar.fill_(fn(value, float(t))))
+            return scalar
+        column = config_column([0.0] * like.shape[0], like)  # (K, 1, ...)
+
+        def refresh(t: int) -> None:
+            rows = distinct.column_at(name, fn, t, like)  # a row of a precomputed table
+            assert isinstance(rows, Tensor)
+            column.copy_(rows)
+
+        self.refresh.append(refresh)
+        return column
 
 
 def _clamp_is_exact(beta2: Sequence[float], eps: Sequence[float]) -> bool:

@@ -133,19 +133,9 @@ def choose(
     cached = _CHOSEN.get(key)
     if cached is not None and cached in by_name:
         return by_name[cached]
-    generator = torch.Generator().manual_seed(20240611)
-    k = out.shape[0]
-    checked = sorted({*range(min(k, _PERIOD)), k - 1})
-    # Enough trials to compare at least _MIN_COMPARED numbers: two kernels that sum in a
-    # slightly different order often agree on most elements (97% for MKL's batched and
-    # plain 1 x 64 x 50 products here), so a few dozen equal numbers prove nothing.
-    trials = max(trials, -(-_MIN_COMPARED // max(1, out[0].numel() * len(checked))))
-    for operand in operands:  # slices that are not checked: zeros, not stale memory
-        (operand.tensor[0] if operand.shared else operand.tensor).zero_()
+    probe = _Probe(single, operands, out, trials)
     for candidate in candidates:
-        if all(
-            _agrees(candidate, single, operands, out, checked, generator) for _ in range(trials)
-        ):
+        if probe.agrees(candidate):
             _CHOSEN[key] = candidate.name
             return candidate
     raise InexactError(
@@ -154,28 +144,57 @@ def choose(
     )
 
 
-def _agrees(
-    candidate: Candidate,
-    single: Single,
-    operands: Sequence[Operand],
-    out: Tensor,
-    checked: Sequence[int],
-    generator: torch.Generator,
-) -> bool:
-    index = torch.tensor(checked, device=out.device)
-    for operand in operands:
-        if operand.shared:
-            operand.tensor[0].copy_(_random(operand.tensor.shape[1:], operand, generator))
-        else:
-            shape = (len(checked), *operand.tensor.shape[1:])
-            operand.tensor[index] = _random(shape, operand, generator).to(out.device)
-    # The plain call first: a candidate may write over its input (an in-place activation).
-    expected = [
-        single([o.tensor[k] if o.shared else o.tensor[k].clone() for o in operands])
-        for k in checked
-    ]
-    candidate.run([o.tensor for o in operands], out)
-    return all(torch.equal(e, out[k]) for e, k in zip(expected, checked, strict=True))
+class _Probe:
+    """Random inputs for the checked slices, and the plain call's answers to compare with."""
+
+    BLOCK = 64
+    """Trials whose random inputs are drawn at once."""
+
+    def __init__(self, single: Single, operands: Sequence[Operand], out: Tensor, trials: int):
+        self.single, self.operands, self.out = single, operands, out
+        k = out.shape[0]
+        self.checked = sorted({*range(min(k, _PERIOD)), k - 1})
+        self.first = min(k, _PERIOD)  # checked: slices [0, first), and k - 1 if beyond
+        # Enough trials to compare at least _MIN_COMPARED numbers: two kernels that sum in
+        # a slightly different order often agree on most elements (97% for MKL's batched
+        # and plain 1 x 64 x 50 products here), so a few dozen equal numbers prove nothing.
+        per_trial = max(1, out[0].numel() * len(self.checked))
+        self.trials = max(trials, -(-_MIN_COMPARED // per_trial))
+        self.generator = torch.Generator().manual_seed(20240611)
+        for operand in operands:  # slices that are not checked: zeros, not stale memory
+            (operand.tensor[0] if operand.shared else operand.tensor).zero_()
+
+    def agrees(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` gives the plain call's numbers in every trial."""
+        call = candidate.bind([o.tensor for o in self.operands], self.out)
+        for first in range(0, self.trials, self.BLOCK):
+            block = min(self.BLOCK, self.trials - first)
+            pools = [self._draw(o, block) for o in self.operands]
+            for trial in range(block):
+                if not self._agrees_once(call, [pool[trial] for pool in pools]):
+                    return False
+        return True
+
+    def _draw(self, operand: Operand, block: int) -> Tensor:
+        slices = 1 if operand.shared else len(self.checked)
+        shape = (block, slices, *operand.tensor.shape[1:])
+        return _random(shape, operand, self.generator).to(self.out.device)
+
+    def _agrees_once(self, call: Callable[[], object], values: Sequence[Tensor]) -> bool:
+        for operand, value in zip(self.operands, values, strict=True):
+            if operand.shared:
+                operand.tensor[0].copy_(value[0])
+                continue
+            operand.tensor[: self.first].copy_(value[: self.first])
+            if len(self.checked) > self.first:
+                operand.tensor[-1].copy_(value[-1])
+        # The plain call first: a candidate may write over its input (an in-place activation).
+        expected = [
+            self.single([o.tensor[k] if o.shared else o.tensor[k].clone() for o in self.operands])
+            for k in self.checked
+        ]
+        call()
+        return all(torch.equal(e, self.out[k]) for e, k in zip(expected, self.checked, strict=True))
 
 
 def _random(shape: Sequence[int], operand: Operand, generator: torch.Generator) -> Tensor:

@@ -458,30 +458,36 @@ def _single_mse(t: Sequence[Tensor], o: Tensor) -> Call:
 
 def _linear_candidates(out: Tensor) -> list[Candidate]:
     """``a = z W^T + b`` for K configs: ``baddbmm``; ``bmm`` of the transposed product (other
-    kernels for a 1-unit output layer); one ``addmm`` per config.
+    kernels, exact for a 1-unit output layer where ``baddbmm`` is not) into a contiguous
+    buffer (BLAS's batched path) or one with aligned slices; one ``addmm`` per config.
 
     (A chain of element-wise multiply-adds over the 4 input features is exact here too, and
     was tried: broadcasting makes it slower than ``baddbmm``.)
     """
     k, rows, width = out.shape
-    transposed = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
-    transposed = transposed[:, : rows * width].view(k, width, rows)  # (K, O, rows)
+    contiguous = torch.empty(k, width, rows, device=out.device)  # (K, O, rows)
+    aligned = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
+    aligned = aligned[:, : rows * width].view(k, width, rows)  # (K, O, rows)
 
-    def bmm_transposed(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
-        z, weight, bias = t[0].mT, t[1], t[2].unsqueeze(1)
+    def bmm_transposed(transposed: Tensor) -> Callable[[Sequence[Tensor], Tensor], Call]:
+        def bind(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
+            z, weight, bias = t[0].mT, t[1], t[2].unsqueeze(1)
 
-        def run() -> None:
-            torch.bmm(weight, z, out=transposed)
-            torch.add(transposed.mT, bias, out=o)
+            def run() -> None:
+                torch.bmm(weight, z, out=transposed)
+                torch.add(transposed.mT, bias, out=o)
 
-        return run
+            return run
+
+        return bind
 
     return [
         Candidate(
             "baddbmm",
             lambda t, o: partial(torch.baddbmm, t[2].unsqueeze(1), t[0], t[1].mT, out=o),
         ),
-        Candidate("bmm_transposed", bmm_transposed),
+        Candidate("bmm_transposed_contiguous", bmm_transposed(contiguous)),
+        Candidate("bmm_transposed", bmm_transposed(aligned)),
         per_model(lambda t, o: partial(torch.addmm, t[2], t[0], t[1].t(), out=o)),
     ]
 

@@ -194,6 +194,28 @@ def test_the_pool_stays_warm_between_calls() -> None:
     assert [p.pid for p in backends._POOL.processes] == pids
 
 
+def test_workers_and_the_parent_share_what_the_exactness_probe_found() -> None:
+    """A kernel checked in one process is not probed again in another: the parent learns a
+    worker's answers with its records and hands everything it knows to the next task."""
+    import optiscope.engine._exact as exact
+
+    start_pool(2)
+    before = exact.known_choices()
+    exact._CHOSEN.clear()
+    try:
+        tasks = plan_tasks([_config(batch_size=24, seed=s) for s in (1, 2)], engine="vectorized")
+        import optiscope.sweeps._backends as backends
+
+        pool = backends._POOL
+        assert pool is not None and pool.warm
+        pool.run(tasks, DATA, "cpu", lambda task, records: None)  # the worker trains both
+        learned = exact.known_choices()
+        assert learned and all(key[-2] in (24, 4, 300) for key in learned)  # its shapes
+        assert any(key[0] == "weight_grad" for key in learned)
+    finally:
+        exact._CHOSEN.update(before)
+
+
 def test_a_script_without_a_main_guard_can_use_the_pool(tmp_path: Path) -> None:
     """Workers never re-run the caller's script (multiprocessing's spawn would)."""
     script = tmp_path / "unguarded.py"

@@ -7,7 +7,7 @@ from optiscope.engine._decay import (
     decay_fixed_point,
     decay_fixed_points,
 )
-from optiscope.engine._exact import InexactError
+from optiscope.engine._exact import InexactError, known_choices, learn_choices
 from optiscope.engine._metrics import METRICS, evaluate
 from optiscope.engine._path_optimizers import (
     PATH_OPTIMIZERS,
@@ -40,6 +40,8 @@ __all__ = [
     "estimate_seconds",
     "evaluate",
     "format_hparams",
+    "known_choices",
+    "learn_choices",
     "lockstep_key",
     "parse_optimizer_text",
     "resolve_optimizer",

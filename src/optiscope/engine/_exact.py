@@ -29,7 +29,15 @@ from torch import Tensor
 
 from optiscope.errors import EngineError
 
-__all__ = ["Candidate", "InexactError", "Operand", "choose", "per_model"]
+__all__ = [
+    "Candidate",
+    "InexactError",
+    "Operand",
+    "choose",
+    "known_choices",
+    "learn_choices",
+    "per_model",
+]
 
 Bind = Callable[[Sequence[Tensor], Tensor], Callable[[], object]]
 """``bind(inputs, out)``: a call that computes into ``out`` (stacked ``(K, ...)``) from the
@@ -41,6 +49,20 @@ _CHOSEN: dict[Hashable, str] = {}
 _MIN_COMPARED = 1024
 _PERIOD = 16
 """Slices after which the 64-byte alignment of slices at a constant float32 stride repeats."""
+
+
+def known_choices() -> dict[Hashable, str]:
+    """What this process has found so far: operation key -> the exact candidate's name.
+
+    The answers depend on the machine and its libraries, not on the process, so a pool's
+    workers learn them from each other (:func:`learn_choices`) instead of probing again.
+    """
+    return dict(_CHOSEN)
+
+
+def learn_choices(choices: dict[Hashable, str]) -> None:
+    """Take answers found by another process of this machine (see :func:`known_choices`)."""
+    _CHOSEN.update(choices)
 
 
 class InexactError(EngineError):

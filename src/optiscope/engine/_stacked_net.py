@@ -260,9 +260,8 @@ class StackedMLP:
             y = Operand(shared.expand(self.k, self.rows, 1), shared=True)
         self.loss_grad_op = choose(
             self._key("mse_grad", self.y is None),
-            _ordered(
-                [Candidate("stacked", _stacked_mse_grad), per_model(_single_mse_grad)], self.k
-            ),
+            # (cheaper than the plain call through torch.ops even for one config)
+            [Candidate("stacked", _stacked_mse_grad), per_model(_single_mse_grad)],
             lambda t: _aten.mse_loss_backward(_ONE, t[0], t[1], _MEAN),
             [Operand(self.a[-1]), y],
             aligned_stack(self.k, (self.rows, 1), self.device),
@@ -421,11 +420,13 @@ def _stacked_mse(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
     squares = torch.empty(out.shape, device=out.device)  # (K, rows, 1), contiguous
     per_config = squares.view(k, count)
 
+    divisor = torch.tensor(float(count), device=out.device)  # exact, and cheaper to pass
+
     def mse() -> None:
         torch.sub(out, y, out=squares)
         squares.square_()
         torch.sum(per_config, 1, out=o)  # (K,)
-        o.div_(count)
+        o.div_(divisor)
 
     return mse
 
@@ -434,7 +435,7 @@ def _stacked_mse_grad(t: Sequence[Tensor], o: Tensor) -> Call:
     """``mse_loss_backward`` per config, stacked: ``(out - y) * (2 / rows)``; the kernel
     computes ``norm * (out - y) * grad`` with ``grad = 1``, which rounds the same."""
     out, y = t
-    norm = 2.0 / out.shape[1]
+    norm = torch.tensor(2.0 / out.shape[1], device=out.device)  # 0-dim: cheaper to pass
 
     def grad() -> None:
         torch.sub(out, y, out=o)

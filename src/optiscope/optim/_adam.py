@@ -169,7 +169,7 @@ class _Plan:
         decoupled: bool,
     ) -> None:
         self.state, self.decoupled = state, decoupled
-        self._ids = [(p.data_ptr(), g.data_ptr()) for p, g in zip(params, grads, strict=True)]
+        self._tensors = [*params, *grads]
         self.calls: list[Callable[[], object]] = []
         self.refresh: list[Callable[[int], object]] = []
         for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
@@ -177,8 +177,12 @@ class _Plan:
 
     def binds(self, params: Sequence[Tensor], grads: Sequence[Tensor], decoupled: bool) -> bool:
         """Whether this plan was bound to these tensors."""
-        ids = [(p.data_ptr(), g.data_ptr()) for p, g in zip(params, grads, strict=True)]
-        return decoupled == self.decoupled and ids == self._ids
+        tensors = [*params, *grads]
+        return (
+            decoupled == self.decoupled
+            and len(tensors) == len(self._tensors)
+            and all(a is b for a, b in zip(tensors, self._tensors, strict=True))
+        )
 
     def run(self, t: int) -> None:
         for refresh in self.refresh:

@@ -36,7 +36,13 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from optiscope.data import Dataset, make_dataset
-from optiscope.engine import InexactError, train_reference, train_vectorized
+from optiscope.engine import (
+    InexactError,
+    known_choices,
+    learn_choices,
+    train_reference,
+    train_vectorized,
+)
 from optiscope.errors import EngineError
 from optiscope.records import DataSpec, RunRecord
 from optiscope.sweeps._groups import Task
@@ -218,10 +224,10 @@ class LocalPool:
             if process not in self.ready:
                 self._receive(process)
 
-    def _receive(self, process: subprocess.Popen[bytes]) -> tuple[str, Any] | None:
+    def _receive(self, process: subprocess.Popen[bytes]) -> tuple[Any, ...] | None:
         assert process.stdout is not None
         try:
-            message: tuple[str, Any] = read_message(process.stdout)
+            message: tuple[Any, ...] = read_message(process.stdout)
         except EOFError as err:
             raise EngineError(
                 f"a worker process (pid {process.pid}) exited with code {process.wait()}; "
@@ -310,7 +316,7 @@ class LocalPool:
                     while idle and (task := take()) is not None:
                         process = idle.pop()
                         assert process.stdin is not None
-                        write_message(process.stdin, (task, data, device))
+                        write_message(process.stdin, (task, data, device, known_choices()))
                         busy[process.pid] = task
                     if not busy and not remaining():
                         return  # nothing running here and nothing left to hand out
@@ -323,6 +329,7 @@ class LocalPool:
                                 raise EngineError(
                                     f"training failed in a worker process: {message[1]}"
                                 )
+                            learn_choices(message[2])
                             results.put((task, message[1]))
                         idle.append(process)
         except BaseException as err:  # handed to the calling thread, which raises it

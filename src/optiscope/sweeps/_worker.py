@@ -45,10 +45,13 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 
 def main() -> None:
-    """Serve tasks until stdin closes: each answer is ``("ok", records)`` or
-    ``("error", text)``."""
+    """Serve tasks until stdin closes: each request is ``(task, data, device, choices)``,
+    each answer ``("ok", records, choices)`` or ``("error", text, {})``; ``choices`` are the
+    exactness probe's answers (:func:`optiscope.engine.known_choices`), shared so that no
+    process probes a kernel another has already checked."""
     import torch
 
+    from optiscope.engine import known_choices, learn_choices
     from optiscope.sweeps._backends import run_task
 
     torch.set_num_threads(1)
@@ -57,13 +60,14 @@ def main() -> None:
     write_message(replies, ("ready", os.getpid()))
     while True:
         try:
-            task, data, device = read_message(requests)
+            task, data, device, choices = read_message(requests)
         except EOFError:
             return
+        learn_choices(choices)  # kernels the parent or other workers have already checked
         try:
-            answer: tuple[str, Any] = ("ok", run_task(task, data, device))
+            answer: tuple[str, Any, Any] = ("ok", run_task(task, data, device), known_choices())
         except Exception as err:  # reported to the parent, which raises EngineError
-            answer = ("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+            answer = ("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}", {})
         write_message(replies, answer)
 
 

@@ -64,15 +64,19 @@ def test_parquet_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["compare"], "give exactly one of --batch-size"),
-        (["compare", "--lr", "0.1,0.01", "--beta1", "0.5,0.9"], "got several for: --lr, --beta1"),
+        (["compare"], "(got one value for each)"),
+        (["compare", "--lr", "0.1,0.01", "--beta1", "0.5,0.9"], "got several for --lr, --beta1"),
         (["compare", "--lr", "0.1,abc"], "--lr takes numbers, got 'abc'"),
         (["compare", "--batch-size", "16,8.5"], "--batch-size takes whole numbers, got '8.5'"),
         (["compare", "--lr", "0.1,,0.01"], "has an empty value"),
         (["compare", "--lr", "-1,0.1"], "`lr` = -1.0 is outside"),
         (["compare", "--beta2", "0.99,1"], "AdamW needs 0 <= beta2 < 1"),
         (["compare", "--lr", "0.1,1", "--dataset", "mnist"], "unknown dataset 'mnist'"),
-        (["compare", "--lr", "0.1,1", "--out", "f.jpg"], "f.jpg must end in .png or .svg or .pdf"),
+        (
+            ["compare", "--lr", "0.1,1", "--out", "f.jpg"],
+            "'f.jpg' must end in .png or .svg or .pdf",
+        ),
+        (["compare", "--lr", "0.1,1", "--csv", "t.txt"], "'t.txt' must end in .csv"),
         (["compare", "--lr", "0.1,1", "--epochs", "0"], "--epochs"),
         (["compare", "--lr", "0.1,1", "--metric", "mae"], "--metric"),
         (["compare", "--lr", "0.1,1", "--bogus"], "No such option '--bogus'"),
@@ -91,6 +95,39 @@ def test_user_mistakes_exit_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith("optiscope: error: ")
     assert message in lines[0]
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("flag", ["--out", "--csv", "--parquet"])
+def test_an_output_that_cannot_be_written_fails_before_training(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder that is a file (a typo, or a read-only place): exit 2 at once, one line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").write_text("not a folder")
+    suffix = {"--out": ".png", "--csv": ".csv", "--parquet": ".parquet"}[flag]
+    trained = []
+    monkeypatch.setattr("optiscope.api._compare.run_configs", lambda *a, **k: trained.append(1))
+    code, out, err = run(["compare", "--lr", "0.1,1", flag, f"results/t{suffix}"], capsys)
+    assert code == 2 and out == "" and not trained
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "cannot write 'results/t" in lines[0] and flag in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_write_that_fails_after_training_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "t.csv"))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    args = ["compare", "--lr", "0.1,0.01", *FAST, "--out", str(tmp_path / "f.png")]
+    code, _, err = run([*args, "--csv", str(tmp_path / "t.csv")], capsys)
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f"optiscope: error: No space left on device ({tmp_path / 't.csv'})"
+    )
+    assert "Traceback" not in err
 
 
 def test_help_is_fast_because_torch_is_not_imported() -> None:

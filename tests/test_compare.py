@@ -148,6 +148,8 @@ def test_dataset_by_name() -> None:
         ({"lr": [0.1, 0.01], "metric": "mae"}, "`metric` = 'mae' is unknown"),
         ({"lr": [0.1, 0.01], "data": 42}, "data = int is not understood"),
         ({"lr": [0.1, 0.01], "data": "friedman7"}, "unknown dataset 'friedman7'"),
+        ({"lr": {0.1, 0.01}}, r"`lr` is a set, which has no order; pass a list or tuple"),
+        ({"lr": np.ones((2, 2))}, r"`lr` is a 2-D ndarray of shape \(2, 2\); pass a flat list"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_trains(kwargs: dict, message: str) -> None:
@@ -155,6 +157,30 @@ def test_bad_settings_are_refused_before_anything_trains(kwargs: dict, message: 
         compare_configs(**kwargs)
     if "config" in message or "every config" in message:
         assert str(info.value).endswith("Nothing was run.")
+
+
+def test_numpy_and_torch_values_are_numbers() -> None:
+    """Values built with NumPy or torch in a notebook work as the Python numbers they hold."""
+    import torch
+
+    result = compare_configs(
+        epochs=1,
+        lr=np.array([0.1, 0.01]),
+        batch_size=np.int64(32),
+        weight_decay=torch.tensor(0.5),
+        beta1=np.float64(0.8),
+        data=SMALL,
+    )
+    assert result.values == [0.01, 0.1]
+    config = result.records[0].config
+    assert (config.batch_size, config.hparam_dict["weight_decay"]) == (32, 0.5)
+    assert type(config.batch_size) is int and config.hparam_dict["betas"] == (0.8, 0.999)
+    sizes = compare_configs(epochs=1, batch_size=torch.tensor([64, 32]), data=SMALL)
+    assert sizes.values == [32, 64] and sizes.labels == ["batch_size = 32", "batch_size = 64"]
+    assert compare_configs(epochs=1, beta2=[np.float32(0.5), 0.9], data=SMALL).values == [
+        0.5,
+        0.9,
+    ]
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +69,40 @@ def _label(name: str, value: Any) -> str:
 
 
 def _is_list(value: Any) -> bool:
-    return isinstance(value, list | tuple | range) or type(value).__name__ == "ndarray"
+    """A list, tuple or range, or a NumPy array, pandas Series or tensor with an axis (and a
+    set, which is refused with its own message)."""
+    if isinstance(value, list | tuple | range | set | frozenset):
+        return True
+    return hasattr(value, "tolist") and len(getattr(value, "shape", ())) > 0
+
+
+def _plain(value: Any) -> Any:
+    """NumPy and torch scalars (``np.float32(0.1)``, ``torch.tensor(16)``) as the Python
+    numbers they hold, so validation and the records see plain values; anything else as is."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, numbers.Number) or getattr(value, "shape", None) == ():
+        item = getattr(value, "item", None)
+        if callable(item):
+            return item()
+    return value
+
+
+def _values(name: str, value: Any) -> list[Any]:
+    """The values of the varied setting as plain Python numbers, in the order given."""
+    if isinstance(value, set | frozenset):
+        raise ConfigError(
+            f"`{name}` is a {type(value).__name__}, which has no order; pass a list or tuple, "
+            f"e.g. {name}={sorted(value, key=repr)!r}."
+        )
+    if not isinstance(value, list | tuple | range):
+        if len(value.shape) > 1:
+            raise ConfigError(
+                f"`{name}` is a {len(value.shape)}-D {type(value).__name__} of shape "
+                f"{tuple(value.shape)}; pass a flat list of values."
+            )
+        value = value.tolist()
+    return [_plain(v) for v in value]
 
 
 def compare_configs(
@@ -127,12 +161,13 @@ def compare_configs(
         >>> result.summary()  # doctest: +SKIP
     """
     given = {
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "beta1": beta1,
-        "beta2": beta2,
+        "batch_size": _plain(batch_size),
+        "lr": _plain(lr),
+        "weight_decay": _plain(weight_decay),
+        "beta1": _plain(beta1),
+        "beta2": _plain(beta2),
     }
+    epochs, seed, eps = _plain(epochs), _plain(seed), _plain(eps)
     lists = [name for name, value in given.items() if _is_list(value)]
     if len(lists) != 1:
         which = f"lists were given for {', '.join(lists)}" if lists else "none was a list"
@@ -141,7 +176,7 @@ def compare_configs(
             f"{which}. Example: compare_configs(lr=[0.1, 0.01], weight_decay=0.02)."
         )
     name = lists[0]
-    values = list(given[name].tolist() if hasattr(given[name], "tolist") else given[name])
+    values = _values(name, given[name])
     if not values:
         raise ConfigError(f"`{name}` is an empty list; give at least one value to compare.")
     repeated = sorted({repr(v) for v in values if values.count(v) > 1})

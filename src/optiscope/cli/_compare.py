@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from optiscope.cli._options import parse_number_list
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output, parse_number_list
 
 COMMAND_HELP = """Compare AdamW settings: one curve per value of ONE setting.
 
@@ -139,14 +139,16 @@ def compare_command(
         values[name] = parsed if len(parsed) > 1 else parsed[0]
     several = [raw[name][0] for name, value in values.items() if isinstance(value, list)]
     if len(several) != 1:
-        which = ", ".join(several) if several else "none"
+        which = f"several for {', '.join(several)}" if several else "one value for each"
         raise click.UsageError(
             "give exactly one of --batch-size, --lr, --weight-decay, --beta1, --beta2 several "
-            f"comma-separated values (got several for: {which}), e.g. --lr 0.1,0.01"
+            f"comma-separated values (got {which}), e.g. --lr 0.1,0.01"
         )
-    for path, suffixes in ((out, (".png", ".svg", ".pdf")), (parquet_path, (".parquet",))):
-        if path is not None and path.suffix.lower() not in suffixes:
-            raise click.UsageError(f"{path} must end in {' or '.join(suffixes)}")
+    varied = next(name for name, value in values.items() if isinstance(value, list))
+    out = out or Path(f"compare-{varied.replace('_', '-')}.png")
+    check_output(out, FIGURE_SUFFIXES, "--out")
+    check_output(csv_path, (".csv",), "--csv")
+    check_output(parquet_path, (".parquet",), "--parquet")
 
     from optiscope.api import compare_configs
     from optiscope.data import get_generator
@@ -163,17 +165,11 @@ def compare_command(
         engine=engine,
         progress=not quiet,
     )
-    name = result.parameter
-    figure = result.save(
-        out or Path(f"compare-{name.replace('_', '-')}.png"), x=x_axis, log_y=log_y, log_x=log_x
-    )
-    written = [figure]
+    written = [result.save(out, x=x_axis, log_y=log_y, log_x=log_x)]
     if csv_path is not None:
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
         result.frame.to_csv(csv_path, index=False)
         written.append(csv_path)
     if parquet_path is not None:
-        parquet_path.parent.mkdir(parents=True, exist_ok=True)
         result.frame.to_parquet(parquet_path, index=False)
         written.append(parquet_path)
     if as_json:

@@ -20,6 +20,8 @@ from typing import Any
 
 import click
 
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+
 __all__ = ["COMMANDS", "parse_axis", "parse_point"]
 
 OPT_HELP = (
@@ -101,16 +103,8 @@ def parse_axis(flag: str, text: str, default_n: int) -> tuple[str, list[float]]:
         ) from None
 
 
-def _check_figure(path: Path | None, suffixes: tuple[str, ...], flag: str) -> None:
-    if path is not None and path.suffix.lower() not in suffixes:
-        raise click.BadParameter(
-            f"{str(path)!r} must end in {' or '.join(suffixes)}", param_hint=flag
-        )
-
-
 def _write_csv(frame: Any, path: Path | None, written: list[Path]) -> None:
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
         written.append(path)
 
@@ -126,7 +120,6 @@ def _table(frame: Any) -> str:
     return str(frame.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
 
 
-_FIGURE = (".png", ".svg", ".pdf")
 _DECAY = click.Choice(["decoupled", "l2"])
 
 
@@ -201,7 +194,8 @@ def rosenbrock_command(
       optiscope rosenbrock --b 100 --steps 2000 --lr 0.002 --out canonical.png
     """
     point = parse_point("--start", start)
-    _check_figure(out, _FIGURE, "--out")
+    check_output(out, FIGURE_SUFFIXES, "--out")
+    check_output(csv_path, (".csv",), "--csv")
     from optiscope.exercise import optimize_rosenbrock
 
     result = optimize_rosenbrock(
@@ -294,8 +288,9 @@ def race_command(
       optiscope race --fn himmelblau --opt momentum --opt adam --opt rmsprop --gif race.gif
     """
     point = parse_point("--start", start) if start is not None else None
-    _check_figure(out, _FIGURE, "--out")
-    _check_figure(gif, (".gif",), "--gif")
+    check_output(out, FIGURE_SUFFIXES, "--out")
+    check_output(gif, (".gif",), "--gif")
+    check_output(csv_path, (".csv",), "--csv")
     from optiscope.api import race
     from optiscope.api._race import DEFAULT_OPTIMIZERS
 
@@ -404,7 +399,8 @@ def heatmap_command(
             f"--x and --y both set {x_name!r}; choose two hyperparameters", param_hint="--y"
         )
     point = parse_point("--start", start) if start is not None else None
-    _check_figure(out, _FIGURE, "--out")
+    check_output(out, FIGURE_SUFFIXES, "--out")
+    check_output(csv_path, (".csv",), "--csv")
     from optiscope.api import sensitivity_map
 
     result = sensitivity_map(
@@ -483,7 +479,7 @@ def weight_decay_command(
 
     rates = parse_number_list("--wd", wd, float)
     point = parse_point("--start", start) if start is not None else None
-    _check_figure(out, _FIGURE, "--out")
+    check_output(out, FIGURE_SUFFIXES, "--out")
     from optiscope.api import weight_decay_bias
 
     result = weight_decay_bias(fn, rates, optimizer=opt, decay=decay, steps=steps, start=point)

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(err))
     except OptiscopeError as err:
         fail(str(err), 1)
+    except OSError as err:  # a file that could not be written after all (disk full, ...)
+        where = f" ({err.filename})" if err.filename else ""
+        fail(f"{err.strerror or err}{where}", 1)
     except click.Abort:
         fail("aborted", 130)
     except KeyboardInterrupt:

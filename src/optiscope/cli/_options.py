@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["parse_number_list"]
+__all__ = ["check_output", "parse_number_list"]
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_output(path: Path | None, suffixes: Sequence[str], flag: str) -> None:
+    """Before any work: ``path`` ends in one of ``suffixes`` and can be written.
+
+    Its folder is created (it would be at the end anyway) and a scratch file is written in
+    it and removed, so a mistyped or read-only location fails now, in one line, not after
+    minutes of training.
+
+    Raises:
+        click.BadParameter: naming the flag, the path and what is wrong.
+    """
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
+        raise click.BadParameter(
+            f"{str(path)!r} must end in {' or '.join(suffixes)}", param_hint=flag
+        )
+    if path.is_dir():
+        raise click.BadParameter(f"{str(path)!r} is a folder, not a file", param_hint=flag)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".optiscope-check-"):
+            pass
+        if path.exists():
+            with path.open("ab"):
+                pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise click.BadParameter(
+            f"cannot write {str(path)!r}: {reason}"
+            + (f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""),
+            param_hint=flag,
+        ) from None
 
 
 def parse_number_list(flag: str, text: str, kind: Callable[[str], float | int]) -> list[Any]:

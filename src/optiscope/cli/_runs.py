@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+
 if TYPE_CHECKING:
     from optiscope.api import SweepResult
 
@@ -150,8 +152,7 @@ def parse_baseline(text: str | None) -> dict[str, Any] | None:
 def save_sweep_figure(result: SweepResult, out: Path | None, figure: Mapping[str, Any]) -> Path:
     """Save the band figure (default ``sweep-NAME.png``); returns its path."""
     path = out or Path(f"sweep-{result.name}.png")
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise click.UsageError(f"{path} must end in .png, .svg or .pdf")
+    check_output(path, FIGURE_SUFFIXES, "--out")
     return result.save(path, **figure)
 
 
@@ -303,9 +304,8 @@ def runs_export(
 
     if csv_path is None and parquet_path is None:
         raise click.UsageError("give --csv PATH and/or --parquet PATH")
-    for path, suffix in ((csv_path, ".csv"), (parquet_path, ".parquet")):
-        if path is not None and path.suffix.lower() != suffix:
-            raise click.UsageError(f"{path} must end in {suffix}")
+    check_output(csv_path, (".csv",), "--csv")
+    check_output(parquet_path, (".parquet",), "--parquet")
     with user_mistake():
         result = SweepResult.load(name, store=store)
     for path in (csv_path, parquet_path):

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output
 from optiscope.cli._runs import (
     FIGURE_OPTIONS,
     STORE_OPTION,
@@ -178,6 +179,9 @@ def run_and_report(
 
     points = spec.expand()  # every problem, with config numbers, before anything runs
     name = spec.resolved_name
+    if not dry_run:
+        out = out or Path(f"sweep-{name}.png")
+        check_output(out, FIGURE_SUFFIXES, "--out")
     with SqliteStore(store) as target:
         statuses = target.statuses([p.config.key() for p in points])
         done = sum(statuses.get(p.config.key()) in FINISHED for p in points)

@@ -65,6 +65,43 @@ def test_log_scale_limits_cover_all_positive_values() -> None:
     assert data.log_y
 
 
+def test_on_a_log_scale_an_explosion_leaves_the_plot_too() -> None:
+    """Four decades above the typical level stay; a run heading to 1e12 leaves the axes."""
+    calm = [_record([1.0, 0.5, 0.3]), _record([0.9, 0.4, 0.2])]
+    data = build_curves([*calm, _record([0.8, 1e6, 1e12])], ["a", "b", "c"], log_y=True)
+    low, high = data.y_limits
+    assert low < 0.2 and 1.0 < high < 1e6
+    assert data.lines[2].off_scale_x == 2 and data.lines[2].legend == "c (leaves the plot)"
+
+
+def test_a_line_that_only_starts_high_is_not_said_to_leave_the_plot() -> None:
+    """A slow start above the axes is told apart from an explosion, and gets no arrow."""
+    calm = [_record([1.0, 0.6, 0.5, 0.45]), _record([0.9, 0.5, 0.4, 0.35])]
+    data = build_curves([*calm, _record([9.0, 0.7, 0.5, 0.4])], ["a", "b", "slow"])
+    line = data.lines[2]
+    assert line.off_scale_x is None
+    assert line.legend == "slow (starts at 9, above the plot)"
+    both = build_curves([*calm, _record([9.0, 0.7, 0.5, 40.0])], ["a", "b", "c"]).lines[2]
+    assert both.off_scale_x == 4
+    assert both.legend == "c (starts at 9, above the plot, leaves the plot)"
+    high = build_curves([*calm, *calm, _record([50.0, 60.0, 70.0, 80.0])], list("abcde"))
+    assert high.lines[4].legend == "e (above the plot throughout)"
+
+
+def test_when_every_run_diverges_at_once_the_figure_says_so() -> None:
+    """No finite point anywhere: no y-range, but the crosses are drawn and a note explains."""
+    records = [_record([math.nan], "diverged"), _record([math.inf], "diverged")]
+    data = build_curves(records, ["lr = 10", "lr = 100"])
+    assert data.y_limits is None and "every run diverged" in data.note
+    fig = render_curves(data)
+    ax = fig.axes[0]
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "X"]
+    assert len(crosses) == 2 and all(list(c.get_xdata()) == [1] for c in crosses)
+    assert any("every run diverged" in t.get_text() for t in ax.texts)
+    low, high = ax.get_xlim()
+    assert low < 1 < high
+
+
 def test_payload_is_json() -> None:
     data = build_curves([_record([1.0, math.nan], "diverged")], ["a"], x="step")
     payload = json.loads(json.dumps(data.to_dict(), allow_nan=False))

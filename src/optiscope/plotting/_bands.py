@@ -19,8 +19,10 @@ from optiscope.errors import ConfigError
 from optiscope.plotting._curves import (
     METRIC_LABELS,
     OFF_SCALE_FACTOR,
+    OFF_SCALE_FACTOR_LOG,
     X_AXES,
     check_x_axis,
+    off_scale,
     robust_upper_limit,
 )
 from optiscope.plotting._stats import interval
@@ -83,7 +85,9 @@ class BandLine:
         diverged: how many of them diverged.
         errors: how many of them failed with an error.
         seed_lines: each seed's line, in seed order.
-        off_scale_x: first x where the mean line is above the y-range, else ``None``.
+        off_scale_x: first x where the mean line, having been inside, goes above the
+            y-range, else ``None``.
+        off_scale_note: the legend's note on that (see :func:`off_scale`), or ``""``.
     """
 
     label: str
@@ -97,6 +101,7 @@ class BandLine:
     errors: int = 0
     seed_lines: tuple[SeedLine, ...] = ()
     off_scale_x: float | None = None
+    off_scale_note: str = ""
 
     @property
     def legend(self) -> str:
@@ -107,8 +112,8 @@ class BandLine:
             notes.append(f"{self.diverged} of {self.seeds} seeds diverged")
         if self.errors:
             notes.append(f"{self.errors} of {self.seeds} seeds failed")
-        if self.off_scale_x is not None:
-            notes.append("leaves the plot")
+        if self.off_scale_note:
+            notes.append(self.off_scale_note)
         return f"{self.label} ({', '.join(notes)})" if notes else self.label
 
 
@@ -162,6 +167,7 @@ class BandsData:
                     "count": list(line.count),
                     "seeds": line.seeds,
                     "off_scale_x": line.off_scale_x,
+                    "off_scale_note": line.off_scale_note,
                     "diverged": line.diverged,
                     "errors": line.errors,
                     "seed_lines": [
@@ -302,12 +308,13 @@ def band_limits(
     values = [v for c in centre for v in c]
     highs = [v for line in lines for v in line.high if math.isfinite(v)]
     lows = [v for line in lines for v in line.low if math.isfinite(v)]
+    level = statistics.median(values)
+    factor = OFF_SCALE_FACTOR_LOG if log_y else OFF_SCALE_FACTOR
+    cap = factor * level if level > 0 else math.inf
+    high = max([robust_upper_limit(centre, log_y=log_y), *(v for v in highs if v <= cap)])
     if log_y:
         positive = [v for v in values + lows if v > 0] or values
-        return (min(positive) / 1.15, max(values + highs) * 1.15)
-    level = statistics.median(values)
-    cap = OFF_SCALE_FACTOR * level if level > 0 else math.inf
-    high = max([robust_upper_limit(centre), *(v for v in highs if v <= cap)])
+        return (min(positive) / 1.15, high * 1.15)
     low = min(values + lows)
     if min(values) >= 0:
         low = max(low, 0.0)
@@ -316,8 +323,11 @@ def band_limits(
 
 
 def _mark_off_scale(line: BandLine, limits: tuple[float, float] | None) -> BandLine:
-    above = [px for px, py in zip(line.x, line.mean, strict=True) if limits and py > limits[1]]
-    return replace(line, off_scale_x=above[0] if above else None)
+    if limits is None:
+        return replace(line, off_scale_x=None, off_scale_note="")
+    finite = [(px, py) for px, py in zip(line.x, line.mean, strict=True) if math.isfinite(py)]
+    x, note = off_scale([p[0] for p in finite], [p[1] for p in finite], limits[1])
+    return replace(line, off_scale_x=x, off_scale_note=note)
 
 
 def share_limits(panels: Sequence[BandsData]) -> list[BandsData]:
@@ -414,11 +424,10 @@ def render_bands(data: BandsData, ax: Axes | None = None, *, legend: bool = True
                 ax.plot(seed.x, seed.y, color=color, linewidth=0.7, alpha=0.45)
         ax.fill_between(line.x, line.low, line.high, color=color, alpha=0.2, linewidth=0)
         ax.plot(line.x, line.mean, color=color, label=line.legend, linewidth=1.8)
-        if data.y_limits is not None:
-            if line.off_scale_x is not None:
-                draw_off_scale_arrow(ax, line.off_scale_x, data.y_limits, color)
-            crosses = [s.diverged_x for s in line.seed_lines if s.diverged_x is not None]
-            draw_divergence_crosses(ax, crosses, data.y_limits, color)
+        if line.off_scale_x is not None:
+            draw_off_scale_arrow(ax, line.off_scale_x, color)
+        crosses = [s.diverged_x for s in line.seed_lines if s.diverged_x is not None]
+        draw_divergence_crosses(ax, crosses, color)
     finish_axes(
         ax,
         x=data.x,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from optiscope.errors import ConfigError
 from optiscope.plotting._style import (
     draw_divergence_crosses,
+    draw_note,
     draw_off_scale_arrow,
     finish_axes,
     new_axes,
@@ -32,6 +33,7 @@ __all__ = [
     "CurvesData",
     "build_curves",
     "check_x_axis",
+    "off_scale",
     "render_curves",
     "robust_upper_limit",
 ]
@@ -49,8 +51,12 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 # A line whose values run this many times above the typical level of all lines is drawn off
-# the top of the axes instead of stretching it (one exploding config flattens the rest).
+# the top of the axes instead of stretching it (one exploding config flattens the rest); on a
+# logarithmic axis, which shows wide ranges readably, this many times (four decades).
 OFF_SCALE_FACTOR = 4.0
+OFF_SCALE_FACTOR_LOG = 1e4
+
+NOTHING_FINITE = "every run diverged before its first validation: no finite loss to draw"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,10 @@ class CurveLine:
         y: the metric at those positions.
         status: ``done``, ``diverged`` or ``error``.
         diverged_x: x where the run diverged (its loss was NaN or inf), else ``None``.
-        off_scale_x: first x where the line leaves the axes above the upper limit, else ``None``.
+        off_scale_x: first x where the line, having been inside the axes, leaves them above
+            the upper limit (an arrow marks it), else ``None``.
+        off_scale_note: what part of the line is above the axes, for the legend ("starts at
+            2.71, above the plot"; "leaves the plot"), or ``""``.
     """
 
     label: str
@@ -72,6 +81,7 @@ class CurveLine:
     status: str = "done"
     diverged_x: float | None = None
     off_scale_x: float | None = None
+    off_scale_note: str = ""
 
     x_name: str = "epoch"
 
@@ -83,8 +93,8 @@ class CurveLine:
             notes.append(f"diverged at {self.x_name} {self.diverged_x:g}")
         if self.status == "error":
             notes.append("error")
-        if self.off_scale_x is not None:
-            notes.append("leaves the plot")
+        if self.off_scale_note:
+            notes.append(self.off_scale_note)
         return f"{self.label} ({', '.join(notes)})" if notes else self.label
 
 
@@ -100,6 +110,8 @@ class CurvesData:
     log_y: bool
     title: str = ""
     log_x: bool = False
+    note: str = ""
+    x_limits: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the web page's payload)."""
@@ -111,6 +123,8 @@ class CurvesData:
             "log_y": self.log_y,
             "log_x": self.log_x,
             "title": self.title,
+            "note": self.note,
+            "x_limits": list(self.x_limits) if self.x_limits else None,
             "lines": [
                 {
                     "label": line.label,
@@ -120,6 +134,7 @@ class CurvesData:
                     "status": line.status,
                     "diverged_x": line.diverged_x,
                     "off_scale_x": line.off_scale_x,
+                    "off_scale_note": line.off_scale_note,
                 }
                 for line in self.lines
             ],
@@ -132,23 +147,49 @@ def check_x_axis(x: str) -> None:
         raise ConfigError(f"x = {x!r} is not an x-axis; choose one of: {', '.join(X_AXES)}.")
 
 
-def robust_upper_limit(series: Sequence[Sequence[float]]) -> float:
+def robust_upper_limit(series: Sequence[Sequence[float]], *, log_y: bool = False) -> float:
     """An upper y-limit that keeps ordinary lines whole and lets exploding ones leave the axes.
 
     The typical level is the median of all values pooled (robust while fewer than half of
-    the points explode); the limit is the largest value not above ``OFF_SCALE_FACTOR`` times
-    that level, or the largest value when the level is not positive.
+    the points explode); the limit is the largest value not above ``OFF_SCALE_FACTOR`` (on
+    a logarithmic axis ``OFF_SCALE_FACTOR_LOG``) times that level, or the largest value when
+    the level is not positive.
 
     Args:
         series: the finite values of each line.
+        log_y: for a logarithmic axis, which shows a wider range readably.
 
     Returns:
         The largest value to show, before padding.
     """
     values = [v for line in series for v in line]
     level = _median(values)
-    kept = [v for v in values if v <= OFF_SCALE_FACTOR * level] if level > 0 else values
+    factor = OFF_SCALE_FACTOR_LOG if log_y else OFF_SCALE_FACTOR
+    kept = [v for v in values if v <= factor * level] if level > 0 else values
     return max(kept or values)
+
+
+def off_scale(xs: Sequence[float], ys: Sequence[float], upper: float) -> tuple[float | None, str]:
+    """Where a line runs above the axes' upper limit, for an arrow and the legend.
+
+    Returns:
+        ``(x, note)``: ``x`` where the line, having been inside, first goes above (``None``
+        if it never does), and the legend's note: ``"starts at 2.71, above the plot"`` for a
+        line that only begins above (a slow start, not an explosion), ``"leaves the plot"``,
+        both, ``"above the plot throughout"``, or ``""``.
+    """
+    above = [y > upper for y in ys]
+    if not any(above):
+        return None, ""
+    if all(above):
+        return None, "above the plot throughout"
+    first_inside = above.index(False)
+    notes = [f"starts at {ys[0]:.3g}, above the plot"] if first_inside > 0 else []
+    later = zip(xs[first_inside:], above[first_inside:], strict=True)
+    leaves = next((x for x, is_above in later if is_above), None)
+    if leaves is not None:
+        notes.append("leaves the plot")
+    return leaves, ", ".join(notes)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -215,7 +256,7 @@ def build_curves(
     finite = [line.y for line in lines if line.y]
     if finite:
         low = min(min(values) for values in finite)
-        high = max(max(values) for values in finite) if log_y else robust_upper_limit(finite)
+        high = robust_upper_limit(finite, log_y=log_y)
         if log_y:
             y_limits = (low / 1.15, high * 1.15)
         else:
@@ -231,22 +272,33 @@ def build_curves(
         log_y=log_y,
         title=title,
         log_x=log_x,
+        note="" if finite or not lines else NOTHING_FINITE,
+        x_limits=None if finite else _around([line.diverged_x for line in lines]),
     )
 
 
+def _around(xs: Sequence[float | None]) -> tuple[float, float] | None:
+    """An x-range around these points (for a figure that has only divergence crosses)."""
+    known = [x for x in xs if x is not None]
+    if not known:
+        return None
+    low, high = min(known), max(known)
+    margin = max(1.0, 0.1 * (high - low))
+    return (low - margin, high + margin)
+
+
 def _mark_off_scale(line: CurveLine, upper: float) -> CurveLine:
-    for px, py in zip(line.x, line.y, strict=True):
-        if py > upper:
-            return dataclasses.replace(line, off_scale_x=px)
-    return line
+    x, note = off_scale(line.x, line.y, upper)
+    return dataclasses.replace(line, off_scale_x=x, off_scale_note=note)
 
 
 def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
     """Draw learning curves with matplotlib.
 
-    A diverged run gets a cross on the top edge at the x where its loss became NaN or inf;
-    a line that leaves the axes gets an arrow on the top edge where it leaves; both say so in
-    the legend.
+    A diverged run gets a cross on the top edge at the x where its loss became NaN or inf
+    (drawn even when no run has a finite value to plot); a line that leaves the axes gets an
+    arrow on the top edge where it leaves; the legend says both, and whether a line starts
+    above the axes.
 
     Args:
         data: from :func:`build_curves`.
@@ -258,11 +310,11 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
     fig, ax = new_axes(ax)
     for line, color in zip(data.lines, palette(len(data.lines)), strict=True):
         ax.plot(line.x, line.y, color=color, label=line.legend, linewidth=1.6)
-        if data.y_limits is not None:
-            if line.diverged_x is not None:
-                draw_divergence_crosses(ax, [line.diverged_x], data.y_limits, color)
-            if line.off_scale_x is not None:
-                draw_off_scale_arrow(ax, line.off_scale_x, data.y_limits, color)
+        if line.diverged_x is not None:
+            draw_divergence_crosses(ax, [line.diverged_x], color)
+        if line.off_scale_x is not None:
+            draw_off_scale_arrow(ax, line.off_scale_x, color)
+    draw_note(ax, data.note)
     finish_axes(
         ax,
         x=data.x,
@@ -273,6 +325,10 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
         log_y=data.log_y,
         title=data.title,
     )
+    if data.x_limits is not None:
+        ax.set_xlim(*data.x_limits)
+    if data.note:
+        ax.set_yticks([])  # there is no y-range: nothing finite was drawn
     if data.lines:
         ax.legend(title="Configuration", fontsize="small", frameon=False, loc="best")
     return fig

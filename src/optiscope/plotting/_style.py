@@ -9,7 +9,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["draw_divergence_crosses", "draw_off_scale_arrow", "finish_axes", "new_axes", "palette"]
+__all__ = [
+    "EDGE",
+    "draw_divergence_crosses",
+    "draw_note",
+    "draw_off_scale_arrow",
+    "finish_axes",
+    "new_axes",
+    "palette",
+]
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float] = (8, 4.8)) -> tuple[Figure, Axes]:
@@ -34,32 +42,43 @@ def palette(count: int) -> list[Any]:
     return [cmap(0.9 * index / max(count - 1, 1)) for index in range(count)]
 
 
-def draw_off_scale_arrow(ax: Axes, x: float, y_limits: tuple[float, float], color: Any) -> None:
-    """An arrow on the top edge at ``x``: a line leaves the axes there."""
-    span = y_limits[1] - y_limits[0]
+EDGE = 0.965
+"""Where edge markers sit, as a fraction of the axes' height: just inside the top edge, so
+they never run into the title."""
+
+
+def draw_off_scale_arrow(ax: Axes, x: float, color: Any) -> None:
+    """An arrow up to the top edge at ``x``: a line leaves the axes there."""
     ax.annotate(
         "",
-        xy=(x, y_limits[1]),
-        xytext=(x, y_limits[1] - 0.06 * span),
+        xy=(x, 1.0),
+        xytext=(x, EDGE - 0.06),
+        xycoords=("data", "axes fraction"),
         arrowprops={"arrowstyle": "->", "color": color, "linewidth": 1.5},
         annotation_clip=False,
     )
 
 
-def draw_divergence_crosses(
-    ax: Axes, xs: Sequence[float], y_limits: tuple[float, float], color: Any
-) -> None:
-    """Crosses on the top edge at each ``x`` where a run's loss became NaN or inf."""
+def draw_divergence_crosses(ax: Axes, xs: Sequence[float], color: Any) -> None:
+    """Crosses just inside the top edge at each ``x`` where a run's loss became NaN or inf
+    (they need no y-range: they are drawn even when no run has a finite value)."""
     if xs:
         ax.plot(
             list(xs),
-            [y_limits[1]] * len(xs),
+            [EDGE] * len(xs),
+            transform=ax.get_xaxis_transform(),
             marker="X",
             color=color,
             markersize=10,
             clip_on=False,
             linestyle="none",
         )
+
+
+def draw_note(ax: Axes, note: str) -> None:
+    """A sentence in the middle of the axes, for a figure with no line to draw."""
+    if note:
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", wrap=True)
 
 
 def finish_axes(

@@ -177,7 +177,10 @@ class RunConfig:
 class Curve:
     """Per-epoch measurements of one run; all fields have one entry per completed epoch.
 
-    ``valid_loss`` and ``train_loss`` may hold NaN or inf at the epoch a run diverged.
+    ``valid_loss`` is the validation metric (an RMSE, see ``RunConfig.metric``) and
+    ``train_loss`` the mean over the epoch's batches of the training MSE (the loss the
+    optimizer minimizes): different units. Both may hold NaN or inf at the epoch a run
+    diverged.
     """
 
     epoch: tuple[int, ...] = ()

@@ -282,6 +282,10 @@ class CompareResult:
         Columns: ``config`` (ordered categorical, ordered by value), the varied parameter,
         ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``, and
         ``status`` (the run's final status: ``done``, ``diverged`` or ``error``).
+
+        The two losses are in different units, as in the exercise: ``valid_loss`` is the
+        validation metric (an RMSE: ``metric="rmse"`` or ``"batch_rmse"``), ``train_loss``
+        the mean over the epoch's batches of the training MSE, the loss AdamW minimizes.
         """
         import pandas as pd
 

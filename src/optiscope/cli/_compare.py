@@ -175,8 +175,15 @@ def compare_command(
     if as_json:
         click.echo(json.dumps(result.to_json_dict(), indent=2))
     else:
+        from optiscope.sweeps import format_value
+
         summary = result.summary()
-        click.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        text = summary.to_string(
+            index=False,
+            float_format=lambda v: f"{v:.4f}",
+            formatters={result.parameter: format_value},  # 1e-05 and 0.03125 as given
+        )
+        click.echo(text)
     for path in written:
         click.echo(f"wrote {path}", err=True)
     click.echo(f"{len(result.records)} configs in {result.seconds:.1f} s", err=True)

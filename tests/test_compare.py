@@ -149,6 +149,7 @@ def test_dataset_by_name() -> None:
         ({"lr": [0.1, 0.01], "data": 42}, "data = int is not understood"),
         ({"lr": [0.1, 0.01], "data": "friedman7"}, "unknown dataset 'friedman7'"),
         ({"lr": {0.1, 0.01}}, r"`lr` is a set, which has no order; pass a list or tuple"),
+        ({"lr": [0.1, 0.01], "device": "bogus"}, "device = 'bogus' is not a device torch knows"),
         ({"lr": np.ones((2, 2))}, r"`lr` is a 2-D ndarray of shape \(2, 2\); pass a flat list"),
     ],
 )
@@ -157,6 +158,14 @@ def test_bad_settings_are_refused_before_anything_trains(kwargs: dict, message: 
         compare_configs(**kwargs)
     if "config" in message or "every config" in message:
         assert str(info.value).endswith("Nothing was run.")
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
+def test_cuda_without_a_gpu_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no CUDA GPU that torch can use; use device='cpu'"):
+        compare_configs(lr=[0.1, 0.01], device="cuda")
 
 
 def test_numpy_and_torch_values_are_numbers() -> None:

@@ -125,6 +125,7 @@ def test_user_arrays_numpy_and_torch() -> None:
         ((np.ones((5, 2)), np.ones((5, 2)), np.ones((2, 2)), np.ones(2)), "y_train has shape"),
         ((np.full((5, 2), np.nan), np.ones(5), np.ones((2, 2)), np.ones(2)), "NaN or inf"),
         ((np.ones((5, 2)), ["a"] * 5, np.ones((2, 2)), np.ones(2)), "could not be read"),
+        ((np.ones((5, 0)), np.ones(5), np.ones((2, 0)), np.ones(2)), "no features"),
     ],
 )
 def test_bad_user_arrays_give_clear_errors(arrays: tuple, message: str) -> None:

@@ -82,6 +82,11 @@ class Dataset:
                 )
             if X.shape[0] == 0:
                 raise DataError(f"the {split} split is empty; it needs at least one sample.")
+            if X.shape[1] == 0:
+                raise DataError(
+                    f"X_{split} has shape {X.shape}: no features; the network needs at least "
+                    "one input column."
+                )
             if y.shape[0] != X.shape[0]:
                 raise DataError(
                     f"X_{split} has {X.shape[0]} rows but y_{split} has {y.shape[0]}; "

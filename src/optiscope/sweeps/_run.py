@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
+
 from optiscope.data import Dataset
 from optiscope.engine import validate_config
 from optiscope.errors import ConfigError
@@ -18,6 +20,23 @@ ENGINES: tuple[str, ...] = ("vectorized", "reference")
 ``reference``: the plain PyTorch loop, one config at a time."""
 
 RecordCallback = Callable[[RunRecord], None]
+
+
+def check_device(device: str) -> None:
+    """Raise :class:`ConfigError` unless torch can train on ``device`` here."""
+    try:
+        where = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(
+            f"device = {device!r} is not a device torch knows ({err}); use 'cpu' or 'cuda'."
+        ) from err
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device = {device!r}, but this machine has no CUDA GPU that torch can use; "
+            "use device='cpu'. Nothing was run."
+        )
+    if where.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device = {device!r}: optiscope trains on 'cpu' or 'cuda'.")
 
 
 def run_configs(
@@ -64,6 +83,7 @@ def run_configs(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise ConfigError(f"`workers` = {workers!r} must be a positive integer (or None).")
+    check_device(device)
     for number, config in enumerate(configs, start=1):
         validate_config(config, where=f"config {number} of {len(configs)}: ")
     n_train = data.n_train if data is not None else None

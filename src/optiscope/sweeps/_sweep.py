@@ -31,7 +31,7 @@ from optiscope.storage import (
     new_owner,
     release_owner,
 )
-from optiscope.sweeps._run import run_configs
+from optiscope.sweeps._run import check_device, run_configs
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -123,6 +123,7 @@ def run_sweep(
     """
     started = time.perf_counter()
     points = spec.expand()
+    check_device(device)
     name = spec.resolved_name
     named = spec if spec.name == name else SweepSpec.from_dict({**spec.to_dict(), "name": name})
     target, owned = open_store(store)

@@ -23,8 +23,9 @@ limit measured here as the sgemm rate of a large square product with all threads
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_engine.py            # about two minutes on 2 cores
+    .venv/bin/python benchmarks/bench_engine.py            # about five minutes on 2 cores
     .venv/bin/python benchmarks/bench_engine.py --json out.json
+    .venv/bin/python benchmarks/bench_engine.py --quick    # a smoke run: 2 epochs, 16 configs
 """
 
 from __future__ import annotations
@@ -125,11 +126,12 @@ def five_sweeps() -> dict[str, list[dict[str, float]]]:
     }
 
 
-def grid() -> list[dict[str, float]]:
+def grid(per_axis: int = 4) -> list[dict[str, float]]:
+    """The grid: ``per_axis`` values of each of its four settings (4: 256 configs)."""
     names = list(GRID)
     return [
         {**DEFAULTS, **dict(zip(names, values, strict=True))}
-        for values in itertools.product(*GRID.values())
+        for values in itertools.product(*(v[:per_axis] for v in GRID.values()))
     ]
 
 
@@ -213,10 +215,17 @@ def _run_optiscope(configs: Sequence[RunConfig], data: Dataset) -> tuple[float, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global EPOCHS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grid-sample", type=int, default=8, help="literal runs for the grid")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per config")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 2 epochs, a 16-config grid"
+    )
     args = parser.parse_args(argv)
+    EPOCHS = 2 if args.quick else args.epochs
+    per_axis, grid_sample = (2, 2) if args.quick else (4, args.grid_sample)
 
     data = make_dataset()
     peak = sgemm_gflops()
@@ -238,8 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(1 thread)",
             flush=True,
         )
-    grid_settings = grid()
-    sample = random.Random(0).sample(range(len(grid_settings)), args.grid_sample)
+    grid_settings = grid(per_axis)
+    sample = random.Random(0).sample(range(len(grid_settings)), grid_sample)
     grid_literal = {i: time_literal(grid_settings[i], data, threads) for i in sample}
     print(f"# literal grid sample of {len(sample)} configs done", flush=True)
 
@@ -250,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [s for name in SWEEPS for s in sweeps[name]],
             [r for name in SWEEPS for r in literal[name]],
         ),
-        "256-config grid": (
+        f"{len(grid_settings)}-config grid": (
             grid_settings,
             [grid_literal.get(i) for i in range(len(grid_settings))],
         ),

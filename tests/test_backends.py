@@ -209,9 +209,9 @@ def test_workers_and_the_parent_share_what_the_exactness_probe_found() -> None:
         pool = backends._POOL
         assert pool is not None and pool.warm
         pool.run(tasks, DATA, "cpu", lambda task, records: None)  # the worker trains both
-        learned = exact.known_choices()
-        assert learned and all(key[-2] in (24, 4, 300) for key in learned)  # its shapes
-        assert any(key[0] == "weight_grad" for key in learned)
+        learned = exact.known_choices()  # (the worker may know other shapes too)
+        for rows in (24, 4):  # batches of 24 rows, and the last one of 4
+            assert any(key[0] == "weight_grad" and key[-2] == rows for key in learned)
     finally:
         exact._CHOSEN.update(before)
 

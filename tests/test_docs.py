@@ -8,25 +8,22 @@ fresh temporary folder (the main job in the repository, where it writes ``out/``
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from doc_pages import ROOT, blocks
 from optiscope.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/exercise-q1.md"]
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 # The test command itself would run this test again.
 NOT_RUN = {"bash scripts/test.sh": "it is the command that runs this test"}
 
 
 def _blocks(page: str, languages: tuple[str, ...]) -> list[str]:
-    text = (ROOT / page).read_text()
-    return [body for lang, body in FENCE.findall(text) if lang in languages]
+    return blocks(ROOT / page, languages)
 
 
 def _shell_lines(page: str) -> list[str]:

@@ -4,21 +4,19 @@ small."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
 import pytest
 
+from doc_pages import ROOT, blocks
 from optiscope.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "exercise-q2-q3.md"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
 def _blocks(language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(PAGE.read_text()) if lang == language]
+    return blocks(PAGE, (language,))
 
 
 def test_python_examples_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,12 +56,3 @@ def test_command_examples_run(
     written = [args[i + 1] for i, a in enumerate(args) if a in ("--out", "--gif")]
     for name in written:
         assert (tmp_path / name).stat().st_size > 0
-
-
-def test_the_page_images_exist_and_are_small() -> None:
-    images = re.findall(r"\]\((images/[\w.-]+)\)", PAGE.read_text())
-    assert any(name.endswith(".gif") for name in images)
-    for name in images:
-        path = PAGE.parent / name
-        assert path.is_file(), f"{name} is missing: run docs/make_figures_landscapes.py"
-        assert path.stat().st_size < 1_000_000, f"{name} is over 1 MB"

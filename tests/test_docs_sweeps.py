@@ -10,7 +10,6 @@ lines without ``$ `` are output, not commands.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import signal
 import sqlite3
@@ -21,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from doc_pages import ROOT, fenced
 from optiscope.cli import main
 from optiscope.storage import SqliteStore
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "sweeps.md"
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 SMALL = ["--epochs", "2", "--n", "200", "--hidden", "8"]
 CLI = [sys.executable, "-c", "from optiscope.cli import main; main()"]
 
@@ -34,7 +32,7 @@ CLI = [sys.executable, "-c", "from optiscope.cli import main; main()"]
 def _steps() -> list[tuple[str, str, str]]:
     """``(kind, text, note)`` in page order: kind is ``shell``, ``python`` or ``file``."""
     steps = []
-    for lang, body in FENCE.findall(PAGE.read_text()):
+    for lang, body in fenced(PAGE):
         if lang == "python":
             steps.append(("python", body, ""))
         elif lang == "toml" and body.startswith("# "):
@@ -144,12 +142,3 @@ def test_the_resumed_sweep_trains_only_what_was_missing(tmp_path: Path) -> None:
     assert len(runs) == 90 and all(r.status == "done" for r in runs)
     seeds_0_to_4 = [r for r in runs if r.config.seed < 5]
     assert all(r.starts == 1 for r in seeds_0_to_4)  # trained once, by sweep a
-
-
-def test_the_page_figures_exist_and_are_small() -> None:
-    images = re.findall(r"\(images/(sweeps-[\w-]+\.png)\)", PAGE.read_text())
-    assert images
-    for name in images:
-        path = ROOT / "docs" / "images" / name
-        assert path.read_bytes().startswith(b"\x89PNG")
-        assert path.stat().st_size < 1_000_000

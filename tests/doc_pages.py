@@ -1,0 +1,30 @@
+"""Reading the fenced examples of the Markdown pages, for the tests that run them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def pages() -> list[Path]:
+    """Every Markdown page users read: the README and docs/*.md."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def fenced(page: Path) -> list[tuple[str, str]]:
+    """``(language, body)`` of each fenced block, in page order (``""`` when untagged)."""
+    return [(lang, body) for lang, body in FENCE.findall(page.read_text())]
+
+
+def blocks(page: Path, languages: tuple[str, ...]) -> list[str]:
+    """The bodies of the blocks in these languages, in page order."""
+    return [body for lang, body in fenced(page) if lang in languages]
+
+
+def images(page: Path) -> list[Path]:
+    """The local images the page shows."""
+    return [page.parent / target for target in IMAGE.findall(page.read_text())]

@@ -94,10 +94,16 @@ ACTIVATION_OPS: dict[str, ActivationOps] = {
 }
 
 
+CHEAP_ALONE = frozenset({"outer"})
+"""Candidates cheaper than the plain call even for one config (an element-wise product
+against a matrix product), tried first whatever K is."""
+
+
 def _ordered(candidates: list[Candidate], k: int) -> list[Candidate]:
-    """For one config the plain call is the cheapest: try it first (it is the reference's)."""
+    """For one config the plain call is the cheapest, but for :data:`CHEAP_ALONE`: try it
+    first (it is the reference's)."""
     if k == 1:
-        return sorted(candidates, key=lambda c: c.name != "per_model")
+        return sorted(candidates, key=lambda c: (c.name not in CHEAP_ALONE, c.name != "per_model"))
     return candidates
 
 

@@ -125,11 +125,12 @@ class VectorizedTrainer:
         X_valid, y_valid = data.X_valid.to(device), data.y_valid.to(device)
         n, batch_size = data.n_train, config.batch_size
         starts = list(range(0, n, batch_size))
-        nets = _Nets(self.layout, config.activation, self.params, self.grads)
+        nets = _Nets(self.layout, config.activation, self.params, self.grads, config.epochs)
         losses = torch.empty(len(starts), k, device=device)  # (batches, K): each step's MSE
         orders = _Orders(self.configs, n) if config.shuffle else None
         if orders is not None:
-            shuffled = [nets.train(min(first + batch_size, n) - first, None) for first in starts]
+            sizes = [min(first + batch_size, n) - first for first in starts]
+            shuffled = [nets.train(rows, None, per_epoch=sizes.count(rows)) for rows in sizes]
             plans = [
                 net.plan(net.x, net.y, losses[j])  # type: ignore[arg-type]
                 for j, net in enumerate(shuffled)
@@ -224,12 +225,18 @@ def _record(
 class _Nets:
     """One :class:`StackedMLP` per batch size and purpose, built (and checked) on first use."""
 
-    def __init__(self, layout: StackedLayout, activation: str, params: Tensor, grads: Tensor):
-        self.layout, self.activation = layout, activation
+    def __init__(
+        self, layout: StackedLayout, activation: str, params: Tensor, grads: Tensor, epochs: int
+    ):
+        self.layout, self.activation, self.epochs = layout, activation, epochs
         self.params, self.grads = layout.views(params), layout.views(grads)
         self._nets: dict[tuple[int, bool, bool], StackedMLP] = {}
 
-    def get(self, rows: int, train: bool, offsets: Sequence[int] | None) -> StackedMLP:
+    def get(
+        self, rows: int, train: bool, offsets: Sequence[int] | None, *, per_epoch: int
+    ) -> StackedMLP:
+        """The network for batches of ``rows`` (built on first use), whose plans run
+        ``per_epoch`` times an epoch."""
         key = (rows, train, offsets is None)
         net = self._nets.get(key)
         if net is None:
@@ -240,12 +247,13 @@ class _Nets:
                 self.grads if train else None,
                 rows,
                 data_offsets=offsets,
+                uses=per_epoch * self.epochs,
             )
             self._nets[key] = net
         return net
 
-    def train(self, rows: int, offsets: Sequence[int] | None) -> StackedMLP:
-        return self.get(rows, True, offsets)
+    def train(self, rows: int, offsets: Sequence[int] | None, *, per_epoch: int) -> StackedMLP:
+        return self.get(rows, True, offsets, per_epoch=per_epoch)
 
     def plans(
         self, X: Tensor, y: Tensor, batch_size: int, losses: Tensor, *, train: bool
@@ -260,7 +268,8 @@ class _Nets:
         plans = []
         for j, first in enumerate(starts):
             stop = min(first + batch_size, n)
-            net = self.get(stop - first, train, offsets[stop - first])
+            rows = stop - first
+            net = self.get(rows, train, offsets[rows], per_epoch=len(offsets[rows]))
             plans.append(net.plan(X[first:stop], y[first:stop], losses[j]))  # (B, F), (B, 1)
         return plans
 

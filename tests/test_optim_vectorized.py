@@ -8,7 +8,9 @@ subnormal, so the slow paths of sqrt and the fused multiply-adds are exercised.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 import torch
 
 from optiscope.errors import ConfigError
-from optiscope.optim import OPTIMIZERS, get_optimizer
+from optiscope.optim import OPTIMIZERS, get_optimizer, matches_reference
 
 SHAPES = [(50, 4), (50,), (50, 50), (1, 50), (1,), (3, 7, 5)]
 STEPS = 12
@@ -106,6 +108,58 @@ def test_vectorized_step_equals_torch_optim_bit_for_bit(name: str) -> None:
                 _assert_state_equal(name, state, index, config, optimizer, param, where)
 
 
+@pytest.mark.parametrize("name", VECTORIZABLE)
+def test_reference_step_equals_torch_optim_bit_for_bit(name: str) -> None:
+    """The reference step (what the vectorized step is held to on each device before a
+    group trains) is torch.optim's single-tensor update, step by step."""
+    info = get_optimizer(name)
+    assert info.reference_step is not None
+    generator = torch.Generator().manual_seed(11)
+    for values in _hparams(name):
+        start = [torch.randn(shape, generator=generator) for shape in SHAPES]
+        ours = [p.clone() for p in start]
+        theirs = [p.clone().requires_grad_() for p in start]
+        optimizer = info.make_torch(theirs, values)
+        state: dict[str, Any] = {}
+        for step in range(1, STEPS + 1):
+            grads = [g[0] for g in _gradients(generator, 1)]
+            info.reference_step(ours, [g.clone() for g in grads], state, values)
+            for param, grad in zip(theirs, grads, strict=True):
+                param.grad = grad.clone()
+            optimizer.step()
+            for mine, param in zip(ours, theirs, strict=True):
+                _assert_same(mine, param.detach(), f"step {step}, {values}")
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+def test_the_device_check_accepts_every_vectorized_step_here(name: str) -> None:
+    info = get_optimizer(name)
+    assert matches_reference(info, _hparams(name))
+    assert matches_reference(info, _hparams(name)[:1])  # one config: shared values as scalars
+
+
+def test_the_exercise_momentum_passes_the_device_check_too() -> None:
+    from optiscope.optim import MOMENTUM
+
+    hparams = [MOMENTUM.validate({"lr": lr, "beta": b}) for lr in (0.1, 0.001) for b in (0, 0.9)]
+    assert MOMENTUM.vectorizable and matches_reference(MOMENTUM, hparams)
+
+
+def test_the_device_check_refuses_a_step_one_ulp_off() -> None:
+    """A vectorized step that rounds one element differently, as a kernel on another device
+    might, is caught before anything trains with it."""
+    adamw = get_optimizer("adamw")
+    assert adamw.step is not None
+    exact_step = adamw.step
+
+    def off_by_one_ulp(params: Any, grads: Any, state: Any) -> None:
+        exact_step(params, grads, state)
+        params[0].view(-1)[5].nextafter_(torch.tensor(math.inf))
+
+    broken = dataclasses.replace(adamw, step=off_by_one_ulp)
+    assert not matches_reference(broken, _hparams("adamw"))
+
+
 def _assert_state_equal(
     name: str,
     state: Any,
@@ -180,28 +234,38 @@ def test_adam_with_eps_zero_and_tiny_second_moments() -> None:
 
 
 @pytest.mark.parametrize(
-    ("eps", "clamped"), [(1e-8, True), (1e-3, True), (1e-30, False), (0.0, False)]
-)
-def test_the_sqrt_clamp_is_used_only_where_it_changes_no_bit(eps: float, clamped: bool) -> None:
+    ("eps", "beta2", "clamped"),
+    [(1e-8, 0.9999, True), (1e-3, 0.9999, True), (1e-30, 0.9999, False), (0.0, 0.9999, False),
+     (1e-8, 0.5, True), (1e-30, 0.5, False)],
+)  # fmt: skip
+def test_the_sqrt_clamp_is_used_only_where_it_changes_no_bit(
+    eps: float, beta2: float, clamped: bool
+) -> None:
     """``sqrt(max(v, FLT_MIN))`` replaces ``sqrt(v)`` only where adding eps hides the
-    difference; with a tiny eps it would not (a zero second moment with a nonzero first
-    moment: ``m / eps`` against ``m / 1e-17``), so the plain sqrt runs and torch is matched."""
-    from optiscope.optim._adam import AdamState
+    difference; with a tiny eps it would not (zero or subnormal second moments with a
+    nonzero first moment: ``m / eps`` against ``m / 1e-17``), so the plain sqrt runs and
+    torch is matched."""
+    from optiscope.optim._adam import _clamp_is_exact
 
     info = get_optimizer("adamw")
-    hparams = [info.validate({"eps": eps, "betas": (0.9, 0.9999)})]
-    param = torch.ones(1, 3)
+    hparams = [info.validate({"eps": eps, "betas": (0.9, beta2)})]
+    assert _clamp_is_exact([beta2], [eps]) is clamped
+    assert _clamp_is_exact([beta2], [eps], reciprocal=True) is clamped  # as on CUDA
+    param = torch.ones(1, 4)
     single = param[0].clone().requires_grad_()
     optimizer = info.make_torch([single], hparams[0])
     assert info.init_state is not None and info.step is not None
     state = info.init_state([param], hparams)
-    assert isinstance(state, AdamState) and state._clamp is clamped
-    grad = torch.tensor([[1e-25, 1e-40, 0.0]])  # squares underflow to zero: v = 0, m != 0
-    for _ in range(3):
+    # Squares that underflow to zero (v = 0, m != 0), and with beta2 = 0.5 one subnormal v.
+    grad = torch.tensor([[1e-25, 1e-40, 0.0, 1e-21]])
+    for step in range(3):
         info.step([param], [grad], state)
         single.grad = grad[0].clone()
         optimizer.step()
-    _assert_same(param[0], single.detach(), f"eps = {eps}")
+        if step == 0 and beta2 == 0.5:
+            v = state.exp_avg_sq[0][0, 3].item()
+            assert 0 < v < torch.finfo(torch.float32).tiny  # subnormal
+    _assert_same(param[0], single.detach(), f"eps = {eps}, beta2 = {beta2}")
 
 
 def test_mismatched_config_count_is_refused() -> None:

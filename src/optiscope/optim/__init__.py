@@ -1,6 +1,7 @@
 """Optimizers: hyperparameter schemas, reference ``torch.optim`` classes, vectorized updates."""
 
 from optiscope.optim._base import HParamSpec, OptimizerInfo, check_number
+from optiscope.optim._check import matches_reference
 from optiscope.optim._momentum import (
     FIRST_STEP_DIFFERENCE,
     MOMENTUM,
@@ -18,5 +19,6 @@ __all__ = [
     "OptimizerInfo",
     "check_number",
     "get_optimizer",
+    "matches_reference",
     "momentum_update",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -29,7 +30,7 @@ from optiscope.optim._base import (
     config_column,
 )
 
-__all__ = ["ADAM", "AdamState", "adam_step", "init_adam_state"]
+__all__ = ["ADAM", "AdamState", "adam_reference_step", "adam_step", "init_adam_state"]
 
 FLT_MIN = float(torch.finfo(torch.float32).tiny)
 """The smallest normal float32. ``sqrt`` of zero or of a subnormal is slow on some CPUs (on
@@ -66,7 +67,6 @@ class AdamState:
         self._bias2 = Distinct(list(zip(self.beta2, self.eps, strict=True)))
         self._has_decay = [wd != 0 for wd in self.weight_decay]
         self._any_decay = any(self._has_decay)
-        self._clamp = _clamp_is_exact(self.beta2, self.eps)
         self._constants: dict[str, list[float]] = {
             "decay": [1 - lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)],
             "weight_decay": list(self.weight_decay),
@@ -88,14 +88,16 @@ class AdamState:
             self._columns[key] = column
         return column
 
-    def factor(self, name: str, like: Tensor) -> Tensor:
-        """A per-config constant as a tensor multiplier for ``like``: the column, or for a
-        shared value a 0-dim tensor. Torch reads a 0-dim CPU tensor as it reads a Python
-        scalar (the same float32 value, the same kernel), and a call with one costs about
-        2.5 us less than with a Python float, which torch wraps into a tensor each time."""
+    def factor(self, name: str, like: Tensor) -> Tensor | float:
+        """A per-config constant as a multiplier for ``like``: the column, or for a shared
+        value on the CPU a 0-dim CPU tensor. Torch's CPU kernels read a 0-dim CPU tensor as
+        they read a Python scalar (the same float32 value, the same kernel), and a call with
+        one costs about 2.5 us less than with a Python float, which torch wraps into a
+        tensor each time. On other devices a shared value stays the Python float torch
+        passes (CUDA kernels treat a CPU scalar specially: see :func:`_divide_per_step`)."""
         value = self.constant(name, like)
-        if isinstance(value, float):
-            return torch.tensor(value, dtype=like.dtype, device=like.device)
+        if isinstance(value, float) and like.device.type == "cpu":
+            return torch.tensor(value, dtype=like.dtype)
         return value
 
 
@@ -216,14 +218,15 @@ class _Plan:
         else:
             calls.append(partial(torch.mul, g, one_minus_beta2, out=work))
             calls.append(partial(v.addcmul_, work, g))
-        if state._clamp:  # the same bits, faster: see _clamp_is_exact
-            calls.append(partial(torch.clamp_min, v, FLT_MIN, out=denom))
+        reciprocal = _divides_by_reciprocal(p.device)
+        if _clamp_is_exact(state.beta2, state.eps, reciprocal=reciprocal):  # the same bits,
+            calls.append(partial(torch.clamp_min, v, FLT_MIN, out=denom))  # faster
             calls.append(denom.sqrt_)
         else:
             calls.append(partial(torch.sqrt, v, out=denom))
-        bias2 = self._per_step("bias2", state._bias2, _bias2_sqrt, p)
-        calls.append(partial(denom.div_, bias2))  # (an addcdiv with broadcast eps and bias2
-        calls.append(partial(denom.add_, state.factor("eps", p)))  # is 4x slower than both)
+        # (an addcdiv with broadcast eps and bias2 would be one pass, but is 4x slower)
+        calls.append(self._divide_per_step(denom, "bias2", state._bias2, _bias2_sqrt))
+        calls.append(partial(denom.add_, state.factor("eps", p)))
         if len(state._step_size.values) == 1:
             key = state._step_size.values[0]  # (lr, beta1)
 
@@ -235,6 +238,24 @@ class _Plan:
             step_size = self._per_step("step_size", state._step_size, _neg_step_size, p)
             calls.append(partial(torch.mul, m, step_size, out=work))
             calls.append(partial(p.addcdiv_, work, denom))
+
+    def _divide_per_step(
+        self, x: Tensor, name: str, distinct: Distinct, fn: Callable[[Any, float], float]
+    ) -> Callable[[], object]:
+        """``x`` divided, in place, by ``fn(key, t)`` for each config at step ``t``, rounded
+        as torch's kernels divide by that Python number: on the CPU by true division; on
+        CUDA as a product with the float32 reciprocal (``div_true_kernel_cuda`` takes that
+        path for a CPU scalar, and a tensor divisor would take the other)."""
+        if not _divides_by_reciprocal(x.device):
+            return partial(x.div_, self._per_step(name, distinct, fn, x))
+        if len(distinct.values) == 1:
+            key, state = distinct.values[0], self.state
+            return lambda: x.div_(fn(key, float(state.step)))  # exactly torch's call
+
+        def reciprocal(key: Any, t: float) -> float:
+            return float(np.float32(1.0) / np.float32(fn(key, t)))  # in float32, as CUDA
+
+        return partial(x.mul_, self._per_step(f"1/{name}", distinct, reciprocal, x))
 
     def _per_step(
         self, name: str, distinct: Distinct, fn: Callable[[Any, float], float], like: Tensor
@@ -257,19 +278,30 @@ class _Plan:
         return column
 
 
-def _clamp_is_exact(beta2: Sequence[float], eps: Sequence[float]) -> bool:
+def _divides_by_reciprocal(device: torch.device) -> bool:
+    """Whether torch divides a tensor on ``device`` by a Python number as a product with
+    its float32 reciprocal (CUDA) rather than by true division (the CPU)."""
+    return device.type == "cuda"
+
+
+def _clamp_is_exact(
+    beta2: Sequence[float], eps: Sequence[float], *, reciprocal: bool = False
+) -> bool:
     """Whether ``sqrt(max(v, FLT_MIN))`` gives every config the denominator ``sqrt(v)`` gives.
 
     The two differ only where ``0 <= v < FLT_MIN``, where ``sqrt(v) / bias2 <= sqrt(FLT_MIN) /
     bias2``; if adding ``eps`` to the larger of these still rounds to ``eps`` in float32, both
     denominators are ``eps`` exactly. ``bias2 = sqrt(1 - beta2**t)`` is smallest at step 1, so
-    checking step 1 (in float32, with the kernels the step uses) covers every step. It fails
-    for ``eps = 0`` (``0 / 0`` must stay NaN, as in torch) and for eps far below 1e-16.
+    checking step 1 (in float32, dividing as the step divides: ``reciprocal`` for a product
+    with ``1 / bias2``, see :meth:`_Plan._divide_per_step`) covers every step. It fails for
+    ``eps = 0`` (``0 / 0`` must stay NaN, as in torch) and for eps far below 1e-16.
     """
-    bias2 = torch.tensor([_bias2_sqrt((b, e), 1.0) for b, e in zip(beta2, eps, strict=True)])
-    column = torch.tensor(list(eps))  # float32, as the step rounds them
-    clamped = torch.full_like(bias2, FLT_MIN).sqrt_().div_(bias2).add_(column)
-    return bool(torch.equal(clamped, column))
+    steps = [_bias2_sqrt((b, e), 1.0) for b, e in zip(beta2, eps, strict=True)]
+    bias2 = torch.tensor(steps, dtype=torch.float32)
+    column = torch.tensor(list(eps), dtype=torch.float32)  # as the step rounds them
+    root = torch.full_like(bias2, FLT_MIN).sqrt_()
+    scaled = root.mul_(torch.reciprocal(bias2)) if reciprocal else root.div_(bias2)
+    return bool(torch.equal(scaled.add_(column), column))
 
 
 def _bias2_sqrt(beta2_eps: tuple[float, float], t: float) -> float:
@@ -289,6 +321,43 @@ def _check_k(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> 
         )
 
 
+def adam_reference_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: dict[str, Any],
+    hparams: Mapping[str, Any],
+    *,
+    decoupled: bool = False,
+) -> None:
+    """One Adam (AdamW, ``decoupled=True``) step of one config, as ``torch.optim``'s
+    single-tensor path writes it: the same calls, with its Python scalars.
+
+    Args:
+        params: one config's parameters, updated in place.
+        grads: their gradients.
+        state: this function's state (step count, moments), empty before the first step.
+        hparams: validated hyperparameters (``lr``, ``betas``, ``eps``, ``weight_decay``).
+    """
+    lr, (beta1, beta2) = hparams["lr"], hparams["betas"]
+    eps, weight_decay = hparams["eps"], hparams["weight_decay"]
+    if "moments" not in state:  # zero first and second moments, as torch starts them
+        state["moments"] = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    step = state["step"] = state.get("step", 0) + 1
+    moments = state["moments"]
+    for p, g, (m, v) in zip(params, grads, moments, strict=True):
+        if weight_decay != 0:
+            if decoupled:
+                p.mul_(1 - lr * weight_decay)
+            else:
+                g = g.add(p, alpha=weight_decay)
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        step_size = lr / (1 - beta1 ** float(step))  # torch reads its step counter as a float
+        bias_correction2_sqrt = (1 - beta2 ** float(step)) ** 0.5
+        denom = (v.sqrt() / bias_correction2_sqrt).add_(eps)
+        p.addcdiv_(m, denom, value=-step_size)
+
+
 def _adam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: AdamState) -> None:
     adam_step(params, grads, state, decoupled=False)
 
@@ -306,4 +375,5 @@ ADAM = OptimizerInfo(
     ),
     init_state=init_adam_state,
     step=_adam_step,
+    reference_step=adam_reference_step,
 )

@@ -17,20 +17,31 @@ with ``decoupled_weight_decay=True``; the vectorized update is Adam's with ``dec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from optiscope.optim._adam import AdamState, adam_step, init_adam_state
+from optiscope.optim._adam import AdamState, adam_reference_step, adam_step, init_adam_state
 from optiscope.optim._base import HParamSpec, OptimizerInfo
 
-__all__ = ["ADAMW", "adamw_step"]
+__all__ = ["ADAMW", "adamw_reference_step", "adamw_step"]
 
 
 def adamw_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: AdamState) -> None:
     """One AdamW step of K stacked configs, in place (state from ``init_adam_state``)."""
     adam_step(params, grads, state, decoupled=True)
+
+
+def adamw_reference_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: dict[str, Any],
+    hparams: Mapping[str, Any],
+) -> None:
+    """One AdamW step of one config, as ``torch.optim.AdamW`` writes it."""
+    adam_reference_step(params, grads, state, hparams, decoupled=True)
 
 
 ADAMW = OptimizerInfo(
@@ -46,4 +57,5 @@ ADAMW = OptimizerInfo(
     ),
     init_state=init_adam_state,
     step=adamw_step,
+    reference_step=adamw_reference_step,
 )

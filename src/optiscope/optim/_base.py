@@ -33,6 +33,7 @@ __all__ = [
     "HParamSpec",
     "InitState",
     "OptimizerInfo",
+    "ReferenceStep",
     "VectorizedStep",
     "check_number",
     "config_column",
@@ -45,6 +46,12 @@ InitState: TypeAlias = Callable[[Sequence[Tensor], Sequence[Mapping[str, Any]]],
 """``init_state(params, hparams)``: the state of K configs; params ``(K, *shape)`` each."""
 VectorizedStep: TypeAlias = Callable[[Sequence[Tensor], Sequence[Tensor], Any], None]
 """``step(params, grads, state)``: one in-place update of every stacked parameter."""
+ReferenceStep: TypeAlias = Callable[
+    [Sequence[Tensor], Sequence[Tensor], dict[str, Any], Mapping[str, Any]], None
+]
+"""``reference_step(params, grads, state, hparams)``: one in-place update of one config's
+(unstacked) parameters, written with the calls and Python scalars of ``torch.optim``'s
+single-tensor path; ``state`` is a dict it keeps its own state in (empty at first)."""
 
 
 def config_column(values: Sequence[float], like: Tensor) -> Tensor:
@@ -262,6 +269,9 @@ class OptimizerInfo:
         init_state: vectorized state for K stacked configs (``None``: not vectorizable); see
             the module docstring for the contract.
         step: vectorized in-place update of stacked parameters.
+        reference_step: the same update for one config as ``torch.optim`` writes it (the
+            tests hold it to ``torch_class`` bit for bit; before a group trains, the
+            vectorized step is held to it on the group's device).
     """
 
     name: str
@@ -272,11 +282,17 @@ class OptimizerInfo:
     extra_checks: Callable[[Mapping[str, Any]], list[str]] | None = None
     init_state: InitState | None = field(default=None, repr=False)
     step: VectorizedStep | None = field(default=None, repr=False)
+    reference_step: ReferenceStep | None = field(default=None, repr=False)
 
     @property
     def vectorizable(self) -> bool:
-        """Whether K configs of this optimizer can train as one stacked update."""
-        return self.init_state is not None and self.step is not None
+        """Whether K configs of this optimizer can train as one stacked update (which needs
+        the update, its state, and a reference step to check it against)."""
+        return (
+            self.init_state is not None
+            and self.step is not None
+            and self.reference_step is not None
+        )
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -37,6 +37,7 @@ __all__ = [
     "ExerciseMomentum",
     "MomentumState",
     "init_momentum_state",
+    "momentum_reference_step",
     "momentum_step",
     "momentum_update",
 ]
@@ -182,6 +183,20 @@ def momentum_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: Mome
         p.addcmul_(v, state.column("-lr", [-lr for lr in state.lr], p))  # (K, *shape)
 
 
+def momentum_reference_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: dict[str, Any],
+    hparams: Mapping[str, Any],
+) -> None:
+    """One step of one config: the exercise's :func:`momentum_update` on each parameter,
+    velocities starting at zero."""
+    if "velocity" not in state:
+        state["velocity"] = [torch.zeros_like(p) for p in params]
+    for p, g, v in zip(params, grads, state["velocity"], strict=True):
+        momentum_update(p, g, v, hparams["lr"], hparams["beta"])
+
+
 #: The exercise's momentum in the optimizer registry's shape (not in ``OPTIMIZERS``, which lists
 #: the optimizers for training networks; the 2-D landscape runs add it).
 MOMENTUM = OptimizerInfo(
@@ -195,4 +210,5 @@ MOMENTUM = OptimizerInfo(
     ),
     init_state=init_momentum_state,
     step=momentum_step,
+    reference_step=momentum_reference_step,
 )

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from optiscope.optim._base import HParamSpec, OptimizerInfo, config_column, select_where
 
-__all__ = ["SGD", "SGDState", "init_sgd_state", "sgd_step"]
+__all__ = ["SGD", "SGDState", "init_sgd_state", "sgd_reference_step", "sgd_step"]
 
 
 def _nesterov_checks(values: Mapping[str, Any]) -> list[str]:
@@ -133,6 +133,36 @@ def sgd_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: SGDState)
         p.addcmul_(step_along, state.column("-lr", [-lr for lr in state.lr], p))
 
 
+def sgd_reference_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: dict[str, Any],
+    hparams: Mapping[str, Any],
+) -> None:
+    """One SGD step of one config, as ``torch.optim.SGD``'s single-tensor path writes it.
+
+    Args:
+        params: one config's parameters, updated in place.
+        grads: their gradients.
+        state: this function's state (momentum buffers), empty before the first step.
+        hparams: validated hyperparameters.
+    """
+    lr, momentum, dampening = hparams["lr"], hparams["momentum"], hparams["dampening"]
+    weight_decay, nesterov = hparams["weight_decay"], hparams["nesterov"]
+    buffers: list[Tensor | None] = state.setdefault("momentum_buffer", [None] * len(params))
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+        if weight_decay != 0:
+            g = g.add(p, alpha=weight_decay)
+        if momentum != 0:
+            buffer = buffers[i]
+            if buffer is None:
+                buffer = buffers[i] = torch.clone(g).detach()
+            else:
+                buffer.mul_(momentum).add_(g, alpha=1 - dampening)
+            g = g.add(buffer, alpha=momentum) if nesterov else buffer
+        p.add_(g, alpha=-lr)
+
+
 SGD = OptimizerInfo(
     name="sgd",
     title="SGD",
@@ -148,4 +178,5 @@ SGD = OptimizerInfo(
     extra_checks=_nesterov_checks,
     init_state=init_sgd_state,
     step=sgd_step,
+    reference_step=sgd_reference_step,
 )

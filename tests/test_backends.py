@@ -196,23 +196,29 @@ def test_the_pool_stays_warm_between_calls() -> None:
 
 def test_workers_and_the_parent_share_what_the_exactness_probe_found() -> None:
     """A kernel checked in one process is not probed again in another: the parent learns a
-    worker's answers with its records and hands everything it knows to the next task."""
+    worker's answers with its records, and hands everything it knows to the next task."""
     import optiscope.engine._exact as exact
+    import optiscope.sweeps._backends as backends
 
     start_pool(2)
+    pool = backends._POOL
+    assert pool is not None and pool.warm
     before = exact.known_choices()
     exact._CHOSEN.clear()
     try:
-        tasks = plan_tasks([_config(batch_size=24, seed=s) for s in (1, 2)], engine="vectorized")
-        import optiscope.sweeps._backends as backends
-
-        pool = backends._POOL
-        assert pool is not None and pool.warm
-        pool.run(tasks, DATA, "cpu", lambda task, records: None)  # the worker trains both
+        configs = [_config(batch_size=24, seed=s) for s in (1, 2)]  # one group, K = 2
+        pool.run(plan_tasks(configs, engine="vectorized"), DATA, "cpu", lambda *_: None)
         learned = exact.known_choices()  # (the worker may know other shapes too)
-        for rows in (24, 4):  # batches of 24 rows, and the last one of 4
-            assert any(key[0] == "weight_grad" and key[-2] == rows for key in learned)
+        keys = [k for k in learned if k[0] == "weight_grad" and k[-2] == 24]
+        assert keys, "the worker's answers for batches of 24 rows came back"
+        # The other way: an answer the parent hands over is used, not probed again. The
+        # plain call per config is always exact, and never the probe's pick for these.
+        assert all(learned[k] != "per_model" for k in keys)
+        exact._CHOSEN.update(dict.fromkeys(keys, "per_model"))
+        pool.run(plan_tasks(configs, engine="vectorized"), DATA, "cpu", lambda *_: None)
+        assert all(exact.known_choices()[k] == "per_model" for k in keys)
     finally:
+        exact._CHOSEN.clear()
         exact._CHOSEN.update(before)
 
 
@@ -276,6 +282,18 @@ def test_a_machine_that_cannot_stack_exactly_falls_back_to_the_reference(
     monkeypatch.setattr("optiscope.engine._stacked_net.choose", refuse)
     [record] = run_configs([_config()], workers=1)
     assert record.engine == "reference"
+
+
+def test_a_device_where_the_vectorized_update_drifts_trains_with_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The optimizer check before a group trains (see optiscope.optim.matches_reference)
+    sends the group to the reference engine, with its numbers."""
+    monkeypatch.setattr("optiscope.engine._vectorized.matches_reference", lambda *a: False)
+    configs = [_config(), _config(lr=0.1)]
+    records = run_configs(configs, workers=1)
+    assert [r.engine for r in records] == ["reference", "reference"]
+    assert _numbers(records) == _numbers([train_reference(c, DATA) for c in configs])
 
 
 def test_run_configs_checks_its_arguments() -> None:

@@ -212,6 +212,20 @@ def test_train_vectorized_returns_records_in_order() -> None:
     assert all(list(r.curve.seconds) == sorted(r.curve.seconds) for r in records)
 
 
+def test_training_uses_one_intra_op_thread_and_restores_the_setting() -> None:
+    """With several threads, element-wise kernels split buffers at points that need not
+    fall between configs; training always runs on one, whatever the caller set."""
+    seen: list[int] = []
+    torch.set_num_threads(2)
+    try:
+        train_vectorized(
+            [_config(epochs=1)], on_epoch=lambda *_: seen.append(torch.get_num_threads())
+        )
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_configs_that_cannot_share_a_step_are_refused() -> None:
     from optiscope.errors import ConfigError
 

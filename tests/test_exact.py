@@ -15,7 +15,14 @@ import pytest
 import torch
 from torch import Tensor
 
-from optiscope.engine._exact import Candidate, InexactError, Operand, choose, per_model
+from optiscope.engine._exact import (
+    Candidate,
+    InexactError,
+    Operand,
+    choose,
+    known_choices,
+    per_model,
+)
 
 
 def _plain_sum(t: Sequence[Tensor]) -> Tensor:
@@ -92,6 +99,26 @@ def test_a_kernel_wrong_in_one_slice_of_the_first_sixteen_is_refused(k: int) -> 
     one of the first 16 is checked (and the last)."""
     chosen = _probe(("slice", k), [_wrong_in_slice(k), _per_model_sum()], k=20)
     assert chosen == "per_model"
+
+
+def test_a_kernel_wrong_only_in_the_last_slice_is_refused() -> None:
+    chosen = _probe("last", [_wrong_in_slice(39), _per_model_sum()], k=40)
+    assert chosen == "per_model"
+
+
+def test_one_config_takes_the_plain_call_without_a_probe() -> None:
+    """For K = 1 the per-model candidate is the plain call itself: nothing is compared, and
+    nothing is remembered (a later caller that tries a stacked form first gets it probed)."""
+    calls = []
+
+    def single(t: Sequence[Tensor]) -> Tensor:
+        calls.append(1)
+        return _plain_sum(t)
+
+    out = torch.empty(1, 50)
+    key = ("test_exact", "alone")
+    chosen = choose(key, [_per_model_sum()], single, [Operand(torch.empty(1, 8, 50))], out)
+    assert chosen.name == "per_model" and calls == [] and key not in known_choices()
 
 
 def test_no_exact_candidate_raises() -> None:

@@ -18,6 +18,7 @@ from optiscope.engine._path_optimizers import (
     resolve_optimizer,
 )
 from optiscope.engine._reference import train_reference
+from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._trajectory import DECAYS, GridRun, check_decay, run_grid, run_path
 from optiscope.engine._validate import config_problems, validate_config
 from optiscope.engine._vectorized import VectorizedTrainer, lockstep_key, train_vectorized
@@ -43,6 +44,7 @@ __all__ = [
     "known_choices",
     "learn_choices",
     "lockstep_key",
+    "one_intra_op_thread",
     "parse_optimizer_text",
     "resolve_optimizer",
     "run_grid",

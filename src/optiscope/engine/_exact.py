@@ -11,9 +11,14 @@ rule written down for one machine would be wrong on another, so the engine asks 
    model's own call, once per config, on slices laid out like fresh tensors); a candidate
    binds all its arguments once, so a training step is a list of prepared calls;
 2. before training, :func:`choose` runs each candidate on random inputs placed exactly where
-   the real ones will be (same buffers, strides and alignment) and compares every checked
-   slice, bit for bit, with the plain call on fresh copies;
-3. the first exact candidate is used; the answer is cached for the process.
+   the real ones will be (same buffers, strides and alignment) and compares the checked
+   slices (every alignment class), bit for bit, with the plain call on fresh copies, over at
+   least a thousand numbers of mixed magnitudes;
+3. the first exact candidate is used; the answer is remembered for the process and shared
+   with the other processes of a local pool (:func:`known_choices`, :func:`learn_choices`).
+
+For one config the plain call per config is the plain model's call itself and is used
+without a probe.
 
 If not even ``per_model`` is exact, :class:`InexactError` is raised and the sweep layer trains
 those configs with the reference engine instead.
@@ -75,10 +80,6 @@ class Candidate:
 
     name: str
     bind: Bind
-
-    def run(self, inputs: Sequence[Tensor], out: Tensor) -> None:
-        """Compute once (binding and calling)."""
-        self.bind(inputs, out)()
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ and ``gelu_backward``. Here each of these runs once for all K configs, stacked: 
 batched form only where it reproduces the plain call bit for bit on this machine and falls
 back to one plain call per config elsewhere.
 
-Every stacked buffer here puts each config's slice on a 64-byte boundary, like a fresh tensor,
-and leaves a gap between slices, so element-wise kernels walk each slice exactly as they walk
-a plain tensor of that shape (same vector body, same scalar tail).
+Every stacked buffer here puts each config's slice on a 64-byte boundary, like a fresh tensor.
+Where a slice is a whole number of vector runs the buffer is contiguous (``bmm`` into it takes
+BLAS's batched path); elsewhere it leaves a gap between slices, so element-wise kernels walk
+each slice exactly as they walk a plain tensor of that shape (same vector body, same scalar
+tail). See :func:`aligned_stack`.
 """
 
 from __future__ import annotations
@@ -311,7 +313,7 @@ class StackedMLP:
                 {
                     offset: choose(
                         self._key("weight_grad", i, offset),
-                        _ordered(_weight_grad_candidates(grads[2 * i]), self.k),
+                        _ordered(_weight_grad_candidates(), self.k),
                         lambda t: t[0].t().mm(t[1]),
                         [Operand(self.g[i]), z],
                         grads[2 * i],
@@ -489,12 +491,22 @@ def _linear_candidates(out: Tensor) -> list[Candidate]:
     was tried: broadcasting makes it slower than ``baddbmm``.)
     """
     k, rows, width = out.shape
-    contiguous = torch.empty(k, width, rows, device=out.device)  # (K, O, rows)
-    aligned = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
-    aligned = aligned[:, : rows * width].view(k, width, rows)  # (K, O, rows)
+    made: dict[str, Tensor] = {}  # scratch buffers, made when a candidate is first bound
 
-    def bmm_transposed(transposed: Tensor) -> Callable[[Sequence[Tensor], Tensor], Call]:
+    def contiguous() -> Tensor:
+        if "contiguous" not in made:
+            made["contiguous"] = torch.empty(k, width, rows, device=out.device)  # (K, O, rows)
+        return made["contiguous"]
+
+    def aligned() -> Tensor:
+        if "aligned" not in made:
+            gapped = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
+            made["aligned"] = gapped[:, : rows * width].view(k, width, rows)  # (K, O, rows)
+        return made["aligned"]
+
+    def bmm_transposed(buffer: Callable[[], Tensor]) -> Callable[[Sequence[Tensor], Tensor], Call]:
         def bind(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
+            transposed = buffer()
             z, weight, bias = t[0].mT, t[1], t[2].unsqueeze(1)
 
             def run() -> None:
@@ -528,17 +540,20 @@ def _input_grad_candidates(width_out: int) -> list[Candidate]:
     return candidates
 
 
-def _weight_grad_candidates(out: Tensor) -> list[Candidate]:
+def _weight_grad_candidates() -> list[Candidate]:
     """``dW = g^T z`` for K configs: ``bmm`` into a contiguous scratch copied into the
     gradient buffer (``bmm`` into a buffer that is not contiguous, as a parameter's slice of
     the gradient buffer is, multiplies one slice at a time: about twice as slow); the same
     for the transposed product (other kernels, exact where the first is not: a 1-unit
     layer); both straight into the gradient buffer; one ``mm`` per config."""
-    scratch = torch.empty(out.shape, device=out.device)  # (K, O, I), contiguous
-    scratch_t = torch.empty(out.mT.shape, device=out.device)  # (K, I, O)
+
+    made: dict[str, Tensor] = {}  # scratch buffers, made when a candidate is first bound
 
     def via_scratch(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
         g, z = t
+        if "scratch" not in made:
+            made["scratch"] = torch.empty(o.shape, device=o.device)  # (K, O, I), contiguous
+        scratch = made["scratch"]
 
         def run() -> None:
             torch.bmm(g.mT, z, out=scratch)
@@ -548,6 +563,9 @@ def _weight_grad_candidates(out: Tensor) -> list[Candidate]:
 
     def via_scratch_transposed(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
         g, z = t
+        if "transposed" not in made:
+            made["transposed"] = torch.empty(o.mT.shape, device=o.device)  # (K, I, O)
+        scratch_t = made["transposed"]
 
         def run() -> None:
             torch.bmm(z.mT, g, out=scratch_t)

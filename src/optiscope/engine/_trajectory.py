@@ -15,10 +15,9 @@ is not finite has no finite value); it stops there and keeps positions 0 to k - 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -27,6 +26,7 @@ import torch
 from torch import Tensor
 
 from optiscope.engine._path_optimizers import STEP_FUNCTION_HELP, PathOptimizer
+from optiscope.engine._threads import one_intra_op_thread
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.records import Trajectory
@@ -92,23 +92,10 @@ def _as_position(result: Any, fallback: Tensor, optimizer: PathOptimizer) -> Ten
     return tensor
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread while a run lasts (DESIGN.md: one per process). On a busy 2-core
-    machine torch's thread pool made some float64 ops 1,000 times slower on these small
-    tensors; the numbers do not change, elementwise ops give the same bits on any thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _single_threaded(fn: Callable[Params, Result]) -> Callable[Params, Result]:
     @functools.wraps(fn)
     def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
-        with _one_thread():
+        with one_intra_op_thread():
             return fn(*args, **kwargs)
 
     return wrapper

@@ -19,11 +19,13 @@ import torch
 from torch import Tensor
 
 from optiscope.data import Dataset, make_dataset
+from optiscope.engine._exact import InexactError
 from optiscope.engine._stacked_net import StackedMLP, element_offset
+from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._validate import validate_config
 from optiscope.errors import ConfigError
 from optiscope.models._stacked import StackedLayout, stack_mlps, unstack_mlp
-from optiscope.optim import get_optimizer
+from optiscope.optim import get_optimizer, matches_reference
 from optiscope.records import Curve, RunConfig, RunRecord
 
 __all__ = ["VectorizedTrainer", "lockstep_key", "train_vectorized"]
@@ -59,6 +61,8 @@ class VectorizedTrainer:
 
     Raises:
         ConfigError: for an invalid config, or configs that cannot train in lockstep.
+        InexactError: when the optimizer's vectorized update does not reproduce
+            ``torch.optim`` on this device (see :func:`optiscope.optim.matches_reference`).
     """
 
     def __init__(
@@ -98,6 +102,11 @@ class VectorizedTrainer:
         self.info = get_optimizer(first.optimizer)
         assert self.info.init_state is not None and self.info.step is not None
         hparams = [self.info.validate(c.hparam_dict) for c in configs]
+        if not matches_reference(self.info, hparams, self.device):
+            raise InexactError(
+                f"{self.info.title}'s vectorized update does not reproduce torch.optim on "
+                f"{self.device} for these configs; they train with the reference engine."
+            )
         self.state = self.info.init_state([self.params], hparams)
 
     @property
@@ -115,10 +124,17 @@ class VectorizedTrainer:
         that epoch (status ``diverged``), as in the reference engine; the others go on.
         Each curve's ``seconds`` is the group's elapsed time: K configs share every step.
 
+        Trains with one intra-op thread (see :mod:`optiscope.engine._threads`), restoring
+        the setting after.
+
         Args:
             on_epoch: called after each epoch with the epoch and, per config, its finished
                 record (``None`` while it is still training).
         """
+        with one_intra_op_thread():
+            return self._run(on_epoch)
+
+    def _run(self, on_epoch: GroupEpochCallback | None) -> list[RunRecord]:
         config = self.configs[0]
         data, device, k = self.data, self.device, self.k
         X_train, y_train = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)

@@ -29,17 +29,16 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from queue import Empty, SimpleQueue
 from typing import Any, Protocol, runtime_checkable
-
-import torch
 
 from optiscope.data import Dataset, make_dataset
 from optiscope.engine import (
     InexactError,
     known_choices,
     learn_choices,
+    one_intra_op_thread,
     train_reference,
     train_vectorized,
 )
@@ -111,16 +110,6 @@ def _dataset(spec: DataSpec) -> Dataset:
     return make_dataset(spec)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class InProcessBackend:
     """Trains the tasks one after another in this process, with one intra-op thread."""
 
@@ -134,7 +123,7 @@ class InProcessBackend:
         device: str,
         on_done: TaskDone,
     ) -> None:
-        with _one_thread():
+        with one_intra_op_thread():
             for task in tasks:
                 on_done(task, run_task(task, data, device))
 
@@ -170,7 +159,7 @@ class ProcessPoolBackend:
         if self.workers == 1:
             InProcessBackend().run(tasks, data=data, device=device, on_done=on_done)
             return
-        with _POOL_LOCK, _one_thread():
+        with _POOL_LOCK, one_intra_op_thread():
             pool = _pool(self.workers - 1)
             try:
                 pool.run(tasks, data, device, on_done, here=lambda t: run_task(t, data, device))

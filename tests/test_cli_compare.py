@@ -111,7 +111,41 @@ def test_an_output_that_cannot_be_written_fails_before_training(
     assert code == 2 and out == "" and not trained
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "cannot write 'results/t" in lines[0] and flag in lines[0]
+    assert "'results' is a file, not a folder" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_checking_outputs_creates_nothing_and_takes_existing_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run refused for a bad value leaves no folder behind; an existing writable file in a
+    folder that exists is a fine target (it is overwritten, as asked)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["compare", "--lr", "-1,0.1", "--out", "new/sub/x.png"], capsys)
+    assert code == 2 and "Nothing was run" in err
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "old.csv").write_text("stale")
+    args = ["compare", "--lr", "0.1,0.01", *FAST, "--out", "new/sub/x.png", "--csv", "old.csv"]
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    assert (tmp_path / "new" / "sub" / "x.png").exists()
+    assert (tmp_path / "old.csv").read_text().startswith("config,")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
+    """`optiscope compare ... | head`: stdout closes before the table is printed; no
+    traceback and no error line (click exits 1 quietly on a broken pipe)."""
+    code = (
+        "import sys; from optiscope.cli import main\n"
+        "main(['compare', '--lr', '0.1,0.01', '--n', '200', '--epochs', '2', '-q', "
+        "'--out', 'x.png'])\n"
+    )
+    done = subprocess.run(
+        f"{sys.executable} -c \"{code}\" | true",
+        shell=True, cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr and "error" not in done.stderr
 
 
 def test_a_write_that_fails_after_training_is_one_line_not_a_traceback(

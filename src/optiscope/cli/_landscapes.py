@@ -105,6 +105,7 @@ def parse_axis(flag: str, text: str, default_n: int) -> tuple[str, list[float]]:
 
 def _write_csv(frame: Any, path: Path | None, written: list[Path]) -> None:
     if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
         written.append(path)
 

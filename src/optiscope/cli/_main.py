@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     except OptiscopeError as err:
         fail(str(err), 1)
     except OSError as err:  # a file that could not be written after all (disk full, ...)
+        # (a reader of stdout that went away, `optiscope ... | head`, is click's: exit 1)
         where = f" ({err.filename})" if err.filename else ""
         fail(f"{err.strerror or err}{where}", 1)
     except click.Abort:

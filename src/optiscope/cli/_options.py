@@ -17,9 +17,11 @@ FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 def check_output(path: Path | None, suffixes: Sequence[str], flag: str) -> None:
     """Before any work: ``path`` ends in one of ``suffixes`` and can be written.
 
-    Its folder is created (it would be at the end anyway) and a scratch file is written in
-    it and removed, so a mistyped or read-only location fails now, in one line, not after
-    minutes of training.
+    Nothing is created: an existing file must be writable; otherwise the nearest folder that
+    exists on the way to it must be a folder in which a file can be made (a scratch file is
+    made there and removed), so that a mistyped or read-only location fails now, in one
+    line, not after minutes of training. The folders themselves are made when the file is
+    written.
 
     Raises:
         click.BadParameter: naming the flag, the path and what is wrong.
@@ -33,18 +35,20 @@ def check_output(path: Path | None, suffixes: Sequence[str], flag: str) -> None:
     if path.is_dir():
         raise click.BadParameter(f"{str(path)!r} is a folder, not a file", param_hint=flag)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".optiscope-check-"):
-            pass
         if path.exists():
-            with path.open("ab"):
-                pass
+            with path.open("ab"):  # opening to append changes nothing
+                return
+        folder = next(p for p in path.parents if p.exists())  # "." ends a relative path
+        if not folder.is_dir():
+            raise click.BadParameter(
+                f"cannot write {str(path)!r}: {str(folder)!r} is a file, not a folder",
+                param_hint=flag,
+            )
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".optiscope-check-"):
+            pass
     except OSError as err:
-        reason = err.strerror or str(err)
         raise click.BadParameter(
-            f"cannot write {str(path)!r}: {reason}"
-            + (f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""),
-            param_hint=flag,
+            f"cannot write {str(path)!r}: {err.strerror or err}", param_hint=flag
         ) from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -100,6 +101,26 @@ def test_when_every_run_diverges_at_once_the_figure_says_so() -> None:
     assert any("every run diverged" in t.get_text() for t in ax.texts)
     low, high = ax.get_xlim()
     assert low < 1 < high
+
+
+def test_the_note_says_why_nothing_is_drawn() -> None:
+    failed = [_record([math.nan], "error"), _record([math.nan], "error")]
+    assert "every run failed with an error" in build_curves(failed, ["a", "b"]).note
+    nonpositive = [_record([0.0, -1.0])]
+    assert "no positive loss" in build_curves(nonpositive, ["a"], log_y=True).note
+    assert build_curves([_record([1.0])], ["a"]).note == ""
+
+
+def test_crosses_alone_get_an_x_range_that_suits_the_axis() -> None:
+    diverged = [_record([1.0, math.nan], "diverged")]
+    gone = [dataclasses.replace(diverged[0], curve=dataclasses.replace(
+        diverged[0].curve, valid_loss=(math.nan, math.nan)))]  # fmt: skip
+    low, high = build_curves(gone, ["a"], x="samples").x_limits
+    assert 150 < low < 200 < high < 250  # around samples 200, not (199, 201)
+    logged = build_curves(gone, ["a"], x="step", log_x=True)
+    low, high = logged.x_limits
+    assert 0 < low < 20 < high  # positive on a log axis
+    render_curves(logged)  # (matplotlib warns about a non-positive log limit: an error here)
 
 
 def test_payload_is_json() -> None:

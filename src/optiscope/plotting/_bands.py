@@ -296,8 +296,9 @@ def band_limits(
 
     The mean lines (and seed lines when shown) set the typical level, by the rule of
     :func:`optiscope.plotting.robust_upper_limit` (the single-run figures use it too); band
-    edges widen the range only up to ``OFF_SCALE_FACTOR`` times that level. Losses are never
-    negative, so a symmetric band that reaches below zero does not stretch the axis below it.
+    edges widen the range only up to ``OFF_SCALE_FACTOR`` times that level
+    (``OFF_SCALE_FACTOR_LOG`` on a logarithmic axis). Losses are never negative, so a
+    symmetric band that reaches below zero does not stretch the axis below it.
     """
     centre = [[v for v in line.mean if math.isfinite(v)] for line in lines]
     if show_seeds:

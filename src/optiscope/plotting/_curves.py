@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ __all__ = [
     "CurvesData",
     "build_curves",
     "check_x_axis",
+    "nothing_to_draw",
     "off_scale",
     "render_curves",
     "robust_upper_limit",
@@ -55,8 +57,6 @@ METRIC_LABELS: dict[str, str] = {
 # logarithmic axis, which shows wide ranges readably, this many times (four decades).
 OFF_SCALE_FACTOR = 4.0
 OFF_SCALE_FACTOR_LOG = 1e4
-
-NOTHING_FINITE = "every run diverged before its first validation: no finite loss to draw"
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def robust_upper_limit(series: Sequence[Sequence[float]], *, log_y: bool = False
         The largest value to show, before padding.
     """
     values = [v for line in series for v in line]
-    level = _median(values)
+    level = statistics.median(values)
     factor = OFF_SCALE_FACTOR_LOG if log_y else OFF_SCALE_FACTOR
     kept = [v for v in values if v <= factor * level] if level > 0 else values
     return max(kept or values)
@@ -190,14 +190,6 @@ def off_scale(xs: Sequence[float], ys: Sequence[float], upper: float) -> tuple[f
     if leaves is not None:
         notes.append("leaves the plot")
     return leaves, ", ".join(notes)
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def build_curves(
@@ -272,18 +264,31 @@ def build_curves(
         log_y=log_y,
         title=title,
         log_x=log_x,
-        note="" if finite or not lines else NOTHING_FINITE,
-        x_limits=None if finite else _around([line.diverged_x for line in lines]),
+        note="" if finite or not lines else nothing_to_draw([r.status for r in records], log_y),
+        x_limits=None if finite else _around([line.diverged_x for line in lines], log_x),
     )
 
 
-def _around(xs: Sequence[float | None]) -> tuple[float, float] | None:
+def nothing_to_draw(statuses: Sequence[str], log_y: bool) -> str:
+    """Why a figure has no line, from the runs' statuses (for its note)."""
+    if all(status == "diverged" for status in statuses):
+        return "every run diverged before its first validation: no finite loss to draw"
+    if all(status == "error" for status in statuses):
+        return "every run failed with an error: nothing to draw"
+    if log_y and "done" in statuses:
+        return "no positive loss to draw on a logarithmic axis"
+    return "no finite loss to draw: the runs diverged or failed"
+
+
+def _around(xs: Sequence[float | None], log_x: bool) -> tuple[float, float] | None:
     """An x-range around these points (for a figure that has only divergence crosses)."""
     known = [x for x in xs if x is not None]
     if not known:
         return None
     low, high = min(known), max(known)
-    margin = max(1.0, 0.1 * (high - low))
+    if log_x and low > 0:
+        return (low / 2, high * 2)
+    margin = max(0.1 * (high - low), 0.05 * max(abs(low), abs(high)), 0.5)
     return (low - margin, high + margin)
 
 

@@ -26,7 +26,7 @@ import torch
 
 from optiscope.data import make_dataset
 from optiscope.engine import train_reference
-from optiscope.records import RunConfig
+from optiscope.records import RunConfig, RunRecord
 from optiscope.sweeps import run_configs
 
 GRID = (
@@ -51,10 +51,19 @@ def grid_configs(count: int, epochs: int) -> list[RunConfig]:
     ]
 
 
-def largest_difference(ours: Sequence[float], theirs: Sequence[float]) -> float:
-    """Largest absolute difference, epoch by epoch; NaN against NaN counts as equal."""
+def largest_difference(ours: RunRecord, theirs: RunRecord) -> float:
+    """Largest absolute difference between two runs' validation curves, epoch by epoch (NaN
+    against NaN counts as equal); infinite when they ended differently (one diverged at
+    another epoch, or not at all)."""
+    a_curve, b_curve = ours.curve.valid_loss, theirs.curve.valid_loss
+    if (ours.status, ours.diverged_epoch, len(a_curve)) != (
+        theirs.status,
+        theirs.diverged_epoch,
+        len(b_curve),
+    ):
+        return math.inf
     worst = 0.0
-    for a, b in zip(ours, theirs, strict=False):
+    for a, b in zip(a_curve, b_curve, strict=True):
         if not (math.isnan(a) and math.isnan(b)):
             worst = max(worst, abs(a - b) if math.isfinite(a - b) else math.inf)
     return worst
@@ -86,10 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             times.append(time.perf_counter() - start)
         step = max(1, size // args.sample)
         checked = [
-            largest_difference(
-                records[i].curve.valid_loss,
-                train_reference(configs[i], data, device=args.device).curve.valid_loss,
-            )
+            largest_difference(records[i], train_reference(configs[i], data, device=args.device))
             for i in range(0, size, step)
         ]
         print(

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^ {0,3}```(\w*)[^\n]*\n(.*?)^ {0,3}```", re.S | re.M)  # lang, body
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -16,7 +16,8 @@ def pages() -> list[Path]:
 
 
 def fenced(page: Path) -> list[tuple[str, str]]:
-    """``(language, body)`` of each fenced block, in page order (``""`` when untagged)."""
+    """``(language, body)`` of each fenced block, in page order (``""`` when untagged; the
+    language is the first word of the info string, as in ```` ```python title ````)."""
     return [(lang, body) for lang, body in FENCE.findall(page.read_text())]
 
 

@@ -44,11 +44,17 @@ def _name(page: Path) -> str:
     return str(page.relative_to(ROOT))
 
 
+RUNNABLE = ("python", "bash", "console", "sh", "shell")
+
+
 @pytest.mark.parametrize("page", pages(), ids=_name)
 def test_every_page_has_its_examples_run(page: Path) -> None:  # (and says so in RUN_BY)
     assert _name(page) in RUN_BY, f"{_name(page)}: add a test that runs its examples"
     runner = RUN_BY[_name(page)].split()[0]
-    assert runner == "none:" or (ROOT / "tests" / runner).exists()
+    if runner == "none:":
+        assert not blocks(page, RUNNABLE), f"{_name(page)} has examples now: run them"
+        return
+    assert page.name in (ROOT / "tests" / runner).read_text(), f"{runner} does not read it"
 
 
 @pytest.mark.parametrize("page", pages(), ids=_name)
@@ -65,6 +71,9 @@ def test_every_image_exists_and_is_small(page: Path) -> None:
     assert not missing, f"{_name(page)} shows images that do not exist: {missing}"
     large = [str(image) for image in images(page) if image.stat().st_size >= 1_000_000]
     assert not large, f"{_name(page)} shows images of 1 MB or more: {large}"
+    for image in images(page):
+        magic = {".png": b"\x89PNG", ".gif": b"GIF8", ".svg": b"<"}[image.suffix]
+        assert image.read_bytes().startswith(magic), f"{image} is not a {image.suffix} file"
 
 
 def test_every_performance_command_is_accounted_for() -> None:

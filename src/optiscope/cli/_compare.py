@@ -166,11 +166,13 @@ def compare_command(
         progress=not quiet,
     )
     written = [result.save(out, x=x_axis, log_y=log_y, log_x=log_x)]
-    for path, write in ((csv_path, result.frame.to_csv), (parquet_path, result.frame.to_parquet)):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write(path, index=False)
-            written.append(path)
+    if csv_path is not None or parquet_path is not None:
+        frame = result.frame  # (built on each access: once here)
+        for path, write in ((csv_path, frame.to_csv), (parquet_path, frame.to_parquet)):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write(path, index=False)
+                written.append(path)
     if as_json:
         click.echo(json.dumps(result.to_json_dict(), indent=2))
     else:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 
 import torch
 from torch import Tensor
@@ -491,18 +491,16 @@ def _linear_candidates(out: Tensor) -> list[Candidate]:
     was tried: broadcasting makes it slower than ``baddbmm``.)
     """
     k, rows, width = out.shape
-    made: dict[str, Tensor] = {}  # scratch buffers, made when a candidate is first bound
 
+    # Scratch buffers, made when a candidate is first bound (most never are) and then reused.
+    @cache
     def contiguous() -> Tensor:
-        if "contiguous" not in made:
-            made["contiguous"] = torch.empty(k, width, rows, device=out.device)  # (K, O, rows)
-        return made["contiguous"]
+        return torch.empty(k, width, rows, device=out.device)  # (K, O, rows)
 
+    @cache
     def aligned() -> Tensor:
-        if "aligned" not in made:
-            gapped = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
-            made["aligned"] = gapped[:, : rows * width].view(k, width, rows)  # (K, O, rows)
-        return made["aligned"]
+        gapped = torch.empty(k, aligned_row(rows * width + 1), device=out.device)
+        return gapped[:, : rows * width].view(k, width, rows)  # (K, O, rows)
 
     def bmm_transposed(buffer: Callable[[], Tensor]) -> Callable[[Sequence[Tensor], Tensor], Call]:
         def bind(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
@@ -547,13 +545,12 @@ def _weight_grad_candidates() -> list[Candidate]:
     for the transposed product (other kernels, exact where the first is not: a 1-unit
     layer); both straight into the gradient buffer; one ``mm`` per config."""
 
-    made: dict[str, Tensor] = {}  # scratch buffers, made when a candidate is first bound
+    # Scratch buffers, made when a candidate is first bound and then reused (by shape).
+    scratch_of = cache(lambda shape, device: torch.empty(shape, device=device))
 
     def via_scratch(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
         g, z = t
-        if "scratch" not in made:
-            made["scratch"] = torch.empty(o.shape, device=o.device)  # (K, O, I), contiguous
-        scratch = made["scratch"]
+        scratch = scratch_of(o.shape, o.device)  # (K, O, I), contiguous
 
         def run() -> None:
             torch.bmm(g.mT, z, out=scratch)
@@ -563,9 +560,7 @@ def _weight_grad_candidates() -> list[Candidate]:
 
     def via_scratch_transposed(t: Sequence[Tensor], o: Tensor) -> Callable[[], None]:
         g, z = t
-        if "transposed" not in made:
-            made["transposed"] = torch.empty(o.mT.shape, device=o.device)  # (K, I, O)
-        scratch_t = made["transposed"]
+        scratch_t = scratch_of(o.mT.shape, o.device)  # (K, I, O), contiguous
 
         def run() -> None:
             torch.bmm(z.mT, g, out=scratch_t)

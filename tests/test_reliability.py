@@ -151,6 +151,82 @@ def test_ctrl_c_and_sigterm_give_unfinished_configs_back(signum: int, tmp_path: 
             assert final[key] == state
 
 
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _pool_sweep(tmp_path: Path, name: str, busy: float) -> tuple[subprocess.Popen[str], Path]:
+    """A sweep on three processes whose tasks last minutes, in its own process group (as a
+    terminal runs a command), once each worker has used ``busy`` CPU seconds (importing
+    torch takes about 1.5 s)."""
+    fixed = {**SMALL, "epochs": 2000, "n": 1000, "hidden": (50, 50)}
+    spec = SweepSpec(grid={"lr": [0.1, 0.03, 0.01, 0.003]}, fixed=fixed, seeds=3, name=name)
+    spec_file = spec.save(tmp_path / "spec.toml")
+    store = tmp_path / "results.sqlite"
+    command = [*CLI, "sweep", "--config", str(spec_file), "--store", str(store), "-q"]
+    command += ["--engine", "reference", "--workers", "3"]
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while len(_children(proc.pid)) < 2 or min(map(_cpu_seconds, _children(proc.pid))) < busy:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return proc, store
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_ctrl_c_in_a_terminal_stops_the_pool_without_tracebacks(tmp_path: Path) -> None:
+    proc, store = _pool_sweep(tmp_path, "group", busy=0.5)  # importing or training
+    workers = _children(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "optiscope: interrupted:" in err
+    assert not [pid for pid in workers if _alive(pid)]
+    assert {state for state, _, _ in _snapshot(store, "group").values()} <= {"done", "pending"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_pool_workers_end_with_a_killed_sweep(tmp_path: Path) -> None:
+    proc, _ = _pool_sweep(tmp_path, "orphans", busy=2.5)  # past the imports: training
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 3  # a task of this sweep lasts far longer than that
+    while [pid for pid in workers if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [pid for pid in workers if _alive(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert alive == [], "pool workers outlived the sweep that started them"
+
+
 def test_readers_never_fail_while_a_sweep_writes(tmp_path: Path) -> None:
     spec = SweepSpec(grid={"lr": [0.1, 0.03, 0.01, 0.003, 0.001]}, fixed=SMALL, seeds=3, name="w")
     spec_file = spec.save(tmp_path / "spec.toml")

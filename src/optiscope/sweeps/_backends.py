@@ -164,11 +164,14 @@ class ProcessPoolBackend:
             try:
                 pool.run(tasks, data, device, on_done, here=lambda t: run_task(t, data, device))
             except BaseException:
-                _close_pool()  # workers may be mid-task: start clean next time
+                _close_pool(kill=True)  # workers may be mid-task: their work is lost anyway
                 raise
 
 
+# Ctrl-C is the parent's to handle: a worker ignores SIGINT from its first line, before the
+# imports (about a second), so a terminal's interrupt never prints a worker's traceback.
 _BOOT = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
     "import json, os, sys; sys.path[:0] = json.loads(os.environ['OPTISCOPE_WORKER_PATH']); "
     "from optiscope.sweeps._worker import main; main()"
 )
@@ -189,6 +192,7 @@ class LocalPool:
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "OPTISCOPE_WORKER_PATH": json.dumps([p for p in sys.path if p]),
+            "OPTISCOPE_PARENT_PID": str(os.getpid()),
         }
         self.processes: list[subprocess.Popen[bytes]] = [
             subprocess.Popen(
@@ -324,9 +328,12 @@ class LocalPool:
         except BaseException as err:  # handed to the calling thread, which raises it
             results.put(err)
 
-    def close(self) -> None:
-        """Stop every worker (closing its input ends it; a stuck one is killed)."""
+    def close(self, *, kill: bool = False) -> None:
+        """Stop every worker: closing its input ends it once its task is done (a stuck one is
+        killed after 5 s); ``kill`` stops them at once, for a run that was interrupted."""
         for process in self.processes:
+            if kill:
+                process.kill()
             if process.stdin is not None:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
@@ -362,11 +369,11 @@ def _pool(workers: int) -> LocalPool:
     return _POOL
 
 
-def _close_pool() -> None:
+def _close_pool(*, kill: bool = False) -> None:
     global _POOL
     if _POOL is not None:
         pool, _POOL = _POOL, None
-        pool.close()
+        pool.close(kill=kill)
 
 
 def start_pool(workers: int | None = None) -> None:

@@ -44,11 +44,31 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _die_with_parent() -> None:
+    """End this worker when the process that started it ends, even by SIGKILL.
+
+    Linux delivers SIGKILL to the worker when its parent dies (``PR_SET_PDEATHSIG``); the
+    parent may already be gone by the time that is set, hence the check after it. Elsewhere
+    the worker ends when its input closes, once its current task is done.
+    """
+    parent = int(os.environ.get("OPTISCOPE_PARENT_PID", "0"))
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if parent and os.getppid() != parent:
+        os._exit(0)
+
+
 def main() -> None:
     """Serve tasks until stdin closes: each request is ``(task, data, device, choices)``,
     each answer ``("ok", records, choices)`` or ``("error", text, {})``; ``choices`` are the
     exactness probe's answers (:func:`optiscope.engine.known_choices`), shared so that no
     process probes a kernel another has already checked."""
+    _die_with_parent()
     import torch
 
     from optiscope.engine import known_choices, learn_choices

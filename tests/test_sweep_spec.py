@@ -98,6 +98,67 @@ def test_every_bad_value_is_reported_with_its_config_numbers() -> None:
     assert _expand_numbers(wd_part.group(1)) == bad_wd
 
 
+@pytest.mark.parametrize(
+    ("spec", "wanted"),
+    [
+        (  # a misspelt name does not hide the bad values
+            SweepSpec(grid={"lrr": [0.1, 0.2], "weight_decay": 0.1, "lr": [-1, 0.1]},
+                      fixed={"beta1": 1.5}),
+            ["`lrr` is not a sweep setting", "`weight_decay` = 0.1 must be a list",
+             "config 1 of 2: `lr` = -1", "`beta1` = 1.5 is outside"],
+        ),
+        (  # nor does an unknown optimizer
+            SweepSpec(fixed={"optimizer": "sgdd", "lr": "a"}),
+            ["`optimizer` = 'sgdd' is unknown", "`lr` = 'a' is not a number"],
+        ),
+        (  # a bad value and a bad combination in the same config
+            SweepSpec(fixed={"optimizer": "sgd", "momentum": 0.9, "nesterov": True},
+                      grid={"dampening": [0.1, 0.0], "lr": [-1.0, 0.1]}),
+            ["configs 1, 3 of 4: `lr` = -1.0", "configs 1, 2 of 4: `nesterov` = True needs"],
+        ),
+    ],
+)  # fmt: skip
+def test_one_problem_never_hides_another(spec: SweepSpec, wanted: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        spec.expand()
+    for part in wanted:
+        assert part in str(caught.value)
+
+
+def test_unknown_top_level_keys_are_reported_with_the_rest() -> None:
+    with pytest.raises(ConfigError) as caught:
+        SweepSpec.from_dict({"foo": 1, "grid": {"lr": [-1.0, 0.1]}})
+    message = str(caught.value)
+    assert "unknown keys 'foo'" in message and "config 1 of 2: `lr` = -1.0" in message
+    assert message.count("Nothing was run.") == 1
+
+
+def test_settings_that_would_make_configs_equal_are_refused() -> None:
+    # beta1 would overwrite each betas pair, leaving both configs (0.7, 0.99)
+    both = SweepSpec(grid={"betas": [(0.9, 0.99), (0.5, 0.99)]}, fixed={"beta1": 0.7, **SMALL})
+    with pytest.raises(ConfigError, match=r"`betas` and `beta1` are both given"):
+        both.expand()
+    # an explicit config is one optimizer's: a setting it does not take is not dropped
+    explicit = SweepSpec(
+        configs=[{"optimizer": "adam", "momentum": 0.5}, {"optimizer": "sgd", "momentum": 0.5}],
+        fixed=SMALL,
+    )
+    with pytest.raises(ConfigError, match=r"config 1 of 2: `momentum` is not a hyperparameter"):
+        explicit.expand()
+
+
+def test_the_size_says_how_many_configs_are_distinct() -> None:
+    spec = SweepSpec(
+        grid={"optimizer": ["adamw", "sgd"], "nesterov": [True, False]},
+        fixed={"momentum": 0.9, **SMALL},
+        seeds=3,
+    )
+    assert len(spec.expand()) == 9  # nesterov changes SGD's configs only
+    assert spec.describe() == (
+        "2 optimizer × 2 nesterov × 3 seeds = 12 combinations, 9 distinct configs"
+    )
+
+
 def _expand_numbers(text: str) -> list[int]:
     numbers: list[int] = []
     for part in text.split(", "):
@@ -169,7 +230,7 @@ def test_yaml_reads_exponent_numbers_as_numbers() -> None:
 
 
 def test_hand_written_toml_with_settings_at_the_top_gets_a_hint() -> None:
-    with pytest.raises(ConfigError, match=r"unknown keys 'lr'.*Put settings under \[fixed\]"):
+    with pytest.raises(ConfigError, match=r"unknown keys 'lr'.*put settings under \[fixed\]"):
         SweepSpec.from_toml("lr = 0.1\n")
 
 

@@ -306,11 +306,15 @@ class OptimizerInfo:
             for name in values
             if name not in known
         ]
+        checked = {}
         for name, value in values.items():
             if name in known:
-                problems += known[name].check(value, self.title)
-        if not problems and self.extra_checks is not None:
-            problems += self.extra_checks({**self.defaults, **values})
+                found = known[name].check(value, self.title)
+                problems += found
+                if not found:
+                    checked[name] = value
+        if self.extra_checks is not None:  # on the values that passed their own checks
+            problems += self.extra_checks({**self.defaults, **checked})
         return problems
 
     def validate(self, values: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:

@@ -8,14 +8,14 @@ settings use the command line's names (``dataset``, ``n``, ``noise``, ``data_see
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from optiscope.data import get_generator
 from optiscope.engine import config_problems
 from optiscope.errors import ConfigError
-from optiscope.optim import OPTIMIZERS, check_number, get_optimizer
+from optiscope.optim import OPTIMIZERS, OptimizerInfo, check_number, get_optimizer
 from optiscope.records import DataSpec, RunConfig
 
 __all__ = [
@@ -156,7 +156,10 @@ def _optimizer_takes(name: str, hparam: str) -> bool:
 
 
 def build_config(
-    values: Mapping[str, Any], optimizers: Sequence[str] = ()
+    values: Mapping[str, Any],
+    optimizers: Sequence[str] = (),
+    *,
+    own: Collection[str] = (),
 ) -> tuple[RunConfig | None, list[str]]:
     """Turn one set of setting values into a complete, normalized :class:`RunConfig`.
 
@@ -166,45 +169,47 @@ def build_config(
             optimizer does not take is dropped when another optimizer of the sweep takes it
             (``momentum`` in an ``adamw,sgd`` sweep applies to SGD only), and is a problem
             otherwise.
+        own: settings that belong to this config alone (an explicit config's): one its
+            optimizer does not take is always a problem, never dropped.
 
     Returns:
         ``(config, [])`` when the values can run, else ``(None, problems)``. Hyperparameters
         are completed with the optimizer's defaults and normalized (``lr=1`` and ``lr=1.0``
-        give the same config and the same key).
+        give the same config and the same key). Every problem is listed, not only the first.
     """
     problems = [unknown_setting(name) for name in values if name not in SETTINGS]
     optimizer = values.get("optimizer", "adamw")
     try:
-        info = get_optimizer(optimizer)
+        info: OptimizerInfo | None = get_optimizer(optimizer)
     except (ConfigError, AttributeError):
+        info = None
         known = ", ".join(OPTIMIZERS)
-        return None, [*problems, f"`optimizer` = {optimizer!r} is unknown; choose one of: {known}"]
+        problems.append(f"`optimizer` = {optimizer!r} is unknown; choose one of: {known}")
+    if "betas" in values and any(part in values for part in _BETA_PARTS):
+        parts = " and ".join(f"`{part}`" for part in _BETA_PARTS if part in values)
+        problems.append(f"`betas` and {parts} are both given; give betas or beta1/beta2")
 
     hparams: dict[str, Any] = {}
     for name, setting in SETTINGS.items():
-        if setting.target != "hparam" or name not in values or name in _BETA_PARTS:
+        if setting.target != "hparam" or name not in values:
             continue
-        if _optimizer_takes(info.name, name):
-            hparams[name] = values[name]
-        elif not any(_optimizer_takes(other, name) for other in optimizers):
-            taken = ", ".join(spec.name for spec in info.hparams)
-            problems.append(f"`{name}` is not a hyperparameter of {info.title}; it takes: {taken}")
-    for name, index in _BETA_PARTS.items():
-        if name not in values:
-            continue
-        if not _optimizer_takes(info.name, name):
-            if not any(_optimizer_takes(other, name) for other in optimizers):
+        if info is None:  # its values can still be checked, by an optimizer that takes them
+            problems += _value_problems(name, values[name])
+        elif not _optimizer_takes(info.name, name):
+            others = any(_optimizer_takes(other, name) for other in optimizers)
+            if name in own or not others:
                 taken = ", ".join(spec.name for spec in info.hparams)
                 problems.append(
                     f"`{name}` is not a hyperparameter of {info.title}; it takes: {taken}"
                 )
-            continue
-        betas = hparams.get("betas", info.defaults["betas"])
-        if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
-            continue  # the betas check reports it
-        pair = list(betas)
-        pair[index] = values[name]
-        hparams["betas"] = tuple(pair)
+        elif name in _BETA_PARTS:
+            betas = hparams.get("betas", info.defaults["betas"])
+            if isinstance(betas, Sequence) and not isinstance(betas, str) and len(betas) == 2:
+                pair = list(betas)
+                pair[_BETA_PARTS[name]] = values[name]
+                hparams["betas"] = tuple(pair)  # (a bad betas is reported by its own check)
+        else:
+            hparams[name] = values[name]
 
     hidden = values.get("hidden", (50, 50))
     if isinstance(hidden, int) and not isinstance(hidden, bool):
@@ -216,7 +221,7 @@ def build_config(
     data, data_problems = _data_spec(values)
     problems += data_problems
     config = RunConfig(
-        optimizer=info.name,
+        optimizer=info.name if info is not None else "adamw",  # (reported above)
         hparams=hparams,
         batch_size=values.get("batch_size", 16),
         epochs=values.get("epochs", 30),
@@ -239,7 +244,21 @@ def build_config(
         train_fraction=float(data.train_fraction),
         standardize=bool(data.standardize),
     )
+    assert info is not None
     return config.replace(hparams=info.validate(hparams), data=data), []
+
+
+def _value_problems(name: str, value: Any) -> list[str]:
+    """Problems with one hyperparameter's value, by the first optimizer that takes it."""
+    for optimizer in OPTIMIZERS:
+        if _optimizer_takes(optimizer, name):
+            info = get_optimizer(optimizer)
+            if name in _BETA_PARTS:
+                pair = list(info.defaults["betas"])
+                pair[_BETA_PARTS[name]] = value
+                return info.problems({"betas": tuple(pair)})
+            return info.problems({name: value})
+    return []
 
 
 def _data_spec(values: Mapping[str, Any]) -> tuple[DataSpec, list[str]]:

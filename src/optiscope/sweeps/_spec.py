@@ -242,11 +242,6 @@ class SweepSpec:
             return self.seeds
         return (self.fixed.get("seed", 123),)
 
-    def _seeds_for(self, values: Mapping[str, Any]) -> tuple[int, ...]:
-        if isinstance(self.seeds, tuple):
-            return self.seeds
-        return (values.get("seed", 123),)
-
     @property
     def size(self) -> int:
         """How many configs the spec describes (before duplicates are dropped)."""
@@ -256,13 +251,23 @@ class SweepSpec:
         return count
 
     def describe(self) -> str:
-        """The size as a product: ``3 lr × 3 weight_decay × 5 seeds = 45 configs``."""
+        """The size as a product: ``3 lr × 3 weight_decay × 5 seeds = 45 configs``.
+
+        Where combinations coincide (``momentum`` in an ``adamw,sgd`` sweep leaves the AdamW
+        configs equal), it says how many distinct configs there are.
+        """
         parts = [f"{len(v) if isinstance(v, tuple) else 1} {k}" for k, v in self.grid.items()]
         if self.configs:
             parts.insert(0, f"{len(self.configs)} explicit configs")
         if len(self.seed_list) > 1:
             parts.append(f"{len(self.seed_list)} seeds")
         total = f"{self.size} config{'s' if self.size != 1 else ''}"
+        try:
+            distinct = len(self.expand())
+        except ConfigError:  # (reported where it is run)
+            distinct = self.size
+        if distinct != self.size:  # a setting one optimizer takes leaves another's equal
+            total = f"{self.size} combinations, {distinct} distinct configs"
         return f"{' × '.join(parts)} = {total}" if len(parts) > 1 else total
 
     def default_name(self) -> str:
@@ -343,16 +348,35 @@ class SweepSpec:
             problems.append("give either `seed` (one seed) or `seeds` (several), not both")
         return problems
 
-    def _combinations(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """``(values, settings)`` per config before seeds: all values, and the varying ones."""
-        keys = list(self.grid)
-        lists = [self.grid[k] if isinstance(self.grid[k], tuple) else () for k in keys]
+    def _combinations(self) -> list[tuple[dict[str, Any], dict[str, Any], frozenset[str]]]:
+        """``(values, settings, own)`` per config before seeds: all values, the varying ones,
+        and the names its explicit config sets.
+
+        Settings that are not sweep settings are left out, and a grid entry that is not a
+        list counts as one value, so that the values can be checked even when the spec
+        itself has problems (reported by :meth:`problems`).
+        """
+        grid = {k: v for k, v in self.grid.items() if k in SETTINGS and v != ()}
+        keys = list(grid)
+        lists = [grid[k] if isinstance(grid[k], tuple) else (grid[k],) for k in keys]
+        fixed = {k: v for k, v in self.fixed.items() if k in SETTINGS}
         found = []
         for explicit in self.configs or ({},):
+            own = {k: v for k, v in explicit.items() if k in SETTINGS}
             for combo in itertools.product(*lists):
-                varying = {**explicit, **dict(zip(keys, combo, strict=True))}
-                found.append(({**self.fixed, **varying}, varying))
+                varying = {**own, **dict(zip(keys, combo, strict=True))}
+                found.append(({**fixed, **varying}, varying, frozenset(own)))
         return found
+
+    def _checked_seeds(self, values: Mapping[str, Any]) -> tuple[int, ...]:
+        """The seeds to check a config with: its seeds, or 123 when they are unusable (the
+        seeds' own problems are reported once, by :meth:`problems`)."""
+        if self.seeds is None:
+            return (values.get("seed", 123),)
+        if isinstance(self.seeds, tuple):
+            usable = tuple(s for s in self.seeds if isinstance(s, int) and not isinstance(s, bool))
+            return tuple(dict.fromkeys(s for s in usable if s >= 0)) or (123,)
+        return (123,)
 
     def expand(self) -> list[SweepPoint]:
         """Every config of the sweep, checked all at once.
@@ -367,20 +391,18 @@ class SweepSpec:
                 numbers of the configs it affects. Nothing has been run.
         """
         problems = self.problems()
-        if problems:
-            raise ConfigError(f"sweep spec: {'; '.join(problems)}. Nothing was run.")
         combinations = self._combinations()
-        total = sum(len(self._seeds_for(values)) for values, _ in combinations)
-        optimizers = sorted({values.get("optimizer", "adamw") for values, _ in combinations})
+        total = sum(len(self._checked_seeds(values)) for values, _, _ in combinations)
+        optimizers = sorted({values.get("optimizer", "adamw") for values, _, _ in combinations})
         optimizers = [o for o in optimizers if isinstance(o, str)]
         points: list[SweepPoint] = []
         failures: dict[str, list[int]] = {}
         seen: set[str] = set()
         number = 0
-        for values, settings in combinations:
-            for seed in self._seeds_for(values):
+        for values, settings, own in combinations:
+            for seed in self._checked_seeds(values):
                 number += 1
-                config, found = build_config({**values, "seed": seed}, optimizers)
+                config, found = build_config({**values, "seed": seed}, optimizers, own=own)
                 for problem in found:
                     failures.setdefault(problem, []).append(number)
                 if config is None or config.key() in seen:
@@ -388,8 +410,9 @@ class SweepSpec:
                 seen.add(config.key())
                 shown = {k: v for k, v in settings.items() if applies(k, config.optimizer)}
                 points.append(SweepPoint(len(points) + 1, shown, seed, config))
-        if failures:
-            lines = [f"{_numbers(nums, total)}: {problem}" for problem, nums in failures.items()]
+        lines = [f"sweep spec: {'; '.join(problems)}"] if problems else []
+        lines += [f"{_numbers(nums, total)}: {problem}" for problem, nums in failures.items()]
+        if lines:
             raise ConfigError(f"{'; '.join(lines)}. Nothing was run.")
         return points
 
@@ -421,38 +444,52 @@ class SweepSpec:
         """A spec from :meth:`to_dict`'s layout.
 
         Raises:
-            ConfigError: for unknown top-level keys or sections of the wrong type.
+            ConfigError: for unknown top-level keys or sections of the wrong type, together
+                with every problem of the rest of the spec.
         """
         if not isinstance(data, Mapping):
             raise ConfigError(
                 f"a sweep spec must be a table/mapping with keys {', '.join(_TOP_KEYS)}; got "
                 f"{type(data).__name__}."
             )
+        problems = []
         unknown = [k for k in data if k not in _TOP_KEYS]
         if unknown:
             hint = ""
             if all(k in SETTINGS for k in unknown):
-                hint = " Put settings under [fixed] (one value) or [grid] (lists of values)."
-            raise ConfigError(
-                f"sweep spec: unknown keys {', '.join(map(repr, unknown))}; a spec has "
-                f"{', '.join(_TOP_KEYS)}.{hint}"
+                hint = "; put settings under [fixed] (one value) or [grid] (lists of values)"
+            problems.append(
+                f"unknown keys {', '.join(map(repr, unknown))}; a spec has "
+                f"{', '.join(_TOP_KEYS)}{hint}"
             )
+        sections = {}
         for section in ("fixed", "grid"):
-            if not isinstance(data.get(section, {}), Mapping):
-                raise ConfigError(f"sweep spec: `{section}` must be a table of settings.")
+            sections[section] = data.get(section, {})
+            if not isinstance(sections[section], Mapping):
+                problems.append(f"`{section}` must be a table of settings")
+                sections[section] = {}
         configs = data.get("configs", [])
         if not isinstance(configs, list | tuple) or not all(
             isinstance(c, Mapping) for c in configs
         ):
-            raise ConfigError("sweep spec: `configs` must be a list of tables of settings.")
-        seeds = data.get("seeds")
-        return cls(
-            grid=dict(data.get("grid", {})),
-            fixed=dict(data.get("fixed", {})),
+            problems.append("`configs` must be a list of tables of settings")
+            configs = []
+        spec = cls(
+            grid=dict(sections["grid"]),
+            fixed=dict(sections["fixed"]),
             configs=[dict(c) for c in configs],
-            seeds=seeds,
+            seeds=data.get("seeds"),
             name=data.get("name"),
         )
+        if problems:
+            rest = ""
+            try:
+                spec.expand()
+            except ConfigError as err:  # reported with the spec's own problems
+                rest = "; " + str(err).removesuffix(" Nothing was run.").rstrip(".")
+                rest = rest.replace("; sweep spec: ", "; ", 1)
+            raise ConfigError(f"sweep spec: {'; '.join(problems)}{rest}. Nothing was run.")
+        return spec
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"

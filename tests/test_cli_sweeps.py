@@ -121,6 +121,24 @@ def test_bad_values_exit_2_with_one_line_and_nothing_runs(
     assert code == 2 and "--seeds takes a count" in err
 
 
+def test_what_the_end_shows_is_checked_before_anything_trains(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sweep = ["sweep", "--lr", "0.1,0.01", *SMALL, "-q"]
+    for extra, part in (
+        (["--facet", "foo"], "facet = 'foo' is not a swept setting"),
+        (["--baseline", "lr=0.5"], "baseline lr = 0.5: no config matches"),
+        (["--engine", "bogus"], "unknown engine 'bogus'"),
+    ):
+        code, out, err = run([*sweep, *extra], capsys)
+        assert code == 2 and out == "" and part in err, err
+        assert err.count("\n") == 1
+        assert not Path(".optiscope").exists(), "nothing may run before the check"
+    assert run(sweep, capsys)[0] == 0
+    code, _, err = run([*sweep, "--engine", "bogus"], capsys)  # even with nothing to train
+    assert code == 2 and "unknown engine 'bogus'" in err
+
+
 def test_large_sweeps_ask_first(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,8 +219,10 @@ def test_store_flag_and_environment_variable(
 
 def test_reading_a_missing_store_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["runs", "list"], capsys)
-    assert code == 1
+    assert code == 2  # a store that is not there is a user mistake, like an unknown name
     assert "there is no results store at .optiscope/results.sqlite; run a sweep first" in err
+    code, _, err = run(["runs", "show", "x", "--store", "no/such.sqlite"], capsys)
+    assert code == 2 and "there is no results store at no/such.sqlite" in err
     code, out, _ = run(["doctor"], capsys)
     assert code == 0 and "info: there is no results store at" in out
 

@@ -366,8 +366,9 @@ def test_a_full_disk_gives_a_clear_message_and_keeps_what_finished(tmp_path: Pat
         )
         with pytest.raises(
             StorageError, match=rf"the disk holding the results store {store} is full"
-        ):
+        ) as caught:
             run_sweep(big, store=store)
+        assert f"`optiscope resume big --store {store}`" in str(caught.value)
         # Readable while the disk is still full, with what finished kept.
         with SqliteStore(store, create=False) as reader:
             assert reader.check() == []

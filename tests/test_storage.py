@@ -25,6 +25,7 @@ from optiscope.storage import (
     SqliteStore,
     SweepEntry,
     SweepNotFoundError,
+    diagnose,
     new_owner,
     owner_alive,
     release_owner,
@@ -310,3 +311,17 @@ def test_owner_liveness() -> None:
     assert owner_alive("garbage") is None
     parent = f"{socket.gethostname()}:{os.getppid()}::x"
     assert owner_alive(parent) is True  # the process that started pytest is alive
+
+
+def test_the_doctor_names_the_command_that_continues_each_sweep(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    with SqliteStore(path) as store:
+        crashed, elsewhere = _entries(0.1), _entries(0.01)
+        store.save_sweep("crashed", {}, crashed)
+        store.save_sweep("far", {}, elsewhere)
+        store.claim([crashed[0].config.key()], _dead_owner())
+        store.claim([elsewhere[0].config.key()], "another-host.example:1234:99:cafe")
+    advice = " ".join(f.advice for f in diagnose(path).findings)
+    assert f"`optiscope resume crashed --store {path}`" in advice
+    assert f"`optiscope resume far --store {path} --force`" in advice
+    assert "NAME" not in advice

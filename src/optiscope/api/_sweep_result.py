@@ -24,7 +24,7 @@ from optiscope.plotting import (
 )
 from optiscope.records import RunRecord
 from optiscope.storage import FINISHED, SqliteStore, StoredRun
-from optiscope.sweeps import SweepRun, SweepSpec, format_value, open_store
+from optiscope.sweeps import SweepPoint, SweepRun, SweepSpec, format_value, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,6 +141,32 @@ class SweepResult:
         finally:
             if owned:
                 target.close()
+
+    @classmethod
+    def planned(cls, spec: SweepSpec, points: Sequence[SweepPoint]) -> SweepResult:
+        """The sweep as it will be stored, before anything trained: every run pending.
+
+        Lets a command check what it will show at the end (a baseline, a facet) before a long
+        sweep runs, with the same checks that the finished result makes.
+        """
+        runs = [
+            StoredRun(
+                position=p.number - 1,
+                key=p.config.key(),
+                config=p.config,
+                labels=p.labels,
+                status="pending",
+            )
+            for p in points
+        ]
+        return cls(spec.resolved_name, spec, runs, Path())
+
+    def check_view(self, baseline: str | Mapping[str, Any] | None, facet: str | None) -> None:
+        """Raise :class:`ConfigError` now if ``summary(baseline)`` or ``plot(facet=facet)``
+        would refuse them."""
+        if baseline is not None:
+            self._baseline_label(baseline)
+        self._facet(facet)
 
     # -- plain views -------------------------------------------------------------------------
 

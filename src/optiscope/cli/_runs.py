@@ -110,13 +110,14 @@ def figure_options(options: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def user_mistake() -> Iterator[None]:
-    """An unknown sweep name is a user mistake: exit 2 with one line, like bad settings."""
+    """An unknown sweep name or store file is a user mistake: exit 2 with one line, like bad
+    settings."""
     from optiscope.errors import ConfigError
-    from optiscope.storage import SweepNotFoundError
+    from optiscope.storage import StoreNotFoundError, SweepNotFoundError
 
     try:
         yield
-    except SweepNotFoundError as err:
+    except (SweepNotFoundError, StoreNotFoundError) as err:
         raise ConfigError(str(err)) from err
 
 
@@ -185,7 +186,7 @@ def runs_list(store: Path | None, as_json: bool) -> None:
     from optiscope.storage import SqliteStore
     from optiscope.sweeps import SweepSpec
 
-    with SqliteStore(store, create=False) as target:
+    with user_mistake(), SqliteStore(store, create=False) as target:
         infos = target.sweeps()
         path = target.path
     rows = []

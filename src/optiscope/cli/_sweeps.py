@@ -174,11 +174,15 @@ def run_and_report(
     """Check the spec, show its size, confirm, run it, then print the table and save the figure."""
     from optiscope.api import SweepResult
     from optiscope.cli._runs import parse_baseline, save_sweep_figure
-    from optiscope.storage import FINISHED, SqliteStore, SweepNotFoundError
-    from optiscope.sweeps import run_sweep
+    from optiscope.storage import FINISHED, SqliteStore, SweepNotFoundError, resume_hint
+    from optiscope.sweeps import check_engine, run_sweep
 
     points = spec.expand()  # every problem, with config numbers, before anything runs
+    if engine is not None:
+        check_engine(engine)
     name = spec.resolved_name
+    reference = parse_baseline(baseline)
+    SweepResult.planned(spec, points).check_view(reference, figure["facet"])
     if not dry_run:
         out = out or Path(f"sweep-{name}.png")
         check_output(out, FIGURE_SUFFIXES, "--out")
@@ -213,13 +217,11 @@ def run_and_report(
                 finished = target.sweep_info(name).finished
             click.echo(
                 f"optiscope: interrupted: {finished} of {len(points)} configs of {name} are "
-                f"stored in {target.path}; continue with `optiscope resume {name}"
-                f"{_store_flag(store)}`",
+                f"stored in {target.path}; continue with {resume_hint(name, target.path)}",
                 err=True,
             )
             sys.exit(130)
         result = SweepResult.load(name, store=target, run=run)
-    reference = parse_baseline(baseline)
     written = save_sweep_figure(result, out, figure)
     confidence = figure["confidence"]
     if as_json:
@@ -233,10 +235,6 @@ def run_and_report(
     if run.busy:
         notes.append(f"{run.busy} being trained by another process")
     click.echo(f"{name}: {', '.join(notes)} in {run.seconds:.1f} s", err=True)
-
-
-def _store_flag(store: Path | None) -> str:
-    return f" --store {store}" if store is not None else ""
 
 
 SWEEP_HELP = """Train a grid of settings over several seeds; results persist and resume.

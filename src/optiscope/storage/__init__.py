@@ -1,6 +1,7 @@
 """The results store: sweeps, runs and per-epoch curves in sqlite (no torch here)."""
 
 from optiscope.storage._doctor import DoctorReport, Finding, diagnose
+from optiscope.storage._errors import DiskFullError, resume_hint
 from optiscope.storage._location import DEFAULT_STORE, STORE_ENV, default_store_path
 from optiscope.storage._owner import new_owner, owner_alive, release_owner
 from optiscope.storage._schema import SCHEMA_VERSION
@@ -11,6 +12,7 @@ from optiscope.storage._types import (
     ResultStore,
     RunStatus,
     StoredRun,
+    StoreNotFoundError,
     SweepEntry,
     SweepInfo,
     SweepNotFoundError,
@@ -22,11 +24,13 @@ __all__ = [
     "RUN_STATUSES",
     "SCHEMA_VERSION",
     "STORE_ENV",
+    "DiskFullError",
     "DoctorReport",
     "Finding",
     "ResultStore",
     "RunStatus",
     "SqliteStore",
+    "StoreNotFoundError",
     "StoredRun",
     "SweepEntry",
     "SweepInfo",
@@ -36,4 +40,5 @@ __all__ = [
     "new_owner",
     "owner_alive",
     "release_owner",
+    "resume_hint",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from optiscope.errors import StorageError
+from optiscope.storage._errors import doctor_hint, resume_hint
 from optiscope.storage._owner import owner_alive
 from optiscope.storage._sqlite import SqliteStore
 
@@ -112,13 +113,18 @@ def _diagnose(path: Path) -> list[Finding]:
     try:
         store = SqliteStore(path, create=False)
     except StorageError as err:
-        return [Finding("error", str(err), _rebuild_advice(path))]
+        return [Finding("error", _without_doctor_hint(err, path), _rebuild_advice(path))]
     try:
         return _check_open(store)
     except StorageError as err:
-        return [Finding("error", str(err), _rebuild_advice(path))]
+        return [Finding("error", _without_doctor_hint(err, path), _rebuild_advice(path))]
     finally:
         store.close()
+
+
+def _without_doctor_hint(err: StorageError, path: Path) -> str:
+    """The error's text without its advice to run the doctor: this is the doctor."""
+    return str(err).replace(f"; {doctor_hint(path)}", "")
 
 
 def _check_open(store: SqliteStore) -> list[Finding]:
@@ -145,6 +151,7 @@ def _check_open(store: SqliteStore) -> list[Finding]:
     stale_runs = 0
     live: list[str] = []
     foreign: list[str] = []
+    foreign_sweeps: set[str] = set()
     for _key, owner, names in store.running():
         alive = owner_alive(owner) if owner else False
         if alive is False:
@@ -154,14 +161,15 @@ def _check_open(store: SqliteStore) -> list[Finding]:
             live.append(owner or "")
         else:
             foreign.append(owner or "unknown")
+            foreign_sweeps.update(names)
     if stale_runs:
         which = f" of sweep {', '.join(sorted(stale))}" if stale else ""
         findings.append(
             Finding(
                 "warning",
                 f"{stale_runs} runs{which} were interrupted while training (their process is gone)",
-                "nothing is lost: `optiscope resume NAME` (or running the sweep again) trains "
-                "them again; finished runs are kept.",
+                f"nothing is lost: {resume_hint(sorted(stale), path)} (or running the sweep "
+                "again) trains them again; finished runs are kept.",
             )
         )
     if live:
@@ -175,7 +183,8 @@ def _check_open(store: SqliteStore) -> list[Finding]:
             Finding(
                 "warning",
                 f"{len(foreign)} runs are marked running by another host ({', '.join(hosts)})",
-                "if no sweep runs there any more, `optiscope resume NAME --force` takes them over.",
+                f"if no sweep runs there any more, "
+                f"{resume_hint(sorted(foreign_sweeps), path, force=True)} takes them over.",
             )
         )
     return findings

@@ -11,12 +11,49 @@ import sqlite3
 from pathlib import Path
 
 from optiscope.errors import StorageError
+from optiscope.storage._location import default_store_path
 
-__all__ = ["doctor_hint", "storage_error"]
+__all__ = ["DiskFullError", "doctor_hint", "resume_hint", "storage_error"]
 
 
 def doctor_hint(path: Path | str) -> str:
-    return f"run `optiscope doctor --store {path}` for a check and advice"
+    return f"run `optiscope doctor{_store_flag(path)}` for a check and advice"
+
+
+def resume_hint(names: str | list[str] | None, path: Path | str, *, force: bool = False) -> str:
+    """The command that continues these sweeps of the store at ``path``, in backquotes.
+
+    ``--store`` is added where the store is not the one found by default.
+    """
+    listed = [names] if isinstance(names, str) else sorted(names or [])
+    extra = _store_flag(path) + (" --force" if force else "")
+    if not listed:
+        listing = f"optiscope runs list{_store_flag(path)}"
+        return f"`optiscope resume NAME{extra}` (NAME: see `{listing}`)"
+    return " or ".join(f"`optiscope resume {name}{extra}`" for name in listed)
+
+
+def _store_flag(path: Path | str) -> str:
+    same = Path(path).absolute() == default_store_path().absolute()
+    return "" if same else f" --store {path}"
+
+
+class DiskFullError(StorageError):
+    """The disk holding the store is full; what was finished is kept.
+
+    Args:
+        path: the store file.
+        action: what optiscope was doing, as a gerund phrase.
+        sweep: the sweep being written, for the command that continues it.
+    """
+
+    def __init__(self, path: Path | str, action: str, sweep: str | None = None) -> None:
+        self.path, self.action = path, action
+        super().__init__(
+            f"the disk holding the results store {path} is full (while {action}). The store is "
+            "intact and keeps every config finished so far; free some space, then run the "
+            f"same sweep again or {resume_hint(sweep, path)} to train only what is missing."
+        )
 
 
 def storage_error(path: Path | str, action: str, err: BaseException) -> StorageError:
@@ -30,11 +67,7 @@ def storage_error(path: Path | str, action: str, err: BaseException) -> StorageE
     name = getattr(err, "sqlite_errorname", "") or ""
     text = str(err)
     if name.startswith("SQLITE_FULL") or "disk is full" in text or _is_enospc(err):
-        return StorageError(
-            f"the disk holding the results store {path} is full (while {action}). The store is "
-            "intact and keeps every config finished so far; free some space, then run the "
-            "same sweep again or `optiscope resume NAME` to train only what is missing."
-        )
+        return DiskFullError(path, action)
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
         return StorageError(
             f"the results store {path} is damaged or is not an optiscope store ({text}; while "

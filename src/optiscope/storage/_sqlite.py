@@ -36,6 +36,7 @@ from optiscope.storage._types import (
     RUN_STATUSES,
     RunStatus,
     StoredRun,
+    StoreNotFoundError,
     SweepEntry,
     SweepInfo,
     SweepNotFoundError,
@@ -83,7 +84,7 @@ class SqliteStore:
         self._path = Path(path) if path is not None else default_store_path()
         self._timeout = timeout
         if not create and not self._path.is_file():
-            raise StorageError(
+            raise StoreNotFoundError(
                 f"there is no results store at {self._path}; run a sweep first "
                 "(`optiscope sweep ...`), or point to one with --store PATH or $OPTISCOPE_STORE."
             )

@@ -15,6 +15,7 @@ __all__ = [
     "RUN_STATUSES",
     "ResultStore",
     "RunStatus",
+    "StoreNotFoundError",
     "StoredRun",
     "SweepEntry",
     "SweepInfo",
@@ -33,6 +34,10 @@ FINISHED: frozenset[str] = frozenset({"done", "diverged"})
 
 class SweepNotFoundError(StorageError, LookupError):
     """No sweep of that name in the store (a user mistake: the CLI exits with code 2)."""
+
+
+class StoreNotFoundError(StorageError, LookupError):
+    """No store file at the path given (a user mistake: the CLI exits with code 2)."""
 
 
 @dataclass(frozen=True)

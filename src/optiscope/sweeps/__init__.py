@@ -8,7 +8,7 @@ from optiscope.sweeps._backends import (
     stop_pool,
 )
 from optiscope.sweeps._groups import Task, plan_tasks
-from optiscope.sweeps._run import ENGINES, RecordCallback, run_configs
+from optiscope.sweeps._run import ENGINES, RecordCallback, check_engine, run_configs
 from optiscope.sweeps._settings import SETTINGS, Setting, format_value
 from optiscope.sweeps._spec import SPEC_FORMATS, SweepPoint, SweepSpec
 from optiscope.sweeps._sweep import SweepRun, open_store, run_sweep
@@ -26,6 +26,7 @@ __all__ = [
     "SweepRun",
     "SweepSpec",
     "Task",
+    "check_engine",
     "format_value",
     "open_store",
     "plan_tasks",

@@ -13,7 +13,7 @@ from optiscope.records import RunConfig, RunRecord
 from optiscope.sweeps._backends import Backend, choose_backend
 from optiscope.sweeps._groups import Task, plan_tasks
 
-__all__ = ["ENGINES", "RecordCallback", "run_configs"]
+__all__ = ["ENGINES", "RecordCallback", "check_engine", "run_configs"]
 
 ENGINES: tuple[str, ...] = ("vectorized", "reference")
 """``vectorized``: lockstep configs as one stacked model, the reference's numbers bit for bit;
@@ -37,6 +37,12 @@ def check_device(device: str) -> None:
         )
     if where.type not in ("cpu", "cuda"):
         raise ConfigError(f"device = {device!r}: optiscope trains on 'cpu' or 'cuda'.")
+
+
+def check_engine(engine: str) -> None:
+    """Raise :class:`ConfigError` unless ``engine`` is one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
 
 
 def run_configs(
@@ -77,8 +83,7 @@ def run_configs(
         ConfigError: naming the config number and every problem; nothing has been run.
         EngineError: when training fails; records already reported stay reported.
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
+    check_engine(engine)
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):

@@ -26,12 +26,14 @@ from optiscope.errors import EngineError, OptiscopeError
 from optiscope.records import RunRecord
 from optiscope.storage import (
     FINISHED,
+    DiskFullError,
     SqliteStore,
     SweepEntry,
     new_owner,
     release_owner,
+    resume_hint,
 )
-from optiscope.sweeps._run import check_device, run_configs
+from optiscope.sweeps._run import check_device, check_engine, run_configs
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -124,6 +126,8 @@ def run_sweep(
     started = time.perf_counter()
     points = spec.expand()
     check_device(device)
+    if engine is not None:
+        check_engine(engine)
     name = spec.resolved_name
     named = spec if spec.name == name else SweepSpec.from_dict({**spec.to_dict(), "name": name})
     target, owned = open_store(store)
@@ -168,6 +172,8 @@ def run_sweep(
             busy=busy,
             seconds=time.perf_counter() - started,
         )
+    except DiskFullError as err:  # the same advice, with the command for this sweep
+        raise DiskFullError(err.path, err.action, sweep=name) from err
     finally:
         if owned:
             target.close()
@@ -222,7 +228,7 @@ def _train(
         raise EngineError(
             f"training failed in sweep {name!r}: {type(err).__name__}: {err}. The {done} "
             f"configs finished so far are kept in {store.path}; fix the cause, then "
-            f"`optiscope resume {name}` trains the rest."
+            f"{resume_hint(name, store.path)} trains the rest."
         ) from err
     finally:
         bar.close()

@@ -233,3 +233,27 @@ def test_doctor_on_a_sound_store(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(out)
     assert code == 0 and report["healthy"]
     assert report["findings"][0]["message"].endswith("sound (quick_check ok); 1 sweeps, 1 runs")
+
+
+@pytest.mark.parametrize(
+    ("owner", "force"), [("live", False), ("another-host.example:1234:99:cafe", True)]
+)
+def test_configs_held_by_another_runner_are_left_to_it(
+    owner: str, force: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optiscope.storage import SweepEntry, new_owner, release_owner
+
+    spec = SweepSpec(grid={"lr": [0.1, 0.01]}, fixed={"epochs": 2, "n": 200, "hidden": (8,)})
+    points = spec.expand()
+    holder = new_owner() if owner == "live" else owner
+    with SqliteStore() as store:  # another runner registered the sweep and took every config
+        store.save_sweep(spec.resolved_name, spec.to_dict(), [SweepEntry(p.config) for p in points])
+        store.claim([p.config.key() for p in points], holder)
+    try:
+        code, out, err = run(["sweep", "--lr", "0.1,0.01", *SMALL], capsys)
+    finally:
+        release_owner(holder)
+    assert code == 0 and out == "", err
+    assert "trained 0" in err and "2 configs of" in err and "held by another runner" in err
+    assert not list(Path().glob("*.png")), "no empty figure over the other runner's"
+    assert ("--force" in err) is force

@@ -222,6 +222,15 @@ def run_and_report(
             )
             sys.exit(130)
         result = SweepResult.load(name, store=target, run=run)
+    notes = [f"trained {run.trained}", f"skipped {run.skipped} already stored"]
+    if run.recovered:
+        notes.append(f"recovered {run.recovered} interrupted")
+    if run.busy:
+        notes.append(f"{run.busy} being trained by another process")
+    if not result.records:  # all of it is another runner's: nothing to show yet
+        click.echo(f"{name}: {', '.join(notes)} in {run.seconds:.1f} s", err=True)
+        click.echo(_busy_advice(run, target.path), err=True)
+        return
     written = save_sweep_figure(result, out, figure)
     confidence = figure["confidence"]
     if as_json:
@@ -229,12 +238,26 @@ def run_and_report(
     else:
         print_summary(result, reference, confidence)
     click.echo(f"wrote {written}", err=True)
-    notes = [f"trained {run.trained}", f"skipped {run.skipped} already stored"]
-    if run.recovered:
-        notes.append(f"recovered {run.recovered} interrupted")
-    if run.busy:
-        notes.append(f"{run.busy} being trained by another process")
     click.echo(f"{name}: {', '.join(notes)} in {run.seconds:.1f} s", err=True)
+    if run.busy:
+        click.echo(_busy_advice(run, target.path), err=True)
+
+
+def _busy_advice(run: Any, path: Path) -> str:
+    """What to do about configs another runner holds (the figure and table leave them out)."""
+    from optiscope.storage import resume_hint, store_flag
+
+    text = (
+        f"{run.busy} configs of {run.name} are held by another runner and are not in the "
+        f"table or figure yet; `optiscope runs plot {run.name}{store_flag(path)}` draws them "
+        "once it is done"
+    )
+    if run.elsewhere:
+        text += (
+            f"; {run.elsewhere} of them are marked running by another host: if no sweep runs "
+            f"there any more, {resume_hint(run.name, path, force=True)} takes them over"
+        )
+    return text
 
 
 SWEEP_HELP = """Train a grid of settings over several seeds; results persist and resume.

@@ -1,7 +1,7 @@
 """The results store: sweeps, runs and per-epoch curves in sqlite (no torch here)."""
 
 from optiscope.storage._doctor import DoctorReport, Finding, diagnose
-from optiscope.storage._errors import DiskFullError, resume_hint
+from optiscope.storage._errors import DiskFullError, resume_hint, store_flag
 from optiscope.storage._location import DEFAULT_STORE, STORE_ENV, default_store_path
 from optiscope.storage._owner import new_owner, owner_alive, release_owner
 from optiscope.storage._schema import SCHEMA_VERSION
@@ -41,4 +41,5 @@ __all__ = [
     "owner_alive",
     "release_owner",
     "resume_hint",
+    "store_flag",
 ]

@@ -13,11 +13,11 @@ from pathlib import Path
 from optiscope.errors import StorageError
 from optiscope.storage._location import default_store_path
 
-__all__ = ["DiskFullError", "doctor_hint", "resume_hint", "storage_error"]
+__all__ = ["DiskFullError", "doctor_hint", "resume_hint", "storage_error", "store_flag"]
 
 
 def doctor_hint(path: Path | str) -> str:
-    return f"run `optiscope doctor{_store_flag(path)}` for a check and advice"
+    return f"run `optiscope doctor{store_flag(path)}` for a check and advice"
 
 
 def resume_hint(names: str | list[str] | None, path: Path | str, *, force: bool = False) -> str:
@@ -26,14 +26,15 @@ def resume_hint(names: str | list[str] | None, path: Path | str, *, force: bool 
     ``--store`` is added where the store is not the one found by default.
     """
     listed = [names] if isinstance(names, str) else sorted(names or [])
-    extra = _store_flag(path) + (" --force" if force else "")
+    extra = store_flag(path) + (" --force" if force else "")
     if not listed:
-        listing = f"optiscope runs list{_store_flag(path)}"
+        listing = f"optiscope runs list{store_flag(path)}"
         return f"`optiscope resume NAME{extra}` (NAME: see `{listing}`)"
     return " or ".join(f"`optiscope resume {name}{extra}`" for name in listed)
 
 
-def _store_flag(path: Path | str) -> str:
+def store_flag(path: Path | str) -> str:
+    """`` --store PATH``, or nothing where ``path`` is the store found by default."""
     same = Path(path).absolute() == default_store_path().absolute()
     return "" if same else f" --store {path}"
 

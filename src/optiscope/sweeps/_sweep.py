@@ -30,6 +30,7 @@ from optiscope.storage import (
     SqliteStore,
     SweepEntry,
     new_owner,
+    owner_alive,
     release_owner,
     resume_hint,
 )
@@ -55,6 +56,8 @@ class SweepRun:
         recovered: configs left ``running`` by an interrupted run, put back and retrained.
         busy: configs another live process is training right now (not trained here).
         seconds: wall-clock time of the call.
+        elsewhere: of the ``busy`` configs, those marked running by another host, which this
+            one cannot check (``force=True`` takes them over when nothing runs there).
     """
 
     name: str
@@ -66,6 +69,7 @@ class SweepRun:
     recovered: int
     busy: int
     seconds: float
+    elsewhere: int = 0
 
 
 def open_store(store: StoreArg, *, create: bool = True) -> tuple[SqliteStore, bool]:
@@ -136,6 +140,8 @@ def run_sweep(
         recovered = target.recover_stale(force=force)
         keys = [p.config.key() for p in points]
         statuses = target.statuses(keys)
+        held = [owner for key, owner, _ in target.running() if key in set(keys)]
+        elsewhere = sum(owner_alive(owner) is None for owner in held if owner)
         skipped = sum(statuses.get(key) in FINISHED for key in keys)
         wanted = [k for k in keys if statuses.get(k) in ("pending", "error")]
         owner = new_owner()
@@ -171,6 +177,7 @@ def run_sweep(
             recovered=len(set(recovered) & set(keys)),
             busy=busy,
             seconds=time.perf_counter() - started,
+            elsewhere=elsewhere,
         )
     except DiskFullError as err:  # the same advice, with the command for this sweep
         raise DiskFullError(err.path, err.action, sweep=name) from err

@@ -150,14 +150,23 @@ def test_backend_trains_every_task_and_reports_in_this_thread(make: Any) -> None
     backend = make()
     tasks = plan_tasks(MIXED, engine="vectorized", workers=2)
     reported: list[tuple[Task, list[RunRecord], int]] = []
+    started: list[tuple[Task, int]] = []
+
+    def on_done(task: Task, records: list[RunRecord]) -> None:
+        assert any(t is task for t, _ in started), "a task must start before it is done"
+        reported.append((task, records, threading.get_ident()))
+
     backend.run(
         tasks,
         data=None,
         device="cpu",
-        on_done=lambda task, records: reported.append((task, records, threading.get_ident())),
+        on_done=on_done,
+        on_start=lambda task: started.append((task, threading.get_ident())),
     )
     assert sorted(id(t) for t, _, _ in reported) == sorted(id(t) for t in tasks)
+    assert sorted(id(t) for t, _ in started) == sorted(id(t) for t in tasks)
     assert {ident for _, _, ident in reported} == {threading.get_ident()}
+    assert {ident for _, ident in started} == {threading.get_ident()}
     for task, records, _ in reported:
         assert [r.config for r in records] == list(task.configs)
         assert _numbers(records) == _numbers(run_task(task, None, "cpu"))

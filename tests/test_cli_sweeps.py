@@ -257,3 +257,22 @@ def test_configs_held_by_another_runner_are_left_to_it(
     assert "trained 0" in err and "2 configs of" in err and "held by another runner" in err
     assert not list(Path().glob("*.png")), "no empty figure over the other runner's"
     assert ("--force" in err) is force
+
+
+def test_one_progress_bar_on_stderr_names_the_group_and_quiet_silences_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sweep = ["sweep", "--batch-size", "16,32", "--lr", "0.1,0.01", *SMALL, "--name", "bar"]
+    code, out, err = run([*sweep, "--workers", "1"], capsys)
+    assert code == 0, err
+    lines = err.replace("\n", "\r").split("\r")
+    frames = [f for f in lines if f.startswith("bar:") and "|" in f]
+    assert frames, err
+    assert all(" 0/4 " in f or "/4 [" in f for f in frames)  # configs done of the total
+    assert any("<" in f and "config" in f for f in frames)  # elapsed<remaining, per config
+    # lockstep groups are one batch size each; the bar names the group being trained
+    assert any("training batch_size = 16, lr = 0.1 and 1 more" in f for f in frames), frames
+    assert any("training batch_size = 32, lr = 0.1 and 1 more" in f for f in frames), frames
+    assert "\r" not in out
+    code, _, err = run([*sweep[:-1], "quiet", "-q"], capsys)
+    assert code == 0 and "config/s" not in err and "training " not in err

@@ -1,7 +1,8 @@
 """Where tasks run: in this process, or in a warm pool of local worker processes.
 
-A backend takes the tasks of :func:`optiscope.sweeps.plan_tasks` and hands each task's records
-back through ``on_done``, always in the calling thread (a results store may only be used from
+A backend takes the tasks of :func:`optiscope.sweeps.plan_tasks`, says when each one starts
+through ``on_start`` (for progress) and hands each task's records back through ``on_done``,
+both always in the calling thread (a results store may only be used from
 the thread that opened it). Every backend trains a task with :func:`run_task`, so results do
 not depend on where a task ran. Adding a backend (Ray, later) means implementing
 :class:`Backend`; the contract tests in ``tests/test_backends.py`` run against each one.
@@ -65,6 +66,18 @@ __all__ = [
 ]
 
 TaskDone = Callable[[Task, list[RunRecord]], None]
+TaskStarted = Callable[[Task], None]
+
+
+def _ignore(_task: Task) -> None:
+    pass
+
+
+class _Started:
+    """A worker took this task (a note on the results queue)."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
 
 
 @runtime_checkable
@@ -80,8 +93,10 @@ class Backend(Protocol):
         data: Dataset | None,
         device: str,
         on_done: TaskDone,
+        on_start: TaskStarted = _ignore,
     ) -> None:
-        """Train every task; call ``on_done(task, records)`` for each (records in task order).
+        """Train every task; call ``on_done(task, records)`` for each (records in task order),
+        and ``on_start(task)`` as each begins, both in the calling thread.
 
         Raises:
             EngineError: when a task fails (tasks already reported stay reported).
@@ -122,9 +137,11 @@ class InProcessBackend:
         data: Dataset | None,
         device: str,
         on_done: TaskDone,
+        on_start: TaskStarted = _ignore,
     ) -> None:
         with one_intra_op_thread():
             for task in tasks:
+                on_start(task)
                 on_done(task, run_task(task, data, device))
 
 
@@ -155,14 +172,24 @@ class ProcessPoolBackend:
         data: Dataset | None,
         device: str,
         on_done: TaskDone,
+        on_start: TaskStarted = _ignore,
     ) -> None:
         if self.workers == 1:
-            InProcessBackend().run(tasks, data=data, device=device, on_done=on_done)
+            InProcessBackend().run(
+                tasks, data=data, device=device, on_done=on_done, on_start=on_start
+            )
             return
         with _POOL_LOCK, one_intra_op_thread():
             pool = _pool(self.workers - 1)
             try:
-                pool.run(tasks, data, device, on_done, here=lambda t: run_task(t, data, device))
+                pool.run(
+                    tasks,
+                    data,
+                    device,
+                    on_done,
+                    on_start=on_start,
+                    here=lambda t: run_task(t, data, device),
+                )
             except BaseException:
                 _close_pool(kill=True)  # workers may be mid-task: their work is lost anyway
                 raise
@@ -177,6 +204,9 @@ _BOOT = (
 )
 
 Process = subprocess.Popen  # of bytes
+
+# What the feeder thread puts on the results queue: a task taken, records, or its error.
+_Result = _Started | tuple[Task, list[RunRecord]] | BaseException
 
 
 class LocalPool:
@@ -238,6 +268,7 @@ class LocalPool:
         device: str,
         on_done: TaskDone,
         *,
+        on_start: TaskStarted = _ignore,
         here: Callable[[Task], list[RunRecord]] | None = None,
     ) -> None:
         """Train every task; report each through ``on_done`` in this thread.
@@ -246,12 +277,13 @@ class LocalPool:
             tasks: largest first.
             data, device: passed to every worker with its task.
             on_done: called in this thread as each task's records arrive.
+            on_start: called in this thread as each task is handed out.
             here: trains a task in this thread; with it, this thread takes the next task
                 whenever it is free, alongside the workers.
         """
         queue: deque[Task] = deque(tasks)
         lock = threading.Lock()
-        results: SimpleQueue[tuple[Task, list[RunRecord]] | BaseException] = SimpleQueue()
+        results: SimpleQueue[_Result] = SimpleQueue()
         stop = threading.Event()
 
         def take() -> Task | None:
@@ -275,6 +307,7 @@ class LocalPool:
                 if result is None and here is not None:
                     task = take()
                     if task is not None:
+                        on_start(task)
                         on_done(task, here(task))
                         outstanding -= 1
                         continue
@@ -282,6 +315,9 @@ class LocalPool:
                     result = results.get()
                 if isinstance(result, BaseException):
                     raise result
+                if isinstance(result, _Started):
+                    on_start(result.task)
+                    continue
                 on_done(*result)
                 outstanding -= 1
         finally:
@@ -294,7 +330,7 @@ class LocalPool:
         remaining: Callable[[], bool],
         data: Dataset | None,
         device: str,
-        results: SimpleQueue[tuple[Task, list[RunRecord]] | BaseException],
+        results: SimpleQueue[_Result],
         stop: threading.Event,
     ) -> None:
         """Keep every ready worker busy; put what they return on ``results``."""
@@ -311,6 +347,7 @@ class LocalPool:
                         assert process.stdin is not None
                         write_message(process.stdin, (task, data, device, known_choices()))
                         busy[process.pid] = task
+                        results.put(_Started(task))
                     if not busy and not remaining():
                         return  # nothing running here and nothing left to hand out
                     for key, _ in selector.select(timeout=0.05):
@@ -347,9 +384,7 @@ class LocalPool:
                 process.stdout.close()
 
 
-def _poll(
-    results: SimpleQueue[tuple[Task, list[RunRecord]] | BaseException],
-) -> tuple[Task, list[RunRecord]] | BaseException | None:
+def _poll(results: SimpleQueue[_Result]) -> _Result | None:
     try:
         return results.get_nowait()
     except Empty:

@@ -53,6 +53,7 @@ def run_configs(
     device: str = "cpu",
     workers: int | None = None,
     on_record: RecordCallback | None = None,
+    on_start: Callable[[Sequence[RunConfig]], None] | None = None,
     backend: Backend | None = None,
 ) -> list[RunRecord]:
     """Train every config and return their records in the same order.
@@ -73,6 +74,8 @@ def run_configs(
             decides from the estimated work (a pool when it pays for its start-up).
         on_record: called in this thread with each record as soon as its task finishes
             (progress, storage); duplicates are reported once per position.
+        on_start: called in this thread with the configs of each group as it starts
+            training (progress); several groups may train at once on a pool.
         backend: run the tasks on this :class:`~optiscope.sweeps.Backend` instead of the
             one ``workers`` picks.
 
@@ -108,7 +111,11 @@ def run_configs(
                 if on_record is not None:
                     on_record(record)
 
-    backend.run(tasks, data=data, device=device, on_done=done)
+    def started(task: Task) -> None:
+        if on_start is not None:
+            on_start(task.configs)
+
+    backend.run(tasks, data=data, device=device, on_done=done, on_start=started)
     missing = [i + 1 for i, r in enumerate(records) if r is None]
     if missing:  # a backend that skipped a task is a bug, not a user error
         raise AssertionError(f"backend {backend.name!r} returned no record for configs {missing}")

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from optiscope.errors import EngineError, OptiscopeError
-from optiscope.records import RunRecord
+from optiscope.records import RunConfig, RunRecord
 from optiscope.storage import (
     FINISHED,
     DiskFullError,
@@ -203,7 +203,21 @@ def _train(
     by_key = {p.config.key(): p for p in points}
     unfinished = set(by_key)
     diverged = 0
+    training = ""  # the group that started last
     bar = _progress_bar(total, initial, name, progress)
+
+    def show() -> None:
+        note = f"; {diverged} diverged" if diverged else ""
+        bar.set_postfix_str(f"{training}{note}", refresh=False)
+
+    def start(configs: Sequence[RunConfig]) -> None:
+        nonlocal training
+        point = by_key.get(configs[0].key())
+        first = point.label if point is not None else "config"
+        more = f" and {len(configs) - 1} more" if len(configs) > 1 else ""
+        training = f"training {first}{more}"
+        show()
+        bar.refresh()
 
     def commit(record: RunRecord) -> None:
         nonlocal diverged
@@ -211,9 +225,7 @@ def _train(
         store.put_record(record)
         unfinished.discard(key)
         diverged += record.status == "diverged"
-        point = by_key.get(key)
-        note = f", {diverged} diverged" if diverged else ""
-        bar.set_postfix_str(f"{point.label if point else key}{note}", refresh=False)
+        show()
         bar.update(1)
         if on_record is not None:
             on_record(record)
@@ -225,9 +237,7 @@ def _train(
         options["workers"] = workers
     try:
         if points:
-            if progress:
-                bar.set_postfix_str(points[0].label, refresh=True)
-            run_configs([p.config for p in points], on_record=commit, **options)
+            run_configs([p.config for p in points], on_record=commit, on_start=start, **options)
     except OptiscopeError:
         raise
     except Exception as err:

@@ -246,8 +246,19 @@ def test_hand_written_toml_with_settings_at_the_top_gets_a_hint() -> None:
 def test_bad_files_name_the_file(name: str, text: str, pattern: str, tmp_path: Path) -> None:
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(ConfigError, match=pattern):
+    with pytest.raises(ConfigError, match=pattern) as caught:
         SweepSpec.load(path)
+    assert "\n" not in str(caught.value)  # one line, as the command line prints it
+
+
+def test_a_yaml_mistake_says_where_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("grid:\n  lr: [0.1, 0.01\nfixed: {epochs: 2}\n")
+    with pytest.raises(ConfigError) as caught:
+        SweepSpec.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and "^" not in message
+    assert re.search(r"at line 3, column \d+ \(while parsing a flow sequence at line 2", message)
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:

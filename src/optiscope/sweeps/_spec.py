@@ -529,7 +529,7 @@ class SweepSpec:
         try:
             data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
         except yaml.YAMLError as err:
-            raise ConfigError(f"the sweep spec is not valid YAML: {err}.") from err
+            raise ConfigError(f"the sweep spec is not valid YAML: {_yaml_problem(err)}.") from err
         return cls.from_dict(data if data is not None else {})
 
     def save(self, path: str | Path) -> Path:
@@ -572,6 +572,23 @@ def _format_of(path: Path) -> str:
 
 
 @functools.cache
+def _yaml_problem(err: Exception) -> str:
+    """PyYAML's error on one line: what is wrong and where (its own text spans several, with
+    carets under a quoted line)."""
+    problem = getattr(err, "problem", None)
+    if not problem:
+        return " ".join(str(err).split())
+    text = f"{problem}{_yaml_place(getattr(err, 'problem_mark', None))}"
+    context = getattr(err, "context", None)
+    if context:
+        text += f" ({context}{_yaml_place(getattr(err, 'context_mark', None))})"
+    return text
+
+
+def _yaml_place(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
 def _yaml_loader() -> Any:
     """PyYAML's SafeLoader, reading ``1e-3`` as a number as YAML 1.2 does (1.1 reads text)."""
     import yaml

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,22 @@ def test_the_pool_stays_warm_between_calls() -> None:
     pids = [p.pid for p in backends._POOL.processes]
     run_configs(MIXED[:3], workers=2)
     assert [p.pid for p in backends._POOL.processes] == pids
+
+
+def test_a_pool_started_from_a_thread_that_ends_stays_up() -> None:
+    stop_pool()
+    starter = threading.Thread(target=start_pool, args=(2,))  # a web server's request thread
+    starter.start()
+    starter.join()
+    time.sleep(0.5)  # time for a worker tied to the thread (PR_SET_PDEATHSIG) to be killed
+    try:
+        assert pool_is_warm(2)
+        backend = ProcessPoolBackend(2)
+        assert _numbers(run_configs(MIXED, backend=backend)) == _numbers(
+            [train_reference(c, DATA) for c in MIXED]
+        )
+    finally:
+        stop_pool()
 
 
 def test_workers_and_the_parent_share_what_the_exactness_probe_found() -> None:

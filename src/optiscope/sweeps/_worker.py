@@ -12,6 +12,8 @@ import os
 import pickle
 import struct
 import sys
+import threading
+import time
 import traceback
 from typing import IO, Any
 
@@ -45,22 +47,23 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 
 def _die_with_parent() -> None:
-    """End this worker when the process that started it ends, even by SIGKILL.
+    """End this worker soon after the process that started it ends, even by SIGKILL.
 
-    Linux delivers SIGKILL to the worker when its parent dies (``PR_SET_PDEATHSIG``); the
-    parent may already be gone by the time that is set, hence the check after it. Elsewhere
-    the worker ends when its input closes, once its current task is done.
+    A thread checks every 0.2 s whether the parent is still the one that started this
+    worker (an orphan is adopted by another process). Linux's ``PR_SET_PDEATHSIG`` is not
+    used: it fires when the parent's *thread* that started the worker ends, which would kill
+    a warm pool started from a short-lived thread (a web server's, say).
     """
     parent = int(os.environ.get("OPTISCOPE_PARENT_PID", "0"))
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+    if not parent:
+        return
 
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if parent and os.getppid() != parent:
-        os._exit(0)
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)  # nobody reads the result any more; skip interpreter shutdown
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main() -> None:

@@ -82,6 +82,72 @@ def test_runs_settle_at_the_predicted_point(optimizer: str, decay: str) -> None:
     np.testing.assert_allclose(frame["final_distance"], frame["fixed_distance"], rtol=0.05)
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "gain"),
+    [
+        ("sgd lr=0.01 momentum=0.9", 10.0),  # buffer rests at g / (1 - mu)
+        ("sgd lr=0.01 momentum=0.9 nesterov=true", 1 + 0.9 * 10.0),
+        ("sgd lr=0.01 momentum=0.9 dampening=0.5", 0.5 / 0.1),
+        ("sgd lr=0.05", 1.0),  # no buffer: dampening plays no part
+    ],
+)
+def test_torch_sgd_momentum_with_decoupled_decay_settles_at_the_predicted_point(
+    optimizer: str, gain: float
+) -> None:
+    """torch's momentum buffer rests at (1 - dampening) g / (1 - mu) while decoupled decay stays
+    lr * wd * p, so the point solves grad f = -(wd / m) p: much closer than wd alone says."""
+    rates = [0.03, 0.3]
+    result = weight_decay_bias(
+        EXERCISE, rates, optimizer=optimizer, decay="decoupled", steps=3000, dtype="float64"
+    )
+    assert result.rule == "gradient" and math.isclose(result.gain, gain, rel_tol=1e-12)
+    frame = result.frame
+    assert (frame["status"] == "done").all()
+    assert (frame["final_to_fixed"] < 1e-6).all(), frame
+    for rate, point in zip(rates, result.fixed_points, strict=True):
+        alone = decay_fixed_point(EXERCISE, rate / gain)
+        assert point.weight_decay == rate
+        np.testing.assert_allclose((point.x, point.y), (alone.x, alone.y), rtol=1e-12)
+        p = np.array([point.x, point.y])
+        np.testing.assert_allclose(_gradient(EXERCISE, *p), -rate / gain * p, atol=1e-8)
+
+
+def test_with_l2_decay_the_momentum_gain_does_not_matter() -> None:
+    result = weight_decay_bias(
+        EXERCISE, [0.03], optimizer="sgd lr=0.01 momentum=0.9", decay="l2", steps=3000
+    )
+    assert result.gain == 1.0
+    assert result.fixed_points[0].x == decay_fixed_point(EXERCISE, 0.03).x
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    ["rprop", "adagrad lr=0.1", "asgd lr=0.01", "rmsprop lr=0.01 centered=true", "lbfgs"],
+)
+def test_optimizers_the_rules_do_not_cover_are_refused_unless_a_rule_is_given(
+    optimizer: str,
+) -> None:
+    decay = "l2" if optimizer == "lbfgs" else "decoupled"
+    with pytest.raises(ConfigError, match="cannot predict where .* the rest-point rules cover"):
+        weight_decay_bias(EXERCISE, [0.1], optimizer=optimizer, decay=decay, steps=5)
+    given = weight_decay_bias(
+        EXERCISE, [0.1], optimizer=optimizer, decay=decay, steps=5, rule="gradient"
+    )
+    assert given.rule == "gradient" and given.gain == 1.0
+
+
+def test_a_step_function_needs_an_explicit_rule() -> None:
+    def descent(position: torch.Tensor, grad: torch.Tensor, state: dict, lr: float = 0.05):  # type: ignore[type-arg]
+        return position - lr * grad
+
+    with pytest.raises(ConfigError, match="cannot predict"):
+        weight_decay_bias(EXERCISE, [0.1], optimizer=descent, steps=5)
+    result = weight_decay_bias(
+        EXERCISE, [0.1], optimizer=descent, steps=3000, rule="gradient", dtype="float64"
+    )
+    assert result.frame["final_to_fixed"].iloc[0] < 1e-6
+
+
 def test_adamw_uses_the_adaptive_rule_and_stays_closer_than_momentum() -> None:
     adamw = weight_decay_bias(
         EXERCISE, [0.1], optimizer="adam lr=0.01", decay="decoupled", steps=4000

@@ -2,12 +2,15 @@
 
 Question 3 of the exercise asks whether weight decay makes sense when minimizing Rosenbrock.
 There is nothing to overfit, so decay can only move the point the optimizer settles at. This
-module computes where that point is (:func:`optiscope.engine.decay_fixed_point`), runs the
-optimizer with each decay rate to show it gets there, and draws both.
+module computes where that point is (:func:`optiscope.engine.decay_fixed_point`, at the rate
+the optimizer's rest step makes effective: see :func:`_rest_rule`), runs the optimizer with
+each decay rate to show it gets there, and draws both. It predicts only for the optimizers
+:data:`COVERED_OPTIMIZERS` names, and refuses the others rather than guess.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from collections.abc import Sequence
@@ -37,6 +40,7 @@ from optiscope.engine import (
 )
 from optiscope.errors import ConfigError, EngineError
 from optiscope.landscapes import Landscape, Point
+from optiscope.optim import ExerciseMomentum
 from optiscope.plotting import build_decay, render_decay, save_figure
 from optiscope.records import Trajectory
 
@@ -44,11 +48,13 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["ADAPTIVE_OPTIMIZERS", "WeightDecayResult", "weight_decay_bias"]
+__all__ = ["ADAPTIVE_OPTIMIZERS", "COVERED_OPTIMIZERS", "WeightDecayResult", "weight_decay_bias"]
 
-#: ``torch.optim`` classes whose step divides by a running root-mean-square of the gradient.
-#: With *decoupled* decay they settle where ``g / (|g| + eps) = -wd p`` (the ``adaptive``
-#: rule), not where ``g = -wd p``; with L2 decay every optimizer follows the gradient rule.
+#: ``torch.optim`` classes whose step divides by a running root-mean-square of the gradient
+#: (or its running maximum). With *decoupled* decay they settle where
+#: ``g / (|g| + eps) = -wd p`` (the ``adaptive`` rule), not where ``g = -wd p``; with L2 decay
+#: they follow the gradient rule. (Adagrad is not one: its sum of squares never forgets, so
+#: its step shrinks toward zero and it has no such rest point.)
 ADAPTIVE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
     torch.optim.Adam,
     torch.optim.AdamW,
@@ -56,15 +62,58 @@ ADAPTIVE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
     torch.optim.NAdam,
     torch.optim.RAdam,
     torch.optim.RMSprop,
-    torch.optim.Adagrad,
+)
+
+#: Which optimizers the rest-point rules cover, for messages and docs.
+COVERED_OPTIMIZERS = (
+    "the exercise's momentum, SGD (with momentum, dampening or nesterov), Adam, AdamW, Adamax, "
+    "NAdam, RAdam (amsgrad off) and RMSprop (centered off), none with maximize=True"
 )
 
 
-def _rule_for(optimizer: PathOptimizer, decay: str) -> str:
-    adaptive = optimizer.torch_class is not None and issubclass(
-        optimizer.torch_class, ADAPTIVE_OPTIMIZERS
-    )
-    return "adaptive" if decay == "decoupled" and adaptive else "gradient"
+def _rest_rule(optimizer: PathOptimizer, decay: str) -> tuple[str, float] | None:
+    """The fixed-point rule the optimizer's rest point follows, and its step's gain ``m``.
+
+    At rest every step is the same, so running averages equal what they average. The
+    optimizer's step along the (undecayed) gradient is then ``lr * m * u(g)`` with ``u(g) = g``
+    (gradient rule) or ``g / (|g| + eps)`` (adaptive rule), while decoupled decay moves
+    ``lr * wd * p``: the rest point solves ``u(g) = -(wd / m) p``. For torch's SGD the
+    momentum buffer rests at ``b = (1 - dampening) g / (1 - momentum)``, so
+    ``m = (1 - dampening) / (1 - momentum)`` (nesterov: ``1 + momentum * (1 - dampening) /
+    (1 - momentum)``); the exercise's momentum has dampening = beta, so ``m = 1``; RMSprop's
+    momentum buffer gives ``m = 1 / (1 - momentum)``. With L2 decay the decay is inside the
+    averaged gradient, so the step vanishes exactly where ``g + wd p`` does and ``m`` does
+    not matter.
+
+    Returns:
+        ``(rule, m)``, or ``None`` for an optimizer the rules do not cover.
+    """
+    hparams = optimizer.hparam_dict
+    cls = optimizer.torch_class
+    if hparams.get("maximize"):
+        return None
+    if cls is None:
+        return None  # a step function: its rest point is whatever it makes it
+    if issubclass(cls, ExerciseMomentum):  # v rests at g: the step is lr * g
+        return "gradient", 1.0
+    if issubclass(cls, torch.optim.SGD):
+        if decay == "l2":
+            return "gradient", 1.0
+        mu = float(hparams.get("momentum", 0.0))
+        damp = float(hparams.get("dampening", 0.0))
+        if mu == 0:
+            return "gradient", 1.0  # no buffer: torch steps along g itself
+        buffer = (1 - damp) / (1 - mu)
+        return "gradient", 1 + mu * buffer if hparams.get("nesterov") else buffer
+    if issubclass(cls, ADAPTIVE_OPTIMIZERS):
+        if decay == "l2":
+            return "gradient", 1.0
+        if hparams.get("amsgrad") or hparams.get("centered"):
+            return None  # the max of v, or v minus the mean squared, does not rest at g^2
+        if issubclass(cls, torch.optim.RMSprop):
+            return "adaptive", 1 / (1 - float(hparams.get("momentum", 0.0)))
+        return "adaptive", 1.0
+    return None
 
 
 def _rates(wd: Any) -> list[float]:
@@ -77,6 +126,25 @@ def _rates(wd: Any) -> list[float]:
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"wd = {value!r} must be a finite number >= 0.")
     return [float(v) for v in values]
+
+
+def _fixed_points(
+    landscape: Landscape,
+    rates: list[float],
+    rule: str,
+    gain: float,
+    eps: float,
+    near: Point | None,
+) -> list[DecayFixedPoint]:
+    """The fixed points for the decay rates ``rates``, solved at the effective rates
+    ``rate / gain`` (see :func:`_rest_rule`) and labelled with the rates given."""
+    effective = decay_fixed_points(
+        landscape, [w / gain for w in rates], rule=rule, eps=eps, near=near
+    )
+    return [
+        dataclasses.replace(point, weight_decay=rate)
+        for rate, point in zip(rates, effective, strict=True)
+    ]
 
 
 def _run(
@@ -132,10 +200,15 @@ def weight_decay_bias(
 ) -> WeightDecayResult:
     """Where weight-decayed dynamics settle, how far that is from the minimum, and a check.
 
-    For SGD, the exercise's momentum, and any optimizer with L2 decay, the point satisfies
-    ``grad f(p) = -wd * p`` (it minimizes ``f + wd/2 |p|^2``). For Adam-type optimizers with
-    decoupled decay (AdamW) it satisfies ``g / (|g| + eps) = -wd * p`` per coordinate, which
-    is ``eps``-close to the minimum once the second moment has forgotten larger gradients.
+    With L2 decay, or the exercise's momentum or plain SGD with either kind, the point
+    satisfies ``grad f(p) = -wd * p`` (it minimizes ``f + wd/2 |p|^2``). torch's SGD with
+    momentum under decoupled decay takes a step ``m = (1 - dampening) / (1 - momentum)`` times
+    the gradient at rest (nesterov: ``1 + momentum (1 - dampening) / (1 - momentum)``) while
+    the decay stays ``lr * wd * p``, so its point satisfies ``grad f = -(wd / m) p``: closer to
+    the minimum. Adam-type optimizers with decoupled decay (AdamW) satisfy
+    ``g / (|g| + eps) = -wd * p`` per coordinate, which is ``eps``-close to the minimum once
+    the second moment has forgotten larger gradients. Other optimizers (Adagrad, Rprop,
+    LBFGS, step functions...) are refused unless ``rule`` is given.
 
     Args:
         fn: the function (``"rosenbrock a=1 b=2"``, a name, or a Landscape).
@@ -145,7 +218,8 @@ def weight_decay_bias(
         steps: steps per path (enough to settle).
         start: where the paths start; default the function's start.
         rule: ``"gradient"`` or ``"adaptive"``; default chosen from the optimizer and ``decay``
-            (see :data:`ADAPTIVE_OPTIMIZERS`).
+            (see :data:`COVERED_OPTIMIZERS`). Giving it overrides the choice, and is the only
+            way to get a prediction for an optimizer outside that list.
         near: which minimum to follow (the nearest to this point); default the minimum
             nearest to where the undecayed path ends (or the first minimum without runs).
         run: also run the optimizer once per rate (``False``: only solve for the points).
@@ -155,8 +229,9 @@ def weight_decay_bias(
         A :class:`WeightDecayResult`.
 
     Raises:
-        ConfigError: for bad settings, an optimizer with its own weight decay, or a rate so
-            strong that no fixed point exists near the minimum.
+        ConfigError: for bad settings, an optimizer with its own weight decay, an optimizer
+            the rules do not cover (without ``rule``), or a rate so strong that no fixed point
+            exists near the minimum.
 
     Examples:
         >>> result = weight_decay_bias("rosenbrock a=1 b=2", [0.01, 0.1])  # doctest: +SKIP
@@ -176,9 +251,21 @@ def weight_decay_bias(
     steps = check_steps(steps)
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
-    rule = rule or _rule_for(resolved, decay)
-    if rule not in DECAY_RULES:
+    if rule is not None and rule not in DECAY_RULES:
         raise ConfigError(f"rule = {rule!r} is unknown; choose one of: {', '.join(DECAY_RULES)}.")
+    rest = _rest_rule(resolved, decay)
+    if rule is None and rest is None:
+        raise ConfigError(
+            f"weight_decay_bias cannot predict where {resolved.label} settles with {decay} "
+            f"decay: the rest-point rules cover {COVERED_OPTIMIZERS}. Use one of those, or pass "
+            "rule='gradient' (grad f = -wd p) or rule='adaptive' (g / (|g| + eps) = -wd p) "
+            "to choose the equation yourself. Nothing was run."
+        )
+    if rule is None:
+        assert rest is not None
+        rule, gain = rest
+    else:  # the user's rule; the gain is known only when it is the optimizer's own rule
+        gain = rest[1] if rest is not None and rest[0] == rule else 1.0
     eps = float(resolved.hparam_dict.get("eps", 1e-8))
 
     paths = _run(landscape, resolved, rates, decay, point, steps, torch_dtype) if run else []
@@ -186,7 +273,7 @@ def weight_decay_bias(
         baseline = paths[rates.index(min(rates))]
         near = (baseline.x[-1], baseline.y[-1]) if baseline.status == "done" else None
     try:
-        fixed = decay_fixed_points(landscape, rates, rule=rule, eps=eps, near=near)
+        fixed = _fixed_points(landscape, rates, rule, gain, eps, near)
     except EngineError as err:  # the rate is too strong for a rest point: a bad input
         raise ConfigError(str(err)) from err
     return WeightDecayResult(
@@ -196,6 +283,7 @@ def weight_decay_bias(
         rule=rule,
         eps=eps,
         weight_decays=rates,
+        gain=gain,
         fixed_points=fixed,
         trajectories=paths,
         start=point,
@@ -213,6 +301,8 @@ class WeightDecayResult:
         rule: the fixed-point equation used (``gradient`` or ``adaptive``).
         eps: Adam's epsilon, for the adaptive rule.
         weight_decays: the rates.
+        gain: the optimizer's step gain ``m`` at rest: the rule is solved at ``wd / m``
+            (1 except for torch's SGD and RMSprop with momentum under decoupled decay).
         fixed_points: the predicted settling point per rate.
         trajectories: the paths (empty when ``run=False``).
         start, steps: where the paths started and how long they ran.
@@ -228,6 +318,7 @@ class WeightDecayResult:
         eps: float,
         weight_decays: list[float],
         fixed_points: list[DecayFixedPoint],
+        gain: float = 1.0,
         trajectories: list[Trajectory],
         start: Point,
         steps: int,
@@ -238,6 +329,7 @@ class WeightDecayResult:
         self.rule = rule
         self.eps = eps
         self.weight_decays = weight_decays
+        self.gain = gain
         self.fixed_points = fixed_points
         self.trajectories = trajectories
         self.start = start
@@ -302,7 +394,11 @@ class WeightDecayResult:
         for rate in grid.tolist():
             try:
                 point = decay_fixed_point(
-                    self.landscape, rate, rule=self.rule, eps=self.eps, near=self.minimum
+                    self.landscape,
+                    rate / self.gain,
+                    rule=self.rule,
+                    eps=self.eps,
+                    near=self.minimum,
                 )
             except EngineError:
                 break  # the branch ends: stronger decay has no rest point near this minimum
@@ -327,7 +423,8 @@ class WeightDecayResult:
             )
             for w, t in zip(self.weight_decays, self.trajectories, strict=True)
         ]
-        equation = "grad f = -wd p" if self.rule == "gradient" else "g/(|g|+eps) = -wd p"
+        scaled = "wd p" if self.gain == 1 else f"(wd/{self.gain:.3g}) p"
+        equation = f"grad f = -{scaled}" if self.rule == "gradient" else f"g/(|g|+eps) = -{scaled}"
         data = build_decay(
             labelled,
             self.weight_decays,

@@ -3,14 +3,17 @@ r"""Where weight-decayed dynamics settle on a landscape (question 3 of the exerc
 A 2-D function has no data to overfit, so weight decay cannot help generalization; it only
 changes *where* the optimizer stops. The settling point is a fixed point of the update:
 
-- **gradient rule**: SGD, momentum (the exercise's and torch's) with either kind of decay, and
+- **gradient rule**: plain SGD and the exercise's momentum with either kind of decay, and
   any optimizer with L2 decay (Adam's ``weight_decay``). At rest the step is proportional to
   ``grad f(p) + wd p``, so
 
   .. math::  \nabla f(p) = -\text{wd} \, p,
 
   the stationary point of :math:`f(p) + \tfrac{\text{wd}}{2} \|p\|^2`: decay minimizes a
-  different function, whose minimum is pulled toward the origin.
+  different function, whose minimum is pulled toward the origin. An optimizer whose rest step
+  is ``m`` times the gradient while decoupled decay stays ``lr * wd * p`` (torch's SGD with
+  momentum: ``m = (1 - dampening) / (1 - momentum)``) rests where the rate is ``wd / m``; the
+  caller passes that rate (:func:`optiscope.weight_decay_bias` does).
 
 - **adaptive rule**: Adam-type steps with *decoupled* decay (AdamW). At rest AdamW's step is
   ``lr * (g / (|g| + eps) + wd p)`` per coordinate (moments equal to ``g`` and ``g^2``), so

@@ -149,7 +149,8 @@ def test_all_cells_run_as_one_batched_computation() -> None:
     result = sensitivity_map(
         f, "momentum", {"lr": np.geomspace(1e-3, 0.1, 16), "beta": np.linspace(0, 0.9, 8)}, steps=25
     )
-    assert calls == [(128,)] * 26  # 25 steps plus the final value, each over all 128 cells
+    assert calls[0] == ()  # the start's value, checked once before anything runs
+    assert calls[1:] == [(128,)] * 26  # 25 steps plus the final value, each over all 128 cells
     assert result.shape == (8, 16)
 
 

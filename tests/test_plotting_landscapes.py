@@ -66,3 +66,22 @@ def test_gif_frames_are_denser_at_the_start_and_end_at_the_last_step() -> None:
     assert shown[0] == 0 and shown[-1] == 500 and shown == sorted(set(shown))
     assert shown[1] - shown[0] <= shown[-1] - shown[-2]
     assert _frame_steps(3, 48) == [0, 1, 2, 3]
+
+
+def test_a_path_that_diverged_at_step_0_or_kept_only_its_start_still_renders() -> None:
+    from optiscope.api import PathResult
+    from optiscope.plotting import render_race
+
+    f = get_landscape("rosenbrock", b=2)
+    nothing = Trajectory("gone", x=(), y=(), value=(), status="diverged", diverged_step=0)
+    start_only = Trajectory(
+        "one", x=(-1.0,), y=(2.0,), value=(8.0,), status="diverged", diverged_step=1
+    )
+    for path in (nothing, start_only):
+        result = PathResult(f, path, start=(-1.0, 2.0), steps=10)
+        assert f"diverged at step {path.diverged_step}" in repr(result)
+        legend = result.plot().axes[0].get_legend()
+        assert any(f"at step {path.diverged_step}" in t.get_text() for t in legend.get_texts())
+    figure = render_race(build_race([nothing, start_only], f, start=(-1.0, 2.0), steps=10, n=20))
+    texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "gone (diverged at step 0)" in texts and "one (diverged at step 1)" in texts

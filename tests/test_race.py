@@ -202,6 +202,7 @@ def test_every_problem_is_reported_before_anything_runs() -> None:
         ({"decay": "l1", "weight_decay": 0.1}, "decay = 'l1'"),
         ({"weight_decay": -1}, "weight_decay = -1"),
         ({"dtype": "float16"}, "dtype = 'float16'"),
+        ({"start": (1e30, 0.0)}, r"at the start \(1e\+30, 0\) is inf in float32"),
     ]:
         arguments: dict[str, Any] = {"fn": "rosenbrock", "optimizers": ["adam"], **bad}
         with pytest.raises(ConfigError, match=match):
@@ -243,3 +244,8 @@ def test_race_data_and_gif(tmp_path: Path) -> None:
     assert result.to_gif(tmp_path / "again.gif", frames=6, progress=False).exists()
     with pytest.raises(ConfigError, match=r"ending in \.gif"):
         result.to_gif(tmp_path / "race.mp4", progress=False)
+
+
+def test_a_start_whose_value_overflows_float32_runs_in_float64() -> None:
+    result = race("rosenbrock", ["sgd lr=1e-3"], start=(1e30, 0.0), steps=2, dtype="float64")
+    assert result.trajectories[0].x[0] == 1e30

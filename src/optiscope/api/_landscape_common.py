@@ -16,6 +16,7 @@ __all__ = [
     "DTYPES",
     "check_dtype",
     "check_start",
+    "check_start_value",
     "check_steps",
     "progress_bar",
     "resolve_landscape",
@@ -74,6 +75,34 @@ def check_start(start: Any, landscape: Landscape) -> Point:
             f"{landscape.title}'s default is {landscape.start}."
         )
     return (float(start[0]), float(start[1]))
+
+
+def check_start_value(
+    landscape: Landscape, start: Point, dtype: torch.dtype, *, dtype_choice: bool = True
+) -> None:
+    """Raise :class:`ConfigError` unless the start and the function's value there are finite
+    in ``dtype`` (a run from there would diverge at step 0, with no position to show).
+
+    Args:
+        landscape: the function.
+        start: the start point (already checked by :func:`check_start`).
+        dtype: the dtype the run will use.
+        dtype_choice: whether the caller can choose ``dtype="float64"`` (the message says so).
+    """
+    position = torch.tensor(start, dtype=dtype)  # (2,)
+    with torch.no_grad():
+        value = landscape(position[0], position[1])
+    if bool(torch.isfinite(position).all()) and bool(torch.isfinite(value)):
+        return
+    name = str(dtype).removeprefix("torch.")
+    fix = "choose a start nearer the minimum or smaller parameters"
+    if dtype_choice and dtype != torch.float64:
+        fix += ", or use dtype='float64'"
+    raise ConfigError(
+        f"{landscape.label} at the start ({start[0]:g}, {start[1]:g}) is {float(value):g} in "
+        f"{name}: not a finite "
+        f"number, so the run could not take a step; {fix}. Nothing was run."
+    )
 
 
 def check_dtype(dtype: str | torch.dtype) -> torch.dtype:

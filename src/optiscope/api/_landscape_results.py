@@ -75,7 +75,10 @@ class PathResult:
 
     @property
     def final(self) -> Point:
-        """The last position (the last finite one for a diverged path)."""
+        """The last position (the last finite one for a diverged path; NaN when it diverged
+        at step 0 and has none)."""
+        if not self.trajectory.x:
+            return (math.nan, math.nan)
         return (self.trajectory.x[-1], self.trajectory.y[-1])
 
     @property

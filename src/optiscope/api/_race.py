@@ -20,6 +20,7 @@ from optiscope.api._landscape_common import (
     LandscapeArg,
     check_dtype,
     check_start,
+    check_start_value,
     check_steps,
     progress_bar,
     resolve_landscape,
@@ -103,6 +104,7 @@ def race(
     steps = check_steps(steps)
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
+    check_start_value(landscape, point, torch_dtype)
     for optimizer in resolved:
         check_decay(weight_decay, decay, optimizer)
     started = time.perf_counter()

@@ -22,6 +22,7 @@ from optiscope.api._landscape_common import (
     LandscapeArg,
     check_dtype,
     check_start,
+    check_start_value,
     check_steps,
     progress_bar,
     resolve_landscape,
@@ -184,6 +185,7 @@ def sensitivity_map(
     steps = check_steps(steps)
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
+    check_start_value(landscape, point, torch_dtype)
     if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
         raise ConfigError(f"tol = {tol!r} must be a number > 0, e.g. tol=1e-3.")
     cells, rates = [], []

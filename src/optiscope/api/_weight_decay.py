@@ -24,6 +24,7 @@ from optiscope.api._landscape_common import (
     LandscapeArg,
     check_dtype,
     check_start,
+    check_start_value,
     check_steps,
     resolve_landscape,
     resolve_optimizers,
@@ -251,6 +252,7 @@ def weight_decay_bias(
     steps = check_steps(steps)
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
+    check_start_value(landscape, point, torch_dtype)
     if rule is not None and rule not in DECAY_RULES:
         raise ConfigError(f"rule = {rule!r} is unknown; choose one of: {', '.join(DECAY_RULES)}.")
     rest = _rest_rule(resolved, decay)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from optiscope.api._landscape_common import check_start, check_steps
+from optiscope.api._landscape_common import check_start, check_start_value, check_steps
 from optiscope.api._landscape_results import PathResult
 from optiscope.engine import check_decay, format_hparams
 from optiscope.errors import ConfigError
@@ -167,6 +167,7 @@ def optimize_rosenbrock(
     settings = MOMENTUM.validate({"lr": lr, "beta": beta})
     landscape: Landscape = get_landscape("rosenbrock", a=a, b=b)
     point = check_start(start, landscape)
+    check_start_value(landscape, point, torch.float32, dtype_choice=False)
     check_decay(weight_decay, decay)
 
     x = torch.tensor(point[0], requires_grad=True)

@@ -192,8 +192,21 @@ def render_decay(data: DecayData) -> Figure:
         linestyle="none",
         label="end of the path",
     )
-    curve.set_xscale("log")
-    curve.set_yscale("log")
+    positive = [(w, d) for w, d in data.measured if w > 0 and d > 0]
+    if keep or positive:
+        curve.set_xscale("log")
+        curve.set_yscale("log")
+    else:  # log axes need a positive point: say why the panel is empty instead
+        curve.text(
+            0.5,
+            0.5,
+            "no positive distance to draw on log axes\n(the decay does not move the minimum,\n"
+            "or every decayed path diverged)",
+            transform=curve.transAxes,
+            ha="center",
+            va="center",
+            fontsize="small",
+        )
     curve.set_xlabel("weight decay")
     curve.set_ylabel("distance from the minimum")
     curve.set_title("distance from the minimum")

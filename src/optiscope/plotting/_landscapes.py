@@ -324,6 +324,8 @@ def _outline(width: float) -> list[Any]:
 def _draw_line(ax: Axes, line: PathLine, upto: int | None = None, *, width: float = 1.8) -> None:
     xs, ys = line.x[:upto], line.y[:upto]
     if not xs:
+        if upto is None:  # no finite position at all (diverged at step 0): still in the legend
+            ax.plot([], [], color=line.color, linewidth=width, marker="X", label=line.legend)
         return
     ax.plot(
         xs,
@@ -368,6 +370,9 @@ def render_path(
     draw_surface(ax, data.surface)
     for line in data.lines:
         xs, ys = line.x, line.y
+        if not xs:  # diverged at step 0: nothing finite to draw, but say so
+            ax.plot([], [], marker="X", color="red", linestyle="none", label=line.legend)
+            continue
         ax.plot(xs, ys, color="red", linewidth=1.6, zorder=3)
         ax.plot(
             xs[0],

@@ -163,6 +163,14 @@ def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -
         (["heatmap", "--x", "beta=0,1", "--y", "beta=0,1"], "both set 'beta'"),
         (["weight-decay", "--wd", "0,x"], "--wd takes numbers, got 'x'"),
         (["weight-decay", "--opt", "adamw lr=0.1"], "has its own weight_decay"),
+        (["weight-decay", "--opt", "adagrad lr=0.1"], "rest-point rules cover"),
+        # the start's value overflows float32: nothing to draw, so refused before running
+        (["rosenbrock", "--start", "1e10,0"], "at the start (1e+10, 0) is inf in float32"),
+        (["rosenbrock", "--a", "1e20"], "is inf in float32: not a finite number"),
+        (["rosenbrock", "--b", "1e39"], "is inf in float32: not a finite number"),
+        (["race", "--start", "1e30,0"], "is inf in float32: not a finite number"),
+        (["heatmap", "--start", "1e30,0"], "is inf in float32: not a finite number"),
+        (["weight-decay", "--start", "1e30,0"], "is inf in float32: not a finite number"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -196,3 +204,25 @@ def test_the_command_line_module_does_not_import_torch() -> None:
     code = "import sys, optiscope.cli._landscapes; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_diverged_rosenbrock_run_is_strict_json_with_nulls(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _run(
+        ["rosenbrock", "--lr", "3", "--beta", "0", "--steps", "50", "--json"], capsys
+    )
+    assert code == 0, err
+    report = json.loads(out, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
+    assert report["status"] == "diverged" and report["diverged_step"] == 3
+    assert report["distance"] is None and report["final_x"] is None
+
+
+def test_weight_decay_on_a_function_whose_minimum_decay_cannot_move_still_draws(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The quadratic's minimum is the origin: every distance is 0, nothing fits log axes."""
+    args = ["weight-decay", "--fn", "quadratic condition=1e6", "--wd", "0,0.1", "--out", "q.png"]
+    code, _, err = _run(args, capsys)
+    assert code == 0, err
+    assert Path("q.png").read_bytes().startswith(b"\x89PNG")

@@ -117,6 +117,22 @@ def _report(written: list[Path], seconds: float | None = None) -> None:
         click.echo(f"ran in {seconds:.1f} s", err=True)
 
 
+def _json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float as ``None``: JSON has no NaN (DESIGN.md, Web)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _echo_json(value: Any) -> None:
+    """Print ``value`` as strict JSON (``null`` for NaN and infinities)."""
+    click.echo(json.dumps(_json_ready(value), indent=2, allow_nan=False, default=str))
+
+
 def _table(frame: Any) -> str:
     return str(frame.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
 
@@ -205,17 +221,18 @@ def rosenbrock_command(
     written = [result.save(out)]
     _write_csv(result.frame, csv_path, written)
     x, y = result.final
+    done = result.status == "done"
     summary = {
         "status": result.status,
         "diverged_step": result.trajectory.diverged_step,
-        "final_x": x,
-        "final_y": y,
-        "final_value": result.trajectory.value[-1],
+        "final_x": x if done else None,
+        "final_y": y if done else None,
+        "final_value": result.trajectory.value[-1] if done else None,
         "distance": result.distance,
         "minimum": list(result.landscape.minima[0]),
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        _echo_json(summary)
     else:
         where = f"ended at ({x:.6g}, {y:.6g}), value {summary['final_value']:.6g}"
         if result.status == "diverged":
@@ -309,7 +326,7 @@ def race_command(
         written.append(result.to_gif(gif, frames=frames, progress=not quiet))
     _write_csv(result.frame, csv_path, written)
     if as_json:
-        click.echo(json.dumps(result.to_json_dict(), indent=2))
+        _echo_json(result.to_json_dict())
     else:
         columns = [
             "optimizer",
@@ -424,15 +441,11 @@ def heatmap_command(
         "diverged": int(result.diverged.sum()),
         "reached": int((result.reached_step >= 0).sum()),
         "tol": tol,
-        "best": {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in best.items()
-            if k in (x_name, y_name, "final_distance")
-        },
+        "best": {k: v for k, v in best.items() if k in (x_name, y_name, "final_distance")},
         "seconds": result.seconds,
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        _echo_json(summary)
     else:
         click.echo(
             f"{cells} cells: {summary['reached']} reached {tol:g}, {summary['diverged']} diverged; "
@@ -487,7 +500,7 @@ def weight_decay_command(
     written = [result.save(out)]
     frame = result.frame
     if as_json:
-        click.echo(json.dumps(frame.to_dict(orient="records"), indent=2))
+        _echo_json(frame.to_dict(orient="records"))
     else:
         click.echo(
             _table(

@@ -161,6 +161,11 @@ def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -
         (["heatmap", "--x", "lr=1e-3..1:64:sqrt"], "not 'sqrt'"),
         (["heatmap", "--opt", "rmsprop"], "RMSprop cannot run a sensitivity map"),
         (["heatmap", "--x", "beta=0,1", "--y", "beta=0,1"], "both set 'beta'"),
+        (["heatmap", "--x", "lr=0.01,0.01"], "grid['lr'] repeats 0.01; give each value once"),
+        (
+            ["heatmap", "--x", "lr=1e-3..1:100000", "--y", "beta=0..0.9:100000"],
+            "= 10,000,000,000 cells; a map runs at most 262,144",
+        ),
         (["weight-decay", "--wd", "0,x"], "--wd takes numbers, got 'x'"),
         (["weight-decay", "--opt", "adamw lr=0.1"], "has its own weight_decay"),
         (["weight-decay", "--opt", "adagrad lr=0.1"], "rest-point rules cover"),
@@ -226,3 +231,11 @@ def test_weight_decay_on_a_function_whose_minimum_decay_cannot_move_still_draws(
     code, _, err = _run(args, capsys)
     assert code == 0, err
     assert Path("q.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_heatmap_sorts_unsorted_axis_values(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["heatmap", "--x", "lr=0.1,0.001,0.01", "--y", "beta=0.5", "--steps", "20"]
+    code, _, err = _run([*args, "--csv", "cells.csv", "-q"], capsys)
+    assert code == 0, err
+    lines = Path("cells.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["0.001", "0.01", "0.1"]

@@ -189,6 +189,7 @@ def test_diverged_cells_are_marked_not_dropped() -> None:
         ),
         ("momentum", {"lr": [], "beta": [0.5]}, "non-empty list"),
         ("momentum", {"lr": [0.1, math.nan], "beta": [0.5]}, "finite number"),
+        ("momentum", {"lr": [0.01, 0.01], "beta": [0.5]}, r"grid\['lr'\] repeats 0.01"),
     ],
 )
 def test_bad_maps_are_config_errors(optimizer: str, grid: dict[str, Any], match: str) -> None:
@@ -206,3 +207,30 @@ def test_recorded_grid_paths_equal_races_including_divergence() -> None:
         alone = race(f, [f"sgd momentum=0.5 lr={lr!r}"], steps=80).trajectories[0]
         assert grid.trajectory(index, alone.label) == alone
     assert grid.trajectory(2, "x").status == "diverged"
+
+
+def test_unsorted_axes_are_sorted_and_every_cell_keeps_its_own_run() -> None:
+    grid = {"lr": [0.1, 0.001, 0.01], "beta": [0.9, 0.0]}
+    result = sensitivity_map("booth", "momentum", grid, steps=STEPS)
+    assert result.x_values == [0.001, 0.01, 0.1] and result.y_values == [0.0, 0.9]
+    assert result.frame["lr"].tolist() == [0.001, 0.01, 0.1] * 2
+    _check_against_races("booth", "momentum", grid)
+
+
+def test_a_map_over_the_cell_limit_fails_before_anything_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from optiscope.api import _sensitivity
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a cell was built")
+
+    monkeypatch.setattr(_sensitivity, "_cell_settings", refuse)
+    side = math.isqrt(_sensitivity.MAX_CELLS) + 1
+    grid = {"lr": np.geomspace(1e-3, 1, side), "beta": np.linspace(0, 0.9, side)}
+    with pytest.raises(ConfigError, match=f"a map runs at most {_sensitivity.MAX_CELLS:,}"):
+        sensitivity_map("booth", "momentum", grid)
+    # exactly at the limit it is accepted (and reaches the cells)
+    grid = {"lr": np.geomspace(1e-3, 1, side - 1), "beta": np.linspace(0, 0.9, side - 1)}
+    with pytest.raises(AssertionError, match="a cell was built"):
+        sensitivity_map("booth", "momentum", grid)

@@ -85,3 +85,49 @@ def test_a_path_that_diverged_at_step_0_or_kept_only_its_start_still_renders() -
     figure = render_race(build_race([nothing, start_only], f, start=(-1.0, 2.0), steps=10, n=20))
     texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "gone (diverged at step 0)" in texts and "one (diverged at step 1)" in texts
+
+
+def test_heatmap_axes_are_put_in_increasing_order_with_their_cells() -> None:
+    from optiscope.plotting._landscape_maps import _edges
+
+    data = build_heatmap(
+        "lr",
+        [0.1, 0.001, 0.01],
+        "beta",
+        [0.9, 0.0],
+        final_distance=np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),  # lr 0.1, 0.001, 0.01 per row
+        reached_step=np.array([1, 2, 3, 4, 5, 6]),
+        diverged_step=np.array([-1, 7, -1, -1, -1, -1]),
+        tol=0.01,
+        steps=20,
+    )
+    assert data.x_values == (0.001, 0.01, 0.1) and data.y_values == (0.0, 0.9)
+    assert data.final_distance.tolist() == [[5.0, 6.0, 4.0], [2.0, 3.0, 1.0]]
+    assert data.diverged.tolist() == [[False, False, False], [True, False, False]]
+    for values, log in [(data.x_values, True), (data.y_values, False)]:
+        assert (np.diff(_edges(values, log)) > 0).all()
+
+
+def test_a_single_value_gets_a_small_cell_around_it() -> None:
+    from optiscope.plotting._landscape_maps import _edges
+
+    np.testing.assert_allclose(_edges([0.05], log=False), [0.045, 0.055])
+    np.testing.assert_allclose(_edges([0.0], log=False), [-0.5, 0.5])
+    np.testing.assert_allclose(_edges([0.01], log=True), [0.008, 0.0125])
+
+
+def test_a_heatmap_axis_that_repeats_a_value_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="lr values repeat"):
+        build_heatmap(
+            "lr",
+            [0.01, 0.01],
+            "beta",
+            [0.5],
+            final_distance=np.ones(2),
+            reached_step=np.ones(2),
+            diverged_step=-np.ones(2),
+            tol=0.1,
+            steps=2,
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,10 +38,17 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["SensitivityMap", "sensitivity_map"]
+__all__ = ["MAX_CELLS", "SensitivityMap", "sensitivity_map"]
 
 # How many different problems an error lists before it says "and N more".
 _SHOWN_PROBLEMS = 4
+
+#: The most cells one map may have. All cells run as one batched computation whose state and
+#: per-step temporaries grow with the number of cells (tens of floats per cell, times the
+#: steps when paths are recorded), and the time grows with it too: a 64 x 64 map of 1,000
+#: steps takes about a second on two cores, so 512 x 512 takes about a minute. Beyond that a
+#: map is better split into several.
+MAX_CELLS = 512 * 512
 
 
 def _axis(name: Any, values: Any) -> tuple[str, list[float]]:
@@ -62,7 +70,14 @@ def _axis(name: Any, values: Any) -> tuple[str, list[float]]:
             raise ConfigError(
                 f"grid[{name!r}] holds {value!r}; every value must be a finite number."
             )
-    return name, [float(v) for v in values]
+    numbers = [float(v) for v in values]
+    repeated = sorted(v for v, n in Counter(numbers).items() if n > 1)
+    if repeated:
+        raise ConfigError(
+            f"grid[{name!r}] repeats {', '.join(f'{v:g}' for v in repeated)}; give each value "
+            "once (two cells with the same settings are the same run)."
+        )
+    return name, sorted(numbers)  # increasing, so the map's cells sit in order on its axis
 
 
 def _cell_settings(
@@ -145,7 +160,9 @@ def sensitivity_map(
             step function written with tensor operations (see
             :data:`optiscope.engine.STEP_FUNCTION_HELP`).
         grid: exactly two hyperparameters and their values, ``{"lr": [...], "beta": [...]}``;
-            the first is the x-axis, the second the y-axis. ``beta1``/``beta2`` set Adam's
+            the first is the x-axis, the second the y-axis. Values are sorted (the result's
+            ``x_values``/``y_values`` are increasing), must not repeat, and the map has at
+            most :data:`MAX_CELLS` cells. ``beta1``/``beta2`` set Adam's
             ``betas``; ``weight_decay`` for an optimizer without its own is the extra decay
             of kind ``decay``.
         steps: steps per cell.
@@ -181,6 +198,12 @@ def sensitivity_map(
             f"got {list(grid) if isinstance(grid, Mapping) else grid!r}."
         )
     (x_name, x_values), (y_name, y_values) = (_axis(k, v) for k, v in grid.items())
+    if len(x_values) * len(y_values) > MAX_CELLS:
+        raise ConfigError(
+            f"the grid has {len(x_values)} x {len(y_values)} = {len(x_values) * len(y_values):,} "
+            f"cells; a map runs at most {MAX_CELLS:,} (512 x 512) as one batched computation. "
+            "Use fewer values, or split the range into several maps. Nothing was run."
+        )
     _check_names(resolved, (x_name, y_name))
     steps = check_steps(steps)
     point = check_start(start, landscape)

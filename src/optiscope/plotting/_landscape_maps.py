@@ -286,7 +286,8 @@ def build_heatmap(
     steps: int,
     title: str = "",
 ) -> HeatmapData:
-    """Arrange C = len(x) * len(y) cells (row-major: y outer, x inner) on a grid.
+    """Arrange C = len(x) * len(y) cells (row-major: y outer, x inner) on a grid, with both
+    axes in increasing order (cells are reordered with their values).
 
     Args:
         x_name, x_values: the hyperparameter on the x-axis and its values.
@@ -297,20 +298,32 @@ def build_heatmap(
         tol: the tolerance.
         steps: steps per cell.
         title: figure title.
+
+    Raises:
+        ValueError: when an axis repeats a value.
     """
     shape = (len(y_values), len(x_values))
-    reached = np.asarray(reached_step, dtype=np.float64).reshape(shape)
+    for name, values in ((x_name, x_values), (y_name, y_values)):
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name} values repeat ({list(values)}); each cell needs its own")
+    # cells in increasing order on both axes, so cell edges increase with their values
+    columns, rows = np.argsort(x_values, kind="stable"), np.argsort(y_values, kind="stable")
+
+    def arrange(cells: np.ndarray, dtype: Any) -> np.ndarray:
+        return np.asarray(cells, dtype=dtype).reshape(shape)[rows][:, columns]
+
+    reached = arrange(reached_step, np.float64)
     reached[reached < 0] = np.nan
     return HeatmapData(
         x_name=x_name,
         y_name=y_name,
-        x_values=tuple(float(v) for v in x_values),
-        y_values=tuple(float(v) for v in y_values),
+        x_values=tuple(float(x_values[i]) for i in columns),
+        y_values=tuple(float(y_values[i]) for i in rows),
         x_log=_is_log(x_values),
         y_log=_is_log(y_values),
-        final_distance=np.asarray(final_distance, dtype=np.float64).reshape(shape),
+        final_distance=arrange(final_distance, np.float64),
         reached_step=reached,
-        diverged=(np.asarray(diverged_step) >= 0).reshape(shape),
+        diverged=arrange(diverged_step, np.int64) >= 0,
         tol=tol,
         steps=steps,
         title=title,
@@ -318,10 +331,15 @@ def build_heatmap(
 
 
 def _edges(values: Sequence[float], log: bool) -> np.ndarray:
-    """Cell edges halfway between values (in log space for a log axis)."""
+    """Cell edges halfway between increasing values (in log space for a log axis).
+
+    A single value gets a cell a fifth of its size wide (a factor of 1.25 each way on a log
+    axis; ±0.5 around 0), so an lr of 0.05 does not spread from -0.45 to 0.55.
+    """
     v = np.log10(np.asarray(values, dtype=np.float64)) if log else np.asarray(values, np.float64)
     if len(v) == 1:
-        edges = np.array([v[0] - 0.5, v[0] + 0.5])
+        half = math.log10(1.25) if log else (0.1 * abs(float(v[0])) or 0.5)
+        edges = np.array([v[0] - half, v[0] + half])
     else:
         middle = (v[1:] + v[:-1]) / 2
         edges = np.concatenate(

@@ -249,3 +249,29 @@ def test_race_data_and_gif(tmp_path: Path) -> None:
 def test_a_start_whose_value_overflows_float32_runs_in_float64() -> None:
     result = race("rosenbrock", ["sgd lr=1e-3"], start=(1e30, 0.0), steps=2, dtype="float64")
     assert result.trajectories[0].x[0] == 1e30
+
+
+@pytest.mark.parametrize(
+    ("spec", "cls", "kwargs"),
+    [
+        ((torch.optim.Adam, {"lr": 0.1, "amsgrad": True}), torch.optim.Adam, {"amsgrad": True}),
+        ("adam lr=0.1 amsgrad=true", torch.optim.Adam, {"amsgrad": True}),
+        ((torch.optim.SGD, {"lr": 0.1, "maximize": True}), torch.optim.SGD, {"maximize": True}),
+        ("adamw lr=0.1 amsgrad=true", torch.optim.AdamW, {"amsgrad": True}),
+    ],
+)
+def test_a_torch_setting_outside_the_registry_schema_runs_as_torch_runs_it(
+    spec: Any, cls: type[torch.optim.Optimizer], kwargs: dict[str, Any]
+) -> None:
+    f = get_landscape("booth")
+    result = race(f, [spec], steps=25, start=(0.0, 0.0))
+    assert _positions(result) == _plain_loop(f, cls, {"lr": 0.1, **kwargs}, 25, (0.0, 0.0))
+    assert result.optimizers[0].info is None  # the generic torch path, not the registry's
+
+
+@pytest.mark.parametrize(
+    "spec", ["adagrad lr=inf", "rmsprop lr=0.01 eps=nan", (torch.optim.Adagrad, {"lr": -math.inf})]
+)
+def test_generic_torch_classes_refuse_non_finite_settings(spec: Any) -> None:
+    with pytest.raises(ConfigError, match="must be finite"):
+        race("booth", [spec], steps=2)

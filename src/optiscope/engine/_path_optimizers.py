@@ -11,7 +11,8 @@ Users name optimizers in several ways; :func:`resolve_optimizer` turns each into
   alone or as ``(step, {"lr": 0.01})``.
 
 Registered optimizers (:data:`PATH_OPTIMIZERS`) are validated by their schema and, being
-vectorizable, can fill a sensitivity map.
+vectorizable, can fill a sensitivity map. A registered torch class given a setting its schema
+lacks (``amsgrad=True``, ``maximize=True``) runs as torch runs it, like any other class.
 """
 
 from __future__ import annotations
@@ -224,6 +225,12 @@ def _map_betas(info: OptimizerInfo, hparams: dict[str, Any]) -> dict[str, Any]:
     return mapped
 
 
+def _in_schema(info: OptimizerInfo, hparams: Mapping[str, Any]) -> bool:
+    """Whether every name is one of the registered schema's (or the exercise's beta1/beta2)."""
+    known = set(info.defaults) | ({"beta1", "beta2"} if "betas" in info.defaults else set())
+    return set(hparams) <= known
+
+
 def _registered(info: OptimizerInfo, hparams: Mapping[str, Any], where: str) -> PathOptimizer:
     hparams = _map_betas(info, dict(hparams))
     values = info.validate(hparams, where=where)
@@ -247,6 +254,15 @@ def _generic_torch(
             f"{where}{cls.__name__} has no hyperparameter {', '.join(map(repr, unknown))}; it "
             f"takes: {', '.join(accepted)}. Nothing was run."
         )
+    for key, value in hparams.items():  # torch accepts lr=inf and eps=nan: we do not
+        numbers = value if isinstance(value, tuple | list) else (value,)
+        if any(
+            isinstance(v, float) and not isinstance(v, bool) and not math.isfinite(v)
+            for v in numbers
+        ):
+            raise ConfigError(
+                f"{where}{cls.__name__}: `{key}` = {value!r} must be finite. Nothing was run."
+            )
     try:  # torch checks its own values when the optimizer is built
         cls([torch.zeros(2, requires_grad=True)], **hparams)
     except (ValueError, TypeError) as err:
@@ -324,9 +340,13 @@ def resolve_optimizer(spec: Any, *, where: str = "") -> PathOptimizer:
         name, parsed = parse_optimizer_text(spec)
         hparams = {**parsed, **hparams}
         key = name.lower()
-        if key in PATH_OPTIMIZERS:
-            return _registered(PATH_OPTIMIZERS[key], hparams, where)
         classes = _torch_classes()
+        if key in PATH_OPTIMIZERS:
+            info = PATH_OPTIMIZERS[key]
+            # a torch setting the schema lacks (amsgrad, maximize): run torch's class as is
+            if key in classes and not _in_schema(info, hparams):
+                return _generic_torch(classes[key], hparams, where)
+            return _registered(info, hparams, where)
         if key in classes:
             return _generic_torch(classes[key], hparams, where)
         raise ConfigError(
@@ -335,9 +355,9 @@ def resolve_optimizer(spec: Any, *, where: str = "") -> PathOptimizer:
         )
     if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):
         for info in PATH_OPTIMIZERS.values():
-            if info.torch_class is spec:
+            if info.torch_class is spec and _in_schema(info, hparams):
                 return _registered(info, hparams, where)
-        return _generic_torch(spec, hparams, where)
+        return _generic_torch(spec, hparams, where)  # as torch runs it, with every setting
     if callable(spec):
         return _step_function(spec, hparams, where)
     raise ConfigError(

@@ -172,3 +172,24 @@ def test_plot_rosenbrock_darker_is_lower_on_the_exercises_window() -> None:
 def test_bad_arguments_are_config_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         optimize_rosenbrock(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"weight_decay": 0.1, "decay": "L2"}, "decay = 'L2' is not a kind of weight decay"),
+        ({"weight_decay": -0.1}, "weight_decay = -0.1 must be a finite number >= 0"),
+        ({"y_grad": False}, "y has no requires_grad=True. Nothing was changed"),
+    ],
+)
+def test_optim_step_checks_everything_before_changing_anything(
+    kwargs: dict[str, object], match: str
+) -> None:
+    y_grad = bool(kwargs.pop("y_grad", True))
+    x = torch.tensor(-1.0, requires_grad=True)
+    y = torch.tensor(2.0, requires_grad=y_grad)
+    vx, vy = torch.tensor(0.5), torch.tensor(0.25)
+    with pytest.raises(ConfigError, match=match):
+        optim_step(x, y, 0.01, vx, vy, 0.9, **kwargs)  # type: ignore[arg-type]
+    assert (x.item(), y.item(), vx.item(), vy.item()) == (-1.0, 2.0, 0.5, 0.25)
+    assert x.grad is None  # not even the backward pass ran

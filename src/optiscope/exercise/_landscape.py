@@ -106,19 +106,28 @@ def optim_step(
         The function's value at ``(x, y)`` before the step.
 
     Raises:
-        ConfigError: when ``x`` or ``y`` does not require gradients.
+        ConfigError: when ``x`` or ``y`` does not require gradients, or for a bad
+            ``weight_decay`` or ``decay``; nothing is changed then.
     """
+    check_decay(weight_decay, decay)  # before anything is touched
+    missing = [name for name, t in (("x", x), ("y", y)) if not t.requires_grad]
+    if missing:
+        raise ConfigError(
+            f"optim_step needs x and y with gradients, e.g. x = torch.tensor(-1.0, "
+            f"requires_grad=True); {' and '.join(missing)} has no requires_grad=True. "
+            "Nothing was changed."
+        )
     value = fn(x, y)  # forward pass
     value.backward()  # backward pass: x.grad += df/dx, y.grad += df/dy
+    if x.grad is None or y.grad is None:
+        raise ConfigError(
+            "optim_step: fn(x, y) did not give both x and y a gradient; it must depend on "
+            "both. Nothing was changed."
+        )
     with torch.no_grad():
         for param, velocity in ((x, x_momentum), (y, y_momentum)):
-            if param.grad is None:
-                raise ConfigError(
-                    "optim_step needs x and y with gradients, e.g. "
-                    "x = torch.tensor(-1.0, requires_grad=True); got a tensor without "
-                    "requires_grad=True."
-                )
             grad = param.grad
+            assert grad is not None
             if weight_decay and decay == "l2":
                 grad = grad.add(param, alpha=weight_decay)
             if weight_decay and decay == "decoupled":

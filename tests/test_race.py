@@ -203,6 +203,9 @@ def test_every_problem_is_reported_before_anything_runs() -> None:
         ({"weight_decay": -1}, "weight_decay = -1"),
         ({"dtype": "float16"}, "dtype = 'float16'"),
         ({"start": (1e30, 0.0)}, r"at the start \(1e\+30, 0\) is inf in float32"),
+        ({"tol": -1}, "tol = -1 must be a finite number > 0"),
+        ({"tol": math.nan}, "tol = nan must be a finite number > 0"),
+        ({"tol": "x"}, "tol = 'x' must be a finite number > 0"),
     ]:
         arguments: dict[str, Any] = {"fn": "rosenbrock", "optimizers": ["adam"], **bad}
         with pytest.raises(ConfigError, match=match):
@@ -244,6 +247,14 @@ def test_race_data_and_gif(tmp_path: Path) -> None:
     assert result.to_gif(tmp_path / "again.gif", frames=6, progress=False).exists()
     with pytest.raises(ConfigError, match=r"ending in \.gif"):
         result.to_gif(tmp_path / "race.mp4", progress=False)
+    for bad, match in [
+        ({"fps": 0}, "fps = 0 must be a whole number >= 1"),
+        ({"fps": -1}, "fps = -1 must be a whole number >= 1"),
+        ({"frames": 1}, "frames = 1 must be a whole number >= 2"),
+        ({"dpi": 0.5}, "dpi = 0.5 must be a whole number >= 1"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            result.to_gif(tmp_path / "bad.gif", progress=False, **bad)  # type: ignore[arg-type]
 
 
 def test_a_start_whose_value_overflows_float32_runs_in_float64() -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "check_start",
     "check_start_value",
     "check_steps",
+    "check_tol",
     "progress_bar",
     "resolve_landscape",
     "resolve_optimizers",
@@ -50,6 +51,18 @@ def check_steps(steps: Any, name: str = "steps") -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"`{name}` = {steps!r} must be a whole number >= 1, e.g. {name}=500.")
     return steps
+
+
+def check_tol(tol: Any) -> float:
+    """Raise :class:`ConfigError` unless ``tol`` is a finite number > 0."""
+    if (
+        isinstance(tol, bool)
+        or not isinstance(tol, int | float)
+        or not math.isfinite(tol)
+        or not tol > 0
+    ):
+        raise ConfigError(f"tol = {tol!r} must be a finite number > 0, e.g. tol=1e-3.")
+    return float(tol)
 
 
 def check_start(start: Any, landscape: Landscape) -> Point:

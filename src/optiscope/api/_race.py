@@ -22,6 +22,7 @@ from optiscope.api._landscape_common import (
     check_start,
     check_start_value,
     check_steps,
+    check_tol,
     progress_bar,
     resolve_landscape,
     resolve_optimizers,
@@ -105,6 +106,7 @@ def race(
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
     check_start_value(landscape, point, torch_dtype)
+    tol = check_tol(tol)
     for optimizer in resolved:
         check_decay(weight_decay, decay, optimizer)
     started = time.perf_counter()
@@ -297,14 +299,18 @@ class RaceResult:
 
         Args:
             path: a ``.gif`` file.
-            frames: number of frames (denser at the start, where paths move most).
-            fps: frames per second.
+            frames: the most frames (denser at the start, where paths move most; frames
+                that would show the same step are dropped), at least 2.
+            fps: frames per second, at least 1.
             dpi: resolution (the default keeps files well under 1 MB).
             progress: show a progress bar on stderr while frames are drawn.
             domain: plotting window; default the function's.
 
         Returns:
             The path written.
+
+        Raises:
+            ConfigError: for a name not ending in ``.gif`` or a bad ``frames``/``fps``/``dpi``.
         """
         bars: list[Any] = []  # made at the first frame, when the number of frames is known
 

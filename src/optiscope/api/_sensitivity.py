@@ -25,6 +25,7 @@ from optiscope.api._landscape_common import (
     check_start,
     check_start_value,
     check_steps,
+    check_tol,
     progress_bar,
     resolve_landscape,
     resolve_optimizers,
@@ -209,8 +210,7 @@ def sensitivity_map(
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
     check_start_value(landscape, point, torch_dtype)
-    if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
-        raise ConfigError(f"tol = {tol!r} must be a number > 0, e.g. tol=1e-3.")
+    tol = check_tol(tol)
     cells, rates = [], []
     for y in y_values:
         for x in x_values:

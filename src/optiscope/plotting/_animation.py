@@ -34,7 +34,8 @@ def save_race_animation(
     Args:
         data: from :func:`build_race`.
         path: a ``.gif`` file.
-        frames: number of frames (spaced more densely at the start).
+        frames: the most frames (spaced more densely at the start; steps that round to the
+            same frame are drawn once, so a short race has fewer).
         fps: frames per second.
         dpi: resolution; the default keeps the file small.
         progress: called as ``progress(frame_number, total_frames)`` after each frame.
@@ -43,11 +44,15 @@ def save_race_animation(
         The path written.
 
     Raises:
-        ConfigError: for a file name that does not end in ``.gif``.
+        ConfigError: for a file name that does not end in ``.gif``, or ``frames`` < 2,
+            ``fps`` < 1 or ``dpi`` < 1 (or any of them not a whole number).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
+    for name, value, low in (("frames", frames, 2), ("fps", fps, 1), ("dpi", dpi, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} = {value!r} must be a whole number >= {low}.")
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ConfigError(f"cannot write an animation to {path.name!r}: use a name ending in .gif.")

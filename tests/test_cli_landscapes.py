@@ -239,3 +239,19 @@ def test_heatmap_sorts_unsorted_axis_values(capsys: pytest.CaptureFixture[str]) 
     assert code == 0, err
     lines = Path("cells.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["0.001", "0.01", "0.1"]
+
+
+def test_the_race_table_says_at_which_step_a_run_diverged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _run(
+        ["race", "--opt", "sgd lr=0.01", "--opt", "adam lr=0.1", "--steps", "50", "-q"], capsys
+    )
+    assert code == 0, err
+    sgd, adam = out.splitlines()[1:3]
+    assert "diverged at step 4" in sgd and " done " in adam
+
+
+def test_frames_help_says_it_is_the_most_frames(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["race", "--help"], capsys)
+    assert code == 0 and "The most GIF frames" in " ".join(out.split())

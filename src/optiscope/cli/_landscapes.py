@@ -273,7 +273,11 @@ def rosenbrock_command(
     help="Also write an animated GIF.",
 )
 @click.option(
-    "--frames", default=48, show_default=True, type=click.IntRange(min=2), help="GIF frames."
+    "--frames",
+    default=48,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="The most GIF frames (denser at the start; frames that would repeat a step are dropped).",
 )
 @click.option(
     "--csv",
@@ -337,7 +341,12 @@ def race_command(
             "distance",
             "steps_to_tol",
         ]
-        click.echo(_table(result.summary()[columns]))
+        table = result.summary()
+        diverged = table["status"] == "diverged"
+        table["status"] = table["status"].where(
+            ~diverged, "diverged at step " + table["diverged_step"].astype(str)
+        )
+        click.echo(_table(table[columns]))
     _report(written, result.seconds)
 
 

@@ -111,11 +111,15 @@ def test_a_race_gif_of_four_optimizers_on_himmelblau_is_one_command(
             "0.1",
             "--decay",
             "l2",
+            "--opt",
+            "momentum",
+            "--opt",
+            "adamw lr=0.1 weight_decay=0",  # AdamW's own 0.01 would stack on the race's
         ],
         capsys,
     )
     report = json.loads(out)
-    assert code == 0 and len(report["optimizers"]) == 4 and report["decay"] == "l2"
+    assert code == 0 and len(report["optimizers"]) == 2 and report["decay"] == "l2"
 
 
 def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,6 +158,10 @@ def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -
         (["race", "--opt", "adam lr=-1"], "`lr` = -1 is outside (0, inf)"),
         (["race", "--start", "1"], "'1' is not two numbers x,y"),
         (["race", "--gif", "race.mp4"], "must end in .gif"),
+        (
+            ["race", "--opt", "adamw lr=0.1", "--weight-decay", "0.1"],
+            "has its own weight_decay = 0.01 and the race adds weight_decay = 0.1",
+        ),
         (["rosenbrock", "--beta", "1.5"], "`beta` = 1.5 is outside [0, 1)"),
         (["rosenbrock", "--b", "-2"], "`b` = -2.0 is too small"),
         (["rosenbrock", "--steps", "zero"], "'zero' is not a valid integer"),

@@ -286,3 +286,20 @@ def test_a_torch_setting_outside_the_registry_schema_runs_as_torch_runs_it(
 def test_generic_torch_classes_refuse_non_finite_settings(spec: Any) -> None:
     with pytest.raises(ConfigError, match="must be finite"):
         race("booth", [spec], steps=2)
+
+
+def test_the_unknown_optimizer_message_lists_only_classes_that_walk_a_point() -> None:
+    with pytest.raises(ConfigError, match="unknown optimizer 'nope'") as info:
+        race("booth", ["nope"], steps=2)
+    listed = str(info.value).split("any torch.optim class (")[1].split(")")[0].split(", ")
+    assert "rmsprop" in listed and "muon" not in listed and "sparseadam" not in listed
+    for name in listed:  # every listed class really runs on a 2-D point
+        assert race("booth", [f"{name} lr=0.01"], steps=2).trajectories[0].x
+
+
+def test_an_optimizers_own_decay_and_the_races_are_not_stacked() -> None:
+    with pytest.raises(ConfigError, match="has its own weight_decay = 0.01 and the race adds"):
+        race("booth", ["adamw lr=0.1"], steps=2, weight_decay=0.1)
+    alone = race("booth", ["adamw lr=0.1 weight_decay=0"], steps=5, weight_decay=0.1)
+    own = race("booth", ["adamw lr=0.1 weight_decay=0.1"], steps=5)
+    assert alone.trajectories[0].x == own.trajectories[0].x  # the same decoupled decay

@@ -17,6 +17,7 @@ lacks (``amsgrad=True``, ``maximize=True``) runs as torch runs it, like any othe
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -197,8 +198,22 @@ def parse_optimizer_text(text: str) -> tuple[str, dict[str, Any]]:
     return name, hparams
 
 
+def _runs_on_a_point(cls: type[torch.optim.Optimizer]) -> bool:
+    """Whether ``cls`` can be built over one ``(2,)`` parameter with its defaults (Muon needs
+    2-D matrices; a class whose ``lr`` has no default is given a trial one)."""
+    lr = inspect.signature(cls).parameters.get("lr")
+    needs_lr = lr is not None and lr.default is inspect.Parameter.empty
+    try:
+        cls([torch.zeros(2, requires_grad=True)], **({"lr": 0.1} if needs_lr else {}))
+    except Exception:  # any refusal means it cannot walk a 2-D path
+        return False
+    return True
+
+
+@functools.cache
 def _torch_classes() -> dict[str, type[torch.optim.Optimizer]]:
-    """Every ``torch.optim`` optimizer class by lower-case name (SparseAdam needs sparse grads)."""
+    """Every ``torch.optim`` optimizer class that can walk a 2-D point, by lower-case name
+    (SparseAdam needs sparse grads; Muon needs matrices)."""
     classes = {}
     for name, value in vars(torch.optim).items():
         if (
@@ -206,6 +221,7 @@ def _torch_classes() -> dict[str, type[torch.optim.Optimizer]]:
             and issubclass(value, torch.optim.Optimizer)
             and value is not torch.optim.Optimizer
             and name != "SparseAdam"
+            and _runs_on_a_point(value)
         ):
             classes[name.lower()] = value
     return classes

@@ -150,13 +150,23 @@ def test_the_figure_looks_like_the_exercises() -> None:
 
 
 def test_plot_rosenbrock_darker_is_lower_on_the_exercises_window() -> None:
-    from matplotlib.colors import to_rgb
+    import numpy as np
 
     ax = plot_rosenbrock().axes[0]
     assert ax.get_xlim() == (-2.0, 2.0) and ax.get_ylim() == (-1.0, 3.0)
     contours = ax.collections[0]
-    low, high = (to_rgb(contours.cmap(v)) for v in (0.0, 1.0))
-    assert sum(low) < sum(high)  # the lowest band is the darkest
+    levels, colors = np.asarray(contours.levels), contours.get_facecolor()  # one per band
+    assert len(colors) == len(levels) - 1
+
+    def drawn_luminance(x: float, y: float) -> float:
+        """Relative luminance of the band the drawn plot paints at (x, y)."""
+        band = int(np.searchsorted(levels, float(rosenbrock(x, y)), side="right")) - 1
+        r, g, b = colors[min(max(band, 0), len(colors) - 1)][:3]  # the grid's min is >= 0
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    at_minimum = drawn_luminance(1.0, 1.0)
+    for high in [(-2.0, -1.0), (2.0, -1.0), (-2.0, 1.0)]:  # f = 59, 51 and 27 there
+        assert rosenbrock(*high) > 20 and drawn_luminance(*high) > at_minimum + 0.3, high
 
 
 @pytest.mark.parametrize(

@@ -131,3 +131,15 @@ def test_a_heatmap_axis_that_repeats_a_value_is_refused() -> None:
             tol=0.1,
             steps=2,
         )
+
+
+def test_a_start_outside_the_default_window_widens_it() -> None:
+    f = get_landscape("booth")  # domain x, y in [-10, 10]
+    inside = build_race([], f, start=(0.0, 0.0), steps=1, n=10)
+    assert inside.surface.domain == f.domain
+    path = Trajectory("a", x=(30.0, 1.0), y=(-20.0, 3.0), value=(1.0, 0.0))
+    (x_low, x_high), (y_low, y_high) = build_race(
+        [path], f, start=(30.0, -20.0), steps=1, n=10
+    ).surface.domain
+    assert x_low == -10 and x_high == 30 + 0.05 * 40 and y_high == 10
+    assert y_low == -20 - 0.05 * 30

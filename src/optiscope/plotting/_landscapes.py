@@ -246,6 +246,22 @@ def build_paths(
     return tuple(lines)
 
 
+def _window_holding(domain: tuple[Point, Point], points: Sequence[Point]) -> tuple[Point, Point]:
+    """``domain`` widened on each side that ``points`` fall outside, with a 5% margin."""
+    sides = []
+    for axis, (low, high) in enumerate(domain):
+        values = [p[axis] for p in points if math.isfinite(p[axis])]
+        new_low, new_high = min([low, *values]), max([high, *values])
+        margin = 0.05 * (new_high - new_low)
+        sides.append(
+            (
+                new_low - margin if new_low < low else low,
+                new_high + margin if new_high > high else high,
+            )
+        )
+    return (sides[0], sides[1])
+
+
 def build_race(
     trajectories: Sequence[Trajectory],
     landscape: Landscape,
@@ -256,7 +272,14 @@ def build_race(
     domain: tuple[Point, Point] | None = None,
     n: int = 200,
 ) -> RaceData:
-    """Plain data for a race figure: the surface and one line per trajectory."""
+    """Plain data for a race figure: the surface and one line per trajectory.
+
+    Without ``domain`` the window is the landscape's, widened (with a 5% margin) to hold the
+    start and every path's first position, so a start outside it is still drawn.
+    """
+    if domain is None:
+        starts = [start, *((t.x[0], t.y[0]) for t in trajectories if t.x)]
+        domain = _window_holding(landscape.domain, starts)
     return RaceData(
         surface=build_surface(landscape, n=n, domain=domain),
         lines=build_paths(trajectories, landscape),

@@ -298,7 +298,7 @@ def test_the_unknown_optimizer_message_lists_only_classes_that_walk_a_point() ->
 
 
 def test_an_optimizers_own_decay_and_the_races_are_not_stacked() -> None:
-    with pytest.raises(ConfigError, match="has its own weight_decay = 0.01 and the race adds"):
+    with pytest.raises(ConfigError, match=r"has its own weight_decay = 0\.01 and the race adds"):
         race("booth", ["adamw lr=0.1"], steps=2, weight_decay=0.1)
     alone = race("booth", ["adamw lr=0.1 weight_decay=0"], steps=5, weight_decay=0.1)
     own = race("booth", ["adamw lr=0.1 weight_decay=0.1"], steps=5)

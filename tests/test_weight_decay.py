@@ -128,7 +128,7 @@ def test_optimizers_the_rules_do_not_cover_are_refused_unless_a_rule_is_given(
     optimizer: str,
 ) -> None:
     decay = "l2" if optimizer == "lbfgs" else "decoupled"
-    with pytest.raises(ConfigError, match="cannot predict where .* the rest-point rules cover"):
+    with pytest.raises(ConfigError, match=r"cannot predict where .* the rest-point rules cover"):
         weight_decay_bias(EXERCISE, [0.1], optimizer=optimizer, decay=decay, steps=5)
     given = weight_decay_bias(
         EXERCISE, [0.1], optimizer=optimizer, decay=decay, steps=5, rule="gradient"

@@ -204,7 +204,8 @@ def _runs_on_a_point(cls: type[torch.optim.Optimizer]) -> bool:
     lr = inspect.signature(cls).parameters.get("lr")
     needs_lr = lr is not None and lr.default is inspect.Parameter.empty
     try:
-        cls([torch.zeros(2, requires_grad=True)], **({"lr": 0.1} if needs_lr else {}))
+        trial: dict[str, Any] = {"lr": 0.1} if needs_lr else {}
+        cls([torch.zeros(2, requires_grad=True)], **trial)
     except Exception:  # any refusal means it cannot walk a 2-D path
         return False
     return True

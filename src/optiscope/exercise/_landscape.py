@@ -112,9 +112,10 @@ def optim_step(
     check_decay(weight_decay, decay)  # before anything is touched
     missing = [name for name, t in (("x", x), ("y", y)) if not t.requires_grad]
     if missing:
+        verb = "has" if len(missing) == 1 else "have"
         raise ConfigError(
             f"optim_step needs x and y with gradients, e.g. x = torch.tensor(-1.0, "
-            f"requires_grad=True); {' and '.join(missing)} has no requires_grad=True. "
+            f"requires_grad=True); {' and '.join(missing)} {verb} no requires_grad=True. "
             "Nothing was changed."
         )
     value = fn(x, y)  # forward pass

@@ -60,7 +60,7 @@ DEFAULT_OPTIMIZERS: tuple[str, ...] = (
 
 def race(
     fn: LandscapeArg = "rosenbrock",
-    optimizers: Any = DEFAULT_OPTIMIZERS,
+    optimizers: Any = None,
     *,
     start: Point | None = None,
     steps: int = 500,
@@ -102,6 +102,11 @@ def race(
         >>> result.summary()  # doctest: +SKIP
     """
     landscape = resolve_landscape(fn)
+    if optimizers is None:  # AdamW's own default decay would add to the race's
+        optimizers = [
+            f"{text} weight_decay=0" if weight_decay and text.startswith("adamw") else text
+            for text in DEFAULT_OPTIMIZERS
+        ]
     resolved = resolve_optimizers(optimizers)
     steps = check_steps(steps)
     point = check_start(start, landscape)

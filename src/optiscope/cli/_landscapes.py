@@ -314,11 +314,10 @@ def race_command(
     check_output(gif, (".gif",), "--gif")
     check_output(csv_path, (".csv",), "--csv")
     from optiscope.api import race
-    from optiscope.api._race import DEFAULT_OPTIMIZERS
 
     result = race(
         fn,
-        list(opts) or list(DEFAULT_OPTIMIZERS),
+        list(opts) or None,
         start=point,
         steps=steps,
         weight_decay=weight_decay,

@@ -120,6 +120,14 @@ def test_a_race_gif_of_four_optimizers_on_himmelblau_is_one_command(
     )
     report = json.loads(out)
     assert code == 0 and len(report["optimizers"]) == 2 and report["decay"] == "l2"
+    # the default optimizers with a race-level decay: AdamW's own default 0.01 is set aside
+    code, out, err = _run(
+        ["race", "--steps", "30", "--json", "-q", "--weight-decay", "0.1"], capsys
+    )
+    assert code == 0, err
+    labels = [row["optimizer"] for row in json.loads(out)["optimizers"]]
+    assert len(labels) == 4 and any("AdamW" in label for label in labels)
+    assert not any("weight_decay=0.01" in label for label in labels), labels
 
 
 def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -263,3 +271,17 @@ def test_the_race_table_says_at_which_step_a_run_diverged(
 def test_frames_help_says_it_is_the_most_frames(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(["race", "--help"], capsys)
     assert code == 0 and "The most GIF frames" in " ".join(out.split())
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "optiscope", "functions"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "himmelblau" in done.stdout.lower()
+    bad = subprocess.run([sys.executable, "-m", "optiscope", "race", "--fn", "nope"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

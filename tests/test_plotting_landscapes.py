@@ -1,4 +1,5 @@
-"""Landscape figures as data: surfaces, paths and heatmaps, checked without drawing."""
+"""Landscape figures as data: surfaces, paths and heatmaps, checked without drawing (but for
+the layout of the race figure)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,19 @@ def test_a_start_outside_the_default_window_widens_it() -> None:
     ).surface.domain
     assert x_low == -10 and x_high == 30 + 0.05 * 40 and y_high == 10
     assert y_low == -20 - 0.05 * 30
+
+
+def test_the_race_figures_labels_keep_apart() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from optiscope.api import race
+
+    figure = race("himmelblau", ["momentum lr=0.01 beta=0.9", "adam lr=0.1"], steps=50).plot()
+    canvas = FigureCanvasAgg(figure)  # as saving a PNG draws it
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    labels = {ax.yaxis.label.get_text(): ax.yaxis.label for ax in figure.axes}
+    bar = labels["f(x, y) (log-spaced levels)"].get_window_extent(renderer)
+    value = labels["f(x, y) - f*  (log scale)"].get_window_extent(renderer)
+    # the colour bar's label and the value panel's, side by side: read as one line if closer
+    assert (value.x0 - bar.x1) / figure.dpi >= 0.4

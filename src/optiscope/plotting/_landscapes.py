@@ -451,7 +451,8 @@ def render_race(data: RaceData, *, value_panel: bool = True) -> Figure:
         value_panel: draw the value-per-step panel.
     """
     fig = _new_figure(12.5 if value_panel else 6.8, 5.2)
-    axes = fig.subplots(1, 2 if value_panel else 1, squeeze=False)[0]
+    # Room between the map's colour bar label and the value panel's label.
+    axes = fig.subplots(1, 2 if value_panel else 1, squeeze=False, gridspec_kw={"wspace": 0.12})[0]
     ax = axes[0]
     draw_surface(ax, data.surface)
     for line in data.lines:

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "api": 5,
     "exercise": 5,
     "cli": 6,
+    "__main__": 7,
 }
 # Imports allowed within one layer (importer -> imported).
 SAME_LAYER = {("sweeps", "storage"), ("exercise", "api")}

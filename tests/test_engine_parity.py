@@ -188,6 +188,34 @@ def test_sgd_with_momentum_dampening_and_nesterov() -> None:
     assert_parity([_config(optimizer="sgd", hparams=h) for h in grid])
 
 
+def test_rmsprop_plain_centered_with_momentum_and_decay_in_one_group() -> None:
+    """Configs that take different branches of torch's step (centered or not, momentum or
+    not) share one stacked update; each equals its own torch.optim.RMSprop run."""
+    grid = [
+        {"lr": 0.001},
+        {"lr": 0.003, "alpha": 0.9, "centered": True},
+        {"lr": 0.0005, "momentum": 0.9},
+        {"lr": 0.001, "momentum": 0.5, "centered": True, "weight_decay": 0.01, "eps": 1e-6},
+    ]
+    assert_parity([_config(optimizer="rmsprop", hparams=h) for h in grid])
+
+
+def test_adagrad_with_lr_decay_decay_and_a_starting_sum() -> None:
+    grid = [
+        {"lr": 0.05},
+        {"lr": 0.1, "lr_decay": 0.01},
+        {"lr": 0.05, "weight_decay": 0.01, "initial_accumulator_value": 0.1},
+        {"lr": 0.02, "eps": 1e-6, "lr_decay": 0.001},
+    ]
+    assert_parity([_config(optimizer="adagrad", hparams=h) for h in grid])
+
+
+def test_one_rmsprop_and_one_adagrad_config_are_the_plain_runs() -> None:
+    """K = 1: every constant is shared, so the scalar forms of the updates run."""
+    assert_parity([_config(optimizer="rmsprop", hparams={"lr": 0.001, "momentum": 0.9})])
+    assert_parity([_config(optimizer="adagrad", hparams={"lr": 0.05, "lr_decay": 0.01})])
+
+
 @pytest.mark.parametrize(
     ("activation", "hidden"),
     [("tanh", (16, 8)), ("gelu", (12,)), ("sigmoid", (8, 8, 8)), ("relu", ())],

@@ -45,6 +45,21 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"lr": 0.2, "momentum": 0.99, "dampening": 0.0, "weight_decay": 0.0, "nesterov": True},
         {"lr": 1e-4, "momentum": 0.3, "dampening": 0.1, "weight_decay": 0.5, "nesterov": False},
     ],
+    # every mix in one stack: centered or not, momentum or not, L2 decay or not
+    "rmsprop": [
+        {"lr": lr, "alpha": alpha, "momentum": mu, "centered": centered, "weight_decay": wd}
+        for lr, alpha, mu, centered, wd in itertools.product(
+            (0.01, 1e-4), (0.0, 0.9, 0.99), (0.0, 0.9), (False, True), (0.0, 0.1)
+        )
+    ]
+    + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3, "centered": True}],
+    "adagrad": [
+        {"lr": lr, "lr_decay": decay, "weight_decay": wd, "initial_accumulator_value": init}
+        for lr, decay, wd, init in itertools.product(
+            (1.0, 0.01), (0.0, 0.01, 0.5), (0.0, 0.1), (0.0, 0.1)
+        )
+    ]
+    + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3, "initial_accumulator_value": 1.0}],
 }
 
 VECTORIZABLE = sorted(name for name, info in OPTIMIZERS.items() if info.vectorizable)
@@ -178,6 +193,15 @@ def _assert_state_equal(
         buffer = theirs.get("momentum_buffer")
         if buffer is not None:
             _assert_same(state.momentum_buffer[index][config], buffer, where)
+    elif name == "rmsprop":
+        _assert_same(state.square_avg[index][config], theirs["square_avg"], where)
+        for ours, key in ((state.grad_avg, "grad_avg"), (state.momentum_buffer, "momentum_buffer")):
+            if key in theirs:  # torch keeps it only for configs that use it
+                assert ours is not None
+                _assert_same(ours[index][config], theirs[key], where)
+    elif name == "adagrad":
+        _assert_same(state.sum[index][config], theirs["sum"], where)
+        assert float(theirs["step"]) == state.step
     else:  # pragma: no cover - a new optimizer needs its state compared here
         pytest.fail(f"compare the state of {name!r} in _assert_state_equal")
 
@@ -278,3 +302,35 @@ def test_mismatched_config_count_is_refused() -> None:
 def test_unknown_optimizer_still_lists_the_registry() -> None:
     with pytest.raises(ConfigError, match="adamw"):
         get_optimizer("lion")
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_hyperparameters_have_torchs_names_and_defaults(name: str) -> None:
+    """Each schema names a subset of the torch class's arguments, with torch's defaults."""
+    import inspect
+
+    info = get_optimizer(name)
+    parameters = inspect.signature(info.torch_class).parameters
+    for spec in info.hparams:
+        assert spec.name in parameters, f"{info.title} has no argument {spec.name!r}"
+        assert spec.default == parameters[spec.name].default, spec.name
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "match"),
+    [
+        ("rmsprop", {"alpha": 1.0}, r"`alpha` = 1.0 is outside \[0, 1\); RMSprop needs 0 <= alpha"),
+        ("rmsprop", {"momentum": -0.1}, r"`momentum` = -0.1 is outside \[0, 1\)"),
+        ("rmsprop", {"centered": 1}, r"`centered` = 1 must be True or False"),
+        ("rmsprop", {"lr": 0.0, "eps": -1e-8}, r"`lr` = 0.0 is outside \(0, inf\).*`eps` = -1e-08"),
+        ("rmsprop", {"betas": (0.9, 0.99)}, "`betas` is not a hyperparameter of RMSprop"),
+        ("adagrad", {"lr_decay": -0.5}, r"`lr_decay` = -0.5 is outside \[0, inf\)"),
+        ("adagrad", {"initial_accumulator_value": -1}, "`initial_accumulator_value` = -1 is"),
+        ("adagrad", {"momentum": 0.9}, "`momentum` is not a hyperparameter of Adagrad"),
+    ],
+)  # fmt: skip
+def test_rmsprop_and_adagrad_check_every_value_before_running(
+    name: str, values: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        get_optimizer(name).validate(values)

@@ -98,7 +98,8 @@ class RunConfig:
     pass a dict, read them back with :attr:`hparam_dict`.
 
     Attributes:
-        optimizer: registered optimizer name (``adamw``, ``adam``, ``sgd``).
+        optimizer: registered optimizer name (``adamw``, ``adam``, ``sgd``, ``rmsprop``,
+            ``adagrad``).
         hparams: the optimizer's hyperparameters, complete (defaults filled in).
         batch_size: training batch size.
         epochs: number of passes over the training set.

@@ -36,6 +36,7 @@ __all__ = [
     "ReferenceStep",
     "VectorizedStep",
     "check_number",
+    "check_stacked",
     "config_column",
     "select_where",
 ]
@@ -69,6 +70,20 @@ def config_column(values: Sequence[float], like: Tensor) -> Tensor:
     """
     column = torch.tensor(list(values), dtype=like.dtype, device=like.device)
     return column.view(-1, *([1] * (like.dim() - 1)))  # (K, 1, ..., 1)
+
+
+def check_stacked(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> None:
+    """Check that every stacked parameter has one slice per hyperparameter set.
+
+    Raises:
+        ValueError: when a parameter's leading size is not ``len(hparams)``.
+    """
+    sizes = {int(p.shape[0]) for p in params}
+    if sizes != {len(hparams)}:
+        raise ValueError(
+            f"stacked parameters have leading sizes {sorted(sizes)} but {len(hparams)} "
+            "hyperparameter sets were given; stack one slice per config."
+        )
 
 
 class Distinct:

@@ -1,0 +1,185 @@
+r"""Adagrad (Duchi, Hazan & Singer, https://jmlr.org/papers/v12/duchi11a.html).
+
+With ``g`` the gradient plus ``λ p`` (L2 weight decay) and a sum of squares ``s`` that starts
+at ``initial_accumulator_value``, at step ``t``:
+
+.. math::
+
+    \text{clr} &= \text{lr} / (1 + (t - 1) \, \text{lr\_decay}) \\
+    s &\leftarrow s + g^2 \\
+    p &\leftarrow p - \text{clr} \, g / (\sqrt{s} + \epsilon)
+
+The reference is ``torch.optim.Adagrad`` (single-tensor path, dense gradients). The step size
+``clr`` is the one scalar that changes with the step; it is computed in Python doubles per
+distinct ``(lr, lr_decay)``, as torch computes it, and rounded once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optiscope.optim._base import (
+    Distinct,
+    HParamSpec,
+    OptimizerInfo,
+    check_stacked,
+    config_column,
+    select_where,
+)
+
+__all__ = [
+    "ADAGRAD",
+    "AdagradState",
+    "adagrad_reference_step",
+    "adagrad_step",
+    "init_adagrad_state",
+]
+
+
+@dataclass
+class AdagradState:
+    """State of K Adagrad configs that step in lockstep.
+
+    Attributes:
+        sum: ``s`` per parameter, each config's slice filled with its
+            ``initial_accumulator_value``.  # (K, *param_shape)
+        lr, lr_decay, eps, weight_decay: per-config hyperparameters (K Python floats).
+        step: steps taken so far (the same for all K).
+        columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
+    """
+
+    sum: list[Tensor]
+    lr: tuple[float, ...]
+    lr_decay: tuple[float, ...]
+    eps: tuple[float, ...]
+    weight_decay: tuple[float, ...]
+    step: int = 0
+    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._step_size = Distinct(list(zip(self.lr, self.lr_decay, strict=True)))
+
+    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
+        """A cached float32 column of per-config values (see :func:`config_column`)."""
+        key = (name, like.dim())
+        if key not in self.columns:
+            self.columns[key] = config_column(values, like)
+        return self.columns[key]
+
+
+def init_adagrad_state(
+    params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]
+) -> AdagradState:
+    """Sums of squares for stacked ``params``, each config's starting at its own
+    ``initial_accumulator_value`` (rounded once to the parameters' dtype, as
+    ``torch.full_like`` rounds it).
+
+    Args:
+        params: stacked parameters, each ``(K, *param_shape)``.
+        hparams: K validated hyperparameter dicts, in the order of the stacked axis.
+    """
+    check_stacked(params, hparams)
+    initial = [float(h["initial_accumulator_value"]) for h in hparams]
+    return AdagradState(
+        sum=[torch.empty_like(p).copy_(config_column(initial, p)) for p in params],
+        lr=tuple(float(h["lr"]) for h in hparams),
+        lr_decay=tuple(float(h["lr_decay"]) for h in hparams),
+        eps=tuple(float(h["eps"]) for h in hparams),
+        weight_decay=tuple(float(h["weight_decay"]) for h in hparams),
+    )
+
+
+@torch.no_grad()
+def adagrad_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: AdagradState) -> None:
+    """One Adagrad step of K configs, in place.
+
+    Op for op what ``torch.optim.Adagrad``'s single-tensor path does on each config::
+
+        g = g.add(p, alpha=wd)                    # where wd != 0
+        clr = lr / (1 + (t - 1) * lr_decay)       # Python doubles
+        s.addcmul_(g, g, value=1)
+        d = s.sqrt().add_(eps)
+        p.addcdiv_(g, d, value=-clr)
+
+    with every Python scalar replaced by a per-config column: ``x.add(y, alpha=c)`` becomes
+    ``torch.addcmul(x, y, c)`` (one fused multiply-add either way) and ``addcdiv_(g, d,
+    value=c)`` becomes ``addcdiv_(g * c, d)`` (torch's kernel forms ``value * t1`` first, so
+    both round the same). When every config has the same ``(lr, lr_decay)`` the step size
+    stays the Python scalar torch passes.
+
+    Args:
+        params: stacked parameters ``(K, *shape)``, updated in place.
+        grads: their gradients, same shapes.
+        state: from :func:`init_adagrad_state`.
+    """
+    state.step += 1
+    has_decay = [wd != 0 for wd in state.weight_decay]
+    for p, g, s in zip(params, grads, state.sum, strict=True):
+        if any(has_decay):
+            wd = state.column("weight_decay", state.weight_decay, p)
+            g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # (K, *shape)
+        s.addcmul_(g, g, value=1)
+        std = s.sqrt().add_(state.column("eps", state.eps, p))  # (K, *shape)
+        neg_clr = state._step_size.column_at("-clr", _neg_step_size, state.step, p)
+        if isinstance(neg_clr, float):
+            p.addcdiv_(g, std, value=neg_clr)
+        else:
+            p.addcdiv_(g * neg_clr, std)
+
+
+def _neg_step_size(lr_lr_decay: tuple[float, float], t: float) -> float:
+    lr, lr_decay = lr_lr_decay
+    return -(lr / (1 + (t - 1) * lr_decay))
+
+
+def adagrad_reference_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: dict[str, Any],
+    hparams: Mapping[str, Any],
+) -> None:
+    """One Adagrad step of one config, as ``torch.optim.Adagrad``'s single-tensor path writes
+    it: the same calls, with its Python scalars.
+
+    Args:
+        params: one config's parameters, updated in place.
+        grads: their gradients.
+        state: this function's state (step count, sums), empty before the first step.
+        hparams: validated hyperparameters.
+    """
+    lr, lr_decay, eps = hparams["lr"], hparams["lr_decay"], hparams["eps"]
+    weight_decay = hparams["weight_decay"]
+    if "sum" not in state:
+        initial = hparams["initial_accumulator_value"]
+        state["sum"] = [torch.full_like(p, initial) for p in params]
+    step = state["step"] = state.get("step", 0) + 1
+    for p, g, state_sum in zip(params, grads, state["sum"], strict=True):
+        if weight_decay != 0:
+            g = g.add(p, alpha=weight_decay)
+        clr = lr / (1 + (float(step) - 1) * lr_decay)  # torch reads its step counter as a float
+        state_sum.addcmul_(g, g, value=1)
+        std = state_sum.sqrt().add_(eps)
+        p.addcdiv_(g, std, value=-clr)
+
+
+ADAGRAD = OptimizerInfo(
+    name="adagrad",
+    title="Adagrad",
+    torch_class=torch.optim.Adagrad,
+    summary="divides by the root of all past squared gradients; optional lr decay",
+    hparams=(
+        HParamSpec("lr", 1e-2, low=0.0, low_open=True, doc="step size"),
+        HParamSpec("lr_decay", 0.0, low=0.0, doc="step size lr / (1 + (t - 1) lr_decay)"),
+        HParamSpec("weight_decay", 0.0, low=0.0, doc="L2 penalty added to the gradient"),
+        HParamSpec("initial_accumulator_value", 0.0, low=0.0, doc="start of the sum of squares"),
+        HParamSpec("eps", 1e-10, low=0.0, doc="added to the denominator"),
+    ),
+    init_state=init_adagrad_state,
+    step=adagrad_step,
+    reference_step=adagrad_reference_step,
+)

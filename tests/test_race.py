@@ -75,6 +75,27 @@ def test_a_race_gives_the_plain_pytorch_loops_numbers(
 
 
 @pytest.mark.parametrize(
+    "spec",
+    [
+        "rmsprop lr=0.01",
+        "rmsprop lr=0.01 alpha=0.9 momentum=0.5 centered=true weight_decay=0.1",
+        "adagrad lr=0.5",
+        "adagrad lr=0.5 lr_decay=0.01 initial_accumulator_value=0.1 weight_decay=0.1",
+    ],
+)
+def test_registered_rmsprop_and_adagrad_walk_the_paths_torchs_classes_walk(spec: str) -> None:
+    """Registering them changed no path: the registry's entry and torch's class as any other
+    class runs it (``maximize=false`` is outside the schema, so it takes the generic path)
+    give the same positions, label and title."""
+    f = get_landscape("himmelblau")
+    registered = race(f, [spec], steps=150)
+    generic = race(f, [f"{spec} maximize=false"], steps=150)
+    assert registered.optimizers[0].info is not None and generic.optimizers[0].info is None
+    assert _positions(registered) == _positions(generic)
+    assert registered.optimizers[0].title == generic.optimizers[0].title
+
+
+@pytest.mark.parametrize(
     ("decay", "opt_class"), [("decoupled", torch.optim.AdamW), ("l2", torch.optim.Adam)]
 )
 def test_weight_decay_is_applied_as_torch_applies_it(
@@ -281,7 +302,7 @@ def test_a_torch_setting_outside_the_registry_schema_runs_as_torch_runs_it(
 
 
 @pytest.mark.parametrize(
-    "spec", ["adagrad lr=inf", "rmsprop lr=0.01 eps=nan", (torch.optim.Adagrad, {"lr": -math.inf})]
+    "spec", ["adamax lr=inf", "nadam lr=0.01 eps=nan", (torch.optim.Adamax, {"lr": -math.inf})]
 )
 def test_generic_torch_classes_refuse_non_finite_settings(spec: Any) -> None:
     with pytest.raises(ConfigError, match="must be finite"):
@@ -292,7 +313,8 @@ def test_the_unknown_optimizer_message_lists_only_classes_that_walk_a_point() ->
     with pytest.raises(ConfigError, match="unknown optimizer 'nope'") as info:
         race("booth", ["nope"], steps=2)
     listed = str(info.value).split("any torch.optim class (")[1].split(")")[0].split(", ")
-    assert "rmsprop" in listed and "muon" not in listed and "sparseadam" not in listed
+    assert "nadam" in listed and "muon" not in listed and "sparseadam" not in listed
+    assert "rmsprop" not in listed  # registered: named in the first list
     for name in listed:  # every listed class really runs on a 2-D point
         assert race("booth", [f"{name} lr=0.01"], steps=2).trajectories[0].x
 

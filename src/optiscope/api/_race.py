@@ -47,6 +47,8 @@ ROSENBROCK_SETTINGS: dict[str, dict[str, Any]] = {
     "sgd": {"optimizer": "sgd lr=0.001 momentum=0.9", "steps": 1_000},
     "adam": {"optimizer": "adam lr=0.02 betas=0.9,0.99", "steps": 2_000},
     "adamw": {"optimizer": "adamw lr=0.02 betas=0.9,0.99 weight_decay=0", "steps": 2_000},
+    "rmsprop": {"optimizer": "rmsprop lr=0.001 momentum=0.9", "steps": 2_000},
+    "adagrad": {"optimizer": "adagrad lr=0.4", "steps": 10_000},  # its steps only shrink
 }
 
 #: What ``race`` runs when no optimizers are given: the exercise's momentum beside torch's.
@@ -77,9 +79,10 @@ def race(
             (``"rosenbrock a=1 b=2"``) or a :class:`~optiscope.landscapes.Landscape`.
         optimizers: a list (or ``{label: optimizer}`` mapping) of optimizers, each one of:
             ``"adam lr=0.1"`` (a name and ``key=value`` pairs; registered names are
-            ``momentum``, ``sgd``, ``adam``, ``adamw``, and any ``torch.optim`` class name
-            works), a ``torch.optim`` class, ``(torch.optim.RMSprop, {"lr": 0.01})``, or a step
-            function ``step(position, grad, state, **hparams) -> new position``.
+            ``momentum``, ``sgd``, ``adam``, ``adamw``, ``rmsprop``, ``adagrad``, and any
+            ``torch.optim`` class name works), a ``torch.optim`` class,
+            ``(torch.optim.NAdam, {"lr": 0.01})``, or a step function
+            ``step(position, grad, state, **hparams) -> new position``.
         start: the common start ``(x, y)``; default the function's own.
         steps: steps per optimizer.
         weight_decay: extra weight decay for every optimizer (0: none).

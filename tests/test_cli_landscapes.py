@@ -175,7 +175,11 @@ def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -
         (["rosenbrock", "--steps", "zero"], "'zero' is not a valid integer"),
         (["heatmap", "--x", "lr=1..x"], "the range ends must be numbers"),
         (["heatmap", "--x", "lr=1e-3..1:64:sqrt"], "not 'sqrt'"),
-        (["heatmap", "--opt", "rmsprop"], "RMSprop cannot run a sensitivity map"),
+        (
+            ["heatmap", "--opt", "nadam"],
+            "NAdam cannot run a sensitivity map (it has no vectorized update); use one of "
+            "adamw, adam, sgd, rmsprop, adagrad, momentum, or a step function",
+        ),
         (["heatmap", "--x", "beta=0,1", "--y", "beta=0,1"], "both set 'beta'"),
         (["heatmap", "--x", "lr=0.01,0.01"], "grid['lr'] repeats 0.01; give each value once"),
         (
@@ -247,6 +251,20 @@ def test_weight_decay_on_a_function_whose_minimum_decay_cannot_move_still_draws(
     code, _, err = _run(args, capsys)
     assert code == 0, err
     assert Path("q.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("opt", "y_axis"),
+    [("rmsprop", "alpha=0.5..0.99:8"), ("adagrad", "lr_decay=0..0.5:8")],
+)
+def test_heatmap_runs_rmsprop_and_adagrad(
+    opt: str, y_axis: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["heatmap", "--opt", opt, "--x", "lr=1e-3..0.1:8:log", "--y", y_axis]
+    code, out, err = _run([*args, "--steps", "50", "--csv", "cells.csv", "-q"], capsys)
+    assert code == 0, err
+    assert out.startswith("64 cells:") and Path("heatmap.png").is_file()
+    assert len(Path("cells.csv").read_text().splitlines()) == 65
 
 
 def test_heatmap_sorts_unsorted_axis_values(capsys: pytest.CaptureFixture[str]) -> None:

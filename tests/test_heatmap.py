@@ -61,6 +61,19 @@ def _check_against_races(
         ),
         ("rosenbrock a=1 b=2", "adam", {"lr": [0.01, 0.3], "beta1": [0.0, 0.9]}),
         ("beale", "adamw eps=1e-6", {"lr": [0.01, 0.1], "weight_decay": [0.0, 0.1]}),
+        ("himmelblau", "rmsprop", {"lr": [0.001, 0.01, 0.1], "alpha": [0.5, 0.9, 0.99]}),
+        (
+            "rosenbrock a=1 b=2",
+            "rmsprop centered=true",
+            {"lr": [0.003, 0.03], "momentum": [0, 0.9]},
+        ),
+        ("booth", "rmsprop momentum=0.5", {"lr": [0.01, 0.1], "weight_decay": [0.0, 0.2]}),
+        ("himmelblau", "adagrad", {"lr": [0.01, 0.1, 1.0], "lr_decay": [0.0, 0.01, 0.5]}),
+        (
+            "rastrigin",
+            "adagrad lr_decay=0.001",
+            {"initial_accumulator_value": [0.0, 0.1], "weight_decay": [0.0, 0.1]},
+        ),
     ],
 )
 def test_each_cell_equals_the_same_run_done_alone(
@@ -179,7 +192,12 @@ def test_diverged_cells_are_marked_not_dropped() -> None:
 @pytest.mark.parametrize(
     ("optimizer", "grid", "match"),
     [
-        ("rmsprop", {"lr": [0.1], "alpha": [0.9]}, "RMSprop cannot run a sensitivity map"),
+        (
+            "nadam",
+            {"lr": [0.1], "momentum_decay": [0.004]},
+            "NAdam cannot run a sensitivity map .*; use one of adamw, adam, sgd, rmsprop, adagrad, "
+            "momentum, or a step function",
+        ),
         ("momentum", {"lr": [0.1]}, "exactly two hyperparameters"),
         ("momentum", {"lr": [0.1], "gamma": [1.0]}, "no hyperparameter 'gamma'; a map can vary"),
         (

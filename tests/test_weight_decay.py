@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optiscope import race, weight_decay_bias
-from optiscope.engine import decay_fixed_point, decay_fixed_points
+from optiscope.engine import decay_fixed_point, decay_fixed_points, resolve_optimizer
 from optiscope.errors import ConfigError
 from optiscope.landscapes import LANDSCAPES, Landscape, get_landscape
 from optiscope.plotting import build_decay
@@ -136,6 +136,18 @@ def test_optimizers_the_rules_do_not_cover_are_refused_unless_a_rule_is_given(
     assert given.rule == "gradient" and given.gain == 1.0
 
 
+@pytest.mark.parametrize(("momentum", "gain"), [(0.0, 1.0), (0.5, 2.0)])
+def test_registered_rmsprop_keeps_the_adaptive_rule_with_decoupled_decay(
+    momentum: float, gain: float
+) -> None:
+    """RMSprop (registered now, so its rates run batched) rests where g / (|g| + eps) =
+    -(wd / m) p, its momentum buffer giving m = 1 / (1 - momentum)."""
+    optimizer = f"rmsprop lr=0.01 momentum={momentum}"
+    result = weight_decay_bias(EXERCISE, [0.1], optimizer=optimizer, steps=5)
+    assert result.rule == "adaptive" and math.isclose(result.gain, gain, rel_tol=1e-12)
+    assert resolve_optimizer(optimizer).info is not None
+
+
 def test_a_step_function_needs_an_explicit_rule() -> None:
     def descent(position: torch.Tensor, grad: torch.Tensor, state: dict, lr: float = 0.05):  # type: ignore[type-arg]
         return position - lr * grad
@@ -160,7 +172,13 @@ def test_adamw_uses_the_adaptive_rule_and_stays_closer_than_momentum() -> None:
 def test_batched_paths_equal_the_races_with_each_rate() -> None:
     """All rates run as one batched computation; each path is its own race, bit for bit."""
     rates = [0.0, 0.05, 0.3]
-    for optimizer, decay in [("momentum lr=0.01 beta=0.9", "decoupled"), ("adam lr=0.05", "l2")]:
+    cases = [
+        ("momentum lr=0.01 beta=0.9", "decoupled"),
+        ("adam lr=0.05", "l2"),
+        ("rmsprop lr=0.01 momentum=0.5", "decoupled"),
+        ("rmsprop lr=0.01 alpha=0.9", "l2"),
+    ]
+    for optimizer, decay in cases:
         result = weight_decay_bias(EXERCISE, rates, optimizer=optimizer, decay=decay, steps=200)
         for rate, path in zip(rates, result.trajectories, strict=True):
             alone = race(EXERCISE, [optimizer], steps=200, weight_decay=rate, decay=decay)

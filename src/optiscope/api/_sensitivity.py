@@ -31,6 +31,7 @@ from optiscope.api._landscape_common import (
     resolve_optimizers,
 )
 from optiscope.engine import GridRun, PathOptimizer, check_decay, run_grid
+from optiscope.engine._path_optimizers import batched_names
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.plotting import build_heatmap, render_heatmap, save_figure
@@ -157,7 +158,8 @@ def sensitivity_map(
     Args:
         fn: the function (``"rosenbrock"``, ``"rosenbrock a=1 b=2"`` or a Landscape).
         optimizer: a registered optimizer (``"momentum"``, ``"sgd momentum=0.9"``, ``"adam"``,
-            ``"adamw weight_decay=0"``; the settings it is given are fixed for every cell) or a
+            ``"adamw weight_decay=0"``, ``"rmsprop centered=true"``, ``"adagrad"``; the
+            settings it is given are fixed for every cell) or a
             step function written with tensor operations (see
             :data:`optiscope.engine.STEP_FUNCTION_HELP`).
         grid: exactly two hyperparameters and their values, ``{"lr": [...], "beta": [...]}``;
@@ -191,7 +193,7 @@ def sensitivity_map(
     if not resolved.vectorizable:
         raise ConfigError(
             f"{resolved.title} cannot run a sensitivity map (it has no vectorized update); use "
-            "momentum, sgd, adam, adamw, or a step function written with tensor operations."
+            f"one of {batched_names()}, or a step function written with tensor operations."
         )
     if not isinstance(grid, Mapping) or len(grid) != 2:
         raise ConfigError(

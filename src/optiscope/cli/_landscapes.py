@@ -6,9 +6,10 @@ Optimizers and functions are written the same way on every command: a name, then
     --opt "momentum lr=0.01 beta=0.9"     --opt "adam lr=0.1 betas=0.9,0.99"
     --fn himmelblau                        --fn "rosenbrock a=1 b=2"
 
-Registered optimizers are ``momentum`` (the exercise's, from scratch), ``sgd``, ``adam`` and
-``adamw``; any other ``torch.optim`` class works by its name (``rmsprop``, ``adagrad``,
-``lbfgs``...). torch is imported inside the commands, so ``optiscope --help`` stays fast.
+Registered optimizers are ``momentum`` (the exercise's, from scratch), ``sgd``, ``adam``,
+``adamw``, ``rmsprop`` and ``adagrad``; any other ``torch.optim`` class works by its name
+(``nadam``, ``lbfgs``...). torch is imported inside the commands, so ``optiscope --help``
+stays fast.
 """
 
 from __future__ import annotations

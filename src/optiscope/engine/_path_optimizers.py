@@ -42,6 +42,13 @@ __all__ = [
 #: Registered optimizers usable on landscapes: the training registry plus the exercise's momentum.
 PATH_OPTIMIZERS: Mapping[str, OptimizerInfo] = {**OPTIMIZERS, MOMENTUM.name: MOMENTUM}
 
+
+def batched_names() -> str:
+    """The registered optimizers that can run many configs as one batched computation (a
+    sensitivity map), for messages: ``"adamw, adam, ..., momentum"``."""
+    return ", ".join(name for name, info in PATH_OPTIMIZERS.items() if info.vectorizable)
+
+
 StepFunction = Callable[..., Any]
 
 STEP_FUNCTION_HELP = """\

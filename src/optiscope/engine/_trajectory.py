@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optiscope.engine._path_optimizers import STEP_FUNCTION_HELP, PathOptimizer
+from optiscope.engine._path_optimizers import STEP_FUNCTION_HELP, PathOptimizer, batched_names
 from optiscope.engine._threads import one_intra_op_thread
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
@@ -326,7 +326,7 @@ def run_grid(
     if not optimizer.vectorizable:
         raise ConfigError(
             f"{optimizer.title} cannot run many configs as one batched computation; use a "
-            "registered optimizer (sgd, adam, adamw, momentum) or a step function."
+            f"registered optimizer ({batched_names()}) or a step function."
         )
     c = len(hparams)
     rates = [float(weight_decay)] * c if isinstance(weight_decay, int | float) else weight_decay

@@ -11,6 +11,7 @@ import pytest
 from optiscope.api import SweepResult
 from optiscope.cli import _sweeps as sweeps_cli
 from optiscope.cli import main
+from optiscope.optim import OPTIMIZERS
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import SETTINGS, SweepSpec
 
@@ -37,6 +38,32 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_flags_cover_every_sweep_setting() -> None:
     flags = {name: kind for name, kind, _ in sweeps_cli._SETTING_FLAGS}
     assert flags == {name: setting.kind for name, setting in SETTINGS.items()}
+    optimizer_help = next(
+        text for name, _, text in sweeps_cli._SETTING_FLAGS if name == "optimizer"
+    )
+    assert all(name in optimizer_help for name in OPTIMIZERS), optimizer_help
+
+
+def test_a_sweep_varies_rmsprop_and_adagrad_settings_and_trains_them_vectorized(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["sweep", "--optimizer", "rmsprop,adagrad", "--lr", "0.01", *SMALL, "--name", "ra"]
+    args += ["--alpha", "0.9,0.99", "--centered", "true,false", "--lr-decay", "0,0.01"]
+    code, _, err = run([*args, "-q"], capsys)
+    assert code == 0, err
+    assert "2 optimizer × 2 alpha × 2 centered × 2 lr_decay" in err
+    with SqliteStore(create=False) as store:
+        runs = store.runs("ra")
+    rmsprop = {
+        (r.config.hparam_dict["alpha"], r.config.hparam_dict["centered"])
+        for r in runs
+        if r.config.optimizer == "rmsprop"
+    }
+    adagrad = {r.config.hparam_dict["lr_decay"] for r in runs if r.config.optimizer == "adagrad"}
+    assert len(runs) == 6  # alpha and centered apply to RMSprop only, lr_decay to Adagrad
+    assert rmsprop == {(0.9, True), (0.9, False), (0.99, True), (0.99, False)}
+    assert adagrad == {0.0, 0.01}
+    assert {r.engine for r in runs} == {"vectorized"} and {r.status for r in runs} == {"done"}
 
 
 def test_sweep_shows_a_ranked_table_and_a_figure_then_skips_on_rerun(

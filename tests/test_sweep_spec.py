@@ -335,8 +335,41 @@ def test_every_setting_reaches_the_config() -> None:
     data = config.data
     assert (data.name, data.n, data.sd, data.seed) == ("friedman1", 300, 0.5, 9)
     assert (data.train_fraction, data.standardize) == (0.6, True)
-    adam_only = {"betas", "beta1", "beta2", "eps"}
-    assert set(values) | adam_only == set(SETTINGS)
+    others = {"betas", "beta1", "beta2", "eps"} | set(OTHER_OPTIMIZERS_SETTINGS)
+    assert set(values) | others == set(SETTINGS)
+
+
+# The settings SGD does not take, for the optimizers that take them.
+OTHER_OPTIMIZERS_SETTINGS = {
+    "alpha": ("rmsprop", 0.9),
+    "centered": ("rmsprop", True),
+    "lr_decay": ("adagrad", 0.01),
+    "initial_accumulator_value": ("adagrad", 0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_OPTIMIZERS_SETTINGS))
+def test_rmsprop_and_adagrad_settings_reach_their_configs_only(name: str) -> None:
+    """A hyperparameter setting of one optimizer reaches its configs and is dropped from the
+    others' in a sweep over several optimizers (as ``momentum`` is for AdamW)."""
+    optimizer, value = OTHER_OPTIMIZERS_SETTINGS[name]
+    spec = SweepSpec(grid={"optimizer": ["adamw", optimizer], name: [value]}, fixed=SMALL)
+    configs = {point.config.optimizer: point.config for point in spec.expand()}
+    assert configs[optimizer].hparam_dict[name] == value
+    assert name not in configs["adamw"].hparam_dict
+    assert get_optimizer(optimizer).defaults[name] != value  # the setting changed something
+
+
+def test_rmsprop_and_adagrad_settings_are_checked_like_any_other() -> None:
+    spec = SweepSpec(
+        configs=[{"optimizer": "rmsprop", "alpha": 1.5}, {"optimizer": "adagrad", "alpha": 0.9}],
+        fixed=SMALL,
+    )
+    with pytest.raises(ConfigError) as caught:
+        spec.expand()
+    message = str(caught.value)
+    assert "config 1 of 2: `alpha` = 1.5 is outside [0, 1); RMSprop needs 0 <= alpha < 1" in message
+    assert "config 2 of 2: `alpha` is not a hyperparameter of Adagrad" in message
 
 
 def test_labels_tell_close_values_apart() -> None:

@@ -34,6 +34,10 @@ def sweep(
     momentum: Any = None,
     dampening: Any = None,
     nesterov: Any = None,
+    alpha: Any = None,
+    centered: Any = None,
+    lr_decay: Any = None,
+    initial_accumulator_value: Any = None,
     batch_size: Any = None,
     epochs: Any = None,
     hidden: Any = None,
@@ -66,10 +70,11 @@ def sweep(
     Args:
         spec: a :class:`SweepSpec` or a spec file (TOML, YAML, JSON); settings passed here
             override it.
-        optimizer: ``adamw``, ``adam`` or ``sgd``.
-        lr, weight_decay, betas, beta1, beta2, eps, momentum, dampening, nesterov: optimizer
-            hyperparameters in ``torch.optim`` spelling (``beta1``/``beta2`` as in the
-            exercise). A hyperparameter only some swept optimizers take applies to those.
+        optimizer: ``adamw``, ``adam``, ``sgd``, ``rmsprop`` or ``adagrad``.
+        lr, weight_decay, betas, beta1, beta2, eps, momentum, dampening, nesterov, alpha,
+            centered, lr_decay, initial_accumulator_value: optimizer hyperparameters in
+            ``torch.optim`` spelling (``beta1``/``beta2`` as in the exercise). A
+            hyperparameter only some swept optimizers take applies to those.
         batch_size, epochs, hidden, activation, metric, shuffle: training settings.
         dataset, n, noise, data_seed, train_fraction, standardize: the data.
         seed: one seed for every config (when ``seeds`` is not given).
@@ -109,6 +114,10 @@ def sweep(
             "momentum": momentum,
             "dampening": dampening,
             "nesterov": nesterov,
+            "alpha": alpha,
+            "centered": centered,
+            "lr_decay": lr_decay,
+            "initial_accumulator_value": initial_accumulator_value,
             "batch_size": batch_size,
             "epochs": epochs,
             "hidden": hidden,

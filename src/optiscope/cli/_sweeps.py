@@ -34,16 +34,20 @@ CONFIRM_ABOVE = 500
 # Lazily imported: the settings table lives with the sweep code, which imports torch.
 _SETTING_FLAGS: tuple[tuple[str, str, str], ...] = (
     # (setting, kind, help)
-    ("optimizer", "str", "adamw, adam or sgd."),
+    ("optimizer", "str", "adamw, adam, sgd, rmsprop or adagrad."),
     ("lr", "float", "Learning rate(s)."),
     ("weight_decay", "float", "Weight decay value(s) (decoupled in AdamW)."),
     ("betas", "pair", "Adam(W) betas as beta1:beta2, e.g. 0.9:0.999,0.5:0.9."),
     ("beta1", "float", "Adam(W) beta1 (the exercise's name)."),
     ("beta2", "float", "Adam(W) beta2 (the exercise's name)."),
-    ("eps", "float", "Adam(W) epsilon."),
-    ("momentum", "float", "SGD momentum."),
+    ("eps", "float", "Adam(W), RMSprop and Adagrad epsilon."),
+    ("momentum", "float", "SGD and RMSprop momentum."),
     ("dampening", "float", "SGD dampening."),
     ("nesterov", "bool", "SGD Nesterov momentum: true, false or true,false."),
+    ("alpha", "float", "RMSprop smoothing constant of the squared-gradient average."),
+    ("centered", "bool", "RMSprop centered (divide by the variance): true, false or true,false."),
+    ("lr_decay", "float", "Adagrad lr decay: step size lr / (1 + (t - 1) * lr_decay)."),
+    ("initial_accumulator_value", "float", "Adagrad start of the sum of squared gradients."),
     ("batch_size", "int", "Batch size(s)  [default: 16]"),
     ("epochs", "int", "Epochs  [default: 30]"),
     ("hidden", "widths", "Hidden widths joined by x, e.g. 50x50,100  [default: 50x50]"),

@@ -67,10 +67,16 @@ SETTINGS: dict[str, Setting] = {
         Setting("betas", "hparam", "pair", "(beta1, beta2) of Adam and AdamW"),
         Setting("beta1", "hparam", "float", "betas[0] of Adam and AdamW (the exercise's name)"),
         Setting("beta2", "hparam", "float", "betas[1] of Adam and AdamW (the exercise's name)"),
-        Setting("eps", "hparam", "float", "epsilon of Adam and AdamW"),
-        Setting("momentum", "hparam", "float", "SGD momentum"),
+        Setting("eps", "hparam", "float", "epsilon of Adam, AdamW, RMSprop and Adagrad"),
+        Setting("momentum", "hparam", "float", "SGD and RMSprop momentum"),
         Setting("dampening", "hparam", "float", "SGD dampening"),
         Setting("nesterov", "hparam", "bool", "SGD Nesterov momentum"),
+        Setting("alpha", "hparam", "float", "RMSprop decay of the squared-gradient average"),
+        Setting("centered", "hparam", "bool", "RMSprop divides by the gradient's variance"),
+        Setting("lr_decay", "hparam", "float", "Adagrad step size lr / (1 + (t - 1) lr_decay)"),
+        Setting(
+            "initial_accumulator_value", "hparam", "float", "Adagrad start of the sum of squares"
+        ),
         Setting("batch_size", "config", "int", "training batch size (default 16)"),
         Setting("epochs", "config", "int", "passes over the training data (default 30)"),
         Setting("seed", "config", "int", "one seed for every config (default 123)"),

@@ -131,7 +131,8 @@ class SweepSpec:
 
     Setting names are listed in ``optiscope.sweeps.SETTINGS``: ``optimizer``, ``lr``,
     ``weight_decay``, ``betas`` (or ``beta1``/``beta2``), ``eps``, ``momentum``,
-    ``dampening``, ``nesterov``, ``batch_size``, ``epochs``, ``hidden``, ``activation``,
+    ``dampening``, ``nesterov``, ``alpha``, ``centered``, ``lr_decay``,
+    ``initial_accumulator_value``, ``batch_size``, ``epochs``, ``hidden``, ``activation``,
     ``metric``, ``shuffle``, ``dataset``, ``n``, ``noise``, ``data_seed``,
     ``train_fraction``, ``standardize``, ``seed``.
 

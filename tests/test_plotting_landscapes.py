@@ -160,3 +160,14 @@ def test_the_race_figures_labels_keep_apart() -> None:
     value = labels["f(x, y) - f*  (log scale)"].get_window_extent(renderer)
     # the colour bar's label and the value panel's, side by side: read as one line if closer
     assert (value.x0 - bar.x1) / figure.dpi >= 0.4
+
+
+def test_a_heatmap_axis_is_logarithmic_when_its_values_are_spaced_so() -> None:
+    from optiscope.plotting._landscape_maps import _is_log
+
+    assert _is_log(np.geomspace(1e-3, 0.1, 8).tolist())  # two decades, rounded just below
+    assert _is_log([0.01, 0.02, 0.04])  # one :log axis over a factor of 4
+    assert _is_log([1e-4, 3e-4, 1e-3, 0.05])  # uneven, but over two decades
+    assert not _is_log(np.linspace(0.5, 0.99, 8).tolist())
+    assert not _is_log([0.0, 0.5, 0.9])  # zero cannot be on a log axis
+    assert not _is_log([0.01, 0.1])  # two values: no spacing to go by

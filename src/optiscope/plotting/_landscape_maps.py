@@ -9,6 +9,7 @@ diverged cells marked.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -268,9 +269,14 @@ class HeatmapData:
 
 
 def _is_log(values: Sequence[float]) -> bool:
-    """Logarithmic axis for positive values spanning two decades or more."""
-    positive = [v for v in values if v > 0]
-    return len(positive) == len(values) > 2 and max(positive) / min(positive) >= 100
+    """Logarithmic axis for positive values that are spaced geometrically (an axis made with
+    ``:log``) or span two decades or more."""
+    positive = sorted(v for v in values if v > 0)
+    if not len(positive) == len(values) > 2:
+        return False
+    ratios = [b / a for a, b in itertools.pairwise(positive)]
+    geometric = min(ratios) > 1 and max(ratios) / min(ratios) < 1 + 1e-6
+    return geometric or positive[-1] / positive[0] >= 100 * (1 - 1e-9)
 
 
 def build_heatmap(

@@ -215,6 +215,14 @@ def test_bad_maps_are_config_errors(optimizer: str, grid: dict[str, Any], match:
         sensitivity_map("booth", optimizer, grid, steps=5)
 
 
+def test_a_map_refuses_its_decay_on_top_of_the_optimizers_own() -> None:
+    grid = {"lr": [0.01, 0.1], "beta1": [0.5, 0.9]}
+    with pytest.raises(ConfigError, match=r"weight_decay = 0\.01 and the map adds"):
+        sensitivity_map("booth", "adamw", grid, steps=5, weight_decay=0.1)
+    alone = sensitivity_map("booth", "adamw weight_decay=0", grid, steps=5, weight_decay=0.1)
+    assert alone.weight_decay == 0.1
+
+
 def test_recorded_grid_paths_equal_races_including_divergence() -> None:
     optimizer = resolve_optimizer("sgd momentum=0.5")
     lrs = [1e-4, 1e-3, 0.01]  # 0.01 diverges on the canonical function

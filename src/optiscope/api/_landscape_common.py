@@ -15,6 +15,7 @@ from optiscope.landscapes import Landscape, Point, get_landscape, parse_landscap
 __all__ = [
     "DTYPES",
     "check_dtype",
+    "check_one_decay",
     "check_start",
     "check_start_value",
     "check_steps",
@@ -63,6 +64,25 @@ def check_tol(tol: Any) -> float:
     ):
         raise ConfigError(f"tol = {tol!r} must be a finite number > 0, e.g. tol=1e-3.")
     return float(tol)
+
+
+def check_one_decay(optimizer: PathOptimizer, weight_decay: float, run: str) -> None:
+    """Refuse a run-level decay on top of an optimizer's own nonzero ``weight_decay``: the two
+    would add up (AdamW's default 0.01 plus the run's) without anyone asking for that.
+
+    Args:
+        optimizer: the resolved optimizer.
+        weight_decay: the decay the run adds to every optimizer.
+        run: what adds it, for the message (``"the race"``).
+    """
+    own = optimizer.hparam_dict.get("weight_decay", 0)
+    if weight_decay and own:
+        raise ConfigError(
+            f"{optimizer.label} has its own weight_decay = {own:g} and {run} adds "
+            f"weight_decay = {weight_decay:g} on top; give one of them: set the optimizer's "
+            f"to 0 ('{optimizer.name} ... weight_decay=0') to use the run's, or leave the "
+            "run's at 0. Nothing was run."
+        )
 
 
 def check_start(start: Any, landscape: Landscape) -> Point:

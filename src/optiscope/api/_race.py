@@ -19,6 +19,7 @@ import torch
 from optiscope.api._landscape_common import (
     LandscapeArg,
     check_dtype,
+    check_one_decay,
     check_start,
     check_start_value,
     check_steps,
@@ -28,7 +29,6 @@ from optiscope.api._landscape_common import (
     resolve_optimizers,
 )
 from optiscope.engine import PathOptimizer, check_decay, format_hparams, run_path
-from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.plotting import build_race, render_race, save_figure, save_race_animation
 from optiscope.records import Trajectory
@@ -118,14 +118,7 @@ def race(
     tol = check_tol(tol)
     for optimizer in resolved:
         check_decay(weight_decay, decay, optimizer)
-        own = optimizer.hparam_dict.get("weight_decay", 0)
-        if weight_decay and own:
-            raise ConfigError(
-                f"{optimizer.label} has its own weight_decay = {own:g} and the race adds "
-                f"weight_decay = {weight_decay:g} on top; give one of them: set the optimizer's "
-                f"to 0 ('{optimizer.name} ... weight_decay=0') to use the race's, or leave the "
-                "race's at 0. Nothing was run."
-            )
+        check_one_decay(optimizer, weight_decay, "the race")
     started = time.perf_counter()
     bar = progress_bar(steps * len(resolved), "race") if progress else None
     try:

@@ -22,6 +22,7 @@ import torch
 from optiscope.api._landscape_common import (
     LandscapeArg,
     check_dtype,
+    check_one_decay,
     check_start,
     check_start_value,
     check_steps,
@@ -208,6 +209,7 @@ def sensitivity_map(
             "Use fewer values, or split the range into several maps. Nothing was run."
         )
     _check_names(resolved, (x_name, y_name))
+    check_one_decay(resolved, weight_decay, "the map")
     steps = check_steps(steps)
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)

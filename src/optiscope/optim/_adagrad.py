@@ -17,13 +17,14 @@ distinct ``(lr, lr_decay)``, as torch computes it, and rounded once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from optiscope.optim._base import (
+    ColumnCache,
     Distinct,
     HParamSpec,
     OptimizerInfo,
@@ -42,7 +43,7 @@ __all__ = [
 
 
 @dataclass
-class AdagradState:
+class AdagradState(ColumnCache):
     """State of K Adagrad configs that step in lockstep.
 
     Attributes:
@@ -59,17 +60,9 @@ class AdagradState:
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
     step: int = 0
-    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._step_size = Distinct(list(zip(self.lr, self.lr_decay, strict=True)))
-
-    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
-        """A cached float32 column of per-config values (see :func:`config_column`)."""
-        key = (name, like.dim())
-        if key not in self.columns:
-            self.columns[key] = config_column(values, like)
-        return self.columns[key]
 
 
 def init_adagrad_state(

@@ -29,6 +29,7 @@ from torch import Tensor
 from optiscope.errors import ConfigError
 
 __all__ = [
+    "ColumnCache",
     "Distinct",
     "HParamSpec",
     "InitState",
@@ -70,6 +71,24 @@ def config_column(values: Sequence[float], like: Tensor) -> Tensor:
     """
     column = torch.tensor(list(values), dtype=like.dtype, device=like.device)
     return column.view(-1, *([1] * (like.dim() - 1)))  # (K, 1, ..., 1)
+
+
+@dataclass
+class ColumnCache:
+    """Per-config columns made once per optimizer state and reused at every step.
+
+    Optimizer states derive from it (its one field is keyword-only, so it comes after theirs).
+    """
+
+    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False, kw_only=True)
+
+    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
+        """A cached column of per-config values shaped for ``like`` (see
+        :func:`config_column`), one per name and rank."""
+        key = (name, like.dim())
+        if key not in self.columns:
+            self.columns[key] = config_column(values, like)
+        return self.columns[key]
 
 
 def check_stacked(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> None:

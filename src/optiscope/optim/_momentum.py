@@ -23,13 +23,13 @@ registry describes torch's optimizers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo, config_column
+from optiscope.optim._base import ColumnCache, HParamSpec, OptimizerInfo
 
 __all__ = [
     "FIRST_STEP_DIFFERENCE",
@@ -119,7 +119,7 @@ class ExerciseMomentum(torch.optim.Optimizer):
 
 
 @dataclass
-class MomentumState:
+class MomentumState(ColumnCache):
     """State of K stacked configs of the exercise's momentum.
 
     Attributes:
@@ -131,14 +131,6 @@ class MomentumState:
     velocity: list[Tensor]
     lr: tuple[float, ...]
     beta: tuple[float, ...]
-    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
-
-    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
-        """A cached per-config column (see :func:`optiscope.optim.config_column`)."""
-        key = (name, like.dim())
-        if key not in self.columns:
-            self.columns[key] = config_column(values, like)
-        return self.columns[key]
 
 
 def init_momentum_state(

@@ -19,17 +19,17 @@ so every per-config constant is a column fixed when the state is built.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from optiscope.optim._base import (
+    ColumnCache,
     HParamSpec,
     OptimizerInfo,
     check_stacked,
-    config_column,
     select_where,
 )
 
@@ -43,7 +43,7 @@ __all__ = [
 
 
 @dataclass
-class RMSpropState:
+class RMSpropState(ColumnCache):
     """State of K RMSprop configs that step in lockstep.
 
     Attributes:
@@ -68,14 +68,6 @@ class RMSpropState:
     momentum: tuple[float, ...]
     centered: tuple[bool, ...]
     step: int = 0
-    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
-
-    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
-        """A cached float32 column of per-config values (see :func:`config_column`)."""
-        key = (name, like.dim())
-        if key not in self.columns:
-            self.columns[key] = config_column(values, like)
-        return self.columns[key]
 
 
 def init_rmsprop_state(

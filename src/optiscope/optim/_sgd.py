@@ -16,13 +16,18 @@ buffer and steps along ``g`` itself, whatever ``dampening`` says.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo, config_column, select_where
+from optiscope.optim._base import (
+    ColumnCache,
+    HParamSpec,
+    OptimizerInfo,
+    select_where,
+)
 
 __all__ = ["SGD", "SGDState", "init_sgd_state", "sgd_reference_step", "sgd_step"]
 
@@ -37,7 +42,7 @@ def _nesterov_checks(values: Mapping[str, Any]) -> list[str]:
 
 
 @dataclass
-class SGDState:
+class SGDState(ColumnCache):
     """State of K SGD configs that step in lockstep.
 
     Attributes:
@@ -56,14 +61,6 @@ class SGDState:
     weight_decay: tuple[float, ...]
     nesterov: tuple[bool, ...]
     step: int = 0
-    columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False)
-
-    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
-        """A cached float32 column of per-config values (see :func:`config_column`)."""
-        key = (name, like.dim())
-        if key not in self.columns:
-            self.columns[key] = config_column(values, like)
-        return self.columns[key]
 
 
 def init_sgd_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> SGDState:

@@ -192,7 +192,7 @@ def runs_list(store: Path | None, as_json: bool) -> None:
     rows = []
     for info in infos:
         try:
-            size = SweepSpec.from_dict(info.spec).describe()
+            size = SweepSpec.from_dict(info.spec).describe(distinct=info.total)
         except ValueError:
             size = "(spec from another optiscope version)"
         rows.append(
@@ -264,7 +264,7 @@ def runs_show(
         return
     counts = ", ".join(f"{v} {k}" for k, v in result.counts.items() if v)
     click.echo(f"sweep {result.name} in {result.store}")
-    click.echo(f"  {result.spec.describe()}; {counts}")
+    click.echo(f"  {result.spec.describe(distinct=len(result.runs))}; {counts}")
     if result.records:
         print_summary(result, reference, confidence)
     else:

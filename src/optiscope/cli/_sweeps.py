@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from optiscope.cli._runs import (
     runs_group,
     user_mistake,
 )
+
+if TYPE_CHECKING:
+    from optiscope.sweeps import SweepRun
 
 #: A sweep that would train more configs than this asks before it starts (``--yes`` skips).
 CONFIRM_ABOVE = 500
@@ -195,8 +198,8 @@ def run_and_report(
         done = sum(statuses.get(p.config.key()) in FINISHED for p in points)
         to_train = len(points) - done
         click.echo(
-            f"sweep {name}: {spec.describe()}; {done} already in {target.path}, "
-            f"{to_train} to train",
+            f"sweep {name}: {spec.describe(distinct=len(points))}; {done} already in "
+            f"{target.path}, {to_train} to train",
             err=True,
         )
         if dry_run:
@@ -247,7 +250,7 @@ def run_and_report(
         click.echo(_busy_advice(run, target.path), err=True)
 
 
-def _busy_advice(run: Any, path: Path) -> str:
+def _busy_advice(run: SweepRun, path: Path) -> str:
     """What to do about configs another runner holds (the figure and table leave them out)."""
     from optiscope.storage import resume_hint, store_flag
 

@@ -168,7 +168,7 @@ def _check_open(store: SqliteStore) -> list[Finding]:
             Finding(
                 "warning",
                 f"{stale_runs} runs{which} were interrupted while training (their process is gone)",
-                f"nothing is lost: {resume_hint(sorted(stale), path)} (or running the sweep "
+                f"nothing is lost: {resume_hint(stale, path)} (or running the sweep "
                 "again) trains them again; finished runs are kept.",
             )
         )
@@ -184,7 +184,7 @@ def _check_open(store: SqliteStore) -> list[Finding]:
                 "warning",
                 f"{len(foreign)} runs are marked running by another host ({', '.join(hosts)})",
                 f"if no sweep runs there any more, "
-                f"{resume_hint(sorted(foreign_sweeps), path, force=True)} takes them over.",
+                f"{resume_hint(foreign_sweeps, path, force=True)} takes them over.",
             )
         )
     return findings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from optiscope.errors import StorageError
@@ -20,7 +21,7 @@ def doctor_hint(path: Path | str) -> str:
     return f"run `optiscope doctor{store_flag(path)}` for a check and advice"
 
 
-def resume_hint(names: str | list[str] | None, path: Path | str, *, force: bool = False) -> str:
+def resume_hint(names: str | Iterable[str] | None, path: Path | str, *, force: bool = False) -> str:
     """The command that continues these sweeps of the store at ``path``, in backquotes.
 
     ``--store`` is added where the store is not the one found by default.

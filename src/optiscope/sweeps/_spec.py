@@ -251,11 +251,15 @@ class SweepSpec:
             count *= len(values) if isinstance(values, tuple) else 1
         return count
 
-    def describe(self) -> str:
+    def describe(self, distinct: int | None = None) -> str:
         """The size as a product: ``3 lr × 3 weight_decay × 5 seeds = 45 configs``.
 
         Where combinations coincide (``momentum`` in an ``adamw,sgd`` sweep leaves the AdamW
         configs equal), it says how many distinct configs there are.
+
+        Args:
+            distinct: how many configs :meth:`expand` gives, where the caller already knows
+                (``None``: expand the spec to count them).
         """
         parts = [f"{len(v) if isinstance(v, tuple) else 1} {k}" for k, v in self.grid.items()]
         if self.configs:
@@ -263,10 +267,11 @@ class SweepSpec:
         if len(self.seed_list) > 1:
             parts.append(f"{len(self.seed_list)} seeds")
         total = f"{self.size} config{'s' if self.size != 1 else ''}"
-        try:
-            distinct = len(self.expand())
-        except ConfigError:  # (reported where it is run)
-            distinct = self.size
+        if distinct is None:
+            try:
+                distinct = len(self.expand())
+            except ConfigError:  # (reported where it is run)
+                distinct = self.size
         if distinct != self.size:  # a setting one optimizer takes leaves another's equal
             total = f"{self.size} combinations, {distinct} distinct configs"
         return f"{' × '.join(parts)} = {total}" if len(parts) > 1 else total

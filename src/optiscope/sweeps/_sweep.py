@@ -140,7 +140,8 @@ def run_sweep(
         recovered = target.recover_stale(force=force)
         keys = [p.config.key() for p in points]
         statuses = target.statuses(keys)
-        held = [owner for key, owner, _ in target.running() if key in set(keys)]
+        wanted_keys = set(keys)
+        held = [owner for key, owner, _ in target.running() if key in wanted_keys]
         elsewhere = sum(owner_alive(owner) is None for owner in held if owner)
         skipped = sum(statuses.get(key) in FINISHED for key in keys)
         wanted = [k for k in keys if statuses.get(k) in ("pending", "error")]

@@ -12,8 +12,9 @@ from optiscope.api import SweepResult
 from optiscope.cli import _sweeps as sweeps_cli
 from optiscope.cli import main
 from optiscope.optim import OPTIMIZERS
+from optiscope.settings import SETTINGS
 from optiscope.storage import SqliteStore
-from optiscope.sweeps import SETTINGS, SweepSpec
+from optiscope.sweeps import SweepSpec
 
 SMALL = ["--epochs", "2", "--n", "200", "--hidden", "8"]
 

@@ -143,11 +143,11 @@ def test_dataset_by_name() -> None:
         ({"weight_decay": [-0.5, 0.1]}, "`weight_decay` = -0.5 is outside"),
         ({"batch_size": [0, 16]}, "`batch_size` = 0 is outside"),
         ({"batch_size": [16.5, 32]}, "`batch_size` = 16.5 must be an integer"),
-        ({"lr": [0.1, 0.01], "epochs": 0}, "every config: `epochs` = 0 is outside"),
+        ({"lr": [0.1, 0.01], "epochs": 0}, r"every config \(all 2\): `epochs` = 0 is outside"),
         ({"lr": [0.1, 0.01], "epochs": 2.5}, "`epochs` = 2.5 must be an integer"),
         ({"lr": [0.1, 0.01], "metric": "mae"}, "`metric` = 'mae' is unknown"),
         ({"lr": [0.1, 0.01], "data": 42}, "data = int is not understood"),
-        ({"lr": [0.1, 0.01], "data": "friedman7"}, "unknown dataset 'friedman7'"),
+        ({"lr": [0.1, 0.01], "data": "friedman7"}, "`dataset` = 'friedman7' is unknown; choose"),
         ({"lr": {0.1, 0.01}}, r"`lr` is a set, which has no order; pass a list or tuple"),
         ({"lr": [0.1, 0.01], "device": "bogus"}, "device = 'bogus' is not a device torch knows"),
         ({"lr": np.ones((2, 2))}, r"`lr` is a 2-D ndarray of shape \(2, 2\); pass a flat list"),
@@ -196,7 +196,7 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         compare_configs(lr=[-1.0, 0.1, "x"], epochs=0)
     text = str(info.value)
-    assert "every config: `epochs` = 0" in text
+    assert "every config (all 3): `epochs` = 0" in text
     assert "config 1 of 3" in text and "config 3 of 3" in text and "config 2 of 3" not in text
 
 

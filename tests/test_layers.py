@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "optiscope"
 LAYERS: dict[str, int] = {
     "_version": 0,
     "records": 0,
+    "settings": 0,
     "errors": 0,
     "data": 1,
     "models": 1,

@@ -10,7 +10,8 @@ import pytest
 
 from optiscope.errors import ConfigError
 from optiscope.optim import get_optimizer
-from optiscope.sweeps import SETTINGS, SweepSpec
+from optiscope.settings import SETTINGS
+from optiscope.sweeps import SweepSpec
 
 SMALL = {"epochs": 2, "n": 200, "hidden": (8,)}
 
@@ -105,7 +106,7 @@ def test_every_bad_value_is_reported_with_its_config_numbers() -> None:
             SweepSpec(grid={"lrr": [0.1, 0.2], "weight_decay": 0.1, "lr": [-1, 0.1]},
                       fixed={"beta1": 1.5}),
             ["`lrr` is not a sweep setting", "`weight_decay` = 0.1 must be a list",
-             "config 1 of 2: `lr` = -1", "`beta1` = 1.5 is outside"],
+             "config 1 of 2 (weight_decay = 0.1, lr = -1): `lr` = -1", "`beta1` = 1.5 is outside"],
         ),
         (  # nor does an unknown optimizer
             SweepSpec(fixed={"optimizer": "sgdd", "lr": "a"}),
@@ -129,7 +130,7 @@ def test_unknown_top_level_keys_are_reported_with_the_rest() -> None:
     with pytest.raises(ConfigError) as caught:
         SweepSpec.from_dict({"foo": 1, "grid": {"lr": [-1.0, 0.1]}})
     message = str(caught.value)
-    assert "unknown keys 'foo'" in message and "config 1 of 2: `lr` = -1.0" in message
+    assert "unknown keys 'foo'" in message and "config 1 of 2 (lr = -1): `lr` = -1.0" in message
     assert message.count("Nothing was run.") == 1
 
 
@@ -143,7 +144,7 @@ def test_settings_that_would_make_configs_equal_are_refused() -> None:
         configs=[{"optimizer": "adam", "momentum": 0.5}, {"optimizer": "sgd", "momentum": 0.5}],
         fixed=SMALL,
     )
-    with pytest.raises(ConfigError, match=r"config 1 of 2: `momentum` is not a hyperparameter"):
+    with pytest.raises(ConfigError, match=r"config 1 of 2 \(optimizer = adam, momentum = 0.5\): `momentum` is not a hyperparameter"):
         explicit.expand()
 
 
@@ -368,8 +369,8 @@ def test_rmsprop_and_adagrad_settings_are_checked_like_any_other() -> None:
     with pytest.raises(ConfigError) as caught:
         spec.expand()
     message = str(caught.value)
-    assert "config 1 of 2: `alpha` = 1.5 is outside [0, 1); RMSprop needs 0 <= alpha < 1" in message
-    assert "config 2 of 2: `alpha` is not a hyperparameter of Adagrad" in message
+    assert "config 1 of 2 (optimizer = rmsprop, alpha = 1.5): `alpha` = 1.5 is outside [0, 1); RMSprop needs 0 <= alpha < 1" in message
+    assert "config 2 of 2 (optimizer = adagrad, alpha = 0.9): `alpha` is not a hyperparameter of Adagrad" in message
 
 
 def test_labels_tell_close_values_apart() -> None:

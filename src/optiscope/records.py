@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from optiscope.settings import default
+
 __all__ = [
     "RESULTS_VERSION",
     "STATUSES",
@@ -58,7 +60,9 @@ class DataSpec:
         name: a generator from :mod:`optiscope.data` (``friedman1``, ``friedman2``,
             ``friedman3``, ``peak``), or ``"custom"`` for arrays the user passed.
         n: number of samples generated (train and validation together).
-        sd: standard deviation of the Gaussian noise added to the target.
+        sd: standard deviation of the Gaussian noise added to the target; ``None`` means the
+            generator's own default (friedman1: 1, friedman2: 125, friedman3: 0.1, peak: 0),
+            filled in by :func:`optiscope.data.resolve_data_spec` before a config is stored.
         seed: seed of the generator and of the train/validation split.
         train_fraction: share of the samples used for training (the exercise: 700 of 1000).
         standardize: scale features and target to zero mean and unit variance using training
@@ -67,19 +71,20 @@ class DataSpec:
             reused for the same data.
     """
 
-    name: str = "friedman3"
-    n: int = 1000
-    sd: float = 0.1
-    seed: int = 0
-    train_fraction: float = 0.7
-    standardize: bool = False
+    name: str = default("dataset")
+    n: int = default("n")
+    sd: float | None = default("noise")
+    seed: int = default("data_seed")
+    train_fraction: float = default("train_fraction")
+    standardize: bool = default("standardize")
     fingerprint: str | None = None
 
     @property
     def label(self) -> str:
         if self.name == "custom":
             return "custom data"
-        return f"{self.name} (n={self.n}, sd={self.sd:g})"
+        noise = "default" if self.sd is None else f"{self.sd:g}"
+        return f"{self.name} (n={self.n}, sd={noise})"
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -112,16 +117,16 @@ class RunConfig:
         shuffle: shuffle training batches each epoch (seeded by ``seed``); the exercise does not.
     """
 
-    optimizer: str = "adamw"
+    optimizer: str = default("optimizer")
     hparams: Any = ()
-    batch_size: int = 16
-    epochs: int = 30
-    seed: int = 123
-    hidden: tuple[int, ...] = (50, 50)
-    activation: str = "relu"
+    batch_size: int = default("batch_size")
+    epochs: int = default("epochs")
+    seed: int = default("seed")
+    hidden: tuple[int, ...] = default("hidden")
+    activation: str = default("activation")
     data: DataSpec = field(default_factory=DataSpec)
-    metric: str = "rmse"
-    shuffle: bool = False
+    metric: str = default("metric")
+    shuffle: bool = default("shuffle")
 
     def __post_init__(self) -> None:
         items = self.hparams.items() if isinstance(self.hparams, Mapping) else self.hparams
@@ -153,7 +158,7 @@ class RunConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         values = dict(data)
         values["data"] = DataSpec.from_dict(values.get("data", {}))
-        values["hidden"] = tuple(values.get("hidden", (50, 50)))
+        values["hidden"] = tuple(values.get("hidden", default("hidden")))
         return cls(**values)
 
     def to_json(self) -> str:

@@ -1,6 +1,6 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
-from optiscope.api._compare import PARAMETERS, CompareResult, compare_configs, resolve_data
+from optiscope.api._compare import CompareResult, compare_configs, resolve_data
 from optiscope.api._landscape_results import PathResult
 from optiscope.api._race import ROSENBROCK_SETTINGS, RaceResult, race
 from optiscope.api._sensitivity import SensitivityMap, sensitivity_map
@@ -15,7 +15,6 @@ from optiscope.api._weight_decay import (
 __all__ = [
     "ADAPTIVE_OPTIMIZERS",
     "EXPORT_FORMATS",
-    "PARAMETERS",
     "ROSENBROCK_SETTINGS",
     "CompareResult",
     "PathResult",

@@ -10,28 +10,35 @@ from __future__ import annotations
 import io
 import math
 import numbers
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optiscope.data import Dataset, get_generator
-from optiscope.engine import config_problems
+from optiscope.data import Dataset
 from optiscope.errors import ConfigError
 from optiscope.plotting import build_curves, check_x_axis, render_curves, save_figure
-from optiscope.records import DataSpec, RunConfig, RunRecord
-from optiscope.sweeps import format_value, run_configs
+from optiscope.records import DataSpec, RunRecord
+from optiscope.settings import COMPARED, EXERCISE, default, format_value
+from optiscope.storage import SqliteStore
+from optiscope.sweeps import SweepSpec, plan, run_sweep
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["PARAMETERS", "CompareResult", "compare_configs", "resolve_data"]
-
-#: The settings ``compare_configs`` can vary, in the exercise's spelling.
-PARAMETERS: tuple[str, ...] = ("batch_size", "lr", "weight_decay", "beta1", "beta2")
+__all__ = ["CompareResult", "compare_configs", "resolve_data"]
 
 DataArg = None | str | DataSpec | Dataset | Sequence[Any]
+
+# DataSpec field -> the data setting that sets it.
+_DATA_SETTINGS = {
+    "name": "dataset",
+    "n": "n",
+    "sd": "noise",
+    "seed": "data_seed",
+    "train_fraction": "train_fraction",
+    "standardize": "standardize",
+}
 
 
 def resolve_data(data: DataArg) -> tuple[DataSpec, Dataset | None]:
@@ -39,7 +46,8 @@ def resolve_data(data: DataArg) -> tuple[DataSpec, Dataset | None]:
 
     Args:
         data: ``None`` (the exercise's friedman3, n=1000, sd=0.1, data seed 0), a generator
-            name, a :class:`DataSpec`, a :class:`Dataset`, or
+            name (with its own default noise), a :class:`DataSpec` (``sd=None``: the
+            generator's default noise), a :class:`Dataset`, or
             ``(X_train, y_train, X_valid, y_valid)`` as NumPy arrays or tensors.
 
     Raises:
@@ -48,7 +56,7 @@ def resolve_data(data: DataArg) -> tuple[DataSpec, Dataset | None]:
     if data is None:
         return DataSpec(), None
     if isinstance(data, str):
-        return DataSpec(name=data, sd=get_generator(data).default_sd), None
+        return DataSpec(name=data), None
     if isinstance(data, DataSpec):
         return data, None
     if isinstance(data, Dataset):
@@ -106,20 +114,20 @@ def _values(name: str, value: Any) -> list[Any]:
 
 
 def compare_configs(
-    epochs: int = 30,
-    batch_size: Any = 16,
-    lr: Any = 0.01,
-    weight_decay: Any = 0.01,
-    beta1: Any = 0.9,
-    beta2: Any = 0.999,
+    epochs: int = EXERCISE["epochs"],
+    batch_size: Any = EXERCISE["batch_size"],
+    lr: Any = EXERCISE["lr"],
+    weight_decay: Any = EXERCISE["weight_decay"],
+    beta1: Any = EXERCISE["beta1"],
+    beta2: Any = EXERCISE["beta2"],
     *,
     data: DataArg = None,
-    seed: int = 123,
-    metric: str = "rmse",
-    eps: float = 1e-8,
-    hidden: Sequence[int] = (50, 50),
-    activation: str = "relu",
-    shuffle: bool = False,
+    seed: int = EXERCISE["seed"],
+    metric: str = default("metric"),
+    eps: float | None = None,
+    hidden: Sequence[int] = default("hidden"),
+    activation: str = default("activation"),
+    shuffle: bool = default("shuffle"),
     engine: str | None = None,
     device: str = "cpu",
     progress: bool = False,
@@ -127,7 +135,10 @@ def compare_configs(
     """Train one identically seeded MLP per value of one AdamW setting; one curve each.
 
     Exactly one of ``batch_size``, ``lr``, ``weight_decay``, ``beta1``, ``beta2`` is a list
-    (or tuple) of values; the others are single values shared by every run.
+    (or tuple) of values; the others are single values shared by every run. The defaults
+    are the exercise's (:data:`optiscope.settings.EXERCISE`). It runs as a one-setting
+    sweep plan on an in-memory store, through the same checks and engines as
+    :func:`optiscope.sweep`.
 
     Args:
         epochs: passes over the training data.
@@ -140,7 +151,7 @@ def compare_configs(
         seed: ``torch.manual_seed`` before each model is built (the exercise: 123).
         metric: ``rmse`` (true RMSE over the validation set) or ``batch_rmse`` (the
             exercise's mean of per-batch RMSEs, validation batch size = ``batch_size``).
-        eps: AdamW's epsilon.
+        eps: AdamW's epsilon (``None``: torch's default, 1e-8).
         hidden: hidden layer widths (the exercise: 50, 50).
         activation: ``relu`` (the exercise), ``tanh``, ``gelu`` or ``sigmoid``.
         shuffle: shuffle training batches each epoch (seeded); the exercise does not.
@@ -167,87 +178,45 @@ def compare_configs(
         "beta1": _plain(beta1),
         "beta2": _plain(beta2),
     }
-    epochs, seed, eps = _plain(epochs), _plain(seed), _plain(eps)
     lists = [name for name, value in given.items() if _is_list(value)]
     if len(lists) != 1:
         which = f"lists were given for {', '.join(lists)}" if lists else "none was a list"
         raise ConfigError(
-            f"exactly one of {', '.join(PARAMETERS)} must be a list of values to compare; "
+            f"exactly one of {', '.join(COMPARED)} must be a list of values to compare; "
             f"{which}. Example: compare_configs(lr=[0.1, 0.01], weight_decay=0.02)."
         )
     name = lists[0]
     values = _values(name, given[name])
-    if not values:
-        raise ConfigError(f"`{name}` is an empty list; give at least one value to compare.")
-    repeated = sorted({repr(v) for v in values if values.count(v) > 1})
-    if repeated:
-        raise ConfigError(
-            f"`{name}` lists {', '.join(repeated)} more than once; each value gives one curve."
-        )
-    spec, dataset = resolve_data(data)
-    configs = []
-    for value in values:
-        settings = {**given, name: value}
-        configs.append(
-            RunConfig(
-                optimizer="adamw",
-                hparams={
-                    "lr": settings["lr"],
-                    "betas": (settings["beta1"], settings["beta2"]),
-                    "weight_decay": settings["weight_decay"],
-                    "eps": eps,
-                },
-                batch_size=settings["batch_size"],
-                epochs=epochs,
-                seed=seed,
-                hidden=tuple(hidden),
-                activation=activation,
-                data=spec,
-                metric=metric,
-                shuffle=shuffle,
-            )
-        )
-    _validate_all(configs, [_label(name, v) for v in values])
-
-    started = time.perf_counter()
-    bar = _progress_bar(len(configs)) if progress else None
-    options: dict[str, Any] = {"engine": engine} if engine is not None else {}
-    try:
-        records = run_configs(
-            configs,
-            data=dataset,
-            device=device,
-            on_record=(lambda _record: bar.update(1)) if bar is not None else None,
-            **options,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    return CompareResult(
-        parameter=name,
-        values=values,
-        records=records,
-        seconds=time.perf_counter() - started,
+    fixed = {k: v for k, v in given.items() if k != name}
+    fixed.update(
+        optimizer=EXERCISE["optimizer"],
+        epochs=_plain(epochs),
+        seed=_plain(seed),
+        metric=metric,
+        hidden=tuple(hidden),
+        activation=activation,
+        shuffle=shuffle,
     )
-
-
-def _validate_all(configs: Sequence[RunConfig], labels: Sequence[str]) -> None:
-    """One error with every problem: shared problems once, then each config's own."""
-    found = [config_problems(config) for config in configs]
-    shared = [p for p in found[0] if all(p in problems for problems in found)]
-    lines = [f"every config: {p}" for p in shared]
-    for number, (problems, label) in enumerate(zip(found, labels, strict=True), start=1):
-        own = [p for p in problems if p not in shared]
-        if own:
-            lines.append(f"config {number} of {len(configs)} ({label}): {'; '.join(own)}")
-    if lines:
-        raise ConfigError(f"{'; '.join(lines)}. Nothing was run.")
-
-
-def _progress_bar(total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="config", desc="training", leave=False, dynamic_ncols=True)
+    if eps is not None:
+        fixed["eps"] = _plain(eps)
+    spec, dataset = resolve_data(data)
+    if dataset is None:
+        fixed.update(
+            {
+                setting: getattr(spec, field)
+                for field, setting in _DATA_SETTINGS.items()
+                if getattr(spec, field) is not None
+            }
+        )
+    checked = plan(
+        SweepSpec(grid={name: values}, fixed=fixed, name="compare"), data=dataset, max_configs=None
+    )
+    with SqliteStore.in_memory() as store:
+        run = run_sweep(checked, store=store, engine=engine, device=device, progress=progress)
+        records = [stored.record for stored in store.runs(run.name)]
+    assert all(r is not None for r in records)  # (every config finished: run_sweep returned)
+    finished = [r for r in records if r is not None]
+    return CompareResult(parameter=name, values=values, records=finished, seconds=run.seconds)
 
 
 class CompareResult:

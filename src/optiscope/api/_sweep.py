@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from optiscope.api._sweep_result import SweepResult
+from optiscope.settings import SETTINGS, is_value_list
 from optiscope.storage import SqliteStore
-from optiscope.sweeps import SweepSpec, run_sweep
-from optiscope.sweeps._settings import is_value_list
+from optiscope.sweeps import MAX_CONFIGS, SweepSpec, plan, run_sweep
 
 __all__ = ["sweep"]
 
@@ -59,6 +59,7 @@ def sweep(
     device: str = "cpu",
     workers: int | None = None,
     progress: bool = False,
+    max_configs: int | None = MAX_CONFIGS,
 ) -> SweepResult:
     """Train a grid of settings over several seeds; results persist and resume.
 
@@ -89,61 +90,34 @@ def sweep(
         device: where to train.
         workers: processes for the local process-pool backend.
         progress: a progress bar on stderr.
+        max_configs: refuse a spec that counts more configs than this, before expanding it
+            (``None``: no cap); see :data:`optiscope.sweeps.MAX_CONFIGS`.
 
     Returns:
         A :class:`SweepResult`, read back from the store.
 
     Raises:
         ConfigError: listing every invalid value with its config numbers; nothing is run.
+        TooManyConfigsError: above ``max_configs``.
         StorageError: when the store cannot be used (finished configs are kept).
 
     Examples:
         >>> result = sweep(lr=[0.1, 0.01], weight_decay=[0, 0.1], seeds=3)  # doctest: +SKIP
         >>> result.summary()  # doctest: +SKIP
     """
-    given = {
-        key: value
-        for key, value in {
-            "optimizer": optimizer,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "betas": betas,
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": eps,
-            "momentum": momentum,
-            "dampening": dampening,
-            "nesterov": nesterov,
-            "alpha": alpha,
-            "centered": centered,
-            "lr_decay": lr_decay,
-            "initial_accumulator_value": initial_accumulator_value,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "hidden": hidden,
-            "activation": activation,
-            "metric": metric,
-            "shuffle": shuffle,
-            "dataset": dataset,
-            "n": n,
-            "noise": noise,
-            "data_seed": data_seed,
-            "train_fraction": train_fraction,
-            "standardize": standardize,
-            "seed": seed,
-        }.items()
-        if value is not None
-    }
+    arguments = locals()  # every setting is a keyword argument (tests/test_settings_registry.py)
+    given = {name: arguments[name] for name in SETTINGS if arguments[name] is not None}
     if spec is None:
-        plan = SweepSpec.from_values(given, seeds=seeds, configs=configs, name=name)
+        wanted = SweepSpec.from_values(given, seeds=seeds, configs=configs, name=name)
     else:
         base = spec if isinstance(spec, SweepSpec) else SweepSpec.load(spec)
         if configs:
             base = SweepSpec.from_dict({**base.to_dict(), "configs": list(configs)})
         overrides = {k: (list(v) if is_value_list(k, v) else [v]) for k, v in given.items()}
-        plan = base.with_overrides(overrides, seeds=seeds, name=name)
-    # run_sweep checks every config before it opens (or creates) the store.
+        wanted = base.with_overrides(overrides, seeds=seeds, name=name)
+    # Every config is checked, once, before the store is opened (or created).
+    checked = plan(wanted, max_configs=max_configs)
     run = run_sweep(
-        plan, store=store, engine=engine, device=device, workers=workers, progress=progress
+        checked, store=store, engine=engine, device=device, workers=workers, progress=progress
     )
     return SweepResult.load(run.name, store=store, run=run)

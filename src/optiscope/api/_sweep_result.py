@@ -23,8 +23,9 @@ from optiscope.plotting import (
     save_figure,
 )
 from optiscope.records import RunRecord
+from optiscope.settings import format_value
 from optiscope.storage import FINISHED, SqliteStore, StoredRun
-from optiscope.sweeps import SweepPoint, SweepRun, SweepSpec, format_value, open_store
+from optiscope.sweeps import SweepPoint, SweepRun, SweepSpec, open_store
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -176,7 +176,7 @@ def compare_command(
     if as_json:
         click.echo(json.dumps(result.to_json_dict(), indent=2))
     else:
-        from optiscope.sweeps import format_value
+        from optiscope.settings import format_value
 
         summary = result.summary()
         text = summary.to_string(

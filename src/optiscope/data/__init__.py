@@ -1,6 +1,11 @@
 """Data sets: the mlbench regression generators, seeded splits and user-supplied arrays."""
 
-from optiscope.data._dataset import Dataset, make_dataset, validate_data_spec
+from optiscope.data._dataset import (
+    Dataset,
+    make_dataset,
+    resolve_data_spec,
+    validate_data_spec,
+)
 from optiscope.data._generators import (
     GENERATORS,
     GeneratorInfo,
@@ -21,5 +26,6 @@ __all__ = [
     "get_generator",
     "make_dataset",
     "peak",
+    "resolve_data_spec",
     "validate_data_spec",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from optiscope.data._generators import get_generator
 from optiscope.errors import ConfigError, DataError
 from optiscope.records import DataSpec
 
-__all__ = ["Dataset", "make_dataset", "validate_data_spec"]
+__all__ = ["Dataset", "make_dataset", "resolve_data_spec", "validate_data_spec"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +159,20 @@ def _finish(arrays: dict[str, np.ndarray], spec: DataSpec) -> Dataset:
     )
 
 
+def resolve_data_spec(spec: DataSpec) -> DataSpec:
+    """The spec with ``sd=None`` replaced by its generator's default noise.
+
+    The one place a data set's default noise is filled in; configs are stored resolved, so
+    ``DataSpec(name="friedman1")`` and ``dataset="friedman1"`` are the same data (sd 1.0).
+
+    Raises:
+        ConfigError: for an unknown generator.
+    """
+    if spec.sd is not None or spec.name == "custom":
+        return spec
+    return dataclasses.replace(spec, sd=get_generator(spec.name).default_sd)
+
+
 def validate_data_spec(spec: DataSpec) -> None:
     """Check a data spec before anything is generated.
 
@@ -170,8 +185,9 @@ def validate_data_spec(spec: DataSpec) -> None:
     get_generator(spec.name)
     if isinstance(spec.n, bool) or not isinstance(spec.n, int) or spec.n < 2:
         raise ConfigError(f"`n` = {spec.n!r} must be an integer >= 2 (samples to generate).")
-    if not (isinstance(spec.sd, int | float) and math.isfinite(spec.sd) and spec.sd >= 0):
-        raise ConfigError(f"`sd` = {spec.sd!r} must be a finite number >= 0 (noise level).")
+    sd = spec.sd
+    if sd is not None and not (isinstance(sd, int | float) and math.isfinite(sd) and sd >= 0):
+        raise ConfigError(f"`sd` = {sd!r} must be a finite number >= 0 (noise level).")
     if not (0 < spec.train_fraction < 1):
         raise ConfigError(
             f"`train_fraction` = {spec.train_fraction!r} must be strictly between 0 and 1."
@@ -191,7 +207,8 @@ def make_dataset(spec: DataSpec | None = None) -> Dataset:
     stream of the same seed, so the split does not depend on the generator's draws.
 
     Args:
-        spec: the data set; ``None`` gives the exercise's friedman3 (n=1000, sd=0.1, 700/300).
+        spec: the data set; ``None`` gives the exercise's friedman3 (n=1000, sd=0.1, 700/300);
+            ``sd=None`` is the generator's own default noise.
 
     Returns:
         The split, float32 data set.
@@ -206,6 +223,8 @@ def make_dataset(spec: DataSpec | None = None) -> Dataset:
             "X_valid, y_valid) instead."
         )
     validate_data_spec(spec)
+    spec = resolve_data_spec(spec)
+    assert spec.sd is not None  # (resolved above)
     X, y = get_generator(spec.name).make(spec.n, spec.sd, spec.seed)
     order = np.random.default_rng([spec.seed, 1]).permutation(spec.n)
     n_train = round(spec.n * spec.train_fraction)

@@ -38,6 +38,7 @@ def train_reference(
     optimizer_factory: OptimizerFactory | None = None,
     device: str | torch.device = "cpu",
     on_epoch: EpochCallback | None = None,
+    validate: bool = True,
 ) -> RunRecord:
     """Train one config with the plain PyTorch loop.
 
@@ -50,6 +51,8 @@ def train_reference(
             optimizer's ``torch.optim`` class with ``config.hparams``.
         device: where to train.
         on_epoch: called as ``on_epoch(epoch, valid_loss, train_loss)`` after each epoch.
+        validate: check the config first; ``False`` only for a config already checked (a
+            sweep's plan checks each config once).
 
     Returns:
         The run's record. A run whose training or validation loss becomes NaN or inf stops at
@@ -58,7 +61,8 @@ def train_reference(
     Raises:
         ConfigError: when the config is invalid (nothing is trained).
     """
-    validate_config(config)
+    if validate:
+        validate_config(config)
     data = data if data is not None else make_dataset(config.data)
     model: nn.Module
     if model_factory is None:
@@ -68,7 +72,7 @@ def train_reference(
     model = model.to(device)
     if optimizer_factory is None:
         info = get_optimizer(config.optimizer)
-        optimizer = info.make_torch(model.parameters(), info.validate(config.hparam_dict))
+        optimizer = info.make_torch(model.parameters(), info.complete(config.hparam_dict))
     else:
         optimizer = optimizer_factory(model.parameters())
 

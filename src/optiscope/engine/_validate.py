@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from optiscope.data import validate_data_spec
-from optiscope.engine._metrics import METRICS
 from optiscope.errors import ConfigError
 from optiscope.models import validate_architecture
-from optiscope.optim import check_number, get_optimizer
+from optiscope.optim import get_optimizer
 from optiscope.records import RunConfig
+from optiscope.settings import SETTINGS
 
 __all__ = ["config_problems", "validate_config"]
 
@@ -21,14 +21,8 @@ def config_problems(config: RunConfig) -> list[str]:
         problems.append(str(err).rstrip("."))
     else:
         problems += info.problems(config.hparam_dict)
-    problems += check_number("batch_size", config.batch_size, low=1, integer=True)
-    problems += check_number("epochs", config.epochs, low=1, integer=True)
-    problems += check_number("seed", config.seed, low=0, integer=True)
-    if config.metric not in METRICS:
-        known = ", ".join(METRICS)
-        problems.append(f"`metric` = {config.metric!r} is unknown; choose one of: {known}")
-    if config.shuffle not in (True, False):
-        problems.append(f"`shuffle` = {config.shuffle!r} must be True or False")
+    for name in ("batch_size", "epochs", "seed", "metric", "shuffle"):  # the registry's rules
+        problems += SETTINGS[name].problems(getattr(config, name))
     try:
         validate_architecture(config.hidden, config.activation)
     except ConfigError as err:

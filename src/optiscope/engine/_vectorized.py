@@ -71,11 +71,13 @@ class VectorizedTrainer:
         data: Dataset | None = None,
         *,
         device: str | torch.device = "cpu",
+        validate: bool = True,
     ) -> None:
         if not configs:
             raise ConfigError("no configs to train; pass at least one RunConfig.")
         for number, config in enumerate(configs, start=1):
-            validate_config(config, where=f"config {number} of {len(configs)}: ")
+            if validate:  # (a sweep's configs were checked once, by its plan)
+                validate_config(config, where=f"config {number} of {len(configs)}: ")
         keys = {lockstep_key(c) for c in configs}
         if None in keys:
             raise ConfigError(
@@ -101,7 +103,7 @@ class VectorizedTrainer:
         self.grads = torch.zeros_like(self.params)  # (K, row)
         self.info = get_optimizer(first.optimizer)
         assert self.info.init_state is not None and self.info.step is not None
-        hparams = [self.info.validate(c.hparam_dict) for c in configs]
+        hparams = [self.info.complete(c.hparam_dict) for c in configs]  # (checked above)
         if not matches_reference(self.info, hparams, self.device):
             raise InexactError(
                 f"{self.info.title}'s vectorized update does not reproduce torch.optim on "
@@ -204,6 +206,7 @@ def train_vectorized(
     *,
     device: str | torch.device = "cpu",
     on_epoch: GroupEpochCallback | None = None,
+    validate: bool = True,
 ) -> list[RunRecord]:
     """Train lockstep configs as one stacked model; the reference engine's numbers, faster.
 
@@ -212,6 +215,8 @@ def train_vectorized(
         data: the data set; ``None`` builds ``configs[0].data``.
         device: where to train.
         on_epoch: see :meth:`VectorizedTrainer.run`.
+        validate: check the configs first; ``False`` only for configs already checked (a
+            sweep's plan checks each config once).
 
     Returns:
         One record per config, in order, with ``engine="vectorized"``. A curve's ``seconds``
@@ -222,7 +227,8 @@ def train_vectorized(
         InexactError: when this machine cannot reproduce the plain model's numbers in stacked
             form (the sweep layer then uses the reference engine).
     """
-    return VectorizedTrainer(configs, data, device=device).run(on_epoch=on_epoch)
+    trainer = VectorizedTrainer(configs, data, device=device, validate=validate)
+    return trainer.run(on_epoch=on_epoch)
 
 
 def _record(

@@ -1,6 +1,6 @@
 """Optimizers: hyperparameter schemas, reference ``torch.optim`` classes, vectorized updates."""
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo, check_number
+from optiscope.optim._base import HParamSpec, OptimizerInfo
 from optiscope.optim._check import matches_reference
 from optiscope.optim._momentum import (
     FIRST_STEP_DIFFERENCE,
@@ -17,7 +17,6 @@ __all__ = [
     "ExerciseMomentum",
     "HParamSpec",
     "OptimizerInfo",
-    "check_number",
     "get_optimizer",
     "matches_reference",
     "momentum_update",

@@ -18,7 +18,6 @@ scalars torch computes in Python doubles computed the same way and rounded once 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -27,6 +26,7 @@ import torch
 from torch import Tensor
 
 from optiscope.errors import ConfigError
+from optiscope.settings import check_number
 
 __all__ = [
     "ColumnCache",
@@ -36,7 +36,6 @@ __all__ = [
     "OptimizerInfo",
     "ReferenceStep",
     "VectorizedStep",
-    "check_number",
     "check_stacked",
     "config_column",
     "select_where",
@@ -170,61 +169,6 @@ def select_where(flags: Sequence[bool], if_true: Tensor, if_false: Tensor) -> Te
         return if_false
     mask = torch.tensor(list(flags), device=if_true.device)
     return torch.where(mask.view(-1, *([1] * (if_true.dim() - 1))), if_true, if_false)
-
-
-STRING_NUMBER_HINT = (
-    "it is the text {value!r}, not a number; pass {value} without quotes "
-    "(on the command line, numbers are parsed for you)"
-)
-
-
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    integer: bool = False,
-    needs: str = "",
-) -> list[str]:
-    """Check one number and return the problems found (empty when it is fine).
-
-    Args:
-        name: the setting's name as the user wrote it (``beta2``).
-        value: the value to check.
-        low, high: bounds (``None`` for none).
-        low_open, high_open: exclude the bound itself.
-        integer: require an ``int`` (``bool`` is never accepted as a number).
-        needs: what the bound is for, appended to the message (``"AdamW needs 0 <= beta2 < 1"``).
-    """
-    suffix = f"; {needs}" if needs else ""
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return [f"`{name}` = {value!r} is not a number{suffix}"]
-        return [f"`{name}` = {value!r}: " + STRING_NUMBER_HINT.format(value=value)]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = "an integer" if integer else "a number"
-        return [f"`{name}` = {value!r} ({type(value).__name__}) must be {kind}{suffix}"]
-    if integer and not isinstance(value, int):
-        if float(value).is_integer():
-            return [f"`{name}` = {value!r} must be an integer; write {int(value)}{suffix}"]
-        return [f"`{name}` = {value!r} must be an integer{suffix}"]
-    if not math.isfinite(value):
-        return [f"`{name}` = {value!r} must be finite{suffix}"]
-    below = low is not None and (value <= low if low_open else value < low)
-    above = high is not None and (value >= high if high_open else value > high)
-    if below or above:
-        left = "-inf" if low is None else f"{low:g}"
-        right = "inf" if high is None else f"{high:g}"
-        opening = "(" if low_open or low is None else "["
-        closing = ")" if high_open or high is None else "]"
-        interval = f"{opening}{left}, {right}{closing}"
-        return [f"`{name}` = {value!r} is outside {interval}{suffix}"]
-    return []
 
 
 @dataclass(frozen=True)
@@ -367,6 +311,11 @@ class OptimizerInfo:
         problems = self.problems(values)
         if problems:
             raise ConfigError(f"{where}{'; '.join(problems)}. Nothing was run.")
+        return self.complete(values)
+
+    def complete(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Already-checked ``values`` completed with defaults and normalized (no checks:
+        for values :meth:`problems` found nothing wrong with)."""
         merged = {**self.defaults, **values}
         return {spec.name: spec.normalize(merged[spec.name]) for spec in self.hparams}
 

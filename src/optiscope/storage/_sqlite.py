@@ -57,6 +57,10 @@ def _float_or_none(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+#: The path of an in-memory store (sqlite's name for it).
+IN_MEMORY = ":memory:"
+
+
 class SqliteStore:
     """The results store: sweeps, runs and per-epoch curves in one sqlite file.
 
@@ -90,7 +94,8 @@ class SqliteStore:
             )
         try:
             if create:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
+                if str(self._path) != IN_MEMORY:
+                    self._path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self._path, timeout=timeout, isolation_level=None)
             else:
                 uri = f"{self._path.absolute().as_uri()}?mode=rw"
@@ -109,6 +114,12 @@ class SqliteStore:
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def in_memory(cls) -> SqliteStore:
+        """A store that lives in this process's memory only (``compare_configs`` runs its
+        plan on one): the same schema and contract as a file store, gone when closed."""
+        return cls(IN_MEMORY)
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -149,7 +160,7 @@ class SqliteStore:
         while True:
             try:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() == "wal":
+                if str(mode).lower() in ("wal", "memory"):  # (an in-memory store has no WAL)
                     break
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) and "busy" not in str(err):

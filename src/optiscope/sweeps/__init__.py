@@ -8,27 +8,27 @@ from optiscope.sweeps._backends import (
     stop_pool,
 )
 from optiscope.sweeps._groups import Task, plan_tasks
+from optiscope.sweeps._plan import MAX_CONFIGS, Plan, plan
 from optiscope.sweeps._run import ENGINES, RecordCallback, check_engine, run_configs
-from optiscope.sweeps._settings import SETTINGS, Setting, format_value
 from optiscope.sweeps._spec import SPEC_FORMATS, SweepPoint, SweepSpec
 from optiscope.sweeps._sweep import SweepRun, open_store, run_sweep
 
 __all__ = [
     "ENGINES",
-    "SETTINGS",
+    "MAX_CONFIGS",
     "SPEC_FORMATS",
     "Backend",
     "InProcessBackend",
+    "Plan",
     "ProcessPoolBackend",
     "RecordCallback",
-    "Setting",
     "SweepPoint",
     "SweepRun",
     "SweepSpec",
     "Task",
     "check_engine",
-    "format_value",
     "open_store",
+    "plan",
     "plan_tasks",
     "run_configs",
     "run_sweep",

@@ -108,16 +108,23 @@ def run_task(task: Task, data: Dataset | None, device: str) -> list[RunRecord]:
     """Train one task here; the records follow ``task.configs``.
 
     A vectorized task this machine cannot train exactly in stacked form (see
-    :class:`~optiscope.engine._exact.InexactError`) is trained by the reference engine.
+    :class:`~optiscope.engine._exact.InexactError`) is trained by the reference engine. A
+    task's configs were checked when they were planned; the engines do not check them again.
     """
     if task.engine == "vectorized":
         try:
             return train_vectorized(
-                task.configs, data or _dataset(task.configs[0].data), device=device
+                task.configs,
+                data or _dataset(task.configs[0].data),
+                device=device,
+                validate=False,
             )
         except InexactError:
             pass
-    return [train_reference(c, data or _dataset(c.data), device=device) for c in task.configs]
+    return [
+        train_reference(c, data or _dataset(c.data), device=device, validate=False)
+        for c in task.configs
+    ]
 
 
 @functools.lru_cache(maxsize=8)

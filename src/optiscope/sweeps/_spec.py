@@ -36,15 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from optiscope.errors import ConfigError
-from optiscope.records import RunConfig
-from optiscope.sweeps._settings import (
-    SETTINGS,
-    applies,
-    build_config,
-    format_value,
-    is_value_list,
-    unknown_setting,
-)
+from optiscope.records import DataSpec, RunConfig
+from optiscope.settings import SETTINGS, default, format_value, is_value_list, unknown_setting
+from optiscope.sweeps._settings import applies, build_config
 
 __all__ = ["SPEC_FORMATS", "SweepPoint", "SweepSpec"]
 
@@ -93,6 +87,16 @@ def _numbers(numbers: Sequence[int], total: int) -> str:
     return f"{word} {shown} of {total}"
 
 
+def _label(settings: Mapping[str, Any]) -> str:
+    """``lr = 0.01, weight_decay = 0``; text where a number belongs is quoted (``lr = 'x'``)."""
+    return ", ".join(
+        f"{k} = {v!r}"
+        if isinstance(v, str) and SETTINGS.get(k, SETTINGS["lr"]).kind != "str"
+        else f"{k} = {format_value(v)}"
+        for k, v in settings.items()
+    )
+
+
 @dataclass(frozen=True)
 class SweepPoint:
     """One config of an expanded sweep.
@@ -113,7 +117,7 @@ class SweepPoint:
     @property
     def label(self) -> str:
         """The config without its seed (``lr = 0.01, weight_decay = 0``): a band's label."""
-        return ", ".join(f"{k} = {format_value(v)}" for k, v in self.settings.items()) or "config"
+        return _label(self.settings) or "config"
 
     @property
     def labels(self) -> dict[str, Any]:
@@ -241,7 +245,7 @@ class SweepSpec:
         """The seeds every config is trained with (``seeds``, or the one ``seed`` setting)."""
         if isinstance(self.seeds, tuple):
             return self.seeds
-        return (self.fixed.get("seed", 123),)
+        return (self.fixed.get("seed", default("seed")),)
 
     @property
     def size(self) -> int:
@@ -378,14 +382,20 @@ class SweepSpec:
         """The seeds to check a config with: its seeds, or 123 when they are unusable (the
         seeds' own problems are reported once, by :meth:`problems`)."""
         if self.seeds is None:
-            return (values.get("seed", 123),)
+            return (values.get("seed", default("seed")),)
         if isinstance(self.seeds, tuple):
             usable = tuple(s for s in self.seeds if isinstance(s, int) and not isinstance(s, bool))
             return tuple(dict.fromkeys(s for s in usable if s >= 0)) or (123,)
         return (123,)
 
-    def expand(self) -> list[SweepPoint]:
+    def expand(self, *, data: DataSpec | None = None) -> list[SweepPoint]:
         """Every config of the sweep, checked all at once.
+
+        Each combination of settings is checked once; its seeds share that check (a seed
+        changes nothing else about a config).
+
+        Args:
+            data: the data spec of arrays the user passed (``None``: the data settings).
 
         Returns:
             The configs in order (explicit configs, then grid combinations with the last
@@ -399,25 +409,41 @@ class SweepSpec:
         problems = self.problems()
         combinations = self._combinations()
         total = sum(len(self._checked_seeds(values)) for values, _, _ in combinations)
-        optimizers = sorted({values.get("optimizer", "adamw") for values, _, _ in combinations})
+        optimizers = sorted(
+            {values.get("optimizer", default("optimizer")) for values, _, _ in combinations}
+        )
         optimizers = [o for o in optimizers if isinstance(o, str)]
         points: list[SweepPoint] = []
         failures: dict[str, list[int]] = {}
+        labels: dict[int, str] = {}  # config number -> its settings, for one-config problems
         seen: set[str] = set()
         number = 0
         for values, settings, own in combinations:
-            for seed in self._checked_seeds(values):
-                number += 1
-                config, found = build_config({**values, "seed": seed}, optimizers, own=own)
-                for problem in found:
-                    failures.setdefault(problem, []).append(number)
-                if config is None or config.key() in seen:
+            seeds = self._checked_seeds(values)
+            first = {**values, "seed": seeds[0]}
+            config, found = build_config(first, optimizers, own=own, data=data)
+            numbers = range(number + 1, number + 1 + len(seeds))
+            for problem in found:
+                failures.setdefault(problem, []).extend(numbers)
+                if len(seeds) == 1:
+                    labels[number + 1] = _label(settings)
+            number += len(seeds)
+            if config is None:
+                continue
+            shown = {k: v for k, v in settings.items() if applies(k, config.optimizer)}
+            for seed in seeds:
+                seeded = config if seed == config.seed else config.replace(seed=seed)
+                key = seeded.key()
+                if key in seen:
                     continue
-                seen.add(config.key())
-                shown = {k: v for k, v in settings.items() if applies(k, config.optimizer)}
-                points.append(SweepPoint(len(points) + 1, shown, seed, config))
+                seen.add(key)
+                points.append(SweepPoint(len(points) + 1, shown, seed, seeded))
         lines = [f"sweep spec: {'; '.join(problems)}"] if problems else []
-        lines += [f"{_numbers(nums, total)}: {problem}" for problem, nums in failures.items()]
+        for problem, nums in failures.items():
+            where = _numbers(nums, total)
+            if len(nums) == 1 and labels.get(nums[0]):
+                where += f" ({labels[nums[0]]})"
+            lines.append(f"{where}: {problem}")
         if lines:
             raise ConfigError(f"{'; '.join(lines)}. Nothing was run.")
         return points

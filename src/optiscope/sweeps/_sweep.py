@@ -4,7 +4,7 @@ Each config that finishes is committed to the store at once (one transaction), s
 interrupted sweep loses at most the configs that were training. Running the same spec
 again, or ``optiscope resume NAME``, trains only what is missing:
 
-1. expand and check the spec (nothing runs if any config is invalid);
+1. plan the spec: count, check and expand it once (nothing runs if any config is invalid);
 2. register the sweep; configs the store does not know start ``pending``;
 3. put ``running`` rows whose process is gone back to ``pending`` (after SIGKILL, power loss);
 4. claim the ``pending`` (and ``error``) configs: they become ``running``, their start
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optiscope.data import Dataset
 from optiscope.errors import EngineError, OptiscopeError
 from optiscope.records import RunConfig, RunRecord
 from optiscope.storage import (
@@ -34,7 +35,8 @@ from optiscope.storage import (
     release_owner,
     resume_hint,
 )
-from optiscope.sweeps._run import check_device, check_engine, run_configs
+from optiscope.sweeps._plan import Plan, plan
+from optiscope.sweeps._run import check_device, check_engine, execute
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -49,7 +51,7 @@ class SweepRun:
     Attributes:
         name: the sweep's name in the store.
         spec: the spec, with its name filled in.
-        points: every config of the sweep, in order.
+        points: every config of the sweep, in order (the plan's).
         store: the store file.
         skipped: configs already finished before this call (not trained again).
         trained: configs finished by this call.
@@ -94,7 +96,7 @@ def _progress_bar(total: int, initial: int, name: str, enabled: bool) -> Any:
 
 
 def run_sweep(
-    spec: SweepSpec,
+    spec: SweepSpec | Plan,
     *,
     store: StoreArg = None,
     engine: str | None = None,
@@ -107,7 +109,8 @@ def run_sweep(
     """Train every config of ``spec`` that the store does not hold finished.
 
     Args:
-        spec: the sweep.
+        spec: the sweep, or its :class:`Plan` (planned once by the caller; a spec is
+            planned here with the default cap).
         store: a :class:`SqliteStore`, a store file, or ``None`` for the default
             (``$OPTISCOPE_STORE`` or ``./.optiscope/results.sqlite``).
         engine: training engine for :func:`run_configs` (``None``: its default).
@@ -128,12 +131,11 @@ def run_sweep(
         EngineError: when training fails; configs finished before are kept.
     """
     started = time.perf_counter()
-    points = spec.expand()
+    planned = spec if isinstance(spec, Plan) else plan(spec)
     check_device(device)
     if engine is not None:
         check_engine(engine)
-    name = spec.resolved_name
-    named = spec if spec.name == name else SweepSpec.from_dict({**spec.to_dict(), "name": name})
+    name, named, points = planned.name, planned.spec, planned.points
     target, owned = open_store(store)
     try:
         target.save_sweep(name, named.to_dict(), [SweepEntry(p.config, p.labels) for p in points])
@@ -161,6 +163,7 @@ def run_sweep(
                 workers=workers,
                 progress=progress,
                 on_record=on_record,
+                data=planned.data,
             )
         finally:
             # Whatever this runner still holds (Ctrl-C at any point, an error) goes back.
@@ -199,6 +202,7 @@ def _train(
     workers: int | None,
     progress: bool,
     on_record: Callable[[RunRecord], None] | None,
+    data: Dataset | None,
 ) -> int:
     """Train the claimed configs, committing each record; returns how many finished."""
     by_key = {p.config.key(): p for p in points}
@@ -231,14 +235,14 @@ def _train(
         if on_record is not None:
             on_record(record)
 
-    options: dict[str, Any] = {"device": device}
+    options: dict[str, Any] = {"device": device, "data": data}
     if engine is not None:
         options["engine"] = engine
     if workers is not None:
         options["workers"] = workers
     try:
         if points:
-            run_configs([p.config for p in points], on_record=commit, on_start=start, **options)
+            execute([p.config for p in points], on_record=commit, on_start=start, **options)
     except OptiscopeError:
         raise
     except Exception as err:

@@ -144,7 +144,8 @@ def test_settings_that_would_make_configs_equal_are_refused() -> None:
         configs=[{"optimizer": "adam", "momentum": 0.5}, {"optimizer": "sgd", "momentum": 0.5}],
         fixed=SMALL,
     )
-    with pytest.raises(ConfigError, match=r"config 1 of 2 \(optimizer = adam, momentum = 0.5\): `momentum` is not a hyperparameter"):
+    wanted = r"config 1 of 2 \(optimizer = adam, momentum = 0.5\): `momentum` is not a hyperparam"
+    with pytest.raises(ConfigError, match=wanted):
         explicit.expand()
 
 
@@ -369,8 +370,14 @@ def test_rmsprop_and_adagrad_settings_are_checked_like_any_other() -> None:
     with pytest.raises(ConfigError) as caught:
         spec.expand()
     message = str(caught.value)
-    assert "config 1 of 2 (optimizer = rmsprop, alpha = 1.5): `alpha` = 1.5 is outside [0, 1); RMSprop needs 0 <= alpha < 1" in message
-    assert "config 2 of 2 (optimizer = adagrad, alpha = 0.9): `alpha` is not a hyperparameter of Adagrad" in message
+    assert (
+        "config 1 of 2 (optimizer = rmsprop, alpha = 1.5): `alpha` = 1.5 is outside [0, 1); "
+        "RMSprop needs 0 <= alpha < 1"
+    ) in message
+    assert (
+        "config 2 of 2 (optimizer = adagrad, alpha = 0.9): `alpha` is not a hyperparameter of "
+        "Adagrad"
+    ) in message
 
 
 def test_labels_tell_close_values_apart() -> None:

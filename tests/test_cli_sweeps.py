@@ -9,10 +9,7 @@ import pandas as pd
 import pytest
 
 from optiscope.api import SweepResult
-from optiscope.cli import _sweeps as sweeps_cli
 from optiscope.cli import main
-from optiscope.optim import OPTIMIZERS
-from optiscope.settings import SETTINGS
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import SweepSpec
 
@@ -34,15 +31,6 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPTISCOPE_STORE", raising=False)
-
-
-def test_the_flags_cover_every_sweep_setting() -> None:
-    flags = {name: kind for name, kind, _ in sweeps_cli._SETTING_FLAGS}
-    assert flags == {name: setting.kind for name, setting in SETTINGS.items()}
-    optimizer_help = next(
-        text for name, _, text in sweeps_cli._SETTING_FLAGS if name == "optimizer"
-    )
-    assert all(name in optimizer_help for name in OPTIMIZERS), optimizer_help
 
 
 def test_a_sweep_varies_rmsprop_and_adagrad_settings_and_trains_them_vectorized(
@@ -170,7 +158,9 @@ def test_what_the_end_shows_is_checked_before_anything_trains(
 def test_large_sweeps_ask_first(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sweeps_cli, "CONFIRM_ABOVE", 3)
+    import optiscope.cli._options as options
+
+    monkeypatch.setattr(options, "CONFIRM_CONFIGS", 3)
     args = ["sweep", "--lr", "0.1,0.01", "--seeds", "2", *SMALL, "-q"]
     code, _, err = run(args, capsys)  # stdin is not a terminal under pytest
     assert code == 2 and "would train 4 configs (more than 3); add --yes" in err

@@ -194,7 +194,7 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
         "metric",
         "config",
         "str",
-        "rmse (true RMSE), or batch_rmse (the exercise's mean of per-batch RMSEs)",
+        "validation metric: true RMSE, or batch_rmse, the exercise's mean of per-batch RMSEs",
         "rmse",
         choices=("rmse", "batch_rmse"),
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +18,9 @@ from optiscope.data import Dataset
 from optiscope.errors import ConfigError
 from optiscope.plotting import build_curves, check_x_axis, render_curves, save_figure
 from optiscope.records import DataSpec, RunRecord
-from optiscope.settings import COMPARED, EXERCISE, default, format_value
+from optiscope.settings import COMPARED, EXERCISE, SETTINGS, default, format_value
 from optiscope.storage import SqliteStore
-from optiscope.sweeps import SweepSpec, plan, run_sweep
+from optiscope.sweeps import Plan, SweepSpec, data_settings, plan, run_sweep
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,45 +28,46 @@ if TYPE_CHECKING:
 
 __all__ = ["CompareResult", "compare_configs", "resolve_data"]
 
-DataArg = None | str | DataSpec | Dataset | Sequence[Any]
-
-# DataSpec field -> the data setting that sets it.
-_DATA_SETTINGS = {
-    "name": "dataset",
-    "n": "n",
-    "sd": "noise",
-    "seed": "data_seed",
-    "train_fraction": "train_fraction",
-    "standardize": "standardize",
-}
+DataArg = None | str | DataSpec | Dataset | Mapping[str, Any] | Sequence[Any]
 
 
-def resolve_data(data: DataArg) -> tuple[DataSpec, Dataset | None]:
-    """Turn the ``data=`` argument into a spec and, for user arrays, the data set itself.
+def resolve_data(data: DataArg) -> tuple[dict[str, Any], Dataset | None]:
+    """Turn the ``data=`` argument into data settings or, for user arrays, the data set.
 
     Args:
         data: ``None`` (the exercise's friedman3, n=1000, sd=0.1, data seed 0), a generator
-            name (with its own default noise), a :class:`DataSpec` (``sd=None``: the
+            name (with its own default noise), data settings (``{"dataset": "friedman1",
+            "n": 500}``, as a sweep takes them), a :class:`DataSpec` (``sd=None``: the
             generator's default noise), a :class:`Dataset`, or
             ``(X_train, y_train, X_valid, y_valid)`` as NumPy arrays or tensors.
+
+    Returns:
+        ``(settings, None)`` for generated data, ``({}, dataset)`` for a data set.
 
     Raises:
         ConfigError: for anything else. DataError: for unusable arrays.
     """
     if data is None:
-        return DataSpec(), None
+        return {}, None
     if isinstance(data, str):
-        return DataSpec(name=data), None
+        return {"dataset": data}, None
+    if isinstance(data, Mapping):
+        others = [k for k in data if SETTINGS.get(k) is None or SETTINGS[k].target != "data"]
+        if others:
+            known = ", ".join(k for k, s in SETTINGS.items() if s.target == "data")
+            raise ConfigError(
+                f"{', '.join(map(repr, others))} in data= are not data settings; they are: {known}."
+            )
+        return dict(data), None
     if isinstance(data, DataSpec):
-        return data, None
+        return data_settings(data), None
     if isinstance(data, Dataset):
-        return data.spec, data
+        return {}, data
     if isinstance(data, Sequence) and len(data) == 4:
-        dataset = Dataset.from_arrays(*data)
-        return dataset.spec, dataset
+        return {}, Dataset.from_arrays(*data)
     raise ConfigError(
         f"data = {type(data).__name__} is not understood; pass None (the exercise's friedman3), "
-        "a dataset name such as 'friedman1', a DataSpec, a Dataset, or a tuple "
+        "a dataset name such as 'friedman1', data settings, a DataSpec, a Dataset, or a tuple "
         "(X_train, y_train, X_valid, y_valid)."
     )
 
@@ -131,6 +132,7 @@ def compare_configs(
     engine: str | None = None,
     device: str = "cpu",
     progress: bool = False,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> CompareResult:
     """Train one identically seeded MLP per value of one AdamW setting; one curve each.
 
@@ -159,6 +161,8 @@ def compare_configs(
             :func:`optiscope.sweeps.run_configs`), ``"reference"`` the plain PyTorch loop.
         device: where to train.
         progress: show a progress bar on stderr.
+        on_plan: called with the checked :class:`~optiscope.sweeps.Plan` before anything
+            trains (to show its size and estimated time, or to stop by raising).
 
     Returns:
         A :class:`CompareResult` with ``.frame``, ``.summary()``, ``.plot()`` and ``.save()``.
@@ -199,18 +203,13 @@ def compare_configs(
     )
     if eps is not None:
         fixed["eps"] = _plain(eps)
-    spec, dataset = resolve_data(data)
-    if dataset is None:
-        fixed.update(
-            {
-                setting: getattr(spec, field)
-                for field, setting in _DATA_SETTINGS.items()
-                if getattr(spec, field) is not None
-            }
-        )
+    data_values, dataset = resolve_data(data)
+    fixed.update(data_values)
     checked = plan(
         SweepSpec(grid={name: values}, fixed=fixed, name="compare"), data=dataset, max_configs=None
     )
+    if on_plan is not None:
+        on_plan(checked)
     with SqliteStore.in_memory() as store:
         run = run_sweep(checked, store=store, engine=engine, device=device, progress=progress)
         records = [stored.record for stored in store.runs(run.name)]

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from optiscope.cli._options import FIGURE_SUFFIXES, check_output, parse_number_list
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output, confirm_size
+from optiscope.cli._settings import parse_setting, setting_options
+from optiscope.settings import COMPARED, EXERCISE, SETTINGS
 
 COMMAND_HELP = """Compare AdamW settings: one curve per value of ONE setting.
 
@@ -24,51 +26,27 @@ Examples:
 """
 
 
+# The settings `compare` takes: one of COMPARED varied, the rest one value each.
+_SINGLE = (
+    "epochs",
+    "seed",
+    "hidden",
+    "activation",
+    "metric",
+    "shuffle",
+    "eps",
+    "dataset",
+    "n",
+    "noise",
+    "data_seed",
+    "train_fraction",
+    "standardize",
+)
+
+
 @click.command("compare", help=COMMAND_HELP)
-@click.option("--lr", default="0.01", show_default=True, help="Learning rate(s).")
-@click.option("--batch-size", default="16", show_default=True, help="Batch size(s).")
-@click.option("--weight-decay", default="0.01", show_default=True, help="Weight decay value(s).")
-@click.option("--beta1", default="0.9", show_default=True, help="AdamW beta1 value(s).")
-@click.option("--beta2", default="0.999", show_default=True, help="AdamW beta2 value(s).")
-@click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--seed",
-    default=123,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="torch.manual_seed before each model is built.",
-)
-@click.option(
-    "--dataset",
-    default="friedman3",
-    show_default=True,
-    help="friedman1, friedman2, friedman3 or peak.",
-)
-@click.option(
-    "--n",
-    "n_samples",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="Samples generated (train + validation).",
-)
-@click.option(
-    "--noise",
-    default=None,
-    type=float,
-    help="Noise standard deviation  [default: the dataset's, 0.1 for friedman3]",
-)
-@click.option("--data-seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option(
-    "--standardize", is_flag=True, help="Scale features and target (off in the exercise)."
-)
-@click.option(
-    "--metric",
-    default="rmse",
-    show_default=True,
-    type=click.Choice(["rmse", "batch_rmse"]),
-    help="rmse: true RMSE; batch_rmse: the exercise's mean of per-batch RMSEs.",
-)
+@setting_options(COMPARED, defaults=EXERCISE)
+@setting_options(_SINGLE, defaults=EXERCISE, several=False)
 @click.option(
     "--x",
     "x_axis",
@@ -101,21 +79,9 @@ Examples:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, nothing else."
 )
+@click.option("--yes", "-y", is_flag=True, help="Run even when the estimated time is long.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def compare_command(
-    lr: str,
-    batch_size: str,
-    weight_decay: str,
-    beta1: str,
-    beta2: str,
-    epochs: int,
-    seed: int,
-    dataset: str,
-    n_samples: int,
-    noise: float | None,
-    data_seed: int,
-    standardize: bool,
-    metric: str,
     x_axis: str,
     log_y: bool,
     log_x: bool,
@@ -124,46 +90,40 @@ def compare_command(
     csv_path: Path | None,
     parquet_path: Path | None,
     as_json: bool,
+    yes: bool,
     quiet: bool,
+    **options: str | None,
 ) -> None:
-    raw = {
-        "lr": ("--lr", lr, float),
-        "batch_size": ("--batch-size", batch_size, int),
-        "weight_decay": ("--weight-decay", weight_decay, float),
-        "beta1": ("--beta1", beta1, float),
-        "beta2": ("--beta2", beta2, float),
-    }
-    values: dict[str, Any] = {}
-    for name, (flag, text, kind) in raw.items():
-        parsed = parse_number_list(flag, text, kind)
-        values[name] = parsed if len(parsed) > 1 else parsed[0]
-    several = [raw[name][0] for name, value in values.items() if isinstance(value, list)]
+    given = {name: parse_setting(name, text) for name, text in options.items() if text is not None}
+    several = [SETTINGS[name].flag for name in COMPARED if len(given.get(name, ())) > 1]
     if len(several) != 1:
         which = f"several for {', '.join(several)}" if several else "one value for each"
         raise click.UsageError(
-            "give exactly one of --batch-size, --lr, --weight-decay, --beta1, --beta2 several "
+            f"give exactly one of {', '.join(SETTINGS[n].flag for n in COMPARED)} several "
             f"comma-separated values (got {which}), e.g. --lr 0.1,0.01"
         )
-    varied = next(name for name, value in values.items() if isinstance(value, list))
+    for name in _SINGLE:
+        if len(given.get(name, ())) > 1:
+            raise click.UsageError(
+                f"{SETTINGS[name].flag} takes one value in compare; vary it with "
+                f"`optiscope sweep {SETTINGS[name].flag} {options[name]}`"
+            )
+    varied = next(name for name in COMPARED if len(given.get(name, ())) > 1)
     out = out or Path(f"compare-{varied.replace('_', '-')}.png")
     check_output(out, FIGURE_SUFFIXES, "--out")
     check_output(csv_path, (".csv",), "--csv")
     check_output(parquet_path, (".parquet",), "--parquet")
 
     from optiscope.api import compare_configs
-    from optiscope.data import get_generator
-    from optiscope.records import DataSpec
 
-    sd = get_generator(dataset).default_sd if noise is None else noise
-    spec = DataSpec(name=dataset, n=n_samples, sd=sd, seed=data_seed, standardize=standardize)
+    values: dict[str, Any] = {n: v if n == varied else v[0] for n, v in given.items()}
+    data = {k: values.pop(k) for k in list(values) if SETTINGS[k].target == "data"}
     result = compare_configs(
-        epochs=epochs,
         **values,
-        data=spec,
-        seed=seed,
-        metric=metric,
+        data=data,
         engine=engine,
         progress=not quiet,
+        on_plan=lambda plan: confirm_size(plan, yes),
     )
     written = [result.save(out, x=x_axis, log_y=log_y, log_x=log_x)]
     if csv_path is not None or parquet_path is not None:

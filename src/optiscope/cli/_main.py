@@ -7,6 +7,7 @@ on stderr; nothing prints a traceback for bad input.
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import click
@@ -39,6 +40,25 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+def _comma_hint(err: click.UsageError, argv: list[str] | None) -> str:
+    """For ``--lr 0.1 0.2``: click sees an extra argument ``0.2``; say that several values of
+    one flag are written with commas."""
+    args = sys.argv[1:] if argv is None else argv
+    message = err.format_message()
+    if "unexpected extra argument" not in message:
+        return ""
+    extra = message.split("(", 1)[-1].rstrip(")").split()
+    if not extra or extra[0] not in args:
+        return ""
+    flag_at = args.index(extra[0]) - 1  # back over the values given after one flag
+    while flag_at >= 0 and not args[flag_at].startswith("-"):
+        flag_at -= 1
+    run = list(itertools.takewhile(lambda a: not a.startswith("-"), args[flag_at + 1 :]))
+    if flag_at < 0 or len(run) < 2:
+        return ""
+    return f"; separate several values with commas: {args[flag_at]} {','.join(run)}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; user mistakes exit 2 with one line, never a traceback."""
     try:
@@ -48,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     except click.UsageError as err:
         hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
-        fail(f"{err.format_message()}{hint}")
+        fail(f"{err.format_message()}{_comma_hint(err, argv)}{hint}")
     except click.ClickException as err:
         fail(err.format_message(), err.exit_code or 1)
     except (ConfigError, DataError) as err:

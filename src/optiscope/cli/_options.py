@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["check_output", "parse_number_list"]
+__all__ = ["check_output", "confirm_size", "format_seconds", "parse_number_list"]
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -50,6 +51,53 @@ def check_output(path: Path | None, suffixes: Sequence[str], flag: str) -> None:
         raise click.BadParameter(
             f"cannot write {str(path)!r}: {err.strerror or err}", param_hint=flag
         ) from None
+
+
+#: Runs that would train more configs than this ask first (``--yes`` skips the question).
+CONFIRM_CONFIGS = 500
+#: Runs estimated to train longer than this (seconds, on one core) ask first, with the
+#: estimate (``--yes`` skips the question).
+CONFIRM_SECONDS = 3600.0
+
+
+def format_seconds(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"``, ``"3.5 h"``, ``"41 days"``: an estimate's size at a glance."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
+
+
+def confirm_size(plan: Any, yes: bool, *, todo: Collection[str] | None = None) -> None:
+    """Before training: ask (or, without a terminal, refuse) when a plan is large or long.
+
+    Args:
+        plan: the checked :class:`~optiscope.sweeps.Plan`.
+        yes: the user said ``--yes``: ask nothing.
+        todo: keys of the configs that would train now (``None``: all; the rest are stored).
+
+    Raises:
+        click.UsageError: without a terminal, naming the size or estimate and ``--yes``.
+        click.Abort: when the user answers no.
+    """
+    count = len(plan.points) if todo is None else len(todo)
+    if yes or count == 0:
+        return
+    seconds = plan.estimate_seconds(None if todo is None else set(todo))
+    reasons = []
+    if count > CONFIRM_CONFIGS:
+        reasons.append(f"{count:,} configs (more than {CONFIRM_CONFIGS})")
+    if seconds > CONFIRM_SECONDS:
+        reasons.append(f"an estimated {format_seconds(seconds)} of training on one core")
+    if not reasons:
+        return
+    what = " and ".join(reasons)
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"this would train {what}; add --yes to run it")
+    click.confirm(f"This would train {what}. Go on?", abort=True, err=True)
 
 
 def parse_number_list(flag: str, text: str, kind: Callable[[str], float | int]) -> list[Any]:

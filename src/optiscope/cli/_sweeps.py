@@ -10,14 +10,20 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+from optiscope.cli._options import (
+    CONFIRM_CONFIGS,
+    FIGURE_SUFFIXES,
+    check_output,
+    confirm_size,
+    format_seconds,
+)
 from optiscope.cli._runs import (
     FIGURE_OPTIONS,
     STORE_OPTION,
@@ -27,111 +33,14 @@ from optiscope.cli._runs import (
     runs_group,
     user_mistake,
 )
+from optiscope.cli._settings import parse_seeds, parse_setting, setting_options
+from optiscope.settings import SETTINGS
 
 if TYPE_CHECKING:
     from optiscope.sweeps import SweepRun
 
-#: A sweep that would train more configs than this asks before it starts (``--yes`` skips).
-CONFIRM_ABOVE = 500
 
-# Lazily imported: the settings table lives with the sweep code, which imports torch.
-_SETTING_FLAGS: tuple[tuple[str, str, str], ...] = (
-    # (setting, kind, help)
-    ("optimizer", "str", "adamw, adam, sgd, rmsprop or adagrad."),
-    ("lr", "float", "Learning rate(s)."),
-    ("weight_decay", "float", "Weight decay value(s) (decoupled in AdamW)."),
-    ("betas", "pair", "Adam(W) betas as beta1:beta2, e.g. 0.9:0.999,0.5:0.9."),
-    ("beta1", "float", "Adam(W) beta1 (the exercise's name)."),
-    ("beta2", "float", "Adam(W) beta2 (the exercise's name)."),
-    ("eps", "float", "Adam(W), RMSprop and Adagrad epsilon."),
-    ("momentum", "float", "SGD and RMSprop momentum."),
-    ("dampening", "float", "SGD dampening."),
-    ("nesterov", "bool", "SGD Nesterov momentum: true, false or true,false."),
-    ("alpha", "float", "RMSprop smoothing constant of the squared-gradient average."),
-    ("centered", "bool", "RMSprop centered (divide by the variance): true, false or true,false."),
-    ("lr_decay", "float", "Adagrad lr decay: step size lr / (1 + (t - 1) * lr_decay)."),
-    ("initial_accumulator_value", "float", "Adagrad start of the sum of squared gradients."),
-    ("batch_size", "int", "Batch size(s)  [default: 16]"),
-    ("epochs", "int", "Epochs  [default: 30]"),
-    ("hidden", "widths", "Hidden widths joined by x, e.g. 50x50,100  [default: 50x50]"),
-    ("activation", "str", "relu, tanh, gelu or sigmoid  [default: relu]"),
-    ("metric", "str", "rmse, or batch_rmse (the exercise's)  [default: rmse]"),
-    ("shuffle", "bool", "Shuffle batches each epoch (seeded): true or false."),
-    ("dataset", "str", "friedman1, friedman2, friedman3 or peak  [default: friedman3]"),
-    ("n", "int", "Samples generated (train + validation)  [default: 1000]"),
-    ("noise", "float", "Noise standard deviation  [default: the dataset's]"),
-    ("data_seed", "int", "Seed of the data and its split  [default: 0]"),
-    ("train_fraction", "float", "Share of samples used for training  [default: 0.7]"),
-    ("standardize", "bool", "Scale features and target: true or false  [default: false]"),
-    ("seed", "int", "One seed for every config (instead of --seeds)  [default: 123]"),
-)
-
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _parse_one(name: str, kind: str, piece: str) -> Any:
-    flag = _flag(name)
-    try:
-        if kind == "float":
-            return float(piece)
-        if kind == "int":
-            return int(piece)
-        if kind == "bool":
-            if piece.lower() in _TRUE | _FALSE:
-                return piece.lower() in _TRUE
-            raise ValueError(piece)
-        if kind == "widths":
-            return tuple(int(w) for w in piece.lower().split("x"))
-        if kind == "pair":
-            parts = piece.split(":")
-            if len(parts) != 2:
-                raise ValueError(piece)
-            return (float(parts[0]), float(parts[1]))
-    except ValueError:
-        wanted = {
-            "float": "numbers",
-            "int": "whole numbers",
-            "bool": "true or false",
-            "widths": "layer widths joined by x (50x50), networks separated by commas",
-            "pair": "pairs beta1:beta2 (0.9:0.999), separated by commas",
-        }[kind]
-        raise click.UsageError(f"{flag} takes {wanted}, got {piece!r}") from None
-    return piece
-
-
-def parse_setting(name: str, kind: str, text: str) -> list[Any]:
-    """Parse a flag's comma-separated values (``"0.1,0.01"``) into a list of values."""
-    pieces = [piece.strip() for piece in text.split(",")]
-    if any(not piece for piece in pieces):
-        raise click.UsageError(
-            f"{_flag(name)} {text!r} has an empty value; separate values with commas"
-        )
-    return [_parse_one(name, kind, piece) for piece in pieces]
-
-
-def parse_seeds(text: str) -> int | list[int]:
-    """``5`` (a count: seeds 0-4) or ``0,3,7`` (a list)."""
-    pieces = [piece.strip() for piece in text.split(",")]
-    try:
-        numbers = [int(piece) for piece in pieces]
-    except ValueError:
-        raise click.UsageError(
-            f"--seeds takes a count (5 means seeds 0-4) or a list (0,3,7), got {text!r}"
-        ) from None
-    return numbers[0] if len(numbers) == 1 else numbers
-
-
-def _setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for name, _kind, help_text in reversed(_SETTING_FLAGS):
-        command = click.option(_flag(name), name, default=None, metavar="VALUES", help=help_text)(
-            command
-        )
-    return command
+YES_HELP = f"Do not ask before sweeps of >{CONFIRM_CONFIGS} configs or hours of training."
 
 
 @contextmanager
@@ -152,17 +61,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _confirm(to_train: int, yes: bool) -> None:
-    if to_train <= CONFIRM_ABOVE or yes:
-        return
-    if not sys.stdin.isatty():
-        raise click.UsageError(
-            f"this sweep would train {to_train} configs (more than {CONFIRM_ABOVE}); "
-            "add --yes to run it"
-        )
-    click.confirm(f"Train {to_train} configs?", abort=True, err=True)
-
-
 def run_and_report(
     spec: Any,
     *,
@@ -181,25 +79,32 @@ def run_and_report(
     """Check the spec, show its size, confirm, run it, then print the table and save the figure."""
     from optiscope.api import SweepResult
     from optiscope.cli._runs import parse_baseline, save_sweep_figure
+    from optiscope.errors import TooManyConfigsError
     from optiscope.storage import FINISHED, SqliteStore, SweepNotFoundError, resume_hint
-    from optiscope.sweeps import check_engine, run_sweep
+    from optiscope.sweeps import MAX_CONFIGS, check_engine, plan, run_sweep
 
-    points = spec.expand()  # every problem, with config numbers, before anything runs
+    try:  # counted from the spec's sizes first: a huge grid is refused before it is expanded
+        checked = plan(spec, max_configs=None if yes else MAX_CONFIGS)
+    except TooManyConfigsError as err:
+        raise click.UsageError(
+            f"this sweep has {err.size:,} configs, more than {err.cap:,}; add --yes if you "
+            "mean it (expanding and storing them takes time and memory of its own)"
+        ) from None
     if engine is not None:
         check_engine(engine)
-    name = spec.resolved_name
+    name, points = checked.name, checked.points
     reference = parse_baseline(baseline)
-    SweepResult.planned(spec, points).check_view(reference, figure["facet"])
+    SweepResult.planned(checked.spec, list(points)).check_view(reference, figure["facet"])
     if not dry_run:
         out = out or Path(f"sweep-{name}.png")
         check_output(out, FIGURE_SUFFIXES, "--out")
     with SqliteStore(store) as target:
-        statuses = target.statuses([p.config.key() for p in points])
-        done = sum(statuses.get(p.config.key()) in FINISHED for p in points)
-        to_train = len(points) - done
+        statuses = target.statuses(checked.keys)
+        todo = [p.config.key() for p in points if statuses.get(p.config.key()) not in FINISHED]
+        estimate = format_seconds(checked.estimate_seconds(set(todo)))
         click.echo(
-            f"sweep {name}: {spec.describe(distinct=len(points))}; {done} already in "
-            f"{target.path}, {to_train} to train",
+            f"sweep {name}: {checked.describe()}; {len(points) - len(todo)} already in "
+            f"{target.path}, {len(todo)} to train (about {estimate} on one core)",
             err=True,
         )
         if dry_run:
@@ -207,11 +112,11 @@ def run_and_report(
                 state = statuses.get(point.config.key(), "new")
                 click.echo(f"{point.number:>5}  {point.label}, seed {point.seed}  [{state}]")
             return
-        _confirm(to_train, yes)
+        confirm_size(checked, yes, todo=todo)
         try:
             with _sigterm_as_interrupt():
                 run = run_sweep(
-                    spec,
+                    checked,
                     store=target,
                     engine=engine,
                     workers=workers,
@@ -291,13 +196,18 @@ Examples:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Sweep spec file (.toml, .yaml or .json); flags override it.",
 )
-@_setting_options
+@setting_options(SETTINGS)
 @click.option("--seeds", default=None, help="Seeds: a count (5 = seeds 0-4) or a list (0,3,7).")
 @click.option("--name", default=None, help="Sweep name in the store  [default: from the spec]")
 @STORE_OPTION
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes.")
-@click.option("--yes", "-y", is_flag=True, help=f"Do not ask before sweeps of >{CONFIRM_ABOVE}.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help=f"Do not ask before sweeps of >{CONFIRM_CONFIGS} configs or hours of training.",
+)
 @click.option("--dry-run", is_flag=True, help="Check and list the configs; train nothing.")
 @click.option(
     "--save-spec",
@@ -329,12 +239,7 @@ def sweep_command(
     from optiscope.sweeps import SweepSpec
 
     figure = figure_options(options)
-    kinds = {setting: kind for setting, kind, _ in _SETTING_FLAGS}
-    values = {
-        setting: parse_setting(setting, kinds[setting], text)
-        for setting, text in options.items()
-        if text is not None
-    }
+    values = {name: parse_setting(name, text) for name, text in options.items() if text is not None}
     seed_values = parse_seeds(seeds) if seeds is not None else None
     with user_mistake():
         base = SweepSpec.load(config_file) if config_file is not None else SweepSpec()
@@ -374,7 +279,12 @@ Example:
 @STORE_OPTION
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes.")
-@click.option("--yes", "-y", is_flag=True, help=f"Do not ask before sweeps of >{CONFIRM_ABOVE}.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help=f"Do not ask before sweeps of >{CONFIRM_CONFIGS} configs or hours of training.",
+)
 @click.option("--force", is_flag=True, help="Take over configs left running by another host.")
 @FIGURE_OPTIONS
 @click.option("--baseline", default=None, help="Compare with this config: lr=0.01,weight_decay=0.")

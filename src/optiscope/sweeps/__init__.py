@@ -10,6 +10,7 @@ from optiscope.sweeps._backends import (
 from optiscope.sweeps._groups import Task, plan_tasks
 from optiscope.sweeps._plan import MAX_CONFIGS, Plan, plan
 from optiscope.sweeps._run import ENGINES, RecordCallback, check_engine, run_configs
+from optiscope.sweeps._settings import data_settings
 from optiscope.sweeps._spec import SPEC_FORMATS, SweepPoint, SweepSpec
 from optiscope.sweeps._sweep import SweepRun, open_store, run_sweep
 
@@ -27,6 +28,7 @@ __all__ = [
     "SweepSpec",
     "Task",
     "check_engine",
+    "data_settings",
     "open_store",
     "plan",
     "plan_tasks",

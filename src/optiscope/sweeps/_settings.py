@@ -16,7 +16,7 @@ from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer
 from optiscope.records import DataSpec, RunConfig
 from optiscope.settings import BETA_PARTS, SETTINGS, default, unknown_setting
 
-__all__ = ["applies", "build_config"]
+__all__ = ["applies", "build_config", "data_settings"]
 
 _DATA_FIELDS = {
     "dataset": "name",
@@ -26,6 +26,12 @@ _DATA_FIELDS = {
     "train_fraction": "train_fraction",
     "standardize": "standardize",
 }
+
+
+def data_settings(spec: DataSpec) -> dict[str, Any]:
+    """The data settings that describe ``spec`` (``noise`` left out when it is ``None``)."""
+    found = {name: getattr(spec, field) for name, field in _DATA_FIELDS.items()}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def applies(setting: str, optimizer: str) -> bool:

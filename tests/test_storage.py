@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -217,10 +218,24 @@ class StoreContract:
                 train_loss=(9.0, 8.0),
             ),
         )
-        with pytest.raises(StorageError, match=r"results\.sqlite"):
+        with pytest.raises(StorageError, match=re.escape(str(store.path))):  # names the store
             store.put_record(broken)
         assert store.runs("s") == before
         assert store.check() == []
+
+
+class TestInMemoryStore(StoreContract):
+    """The store ``compare_configs`` runs its plan on: the same contract, in memory."""
+
+    def make_store(self, path: Path) -> ResultStore:
+        return SqliteStore.in_memory()
+
+    def test_it_writes_no_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        with SqliteStore.in_memory() as store:
+            store.save_sweep("s", {}, _entries(0.1))
+            assert [r.status for r in store.runs("s")] == ["pending"]
+        assert list(tmp_path.iterdir()) == []
 
 
 class TestSqliteStore(StoreContract):

@@ -108,7 +108,7 @@ def test_an_output_that_cannot_be_written_fails_before_training(
     (tmp_path / "results").write_text("not a folder")
     suffix = {"--out": ".png", "--csv": ".csv", "--parquet": ".parquet"}[flag]
     trained = []
-    monkeypatch.setattr("optiscope.sweeps._sweep.execute", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr("optiscope.sweeps._sweep.run_configs", lambda *a, **k: trained.append(1))
     code, out, err = run(["compare", "--lr", "0.1,1", flag, f"results/t{suffix}"], capsys)
     assert code == 2 and out == "" and not trained
     lines = err.strip().splitlines()

@@ -229,7 +229,7 @@ def test_a_failing_engine_keeps_finished_configs(
         on_record(run_configs(configs[:1])[0])
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(runner, "execute", half_then_crash)
+    monkeypatch.setattr(runner, "run_configs", half_then_crash)
     with pytest.raises(
         EngineError, match=r"RuntimeError: out of memory.*1 configs finished.*resume t"
     ):

@@ -13,7 +13,7 @@ from optiscope.records import RunConfig, RunRecord
 from optiscope.sweeps._backends import Backend, choose_backend
 from optiscope.sweeps._groups import Task, plan_tasks
 
-__all__ = ["ENGINES", "RecordCallback", "check_engine", "execute", "run_configs"]
+__all__ = ["ENGINES", "RecordCallback", "check_engine", "run_configs"]
 
 ENGINES: tuple[str, ...] = ("vectorized", "reference")
 """``vectorized``: lockstep configs as one stacked model, the reference's numbers bit for bit;
@@ -55,6 +55,7 @@ def run_configs(
     on_record: RecordCallback | None = None,
     on_start: Callable[[Sequence[RunConfig]], None] | None = None,
     backend: Backend | None = None,
+    validate: bool = True,
 ) -> list[RunRecord]:
     """Train every config and return their records in the same order.
 
@@ -78,6 +79,8 @@ def run_configs(
             training (progress); several groups may train at once on a pool.
         backend: run the tasks on this :class:`~optiscope.sweeps.Backend` instead of the
             one ``workers`` picks.
+        validate: check every config first; ``False`` only for configs a plan checked
+            already (:func:`optiscope.sweeps.plan`), so nothing is checked twice.
 
     Returns:
         One record per config, in order.
@@ -86,41 +89,15 @@ def run_configs(
         ConfigError: naming the config number and every problem; nothing has been run.
         EngineError: when training fails; records already reported stay reported.
     """
-    for number, config in enumerate(configs, start=1):
-        validate_config(config, where=f"config {number} of {len(configs)}: ")
-    return execute(
-        configs,
-        data=data,
-        engine=engine,
-        device=device,
-        workers=workers,
-        on_record=on_record,
-        on_start=on_start,
-        backend=backend,
-    )
-
-
-def execute(
-    configs: Sequence[RunConfig],
-    *,
-    data: Dataset | None = None,
-    engine: str = "vectorized",
-    device: str = "cpu",
-    workers: int | None = None,
-    on_record: RecordCallback | None = None,
-    on_start: Callable[[Sequence[RunConfig]], None] | None = None,
-    backend: Backend | None = None,
-) -> list[RunRecord]:
-    """:func:`run_configs` for configs already checked by a plan: nothing is validated again.
-
-    The run options (engine, workers, device) are still checked: they are not part of a plan.
-    """
     check_engine(engine)
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise ConfigError(f"`workers` = {workers!r} must be a positive integer (or None).")
     check_device(device)
+    if validate:
+        for number, config in enumerate(configs, start=1):
+            validate_config(config, where=f"config {number} of {len(configs)}: ")
     n_train = data.n_train if data is not None else None
     planned_workers = workers if workers is not None else _auto_workers(device)
     tasks = plan_tasks(configs, engine=engine, workers=planned_workers, n_train=n_train)

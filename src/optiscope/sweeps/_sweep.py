@@ -36,7 +36,7 @@ from optiscope.storage import (
     resume_hint,
 )
 from optiscope.sweeps._plan import Plan, plan
-from optiscope.sweeps._run import check_device, check_engine, execute
+from optiscope.sweeps._run import check_device, check_engine, run_configs
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -242,7 +242,8 @@ def _train(
         options["workers"] = workers
     try:
         if points:
-            execute([p.config for p in points], on_record=commit, on_start=start, **options)
+            configs = [p.config for p in points]  # (checked by the plan)
+            run_configs(configs, on_record=commit, on_start=start, validate=False, **options)
     except OptiscopeError:
         raise
     except Exception as err:

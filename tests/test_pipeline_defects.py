@@ -72,10 +72,10 @@ def test_huge_requests_hang_an_absurd_epoch_count_prints_the_estimate_first(
     code, _, err = run(["sweep", "--lr", "0.1,0.01", "--epochs", "10000000"], capsys)
     assert code == 2
     assert "2 to train (about " in err and " h on one core)" in err  # the size line, first
-    assert "would train an estimated " in err and "add --yes to run it" in err
+    assert "would train 2 configs for an estimated " in err and "add --yes to run it" in err
     assert not list(tmp_path.glob("*.png"))
     code, _, err = run(["compare", "--lr", "0.1,0.01", "--epochs", "10000000"], capsys)
-    assert code == 2 and " h of training on one core; add --yes" in err
+    assert code == 2 and " h on one core; add --yes" in err
     assert not list(tmp_path.glob("*.png"))
 
 

@@ -91,10 +91,10 @@ def confirm_size(plan: Any, yes: bool, *, todo: Collection[str] | None = None) -
     if count > CONFIRM_CONFIGS:
         reasons.append(f"{count:,} configs (more than {CONFIRM_CONFIGS})")
     if seconds > CONFIRM_SECONDS:
-        reasons.append(f"an estimated {format_seconds(seconds)} of training on one core")
+        reasons.append(f"for an estimated {format_seconds(seconds)} on one core")
     if not reasons:
         return
-    what = " and ".join(reasons)
+    what = " ".join(reasons) if count > CONFIRM_CONFIGS else f"{count:,} configs {reasons[0]}"
     if not sys.stdin.isatty():
         raise click.UsageError(f"this would train {what}; add --yes to run it")
     click.confirm(f"This would train {what}. Go on?", abort=True, err=True)

@@ -5,7 +5,7 @@ Question 2: ``optimize_rosenbrock(steps=500, lr=0.01, beta=0.9)`` runs the exerc
 ``optim_step`` (momentum from scratch) on its Rosenbrock function.
 """
 
-from optiscope.api._compare import compare_configs
+from optiscope.api import compare_configs
 from optiscope.exercise._landscape import (
     EXERCISE_DOMAIN,
     EXERCISE_START,

@@ -23,6 +23,7 @@ import pytest
 
 from optiscope.api import SweepResult
 from optiscope.cli import main
+from optiscope.cli._advice import advice, remedy_advice
 from optiscope.errors import StorageError
 from optiscope.records import RunRecord
 from optiscope.storage import SqliteStore, diagnose
@@ -294,7 +295,7 @@ def test_a_file_that_is_not_a_store_gives_a_clear_error(
     code, out, _ = _run_cli(["doctor", "--store", str(store)], capsys)
     assert code == 1
     assert "error: " in out and "not an sqlite database" in out
-    assert f"mv {store} {store}.damaged" in out
+    assert "optiscope does not write to it" in out and "move it aside" in out
 
 
 def test_damaged_pages_are_found_and_explained(
@@ -315,7 +316,9 @@ def test_damaged_pages_are_found_and_explained(
     assert str(store) in err and "optiscope doctor" in err
     report = diagnose(store)
     assert not report.healthy
-    assert "sqlite3" in report.findings[0].advice and ".recover" in report.findings[0].advice
+    assert report.findings[0].remedy == "rebuild"
+    advice = remedy_advice("rebuild", store)
+    assert "sqlite3" in advice and ".recover" in advice
 
 
 @contextlib.contextmanager
@@ -368,7 +371,8 @@ def test_a_full_disk_gives_a_clear_message_and_keeps_what_finished(tmp_path: Pat
             StorageError, match=rf"the disk holding the results store {store} is full"
         ) as caught:
             run_sweep(big, store=store)
-        assert f"`optiscope resume big --store {store}`" in str(caught.value)
+        assert (caught.value.path, caught.value.sweep) == (store, "big")
+        assert f"`optiscope resume big --store {store}`" in advice(caught.value)
         # Readable while the disk is still full, with what finished kept.
         with SqliteStore(store, create=False) as reader:
             assert reader.check() == []

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from optiscope.errors import StorageError
+from optiscope.cli._advice import remedy_advice
+from optiscope.errors import NotAStoreError, StorageError, SweepExistsError, SweepNotFoundError
 from optiscope.records import Curve, DataSpec, RunConfig, RunRecord
 from optiscope.storage import (
     SCHEMA_VERSION,
     ResultStore,
     SqliteStore,
     SweepEntry,
-    SweepNotFoundError,
     diagnose,
     new_owner,
     owner_alive,
@@ -177,14 +177,28 @@ class StoreContract:
         finally:
             release_owner(live)
 
-    def test_changing_a_sweep_keeps_finished_runs(self, store: ResultStore) -> None:
+    def test_reusing_a_sweep_name_silently_replaces_the_sweep_is_refused(
+        self, store: ResultStore
+    ) -> None:
         store.save_sweep("s", {"v": 1}, _entries(0.1, 0.01))
         store.put_record(_record(_config(0.1)))
-        store.save_sweep("s", {"v": 2}, _entries(0.1, 0.01, 0.001))
-        info = store.sweep_info("s")
-        assert info.spec == {"v": 2}
-        assert info.counts["done"] == 1 and info.counts["pending"] == 2
-        assert [r.status for r in store.runs("s")] == ["done", "pending", "pending"]
+        before = store.runs("s")
+        with pytest.raises(SweepExistsError, match="already has a sweep named 's'") as caught:
+            store.save_sweep("s", {"v": 2}, _entries(0.5))
+        assert (caught.value.name, caught.value.stored, caught.value.given) == (
+            "s", {"v": 1}, {"v": 2},
+        )  # fmt: skip
+        assert store.sweep_info("s").spec == {"v": 1} and store.runs("s") == before
+        store.save_sweep("s", {"v": 1}, _entries(0.1, 0.01))  # the same spec continues it
+        assert [r.status for r in store.runs("s")] == ["done", "pending"]
+
+    def test_removing_a_sweep_deletes_only_runs_of_that_sweep(self, store: ResultStore) -> None:
+        store.save_sweep("a", {}, _entries(0.1, 0.01))
+        store.save_sweep("b", {}, _entries(0.001))
+        for lr in (0.1, 0.01, 0.001):
+            store.put_record(_record(_config(lr)))
+        assert store.remove_sweep("b") == 1
+        assert [r.status for r in store.runs("a")] == ["done", "done"]
 
     def test_runs_are_shared_across_sweeps_and_removed_with_the_last(
         self, store: ResultStore
@@ -242,6 +256,21 @@ class TestSqliteStore(StoreContract):
     def make_store(self, path: Path) -> ResultStore:
         return SqliteStore(path)
 
+    def test_runs_rm_of_another_sweep_keeps_runs_no_sweep_lists(self, tmp_path: Path) -> None:
+        """Runs that an older optiscope left to no sweep (the name-reuse defect) are not
+        deleted by removing some other sweep: nobody named them."""
+        path = tmp_path / "s.sqlite"
+        with SqliteStore(path) as store:
+            store.save_sweep("old", {}, _entries(0.1))
+            store.save_sweep("other", {}, _entries(0.01))
+            store.put_record(_record(_config(0.1)))
+        with sqlite3.connect(path) as conn:  # what the defect left: runs no sweep lists
+            conn.execute("DELETE FROM sweeps WHERE name = 'old'")
+        conn.close()
+        with SqliteStore(path) as store:
+            assert store.remove_sweep("other") == 1
+            assert store.statuses([_config(0.1).key()]) == {_config(0.1).key(): "done"}
+
     def test_wal_mode_and_schema_version(self, tmp_path: Path) -> None:
         with SqliteStore(tmp_path / "s.sqlite") as store:
             assert store.journal_mode() == "wal"
@@ -259,7 +288,7 @@ class TestSqliteStore(StoreContract):
     def test_an_empty_file_is_not_a_store_for_readers(self, tmp_path: Path) -> None:
         path = tmp_path / "empty.sqlite"
         path.touch()
-        with pytest.raises(StorageError, match="holds no optiscope results"):
+        with pytest.raises(NotAStoreError, match="not an optiscope results store: the file is"):
             SqliteStore(path, create=False)
 
     def test_another_sqlite_database_is_left_alone(self, tmp_path: Path) -> None:
@@ -336,7 +365,11 @@ def test_the_doctor_names_the_command_that_continues_each_sweep(tmp_path: Path) 
         store.save_sweep("far", {}, elsewhere)
         store.claim([crashed[0].config.key()], _dead_owner())
         store.claim([elsewhere[0].config.key()], "another-host.example:1234:99:cafe")
-    advice = " ".join(f.advice for f in diagnose(path).findings)
+    findings = diagnose(path).findings
+    assert [(f.remedy, f.sweeps) for f in findings[1:]] == [
+        ("resume", ("crashed",)), ("takeover", ("far",)),
+    ]  # fmt: skip
+    advice = " ".join(remedy_advice(f.remedy, path, f.sweeps) for f in findings)
     assert f"`optiscope resume crashed --store {path}`" in advice
     assert f"`optiscope resume far --store {path} --force`" in advice
     assert "NAME" not in advice

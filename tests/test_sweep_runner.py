@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from optiscope.api import SweepResult, sweep
-from optiscope.errors import ConfigError, EngineError
+from optiscope.cli._advice import advice
+from optiscope.errors import ConfigError, EngineError, SweepExistsError, TrainingFailedError
 from optiscope.plotting import build_bands, interval
 from optiscope.records import RunRecord
 from optiscope.storage import SqliteStore, SweepEntry, new_owner, release_owner
@@ -61,7 +62,13 @@ def test_adding_a_value_trains_only_the_new_configs(tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     run_sweep(_spec(lr=[0.1, 0.01]), store=store)
     trained: list[RunRecord] = []
-    run = run_sweep(_spec(lr=[0.1, 0.01, 0.001]), store=store, on_record=trained.append)
+    with pytest.raises(SweepExistsError, match="differs in: grid"):  # not without asking
+        run_sweep(_spec(lr=[0.1, 0.01, 0.001]), store=store)
+    with pytest.raises(SweepExistsError, match="leaves out 2 of its configs"):
+        run_sweep(_spec(lr=[0.1, 0.001]), store=store, extend=True)  # extending only adds
+    run = run_sweep(
+        _spec(lr=[0.1, 0.01, 0.001]), store=store, on_record=trained.append, extend=True
+    )
     assert sorted(r.config.seed for r in trained) == [0, 1]
     assert {r.config.hparam_dict["lr"] for r in trained} == {0.001}
     assert (run.trained, run.skipped) == (2, 4)
@@ -103,7 +110,8 @@ def test_rows_left_running_by_a_dead_runner_are_trained_again(tmp_path: Path) ->
     owner = new_owner()
     with SqliteStore(store) as target:
         points = spec.expand()
-        target.save_sweep("t", spec.to_dict(), [SweepEntry(p.config, p.labels) for p in points])
+        entries = [SweepEntry(p.config, p.labels) for p in points]
+        target.save_sweep("t", spec.to_dict(), entries, extend=True)
         # A runner takes on lr 0.01 ... and its process ends without giving it back.
         target.claim([p.config.key() for p in points[2:]], owner)
     release_owner(owner)
@@ -231,9 +239,12 @@ def test_a_failing_engine_keeps_finished_configs(
 
     monkeypatch.setattr(runner, "run_configs", half_then_crash)
     with pytest.raises(
-        EngineError, match=r"RuntimeError: out of memory.*1 configs finished.*resume t"
-    ):
+        TrainingFailedError, match=r"RuntimeError: out of memory.*1 configs finished"
+    ) as caught:
         run_sweep(_spec(), store=tmp_path / "s.sqlite")
+    assert isinstance(caught.value, EngineError)
+    assert (caught.value.sweep, caught.value.finished) == ("t", 1)
+    assert "`optiscope resume t --store " in advice(caught.value)
     statuses = [r.status for r in SweepResult.load("t", store=tmp_path / "s.sqlite").runs]
     assert statuses == ["done", "pending", "pending", "pending"]
 

@@ -60,6 +60,7 @@ def sweep(
     workers: int | None = None,
     progress: bool = False,
     max_configs: int | None = MAX_CONFIGS,
+    extend: bool = False,
 ) -> SweepResult:
     """Train a grid of settings over several seeds; results persist and resume.
 
@@ -92,6 +93,8 @@ def sweep(
         progress: a progress bar on stderr.
         max_configs: refuse a spec that counts more configs than this, before expanding it
             (``None``: no cap); see :data:`optiscope.sweeps.MAX_CONFIGS`.
+        extend: add configs to a stored sweep of the same ``name`` whose spec differs (the
+            new spec must keep every config it has); otherwise such a name is refused.
 
     Returns:
         A :class:`SweepResult`, read back from the store.
@@ -118,6 +121,12 @@ def sweep(
     # Every config is checked, once, before the store is opened (or created).
     checked = plan(wanted, max_configs=max_configs)
     run = run_sweep(
-        checked, store=store, engine=engine, device=device, workers=workers, progress=progress
+        checked,
+        store=store,
+        engine=engine,
+        device=device,
+        workers=workers,
+        progress=progress,
+        extend=extend,
     )
     return SweepResult.load(run.name, store=store, run=run)

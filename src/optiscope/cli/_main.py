@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, DataError) as err:
         fail(str(err))
     except OptiscopeError as err:
-        fail(str(err), 1)
+        from optiscope.cli._advice import advice
+
+        what = advice(err)
+        fail(f"{str(err).rstrip('.')}; {what}." if what else str(err), 1)
     except OSError as err:  # a file that could not be written after all (disk full, ...)
         # (a reader of stdout that went away, `optiscope ... | head`, is click's: exit 1)
         where = f" ({err.filename})" if err.filename else ""

@@ -110,15 +110,22 @@ def figure_options(options: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def user_mistake() -> Iterator[None]:
-    """An unknown sweep name or store file is a user mistake: exit 2 with one line, like bad
+    """An unknown sweep name or store file, a file that is not a store, or a sweep name taken
+    by another spec is a user mistake: exit 2 with one line and the advice, like bad
     settings."""
-    from optiscope.errors import ConfigError
-    from optiscope.storage import StoreNotFoundError, SweepNotFoundError
+    from optiscope.cli._advice import advice
+    from optiscope.errors import (
+        ConfigError,
+        NotAStoreError,
+        StoreNotFoundError,
+        SweepExistsError,
+        SweepNotFoundError,
+    )
 
     try:
         yield
-    except (SweepNotFoundError, StoreNotFoundError) as err:
-        raise ConfigError(str(err)) from err
+    except (SweepNotFoundError, StoreNotFoundError, SweepExistsError, NotAStoreError) as err:
+        raise ConfigError(f"{err}; {advice(err)}.") from err
 
 
 def _parse_value(text: str) -> Any:
@@ -342,15 +349,20 @@ Exit status 0 when the store is usable, 1 when it is damaged.
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def doctor_command(store: Path | None, as_json: bool) -> None:
+    from optiscope.cli._advice import remedy_advice
     from optiscope.storage import default_store_path, diagnose
 
     report = diagnose(store if store is not None else default_store_path())
+    advice = [remedy_advice(f.remedy, report.path, f.sweeps) for f in report.findings]
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        data = report.to_dict()
+        for finding, text in zip(data["findings"], advice, strict=True):  # type: ignore[call-overload]
+            finding["advice"] = text
+        click.echo(json.dumps(data, indent=2))
     else:
-        for finding in report.findings:
+        for finding, text in zip(report.findings, advice, strict=True):
             click.echo(f"{finding.level}: {finding.message}")
-            if finding.advice:
-                click.echo(f"  advice: {finding.advice}")
+            if text:
+                click.echo(f"  advice: {text}")
     if not report.healthy:
         sys.exit(1)

@@ -72,15 +72,17 @@ def run_and_report(
     dry_run: bool,
     force: bool,
     out: Path | None,
+    extend: bool = False,
     as_json: bool,
     baseline: str | None,
     figure: dict[str, Any],
 ) -> None:
     """Check the spec, show its size, confirm, run it, then print the table and save the figure."""
     from optiscope.api import SweepResult
+    from optiscope.cli._advice import resume_hint
     from optiscope.cli._runs import parse_baseline, save_sweep_figure
-    from optiscope.errors import TooManyConfigsError
-    from optiscope.storage import FINISHED, SqliteStore, SweepNotFoundError, resume_hint
+    from optiscope.errors import SweepNotFoundError, TooManyConfigsError
+    from optiscope.storage import FINISHED, SqliteStore, default_store_path
     from optiscope.sweeps import MAX_CONFIGS, check_engine, plan, run_sweep
 
     try:  # counted from the spec's sizes first: a huge grid is refused before it is expanded
@@ -98,21 +100,26 @@ def run_and_report(
     if not dry_run:
         out = out or Path(f"sweep-{name}.png")
         check_output(out, FIGURE_SUFFIXES, "--out")
-    with SqliteStore(store) as target:
-        statuses = target.statuses(checked.keys)
-        todo = [p.config.key() for p in points if statuses.get(p.config.key()) not in FINISHED]
-        estimate = format_seconds(checked.estimate_seconds(set(todo)))
-        click.echo(
-            f"sweep {name}: {checked.describe()}; {len(points) - len(todo)} already in "
-            f"{target.path}, {len(todo)} to train (about {estimate} on one core)",
-            err=True,
-        )
-        if dry_run:
-            for point in points:
-                state = statuses.get(point.config.key(), "new")
-                click.echo(f"{point.number:>5}  {point.label}, seed {point.seed}  [{state}]")
-            return
-        confirm_size(checked, yes, todo=todo)
+    path = store if store is not None else default_store_path()
+    statuses: dict[str, str] = {}
+    if path.is_file():  # reading and checking never create a store (--dry-run, "no")
+        with user_mistake(), SqliteStore(path, create=False) as existing:
+            existing.check_sweep(name, checked.spec.to_dict(), checked.keys, extend=extend)
+            statuses = dict(existing.statuses(checked.keys))
+    todo = [p.config.key() for p in points if statuses.get(p.config.key()) not in FINISHED]
+    estimate = format_seconds(checked.estimate_seconds(set(todo)))
+    click.echo(
+        f"sweep {name}: {checked.describe()}; {len(points) - len(todo)} already in "
+        f"{path}, {len(todo)} to train (about {estimate} on one core)",
+        err=True,
+    )
+    if dry_run:
+        for point in points:
+            state = statuses.get(point.config.key(), "new")
+            click.echo(f"{point.number:>5}  {point.label}, seed {point.seed}  [{state}]")
+        return
+    confirm_size(checked, yes, todo=todo)
+    with user_mistake(), SqliteStore(path) as target:
         try:
             with _sigterm_as_interrupt():
                 run = run_sweep(
@@ -122,6 +129,7 @@ def run_and_report(
                     workers=workers,
                     progress=not quiet,
                     force=force,
+                    extend=extend,
                 )
         except KeyboardInterrupt:
             finished = 0
@@ -157,7 +165,7 @@ def run_and_report(
 
 def _busy_advice(run: SweepRun, path: Path) -> str:
     """What to do about configs another runner holds (the figure and table leave them out)."""
-    from optiscope.storage import resume_hint, store_flag
+    from optiscope.cli._advice import resume_hint, store_flag
 
     text = (
         f"{run.busy} configs of {run.name} are held by another runner and are not in the "
@@ -215,6 +223,11 @@ Examples:
     help="Also write the merged spec (.toml, .yaml or .json).",
 )
 @click.option("--force", is_flag=True, help="Take over configs left running by another host.")
+@click.option(
+    "--extend",
+    is_flag=True,
+    help="Add configs to the stored sweep of this --name (it keeps all it has).",
+)
 @FIGURE_OPTIONS
 @click.option("--baseline", default=None, help="Compare with this config: lr=0.01,weight_decay=0.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -230,6 +243,7 @@ def sweep_command(
     dry_run: bool,
     save_spec: Path | None,
     force: bool,
+    extend: bool,
     out: Path | None,
     baseline: str | None,
     as_json: bool,
@@ -256,6 +270,7 @@ def sweep_command(
         quiet=quiet,
         dry_run=dry_run,
         force=force,
+        extend=extend,
         out=out,
         as_json=as_json,
         baseline=baseline,

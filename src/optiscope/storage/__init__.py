@@ -1,7 +1,6 @@
 """The results store: sweeps, runs and per-epoch curves in sqlite (no torch here)."""
 
 from optiscope.storage._doctor import DoctorReport, Finding, diagnose
-from optiscope.storage._errors import DiskFullError, resume_hint, store_flag
 from optiscope.storage._location import DEFAULT_STORE, STORE_ENV, default_store_path
 from optiscope.storage._owner import new_owner, owner_alive, release_owner
 from optiscope.storage._schema import SCHEMA_VERSION
@@ -12,10 +11,8 @@ from optiscope.storage._types import (
     ResultStore,
     RunStatus,
     StoredRun,
-    StoreNotFoundError,
     SweepEntry,
     SweepInfo,
-    SweepNotFoundError,
 )
 
 __all__ = [
@@ -24,22 +21,17 @@ __all__ = [
     "RUN_STATUSES",
     "SCHEMA_VERSION",
     "STORE_ENV",
-    "DiskFullError",
     "DoctorReport",
     "Finding",
     "ResultStore",
     "RunStatus",
     "SqliteStore",
-    "StoreNotFoundError",
     "StoredRun",
     "SweepEntry",
     "SweepInfo",
-    "SweepNotFoundError",
     "default_store_path",
     "diagnose",
     "new_owner",
     "owner_alive",
     "release_owner",
-    "resume_hint",
-    "store_flag",
 ]

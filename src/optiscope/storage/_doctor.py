@@ -1,4 +1,8 @@
-"""``optiscope doctor``: check a store file and say what to do about each problem."""
+"""Check a store file: what is wrong, and which remedy applies (the command line words it).
+
+Each :class:`Finding` names its remedy as a :data:`Remedy` with the data it needs (the sweeps
+concerned); ``optiscope doctor`` turns that into advice with the commands to run.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from optiscope.errors import StorageError
-from optiscope.storage._errors import doctor_hint, resume_hint
+from optiscope.errors import NotAStoreError, StorageError, StoreUnavailableError
 from optiscope.storage._owner import owner_alive
 from optiscope.storage._sqlite import SqliteStore
 
@@ -15,16 +18,26 @@ __all__ = ["DoctorReport", "Finding", "diagnose"]
 
 Level = Literal["ok", "info", "warning", "error"]
 
+#: What to do about a finding: ``create`` (a sweep creates the store), ``not-a-file``,
+#: ``permissions``, ``empty`` (an empty file: delete it), ``foreign`` (not an optiscope store:
+#: leave it alone, use another file), ``rebuild`` (damaged: move aside, run the sweeps again),
+#: ``upgrade`` (written by a newer optiscope), ``wal`` (switch the journal mode), ``resume``
+#: (interrupted runs of ``sweeps``), ``takeover`` (runs held by another host), or none.
+Remedy = Literal[
+    "",
+    "create",
+    "not-a-file",
+    "permissions",
+    "empty",
+    "foreign",
+    "rebuild",
+    "upgrade",
+    "wal",
+    "resume",
+    "takeover",
+]
+
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _rebuild_advice(path: Path) -> str:
-    return (
-        f"The store only holds results that can be computed again. Keep a copy, move it aside "
-        f"(`mv {path} {path}.damaged`) and run your sweeps again: they rebuild it. To salvage "
-        "what is still readable first, use the sqlite3 command-line tool: "
-        f"`sqlite3 {path}.damaged .recover | sqlite3 {path}`, then run `optiscope doctor` again."
-    )
 
 
 @dataclass(frozen=True)
@@ -35,12 +48,14 @@ class Finding:
         level: ``ok``, ``info``, ``warning`` (works, but needs attention) or ``error``
             (the store cannot be used as it is).
         message: what was found.
-        advice: what to do about it (empty when nothing is needed).
+        remedy: what to do about it (see :data:`Remedy`; empty when nothing is needed).
+        sweeps: the sweeps the remedy concerns (``resume``, ``takeover``).
     """
 
     level: Level
     message: str
-    advice: str = ""
+    remedy: Remedy = ""
+    sweeps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,8 @@ class DoctorReport:
             "store": str(self.path),
             "healthy": self.healthy,
             "findings": [
-                {"level": f.level, "message": f.message, "advice": f.advice} for f in self.findings
+                {"level": f.level, "message": f.message, "remedy": f.remedy, "sweeps": f.sweeps}
+                for f in self.findings
             ],
         }
 
@@ -80,58 +96,40 @@ def diagnose(path: str | Path) -> DoctorReport:
 
 def _diagnose(path: Path) -> list[Finding]:
     if not path.exists():
-        return [Finding("info", f"there is no results store at {path} yet", "a sweep creates it.")]
+        return [Finding("info", f"there is no results store at {path} yet", "create")]
     if not path.is_file():
-        return [
-            Finding(
-                "error",
-                f"{path} is not a file",
-                "point --store (or $OPTISCOPE_STORE) to a file such as results.sqlite.",
-            )
-        ]
+        return [Finding("error", f"{path} is not a file", "not-a-file")]
     try:
         with path.open("rb") as file:
             header = file.read(len(SQLITE_HEADER))
     except OSError as err:
-        return [Finding("error", f"{path} cannot be read: {err}", "check its permissions.")]
+        return [Finding("error", f"{path} cannot be read: {err}", "permissions")]
     if not header:
-        return [
-            Finding(
-                "warning",
-                f"{path} is an empty file",
-                f"delete it (`rm {path}`); the next sweep creates a fresh store.",
-            )
-        ]
+        return [Finding("warning", f"{path} is an empty file", "empty")]
     if header != SQLITE_HEADER:
-        return [
-            Finding(
-                "error",
-                f"{path} is not an sqlite database (its first bytes are not sqlite's header)",
-                _rebuild_advice(path),
-            )
-        ]
+        message = f"{path} is not an sqlite database (its first bytes are not sqlite's header)"
+        return [Finding("error", message, "foreign")]
     try:
         store = SqliteStore(path, create=False)
+    except NotAStoreError as err:
+        return [Finding("error", str(err), "foreign")]
+    except StoreUnavailableError as err:
+        return [Finding("error", str(err), "upgrade" if err.reason == "newer" else "")]
     except StorageError as err:
-        return [Finding("error", _without_doctor_hint(err, path), _rebuild_advice(path))]
+        return [Finding("error", str(err), "rebuild")]
     try:
         return _check_open(store)
     except StorageError as err:
-        return [Finding("error", _without_doctor_hint(err, path), _rebuild_advice(path))]
+        return [Finding("error", str(err), "rebuild")]
     finally:
         store.close()
-
-
-def _without_doctor_hint(err: StorageError, path: Path) -> str:
-    """The error's text without its advice to run the doctor: this is the doctor."""
-    return str(err).replace(f"; {doctor_hint(path)}", "")
 
 
 def _check_open(store: SqliteStore) -> list[Finding]:
     path = store.path
     problems = store.check()
     if problems:
-        return [Finding("error", f"{path}: {'; '.join(problems)}", _rebuild_advice(path))]
+        return [Finding("error", f"{path}: {'; '.join(problems)}", "rebuild")]
     findings: list[Finding] = []
     sweeps = store.sweeps()
     runs = sum(info.total for info in sweeps)
@@ -144,7 +142,7 @@ def _check_open(store: SqliteStore) -> list[Finding]:
             Finding(
                 "warning",
                 f"journal mode is {mode!r}, not 'wal': readers may wait while a sweep writes",
-                f"switch it once with `sqlite3 {path} 'PRAGMA journal_mode=WAL'`.",
+                "wal",
             )
         )
     stale: set[str] = set()
@@ -168,8 +166,8 @@ def _check_open(store: SqliteStore) -> list[Finding]:
             Finding(
                 "warning",
                 f"{stale_runs} runs{which} were interrupted while training (their process is gone)",
-                f"nothing is lost: {resume_hint(stale, path)} (or running the sweep "
-                "again) trains them again; finished runs are kept.",
+                "resume",
+                tuple(sorted(stale)),
             )
         )
     if live:
@@ -183,8 +181,8 @@ def _check_open(store: SqliteStore) -> list[Finding]:
             Finding(
                 "warning",
                 f"{len(foreign)} runs are marked running by another host ({', '.join(hosts)})",
-                f"if no sweep runs there any more, "
-                f"{resume_hint(foreign_sweeps, path, force=True)} takes them over.",
+                "takeover",
+                tuple(sorted(foreign_sweeps)),
             )
         )
     return findings

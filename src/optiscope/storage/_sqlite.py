@@ -26,9 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from optiscope._version import __version__
-from optiscope.errors import StorageError
+from optiscope.errors import (
+    NotAStoreError,
+    StorageError,
+    StoreDamagedError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+    SweepExistsError,
+    SweepNotFoundError,
+)
 from optiscope.records import Curve, RunConfig, RunRecord
-from optiscope.storage._errors import doctor_hint, storage_error
+from optiscope.storage._errors import storage_error
 from optiscope.storage._location import default_store_path
 from optiscope.storage._owner import owner_alive
 from optiscope.storage._schema import SCHEMA, SCHEMA_VERSION, TABLES
@@ -36,10 +44,8 @@ from optiscope.storage._types import (
     RUN_STATUSES,
     RunStatus,
     StoredRun,
-    StoreNotFoundError,
     SweepEntry,
     SweepInfo,
-    SweepNotFoundError,
 )
 
 __all__ = ["SqliteStore"]
@@ -55,6 +61,11 @@ _RUN_COLUMNS = (
 
 def _float_or_none(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
+
+
+def _unnamed(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec without its name: two specs that differ only there describe the same sweep."""
+    return {k: v for k, v in spec.items() if k != "name"}
 
 
 #: The path of an in-memory store (sqlite's name for it).
@@ -88,10 +99,7 @@ class SqliteStore:
         self._path = Path(path) if path is not None else default_store_path()
         self._timeout = timeout
         if not create and not self._path.is_file():
-            raise StoreNotFoundError(
-                f"there is no results store at {self._path}; run a sweep first "
-                "(`optiscope sweep ...`), or point to one with --store PATH or $OPTISCOPE_STORE."
-            )
+            raise StoreNotFoundError(self._path)
         try:
             if create:
                 if str(self._path) != IN_MEMORY:
@@ -129,29 +137,29 @@ class SqliteStore:
             self._check_version(conn)
             return
         if tables:
-            raise StorageError(
-                f"{self._path} is an sqlite file but not an optiscope results store (it has "
-                f"tables {', '.join(sorted(tables))}); choose another file with --store PATH."
+            found = tuple(sorted(tables))
+            raise NotAStoreError(
+                self._path,
+                f"it is another program's sqlite file (tables {', '.join(found)})",
+                found,
             )
         if not create:
-            raise StorageError(
-                f"{self._path} holds no optiscope results (the file is empty); run a sweep to "
-                "fill it, or point to another store with --store PATH."
-            )
+            raise NotAStoreError(self._path, "the file is empty (no sweep has written to it)")
         self._initialise(conn)
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row and str(row[0]).isdigit() else None
         if version is None:
-            raise StorageError(
-                f"the results store {self._path} has no schema version; {doctor_hint(self._path)}."
+            raise StoreDamagedError(
+                f"the results store {self._path} has no schema version", path=self._path
             )
         if version > SCHEMA_VERSION:
-            raise StorageError(
+            raise StoreUnavailableError(
                 f"the results store {self._path} was written by a newer optiscope (schema "
-                f"{version}; this is {__version__} with schema {SCHEMA_VERSION}); upgrade "
-                "optiscope, or choose another store with --store PATH."
+                f"{version}; this is {__version__} with schema {SCHEMA_VERSION})",
+                path=self._path,
+                reason="newer",
             )
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
@@ -166,9 +174,11 @@ class SqliteStore:
                 if "locked" not in str(err) and "busy" not in str(err):
                     raise
             if time.monotonic() > deadline:
-                raise StorageError(
+                raise StoreUnavailableError(
                     f"could not switch the new results store {self._path} to WAL mode within "
-                    f"{self._timeout:g} s: another process keeps it locked."
+                    f"{self._timeout:g} s: another process keeps it locked",
+                    path=self._path,
+                    reason="locked",
                 )
             time.sleep(0.005 + 0.02 * random.random())
         conn.execute("BEGIN IMMEDIATE")
@@ -213,7 +223,7 @@ class SqliteStore:
     @property
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise StorageError(f"the results store {self._path} was closed; open it again.")
+            raise StorageError(f"the results store {self._path} was closed", path=self._path)
         return self._conn
 
     @staticmethod
@@ -256,16 +266,30 @@ class SqliteStore:
 
     # -- sweeps ------------------------------------------------------------------------------
 
-    def save_sweep(self, name: str, spec: Mapping[str, Any], entries: Sequence[SweepEntry]) -> None:
-        """Register a sweep, or update it when the name exists (its spec and config list).
+    def save_sweep(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        entries: Sequence[SweepEntry],
+        *,
+        extend: bool = False,
+    ) -> None:
+        """Register a sweep, or continue it when the name exists with the same spec.
 
         Runs not yet stored are added as ``pending``; runs already stored (by any sweep) keep
-        their status and results, so a changed sweep trains only its new configs.
+        their status and results.
 
         Args:
             name: the sweep's name.
             spec: the spec as JSON-ready data.
             entries: its configs in order, with their labels.
+            extend: a sweep of that name with another spec may take the new spec and
+                configs, if they keep every config it lists (so none is left to no sweep).
+
+        Raises:
+            SweepExistsError: when a sweep of that name exists with another spec and
+                ``extend`` is off, or the new configs leave out some it lists; nothing is
+                changed.
         """
         now = time.time()
         spec_json = json.dumps(spec, sort_keys=True)
@@ -275,6 +299,9 @@ class SqliteStore:
             for position, e in enumerate(entries)
         ]
         with self._write(f"registering sweep {name!r}") as conn:
+            conflict = self._conflict(conn, name, spec, [key for key, _, _ in rows], extend)
+            if conflict is not None:
+                raise conflict
             conn.execute(
                 "INSERT INTO sweeps (name, spec, created, updated, version) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
@@ -291,6 +318,37 @@ class SqliteStore:
                 "INSERT INTO sweep_runs (sweep, position, key, labels) VALUES (?, ?, ?, ?)",
                 members,
             )
+
+    def check_sweep(
+        self, name: str, spec: Mapping[str, Any], keys: Sequence[str], *, extend: bool = False
+    ) -> None:
+        """Raise what :meth:`save_sweep` would raise for this sweep, changing nothing.
+
+        Raises:
+            SweepExistsError: see :meth:`save_sweep`.
+        """
+        with self._read(f"checking sweep {name!r}") as conn:
+            conflict = self._conflict(conn, name, spec, keys, extend)
+        if conflict is not None:
+            raise conflict
+
+    def _conflict(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        spec: Mapping[str, Any],
+        keys: Sequence[str],
+        extend: bool,
+    ) -> SweepExistsError | None:
+        """Why ``name`` cannot be registered with ``spec`` (``None`` when it can)."""
+        row = conn.execute("SELECT spec FROM sweeps WHERE name = ?", (name,)).fetchone()
+        if row is None or _unnamed(json.loads(row[0])) == _unnamed(spec):
+            return None
+        listed = conn.execute("SELECT key FROM sweep_runs WHERE sweep = ?", (name,))
+        dropped = len({r[0] for r in listed} - set(keys))
+        if extend and not dropped:
+            return None
+        return SweepExistsError(name, self._path, json.loads(row[0]), dict(spec), dropped=dropped)
 
     def sweeps(self) -> list[SweepInfo]:
         """Every sweep with its run counts, oldest first."""
@@ -337,12 +395,8 @@ class SqliteStore:
         ]
 
     def _not_found(self, conn: sqlite3.Connection, name: str) -> SweepNotFoundError:
-        names = [row[0] for row in conn.execute("SELECT name FROM sweeps ORDER BY created")]
-        known = f"it holds: {', '.join(names)}" if names else "it holds no sweeps yet"
-        return SweepNotFoundError(
-            f"no sweep named {name!r} in the results store {self._path}; {known} "
-            "(see `optiscope runs list`)."
-        )
+        names = tuple(row[0] for row in conn.execute("SELECT name FROM sweeps ORDER BY created"))
+        return SweepNotFoundError(name, self._path, names)
 
     def remove_sweep(self, name: str) -> int:
         """Delete a sweep, and the runs (with curves) that no other sweep uses.
@@ -356,12 +410,19 @@ class SqliteStore:
         with self._write(f"removing sweep {name!r}") as conn:
             if conn.execute("SELECT 1 FROM sweeps WHERE name = ?", (name,)).fetchone() is None:
                 raise self._not_found(conn, name)
+            mine = [row[0] for row in conn.execute(
+                "SELECT key FROM sweep_runs WHERE sweep = ?", (name,)
+            )]  # fmt: skip
             conn.execute("DELETE FROM sweeps WHERE name = ?", (name,))
-            gone = conn.execute(
-                "DELETE FROM runs WHERE key NOT IN (SELECT key FROM sweep_runs) "
-                "AND status != 'running'"
-            )
-            return int(gone.rowcount)
+            # Only this sweep's runs that no other sweep uses: never runs a user did not name.
+            gone = 0
+            for key in mine:
+                gone += conn.execute(
+                    "DELETE FROM runs WHERE key = ? AND status != 'running' "
+                    "AND key NOT IN (SELECT key FROM sweep_runs)",
+                    (key,),
+                ).rowcount
+            return gone
 
     # -- runs --------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from optiscope.errors import StorageError
 from optiscope.records import Curve, RunConfig, RunRecord
 
 __all__ = [
@@ -15,11 +14,9 @@ __all__ = [
     "RUN_STATUSES",
     "ResultStore",
     "RunStatus",
-    "StoreNotFoundError",
     "StoredRun",
     "SweepEntry",
     "SweepInfo",
-    "SweepNotFoundError",
 ]
 
 RunStatus = Literal["pending", "running", "done", "diverged", "error"]
@@ -30,14 +27,6 @@ RUN_STATUSES: tuple[str, ...] = ("pending", "running", "done", "diverged", "erro
 
 #: Statuses that mean "trained to the end": never trained again.
 FINISHED: frozenset[str] = frozenset({"done", "diverged"})
-
-
-class SweepNotFoundError(StorageError, LookupError):
-    """No sweep of that name in the store (a user mistake: the CLI exits with code 2)."""
-
-
-class StoreNotFoundError(StorageError, LookupError):
-    """No store file at the path given (a user mistake: the CLI exits with code 2)."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +129,17 @@ class ResultStore(Protocol):
 
     def close(self) -> None: ...
 
-    def save_sweep(self, name: str, spec: Mapping[str, Any], entries: Sequence[SweepEntry]) -> None:
-        """Register (or update) a sweep and its configs; new runs start ``pending``."""
+    def save_sweep(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        entries: Sequence[SweepEntry],
+        *,
+        extend: bool = False,
+    ) -> None:
+        """Register (or continue) a sweep and its configs; new runs start ``pending``. A name
+        taken by another spec is refused unless ``extend`` (and the new configs keep all the
+        old ones)."""
 
     def sweeps(self) -> list[SweepInfo]:
         """Every sweep, oldest first."""

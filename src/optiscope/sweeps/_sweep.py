@@ -23,17 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from optiscope.data import Dataset
-from optiscope.errors import EngineError, OptiscopeError
+from optiscope.errors import DiskFullError, OptiscopeError, TrainingFailedError
 from optiscope.records import RunConfig, RunRecord
 from optiscope.storage import (
     FINISHED,
-    DiskFullError,
     SqliteStore,
     SweepEntry,
     new_owner,
     owner_alive,
     release_owner,
-    resume_hint,
 )
 from optiscope.sweeps._plan import Plan, plan
 from optiscope.sweeps._run import check_device, check_engine, run_configs
@@ -104,6 +102,7 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = False,
     force: bool = False,
+    extend: bool = False,
     on_record: Callable[[RunRecord], None] | None = None,
 ) -> SweepRun:
     """Train every config of ``spec`` that the store does not hold finished.
@@ -120,6 +119,8 @@ def run_sweep(
             config group, ETA.
         force: also take over configs marked ``running`` by a process that cannot be
             checked (another host); use only when no other sweep is running.
+        extend: a stored sweep of the same name and another spec takes this spec, when it
+            keeps every config that sweep lists (adding values to a named sweep).
         on_record: called with each record after it is stored.
 
     Returns:
@@ -128,7 +129,8 @@ def run_sweep(
     Raises:
         ConfigError: when any config is invalid (nothing is trained).
         StorageError: when the store cannot be read or written (finished configs are kept).
-        EngineError: when training fails; configs finished before are kept.
+        SweepExistsError: the name is taken by a sweep with another spec (see ``extend``).
+        TrainingFailedError: when training fails; configs finished before are kept.
     """
     started = time.perf_counter()
     planned = spec if isinstance(spec, Plan) else plan(spec)
@@ -138,7 +140,8 @@ def run_sweep(
     name, named, points = planned.name, planned.spec, planned.points
     target, owned = open_store(store)
     try:
-        target.save_sweep(name, named.to_dict(), [SweepEntry(p.config, p.labels) for p in points])
+        entries = [SweepEntry(p.config, p.labels) for p in points]
+        target.save_sweep(name, named.to_dict(), entries, extend=extend)
         recovered = target.recover_stale(force=force)
         keys = [p.config.key() for p in points]
         statuses = target.statuses(keys)
@@ -183,8 +186,8 @@ def run_sweep(
             seconds=time.perf_counter() - started,
             elsewhere=elsewhere,
         )
-    except DiskFullError as err:  # the same advice, with the command for this sweep
-        raise DiskFullError(err.path, err.action, sweep=name) from err
+    except DiskFullError as err:  # the same error, naming the sweep to continue
+        raise DiskFullError(err.path or target.path, err.action, sweep=name) from err
     finally:
         if owned:
             target.close()
@@ -248,11 +251,7 @@ def _train(
         raise
     except Exception as err:
         done = initial + len(points) - len(unfinished)
-        raise EngineError(
-            f"training failed in sweep {name!r}: {type(err).__name__}: {err}. The {done} "
-            f"configs finished so far are kept in {store.path}; fix the cause, then "
-            f"{resume_hint(name, store.path)} trains the rest."
-        ) from err
+        raise TrainingFailedError(name, store.path, done, err) from err
     finally:
         bar.close()
     return len(points) - len(unfinished)

@@ -42,7 +42,7 @@ def test_reusing_a_sweep_name_is_refused_and_nothing_is_orphaned(
     assert "already has a sweep named 's' with another spec (it differs in: fixed, grid)" in err
     assert "--name" in err and "`optiscope runs rm s`" in err
     # Removing another sweep leaves s's runs; running s again trains nothing.
-    assert run(["runs", "rm", "other"], capsys)[0] == 0
+    assert run(["runs", "rm", "other", "--yes"], capsys)[0] == 0
     with SqliteStore(create=False) as store:
         assert [r.status for r in store.runs("s")] == ["done", "done"]
     code, _, err = run(["sweep", "--lr", "0.1,0.01", "--name", "s", *SMALL], capsys)

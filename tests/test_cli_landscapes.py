@@ -291,6 +291,7 @@ def test_frames_help_says_it_is_the_most_frames(capsys: pytest.CaptureFixture[st
     assert code == 0 and "The most GIF frames" in " ".join(out.split())
 
 
+@pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark
 def test_python_dash_m_runs_the_same_command_line() -> None:
     import subprocess
     import sys

@@ -106,6 +106,7 @@ def test_the_engine_benchmark_runs_and_its_curves_agree(tmp_path: Path) -> None:
     assert "| workload | configs |" in done.stdout
 
 
+@pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark
 def test_the_gpu_benchmark_runs_on_the_cpu_in_its_smoke_settings() -> None:
     done = _script("benchmarks/bench_gpu.py", "--device", "cpu", "--sizes", "8", "--epochs", "1")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -186,7 +186,8 @@ def test_diverged_cells_are_marked_not_dropped() -> None:
     )
     assert result.diverged[:, 1].all() and not result.diverged[:, 0].any()
     assert np.isnan(result.final_distance[:, 1]).all()
-    assert result.plot() is not None
+    titles = [ax.get_title() for ax in result.plot().axes]
+    assert titles[:2] == ["final distance", "steps to reach the tolerance"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ activations of the training batches and of the 300 validation rows for all 1,024
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -41,6 +43,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark
 def test_a_1024_config_group_peaks_under_1_gb() -> None:
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600

@@ -2,8 +2,8 @@
 
 Every test trains the same configs twice, stacked (``VectorizedTrainer``) and one by one
 (``train_reference``, the plain PyTorch loop, itself checked against the exercise's code in
-test_reference_parity.py), and asserts equality: curves exactly (NaN where the reference has NaN, every other number
-equal) and every final parameter with ``torch.equal``. Fewer epochs than
+test_reference_parity.py), and asserts equality: curves exactly (NaN where the reference has
+NaN, every other number equal) and every final parameter with ``torch.equal``. Fewer epochs than
 the exercise's 30 are enough: training is chaotic here, so a single differing bit early on
 grows into a visible difference within an epoch.
 """

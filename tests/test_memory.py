@@ -7,12 +7,12 @@ activations of the training batches and of the 300 validation rows for all 1,024
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 LIMIT_MB = 1024
 

@@ -59,8 +59,9 @@ def _taken(configs: Sequence[RunConfig]) -> tuple[list[RunRecord], dict[int, lis
     """Train with a checkpoint every epoch; by epoch, the checkpoints in config order."""
     taken: dict[int, dict[int, Checkpoint]] = {}
 
-    def keep(index: int, checkpoint: Checkpoint) -> None:
-        taken.setdefault(checkpoint.epoch, {})[index] = checkpoint
+    def keep(checkpoints: dict[int, Checkpoint]) -> None:
+        (epoch,) = {c.epoch for c in checkpoints.values()}
+        taken[epoch] = checkpoints
 
     records = train_vectorized(configs, DATA, on_checkpoint=keep, checkpoints=EVERY_EPOCH)
     return records, {e: [by[i] for i in sorted(by)] for e, by in taken.items()}
@@ -175,6 +176,6 @@ def test_a_checkpoint_of_another_network_is_refused() -> None:
 def test_no_checkpoint_is_taken_before_the_policy_allows_it() -> None:
     taken: list[Checkpoint] = []
     never = CheckpointPolicy(min_seconds=float("inf"))
-    train_vectorized(GROUPS["adamw"][:2], DATA, on_checkpoint=lambda _, c: taken.append(c),
+    train_vectorized(GROUPS["adamw"][:2], DATA, on_checkpoint=lambda c: taken.append(c[0]),
                      checkpoints=never)  # fmt: skip
     assert taken == []

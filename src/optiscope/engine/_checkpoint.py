@@ -131,8 +131,9 @@ class Checkpoint:
         )
 
 
-CheckpointCallback = Callable[[int, Checkpoint], None]
-"""``on_checkpoint(index, checkpoint)``: config ``index`` of the group reached an epoch end."""
+CheckpointCallback = Callable[[dict[int, Checkpoint]], None]
+"""``on_checkpoint(checkpoints)``: at an epoch end, by index in the group, the checkpoint of
+each config still training (one call, so a store can write them in one transaction)."""
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ class VectorizedTrainer:
             on_epoch: called after each epoch with the epoch and, per config, its finished
                 record (``None`` while it is still training).
             on_checkpoint: called at the end of an epoch, when ``checkpoints`` says one is
-                due, with each config still training and its :class:`Checkpoint`.
+                due, with the :class:`Checkpoint` of each config still training, by index.
             checkpoints: when to take checkpoints (default: :class:`CheckpointPolicy`).
         """
         with one_intra_op_thread():
@@ -272,9 +272,13 @@ class VectorizedTrainer:
                 break
             if on_checkpoint is not None and clock.due():
                 taking = time.perf_counter()
-                for i, row in enumerate(columns):
-                    if finished[i] is None:
-                        on_checkpoint(i, self.checkpoint(i, epoch, _curve(row)))
+                on_checkpoint(
+                    {
+                        i: self.checkpoint(i, epoch, _curve(row))
+                        for i, row in enumerate(columns)
+                        if finished[i] is None
+                    }
+                )
                 clock.taken(taking)
         return [r for r in finished if r is not None]
 

@@ -9,12 +9,14 @@ test_reliability.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from optiscope.cli import main
 from optiscope.engine import EVERY_EPOCH
 from optiscope.errors import EngineError
 from optiscope.records import RunRecord
@@ -116,3 +118,22 @@ def test_without_checkpoints_an_interrupted_config_starts_over(tmp_path: Path) -
     with SqliteStore(path) as store:
         run = run_sweep(spec, store=store, workers=1, checkpoints=None)
         assert run.resumed == 0 and run.trained == 1
+
+
+def test_runs_list_shows_partly_trained_configs_with_their_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SweepSpec(grid={"lr": [0.03, 0.003]}, fixed=FIXED, name="half")
+    path = tmp_path / "results.sqlite"
+    with _StopsAt(path, 3, KeyboardInterrupt()) as stopping, pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, store=stopping, workers=1, checkpoints=EVERY_EPOCH)
+    for args in (
+        ["runs", "list", "--store", str(path)],
+        ["runs", "list", "--json", "--store", str(path)],
+    ):
+        main(args)  # (returns: the command ran without an error)
+    text, data = capsys.readouterr().out.split("{", 1)
+    header, row = text.strip().splitlines()
+    assert header.split()[-3] == "partial" and "2 (epoch 3)" in row
+    (listed,) = json.loads("{" + data)["sweeps"]
+    assert (listed["partial"], listed["partial_epochs"], listed["pending"]) == (2, [3, 3], 2)

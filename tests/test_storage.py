@@ -224,20 +224,6 @@ class StoreContract:
         assert store.runs("s") == before
         assert store.check() == []
 
-
-class TestInMemoryStore(StoreContract):
-    """The store ``compare_configs`` runs its plan on: the same contract, in memory."""
-
-    def make_store(self, path: Path) -> ResultStore:
-        return SqliteStore.in_memory()
-
-    def test_it_writes_no_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.chdir(tmp_path)
-        with SqliteStore.in_memory() as store:
-            store.save_sweep("s", {}, _entries(0.1))
-            assert [r.status for r in store.runs("s")] == ["pending"]
-        assert list(tmp_path.iterdir()) == []
-
     def test_checkpoints_are_kept_for_running_runs_and_replaced(self, store: ResultStore) -> None:
         entries = _entries(0.1, 0.01, 0.001)
         keys = [e.config.key() for e in entries]
@@ -279,6 +265,20 @@ class TestInMemoryStore(StoreContract):
             release_owner(owner)
         store.remove_sweep("s")  # runs go, and their checkpoints with them
         assert store.checkpoints(keys) == {}
+
+
+class TestInMemoryStore(StoreContract):
+    """The store ``compare_configs`` runs its plan on: the same contract, in memory."""
+
+    def make_store(self, path: Path) -> ResultStore:
+        return SqliteStore.in_memory()
+
+    def test_it_writes_no_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        with SqliteStore.in_memory() as store:
+            store.save_sweep("s", {}, _entries(0.1))
+            assert [r.status for r in store.runs("s")] == ["pending"]
+        assert list(tmp_path.iterdir()) == []
 
 
 class TestSqliteStore(StoreContract):

@@ -154,6 +154,50 @@ def test_ctrl_c_and_sigterm_give_unfinished_configs_back(signum: int, tmp_path: 
             assert final[key] == state
 
 
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"]
+)
+def test_a_signal_costs_at_most_the_training_since_the_last_checkpoint(
+    signum: int, tmp_path: Path
+) -> None:
+    """Before checkpoints, a sweep interrupted mid-group stored nothing of it. Now the
+    checkpoint stored before the signal survives it, and resuming from it gives the
+    uninterrupted numbers. The command runs with its default checkpoint policy."""
+    fixed = {"epochs": 10, "n": 1000, "hidden": (16,), "batch_size": 8}
+    spec = SweepSpec(grid={"lr": [0.01, 0.003]}, fixed=fixed, name="signal")
+    spec_file = spec.save(tmp_path / "spec.toml")
+    store = tmp_path / "results.sqlite"
+    command = [*CLI, "sweep", "--config", str(spec_file), "--store", str(store), "-q"]
+    command += ["--workers", "1"]  # one lockstep group of both configs, in this process
+    keys = [p.config.key() for p in spec.expand()]
+    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    seen: dict[str, int] = {}
+    while not seen:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+        with contextlib.suppress(StorageError), SqliteStore(store, create=False) as reader:
+            seen = {k: c.epoch for k, c in reader.checkpoints(keys).items()}
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130), err
+    with SqliteStore(store, create=False) as reader:
+        kept = {k: c.epoch for k, c in reader.checkpoints(keys).items()}
+        statuses = set(reader.statuses(keys).values())
+        partial = reader.checkpoint_epochs("signal")
+    assert set(kept) == set(keys) and all(kept[k] >= seen.get(k, 0) for k in keys)
+    assert all(0 < epoch < fixed["epochs"] for epoch in kept.values())
+    assert partial == kept
+    assert statuses == ({"running"} if signum == signal.SIGKILL else {"pending"})
+    assert run_sweep(spec, store=store, workers=1).resumed == len(keys)
+    result = SweepResult.load("signal", store=store)
+    uninterrupted = run_configs([p.config for p in spec.expand()], workers=1)
+    assert [_numbers(r) for r in result.records] == [_numbers(r) for r in uninterrupted]
+    with SqliteStore(store, create=False) as reader:
+        assert reader.checkpoints(keys) == {}
+
+
 def _children(pid: int) -> list[int]:
     """Live (not zombie) processes whose parent is ``pid``, from /proc."""
     found = []

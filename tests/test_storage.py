@@ -24,6 +24,7 @@ from optiscope.records import Curve, DataSpec, RunConfig, RunRecord
 from optiscope.storage import (
     SCHEMA_VERSION,
     ResultStore,
+    SavedCheckpoint,
     SqliteStore,
     SweepEntry,
     diagnose,
@@ -237,6 +238,48 @@ class StoreContract:
         assert store.runs("s") == before
         assert store.check() == []
 
+    def test_checkpoints_are_kept_for_running_runs_and_replaced(self, store: ResultStore) -> None:
+        entries = _entries(0.1, 0.01, 0.001)
+        keys = [e.config.key() for e in entries]
+        store.save_sweep("s", {}, entries)
+        owner = new_owner()
+        try:
+            store.claim(keys[:2], owner)
+            saved = [
+                SavedCheckpoint(k, 3, "vectorized", bytes([i]) * 5) for i, k in enumerate(keys)
+            ]
+            assert store.put_checkpoints(saved) == 2  # not the third: it is not running
+            store.put_checkpoints([SavedCheckpoint(keys[0], 4, "vectorized", b"\x00later")])
+            assert store.checkpoints(keys) == {
+                keys[0]: SavedCheckpoint(keys[0], 4, "vectorized", b"\x00later"),
+                keys[1]: saved[1],
+            }
+            assert store.checkpoint_epochs("s") == {keys[0]: 4, keys[1]: 3}
+            store.release(None, owner)  # an interrupted runner gives its runs back ...
+            assert set(store.checkpoints(keys)) == set(keys[:2])  # ... with their checkpoints
+            store.delete_checkpoints(keys[1:2])
+            assert set(store.checkpoints(keys)) == {keys[0]}
+        finally:
+            release_owner(owner)
+        assert store.check() == []
+
+    def test_a_final_record_deletes_the_runs_checkpoint(self, store: ResultStore) -> None:
+        entries = _entries(0.1, 0.01)
+        keys = [e.config.key() for e in entries]
+        store.save_sweep("s", {}, entries)
+        owner = new_owner()
+        try:
+            store.claim(keys, owner)
+            store.put_checkpoints([SavedCheckpoint(k, 2, "reference", b"state") for k in keys])
+            store.put_record(_record(entries[0].config, status="diverged"))
+            assert set(store.checkpoints(keys)) == {keys[1]}
+            assert store.put_checkpoints([SavedCheckpoint(keys[0], 2, "reference", b"x")]) == 0
+            store.release(None, owner)
+        finally:
+            release_owner(owner)
+        store.remove_sweep("s")  # runs go, and their checkpoints with them
+        assert store.checkpoints(keys) == {}
+
 
 class TestInMemoryStore(StoreContract):
     """The store ``compare_configs`` runs its plan on: the same contract, in memory."""
@@ -308,6 +351,23 @@ class TestSqliteStore(StoreContract):
         conn.close()
         with pytest.raises(StorageError, match="newer optiscope"):
             SqliteStore(path)
+
+    def test_a_schema_1_store_gains_the_checkpoints_table(self, tmp_path: Path) -> None:
+        path = tmp_path / "old.sqlite"
+        with SqliteStore(path) as store:
+            store.save_sweep("s", {}, _entries(0.1))
+        with sqlite3.connect(path) as conn:  # as optiscope wrote it before checkpoints
+            conn.execute("DROP TABLE checkpoints")
+            conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.close()
+        with SqliteStore(path, create=False) as store:
+            assert store.check() == []
+            assert store.checkpoints([e.config.key() for e in _entries(0.1)]) == {}
+            assert [r.status for r in store.runs("s")] == ["pending"]
+        with sqlite3.connect(path) as conn:
+            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        conn.close()
+        assert version == (str(SCHEMA_VERSION),)
 
     def test_a_closed_store_says_so(self, tmp_path: Path) -> None:
         store = SqliteStore(tmp_path / "s.sqlite")

@@ -196,6 +196,9 @@ def runs_list(store: Path | None, as_json: bool) -> None:
     with user_mistake(), SqliteStore(store, create=False) as target:
         infos = target.sweeps()
         path = target.path
+        partial = {
+            info.name: sorted(target.checkpoint_epochs(info.name).values()) for info in infos
+        }
     rows = []
     for info in infos:
         try:
@@ -207,6 +210,8 @@ def runs_list(store: Path | None, as_json: bool) -> None:
                 "name": info.name,
                 "configs": info.total,
                 **dict(info.counts),
+                "partial": len(partial[info.name]),
+                "partial_epochs": partial[info.name],
                 "spec": size,
                 "created": info.created,
                 "updated": info.updated,
@@ -223,8 +228,17 @@ def runs_list(store: Path | None, as_json: bool) -> None:
 
     table = pd.DataFrame(rows)
     table["updated"] = [_when(v) for v in table["updated"]]
-    columns = ["name", "configs", "done", "diverged", "error", "pending", "running"]
+    table["partial"] = [_partial(epochs) for epochs in table["partial_epochs"]]
+    columns = ["name", "configs", "done", "diverged", "error", "pending", "running", "partial"]
     click.echo(table[[*columns, "updated", "spec"]].to_string(index=False))
+
+
+def _partial(epochs: list[int]) -> str:
+    """Unfinished configs with a checkpoint, and the epochs they reached: ``2 (epoch 3-5)``."""
+    if not epochs:
+        return "0"
+    low, high = min(epochs), max(epochs)
+    return f"{len(epochs)} (epoch {low if low == high else f'{low}-{high}'})"
 
 
 @runs_group.command("show")

@@ -1,5 +1,11 @@
 """Training engines: the reference PyTorch loop (ground truth) and faster exact paths."""
 
+from optiscope.engine._checkpoint import (
+    EVERY_EPOCH,
+    Checkpoint,
+    CheckpointCallback,
+    CheckpointPolicy,
+)
 from optiscope.engine._cost import estimate_seconds
 from optiscope.engine._decay import (
     DECAY_RULES,
@@ -26,9 +32,13 @@ from optiscope.engine._vectorized import VectorizedTrainer, lockstep_key, train_
 __all__ = [
     "DECAYS",
     "DECAY_RULES",
+    "EVERY_EPOCH",
     "METRICS",
     "PATH_OPTIMIZERS",
     "STEP_FUNCTION_HELP",
+    "Checkpoint",
+    "CheckpointCallback",
+    "CheckpointPolicy",
     "DecayFixedPoint",
     "GridRun",
     "InexactError",

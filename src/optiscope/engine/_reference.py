@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from optiscope.data import Dataset, make_dataset
+from optiscope.engine._checkpoint import Checkpoint, CheckpointPolicy, skip_epochs, to_numpy
 from optiscope.engine._metrics import evaluate
 from optiscope.engine._validate import validate_config
 from optiscope.models import build_mlp
@@ -29,6 +31,9 @@ ModelFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 EpochCallback = Callable[[int, float, float], None]
 
+ENGINE = "reference"
+"""This engine's name, on its records and checkpoints."""
+
 
 def train_reference(
     config: RunConfig,
@@ -39,6 +44,9 @@ def train_reference(
     device: str | torch.device = "cpu",
     on_epoch: EpochCallback | None = None,
     validate: bool = True,
+    resume: Checkpoint | None = None,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
     """Train one config with the plain PyTorch loop.
 
@@ -51,6 +59,11 @@ def train_reference(
             optimizer's ``torch.optim`` class with ``config.hparams``.
         device: where to train.
         on_epoch: called as ``on_epoch(epoch, valid_loss, train_loss)`` after each epoch.
+        resume: a checkpoint of this engine to go on from (the model's ``state_dict`` and
+            the optimizer's state after its epoch, see :mod:`optiscope.engine._checkpoint`).
+        on_checkpoint: called at the end of an epoch, when ``checkpoints`` says one is due,
+            with the run's :class:`Checkpoint` (never after the last epoch).
+        checkpoints: when to take checkpoints (default: :class:`CheckpointPolicy`).
         validate: check the config first; ``False`` only for a config already checked (a
             sweep's plan checks each config once).
 
@@ -60,6 +73,7 @@ def train_reference(
 
     Raises:
         ConfigError: when the config is invalid (nothing is trained).
+        ValueError: when ``resume`` does not fit this config's model and optimizer.
     """
     if validate:
         validate_config(config)
@@ -82,9 +96,21 @@ def train_reference(
 
     columns: dict[str, list[float]] = {name: [] for name in Curve.__dataclass_fields__}
     status, diverged_epoch = "done", None
-    steps = samples = 0
+    steps = samples = trained = 0
+    before = 0.0  # seconds trained before this call
+    if resume is not None:
+        trained = _restore(resume, model, optimizer, config.epochs)
+        for name, values in columns.items():
+            values.extend(getattr(resume.curve, name))
+        steps, samples, before = (
+            resume.curve.step[-1],
+            resume.curve.samples[-1],
+            resume.curve.seconds[-1],
+        )
+        skip_epochs(order, trained)  # the same permutations from here on
+    clock = (checkpoints or CheckpointPolicy()).clock()
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(trained + 1, config.epochs + 1):
         model.train()
         indices = next(order)
         losses: list[float] = []
@@ -103,7 +129,7 @@ def train_reference(
         valid_loss = evaluate(model, X_valid, y_valid, config.metric, config.batch_size)
         for name, value in zip(
             ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"),
-            (epoch, steps, samples, time.perf_counter() - start, valid_loss, train_loss),
+            (epoch, steps, samples, before + time.perf_counter() - start, valid_loss, train_loss),
             strict=True,
         ):
             columns[name].append(value)
@@ -112,14 +138,68 @@ def train_reference(
         if not (math.isfinite(valid_loss) and math.isfinite(train_loss)):
             status, diverged_epoch = "diverged", epoch
             break
-    curve = Curve(**{name: tuple(values) for name, values in columns.items()})  # type: ignore[arg-type]
+        if on_checkpoint is not None and epoch < config.epochs and clock.due():
+            taking = time.perf_counter()
+            on_checkpoint(_checkpoint(model, optimizer, epoch, _curve(columns)))
+            clock.taken(taking)
     return RunRecord(
         config=config,
-        curve=curve,
+        curve=_curve(columns),
         status=status,  # type: ignore[arg-type]
         diverged_epoch=diverged_epoch,
-        engine="reference",
+        engine=ENGINE,
     )
+
+
+def _curve(columns: dict[str, list[float]]) -> Curve:
+    return Curve(**{name: tuple(values) for name, values in columns.items()})  # type: ignore[arg-type]
+
+
+def _checkpoint(
+    model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, curve: Curve
+) -> Checkpoint:
+    """The model's ``state_dict`` as ``model.NAME`` and the optimizer's per-parameter state
+    as ``optim.INDEX.NAME`` (tensors among the arrays, numbers among the scalars)."""
+    arrays = {f"model.{name}": to_numpy(t) for name, t in model.state_dict().items()}
+    scalars: dict[str, bool | int | float] = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for name, value in state.items():
+            if isinstance(value, Tensor):
+                arrays[f"optim.{index}.{name}"] = to_numpy(value)
+            else:
+                scalars[f"optim.{index}.{name}"] = value
+    return Checkpoint(engine=ENGINE, epoch=epoch, curve=curve, arrays=arrays, scalars=scalars)
+
+
+def _restore(
+    checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer, epochs: int
+) -> int:
+    """Load a checkpoint into a fresh model and optimizer; returns its epoch."""
+    if checkpoint.engine != ENGINE or not 0 < checkpoint.epoch < epochs:
+        raise ValueError(
+            f"a {checkpoint.engine} checkpoint of epoch {checkpoint.epoch} cannot resume a "
+            f"{ENGINE} run of {epochs} epochs"
+        )
+    weights: dict[str, Tensor] = {}
+    state: dict[int, dict[str, Any]] = {}
+    for name, array in checkpoint.arrays.items():
+        kind, _, rest = name.partition(".")
+        value = torch.from_numpy(array.copy())
+        if kind == "model":
+            weights[rest] = value
+        else:
+            index, _, key = rest.partition(".")
+            state.setdefault(int(index), {})[key] = value
+    for name, number in checkpoint.scalars.items():
+        index, _, key = name.removeprefix("optim.").partition(".")
+        state.setdefault(int(index), {})[key] = number
+    try:
+        model.load_state_dict(weights)
+        groups = optimizer.state_dict()["param_groups"]
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(f"the checkpoint does not fit this model and optimizer: {err}") from err
+    return checkpoint.epoch
 
 
 def _epoch_orders(config: RunConfig, n: int) -> Iterator[Tensor | None]:

@@ -19,6 +19,14 @@ import torch
 from torch import Tensor
 
 from optiscope.data import Dataset, make_dataset
+from optiscope.engine._checkpoint import (
+    Checkpoint,
+    CheckpointCallback,
+    CheckpointPolicy,
+    optimizer_rows,
+    restore_optimizer_rows,
+    to_numpy,
+)
 from optiscope.engine._exact import InexactError
 from optiscope.engine._stacked_net import StackedMLP, element_offset
 from optiscope.engine._threads import one_intra_op_thread
@@ -31,6 +39,9 @@ from optiscope.records import Curve, RunConfig, RunRecord
 __all__ = ["VectorizedTrainer", "lockstep_key", "train_vectorized"]
 
 GroupEpochCallback = Callable[[int, Sequence[RunRecord | None]], None]
+
+ENGINE = "vectorized"
+"""This engine's name, on its records and checkpoints."""
 
 
 def lockstep_key(config: RunConfig) -> Hashable | None:
@@ -58,11 +69,14 @@ class VectorizedTrainer:
         configs: the configs (validated here); all must have the same :func:`lockstep_key`.
         data: the data set; ``None`` builds ``configs[0].data``.
         device: where to train.
+        resume: one checkpoint per config, all of one epoch, written by this engine: training
+            goes on from there (see :mod:`optiscope.engine._checkpoint`).
 
     Raises:
         ConfigError: for an invalid config, or configs that cannot train in lockstep.
         InexactError: when the optimizer's vectorized update does not reproduce
             ``torch.optim`` on this device (see :func:`optiscope.optim.matches_reference`).
+        ValueError: when the checkpoints do not fit these configs.
     """
 
     def __init__(
@@ -72,6 +86,7 @@ class VectorizedTrainer:
         *,
         device: str | torch.device = "cpu",
         validate: bool = True,
+        resume: Sequence[Checkpoint] | None = None,
     ) -> None:
         if not configs:
             raise ConfigError("no configs to train; pass at least one RunConfig.")
@@ -110,6 +125,40 @@ class VectorizedTrainer:
                 f"{self.device} for these configs; they train with the reference engine."
             )
         self.state = self.info.init_state([self.params], hparams)
+        self.resume = list(resume) if resume is not None else None
+        if self.resume is not None:
+            self._restore(self.resume)
+
+    def _restore(self, checkpoints: Sequence[Checkpoint]) -> None:
+        epochs = {c.epoch for c in checkpoints}
+        engines = {c.engine for c in checkpoints}
+        if len(checkpoints) != self.k or len(epochs) != 1 or engines != {ENGINE}:
+            raise ValueError(
+                f"resuming {self.k} configs needs one {ENGINE} checkpoint each, all of one "
+                f"epoch; got {len(checkpoints)} of epochs {sorted(epochs)} by {sorted(engines)}"
+            )
+        if not 0 < checkpoints[0].epoch < self.configs[0].epochs:
+            raise ValueError(
+                f"checkpoint of epoch {checkpoints[0].epoch}; these configs train "
+                f"{self.configs[0].epochs} epochs"
+            )
+        for k, checkpoint in enumerate(checkpoints):
+            row = checkpoint.arrays.get("params")
+            if row is None or row.shape != (self.layout.row,):
+                raise ValueError(f"checkpoint {k} has no parameter row of {self.layout.row}")
+            self.params[k].copy_(torch.from_numpy(row.copy()))
+        restore_optimizer_rows(self.state, dict(enumerate(checkpoints)), [self.params])
+
+    def checkpoint(self, k: int, epoch: int, curve: Curve) -> Checkpoint:
+        """Config ``k``'s state now, after ``epoch`` epochs with this ``curve``."""
+        arrays, scalars = optimizer_rows(self.state, k)
+        return Checkpoint(
+            engine=ENGINE,
+            epoch=epoch,
+            curve=curve,
+            arrays={"params": to_numpy(self.params[k]), **arrays},
+            scalars=scalars,
+        )
 
     @property
     def k(self) -> int:
@@ -119,7 +168,13 @@ class VectorizedTrainer:
         """Each config's current parameters as a ``state_dict`` of ``build_mlp``'s model."""
         return [unstack_mlp(self.params, self.layout, k) for k in range(self.k)]
 
-    def run(self, *, on_epoch: GroupEpochCallback | None = None) -> list[RunRecord]:
+    def run(
+        self,
+        *,
+        on_epoch: GroupEpochCallback | None = None,
+        on_checkpoint: CheckpointCallback | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+    ) -> list[RunRecord]:
         """Train every epoch and return one record per config, in order.
 
         A config whose training or validation loss becomes NaN or inf stops being recorded at
@@ -132,11 +187,19 @@ class VectorizedTrainer:
         Args:
             on_epoch: called after each epoch with the epoch and, per config, its finished
                 record (``None`` while it is still training).
+            on_checkpoint: called at the end of an epoch, when ``checkpoints`` says one is
+                due, with the :class:`Checkpoint` of each config still training, by index.
+            checkpoints: when to take checkpoints (default: :class:`CheckpointPolicy`).
         """
         with one_intra_op_thread():
-            return self._run(on_epoch)
+            return self._run(on_epoch, on_checkpoint, checkpoints or CheckpointPolicy())
 
-    def _run(self, on_epoch: GroupEpochCallback | None) -> list[RunRecord]:
+    def _run(
+        self,
+        on_epoch: GroupEpochCallback | None,
+        on_checkpoint: CheckpointCallback | None,
+        policy: CheckpointPolicy,
+    ) -> list[RunRecord]:
         config = self.configs[0]
         data, device, k = self.data, self.device, self.k
         X_train, y_train = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)
@@ -162,9 +225,19 @@ class VectorizedTrainer:
         columns: list[dict[str, list[float]]] = [
             {name: [] for name in Curve.__dataclass_fields__} for _ in range(k)
         ]
+        trained, before = 0, [0.0] * k  # epochs and seconds before this call
+        if self.resume is not None:
+            trained = self.resume[0].epoch
+            for row, checkpoint in zip(columns, self.resume, strict=True):
+                for name, values in row.items():
+                    values.extend(getattr(checkpoint.curve, name))
+            before = [c.curve.seconds[-1] for c in self.resume]
+            for _ in range(trained if orders is not None else 0):
+                orders.next_epoch(device)  # type: ignore[union-attr]  # the same draws
         finished: list[RunRecord | None] = [None] * k
+        clock = policy.clock()
         start = time.perf_counter()
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(trained + 1, config.epochs + 1):
             order = orders.next_epoch(device) if orders is not None else None  # (K, N)
             for j, plan in enumerate(plans):
                 if order is not None:
@@ -186,7 +259,7 @@ class VectorizedTrainer:
                 row["epoch"].append(epoch)
                 row["step"].append(epoch * len(starts))
                 row["samples"].append(epoch * n)
-                row["seconds"].append(seconds)
+                row["seconds"].append(before[i] + seconds)
                 row["valid_loss"].append(valid_loss)
                 row["train_loss"].append(train_loss)
                 if not (math.isfinite(valid_loss) and math.isfinite(train_loss)):
@@ -197,6 +270,16 @@ class VectorizedTrainer:
                 on_epoch(epoch, list(finished))
             if all(r is not None for r in finished):
                 break
+            if on_checkpoint is not None and clock.due():
+                taking = time.perf_counter()
+                on_checkpoint(
+                    {
+                        i: self.checkpoint(i, epoch, _curve(row))
+                        for i, row in enumerate(columns)
+                        if finished[i] is None
+                    }
+                )
+                clock.taken(taking)
         return [r for r in finished if r is not None]
 
 
@@ -207,6 +290,9 @@ def train_vectorized(
     device: str | torch.device = "cpu",
     on_epoch: GroupEpochCallback | None = None,
     validate: bool = True,
+    resume: Sequence[Checkpoint] | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> list[RunRecord]:
     """Train lockstep configs as one stacked model; the reference engine's numbers, faster.
 
@@ -214,9 +300,10 @@ def train_vectorized(
         configs: configs with one :func:`lockstep_key` (seeds and hyperparameters may differ).
         data: the data set; ``None`` builds ``configs[0].data``.
         device: where to train.
-        on_epoch: see :meth:`VectorizedTrainer.run`.
+        on_epoch, on_checkpoint, checkpoints: see :meth:`VectorizedTrainer.run`.
         validate: check the configs first; ``False`` only for configs already checked (a
             sweep's plan checks each config once).
+        resume: one checkpoint per config, all of one epoch, to go on from.
 
     Returns:
         One record per config, in order, with ``engine="vectorized"``. A curve's ``seconds``
@@ -226,21 +313,25 @@ def train_vectorized(
         ConfigError: for invalid configs or configs that cannot train in lockstep.
         InexactError: when this machine cannot reproduce the plain model's numbers in stacked
             form (the sweep layer then uses the reference engine).
+        ValueError: when the checkpoints do not fit these configs.
     """
-    trainer = VectorizedTrainer(configs, data, device=device, validate=validate)
-    return trainer.run(on_epoch=on_epoch)
+    trainer = VectorizedTrainer(configs, data, device=device, validate=validate, resume=resume)
+    return trainer.run(on_epoch=on_epoch, on_checkpoint=on_checkpoint, checkpoints=checkpoints)
+
+
+def _curve(row: dict[str, list[float]]) -> Curve:
+    return Curve(**{name: tuple(values) for name, values in row.items()})  # type: ignore[arg-type]
 
 
 def _record(
     config: RunConfig, row: dict[str, list[float]], status: str, epoch: int | None
 ) -> RunRecord:
-    curve = Curve(**{name: tuple(values) for name, values in row.items()})  # type: ignore[arg-type]
     return RunRecord(
         config=config,
-        curve=curve,
+        curve=_curve(row),
         status=status,  # type: ignore[arg-type]
         diverged_epoch=epoch,
-        engine="vectorized",
+        engine=ENGINE,
     )
 
 

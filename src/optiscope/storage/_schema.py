@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "TABLES"]
+__all__ = ["CHECKPOINTS", "MIGRATIONS", "SCHEMA", "SCHEMA_VERSION", "TABLES"]
 
 #: Bump with a migration in ``_sqlite.py`` when a table changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-TABLES: tuple[str, ...] = ("meta", "sweeps", "runs", "sweep_runs", "curves")
+TABLES: tuple[str, ...] = ("meta", "sweeps", "runs", "sweep_runs", "curves", "checkpoints")
+
+CHECKPOINTS = """CREATE TABLE IF NOT EXISTS checkpoints (
+        key TEXT PRIMARY KEY REFERENCES runs(key) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,    -- epochs trained
+        engine TEXT NOT NULL,      -- the engine that wrote it (and can resume from it)
+        data BLOB NOT NULL,        -- the engine's encoding: parameters, optimizer, curve so far
+        saved REAL NOT NULL        -- unix time
+    ) WITHOUT ROWID"""
+"""A running config's latest training state (schema 2): written at epoch ends, deleted with
+its final record. Schema 1 stores gain the table when opened (see ``MIGRATIONS``)."""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: (CHECKPOINTS,)}
+"""By schema version: the statements that bring a store of that version to the next."""
 
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -54,4 +67,5 @@ SCHEMA: tuple[str, ...] = (
         train_loss REAL,
         PRIMARY KEY (key, epoch)
     ) WITHOUT ROWID""",
+    CHECKPOINTS,
 )

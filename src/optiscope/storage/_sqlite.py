@@ -39,10 +39,11 @@ from optiscope.records import Curve, RunConfig, RunRecord
 from optiscope.storage._errors import storage_error
 from optiscope.storage._location import default_store_path
 from optiscope.storage._owner import owner_alive
-from optiscope.storage._schema import SCHEMA, SCHEMA_VERSION, TABLES
+from optiscope.storage._schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, TABLES
 from optiscope.storage._types import (
     RUN_STATUSES,
     RunStatus,
+    SavedCheckpoint,
     StoredRun,
     SweepEntry,
     SweepInfo,
@@ -134,7 +135,9 @@ class SqliteStore:
     def _open(self, conn: sqlite3.Connection, create: bool) -> None:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if "meta" in tables:
-            self._check_version(conn)
+            version = self._check_version(conn)
+            if version < SCHEMA_VERSION:
+                self._migrate(conn, version)
             return
         if tables:
             found = tuple(sorted(tables))
@@ -147,7 +150,7 @@ class SqliteStore:
             raise NotAStoreError(self._path, "the file is empty (no sweep has written to it)")
         self._initialise(conn)
 
-    def _check_version(self, conn: sqlite3.Connection) -> None:
+    def _check_version(self, conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row and str(row[0]).isdigit() else None
         if version is None:
@@ -161,6 +164,23 @@ class SqliteStore:
                 path=self._path,
                 reason="newer",
             )
+        return version
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        """Bring a store of an older schema up to this one (new tables only, so an older
+        optiscope still reads what it knows)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            raise
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
         """Set WAL and create the tables; safe when several processes race to do it."""
@@ -614,6 +634,7 @@ class SqliteStore:
                 (key, record.config.to_json(), now),
             )
             conn.execute("DELETE FROM curves WHERE key = ?", (key,))
+            conn.execute("DELETE FROM checkpoints WHERE key = ?", (key,))  # (it is final now)
             conn.executemany(
                 "INSERT INTO curves (key, epoch, step, samples, seconds, valid_loss, train_loss) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -624,6 +645,63 @@ class SqliteStore:
                 "diverged_epoch = ?, error = ? WHERE key = ?",
                 (record.status, now, record.engine, record.diverged_epoch, record.error, key),
             )
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def put_checkpoints(self, checkpoints: Sequence[SavedCheckpoint]) -> int:
+        """Store the latest training state of running configs, in one transaction.
+
+        Each replaces the config's previous checkpoint. One for a config that is no longer
+        ``running`` (finished meanwhile, or given back) is dropped: a finished run needs none.
+
+        Returns:
+            How many were stored.
+        """
+        now = time.time()
+        with self._write("saving checkpoints") as conn:
+            stored = 0
+            for c in checkpoints:
+                cursor = conn.execute(
+                    "INSERT INTO checkpoints (key, epoch, engine, data, saved) "
+                    "SELECT ?, ?, ?, ?, ? WHERE EXISTS "
+                    "(SELECT 1 FROM runs WHERE key = ? AND status = 'running') "
+                    "ON CONFLICT (key) DO UPDATE SET epoch = excluded.epoch, "
+                    "engine = excluded.engine, data = excluded.data, saved = excluded.saved",
+                    (c.key, c.epoch, c.engine, c.data, now, c.key),
+                )
+                stored += cursor.rowcount
+            return stored
+
+    def checkpoints(self, keys: Sequence[str]) -> dict[str, SavedCheckpoint]:
+        """The stored checkpoint of each of these keys that has one."""
+        found: dict[str, SavedCheckpoint] = {}
+        with self._read("reading checkpoints") as conn:
+            for first in range(0, len(keys), _CHUNK):
+                chunk = list(keys[first : first + _CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                for key, epoch, engine, data in conn.execute(
+                    f"SELECT key, epoch, engine, data FROM checkpoints WHERE key IN ({marks})",
+                    chunk,
+                ):
+                    found[key] = SavedCheckpoint(key, epoch, engine, bytes(data))
+        return found
+
+    def checkpoint_epochs(self, name: str) -> dict[str, int]:
+        """By key, the epoch of each of a sweep's runs that has a checkpoint (runs partly
+        trained: ``running`` now, or ``pending`` after an interruption)."""
+        with self._read(f"reading sweep {name!r}") as conn:
+            return dict(
+                conn.execute(
+                    "SELECT c.key, c.epoch FROM checkpoints c "
+                    "JOIN sweep_runs sr ON sr.key = c.key WHERE sr.sweep = ?",
+                    (name,),
+                ).fetchall()
+            )
+
+    def delete_checkpoints(self, keys: Sequence[str]) -> None:
+        """Forget these runs' checkpoints (they train from the start next time)."""
+        with self._write("deleting checkpoints") as conn:
+            conn.executemany("DELETE FROM checkpoints WHERE key = ?", [(k,) for k in keys])
 
     # -- health ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ __all__ = [
     "RUN_STATUSES",
     "ResultStore",
     "RunStatus",
+    "SavedCheckpoint",
     "StoredRun",
     "SweepEntry",
     "SweepInfo",
@@ -40,6 +41,24 @@ class SweepEntry:
 
     config: RunConfig
     labels: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SavedCheckpoint:
+    """A running config's training state at an epoch end, as the store keeps it.
+
+    Attributes:
+        key: :meth:`RunConfig.key` of the run.
+        epoch: epochs trained.
+        engine: the engine that wrote it (only that engine resumes from it).
+        data: the engine's encoding (:meth:`optiscope.engine.Checkpoint.to_bytes`); the store
+            does not look inside.
+    """
+
+    key: str
+    epoch: int
+    engine: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -168,6 +187,19 @@ class ResultStore(Protocol):
 
     def put_record(self, record: RunRecord) -> None:
         """Store a finished run: curve and status in one transaction."""
+
+    def put_checkpoints(self, checkpoints: Sequence[SavedCheckpoint]) -> int:
+        """Store running configs' latest training states (others are dropped); returns how
+        many were stored."""
+
+    def checkpoints(self, keys: Sequence[str]) -> dict[str, SavedCheckpoint]:
+        """The stored checkpoint of each key that has one."""
+
+    def checkpoint_epochs(self, name: str) -> dict[str, int]:
+        """By key, the checkpoint epoch of each of a sweep's runs that has one."""
+
+    def delete_checkpoints(self, keys: Sequence[str]) -> None:
+        """Forget these runs' checkpoints."""
 
     def check(self) -> list[str]:
         """Integrity problems found (empty when the store is sound)."""

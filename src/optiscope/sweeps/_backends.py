@@ -31,11 +31,14 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any, Protocol, runtime_checkable
 
 from optiscope.data import Dataset, make_dataset
 from optiscope.engine import (
+    Checkpoint,
+    CheckpointCallback,
     InexactError,
     known_choices,
     learn_choices,
@@ -67,10 +70,23 @@ __all__ = [
 
 TaskDone = Callable[[Task, list[RunRecord]], None]
 TaskStarted = Callable[[Task], None]
+TaskCheckpoint = Callable[[Task, dict[int, Checkpoint]], None]
+"""``on_checkpoint(task, checkpoints)``: checkpoints by the configs' positions in the task."""
 
 
 def _ignore(_task: Task) -> None:
     pass
+
+
+def _ignore_checkpoints(_task: Task, _checkpoints: dict[int, Checkpoint]) -> None:
+    pass
+
+
+class _Saved:
+    """A worker's checkpoints for configs of a task it is training (a note on the queue)."""
+
+    def __init__(self, task: Task, checkpoints: dict[int, Checkpoint]) -> None:
+        self.task, self.checkpoints = task, checkpoints
 
 
 class _Started:
@@ -94,9 +110,11 @@ class Backend(Protocol):
         device: str,
         on_done: TaskDone,
         on_start: TaskStarted = _ignore,
+        on_checkpoint: TaskCheckpoint = _ignore_checkpoints,
     ) -> None:
         """Train every task; call ``on_done(task, records)`` for each (records in task order),
-        and ``on_start(task)`` as each begins, both in the calling thread.
+        ``on_start(task)`` as each begins and ``on_checkpoint(task, checkpoints)`` as its
+        configs reach checkpoints (see :attr:`Task.checkpoints`), all in the calling thread.
 
         Raises:
             EngineError: when a task fails (tasks already reported stay reported).
@@ -104,13 +122,28 @@ class Backend(Protocol):
         ...
 
 
-def run_task(task: Task, data: Dataset | None, device: str) -> list[RunRecord]:
+def run_task(
+    task: Task,
+    data: Dataset | None,
+    device: str,
+    on_checkpoint: CheckpointCallback | None = None,
+) -> list[RunRecord]:
     """Train one task here; the records follow ``task.configs``.
 
     A vectorized task this machine cannot train exactly in stacked form (see
-    :class:`~optiscope.engine._exact.InexactError`) is trained by the reference engine. A
-    task's configs were checked when they were planned; the engines do not check them again.
+    :class:`~optiscope.engine._exact.InexactError`) is trained by the reference engine (from
+    the start: a vectorized checkpoint is not the reference engine's). A task's configs were
+    checked when they were planned; the engines do not check them again.
+
+    Args:
+        task: configs, engine, checkpoints to resume from and when to take new ones.
+        data: the data set for every config (``None``: each config's own).
+        device: where to train.
+        on_checkpoint: called, when ``task.checkpoints`` says so, with checkpoints by the
+            configs' positions in the task.
     """
+    policy = task.checkpoints
+    taking = on_checkpoint if policy is not None else None
     if task.engine == "vectorized":
         try:
             return train_vectorized(
@@ -118,13 +151,29 @@ def run_task(task: Task, data: Dataset | None, device: str) -> list[RunRecord]:
                 data or _dataset(task.configs[0].data),
                 device=device,
                 validate=False,
+                resume=[c for c in task.resume if c is not None] if task.resume else None,
+                on_checkpoint=taking,
+                checkpoints=policy,
             )
         except InexactError:
             pass
+    resumable = task.engine == "reference"
     return [
-        train_reference(c, data or _dataset(c.data), device=device, validate=False)
-        for c in task.configs
+        train_reference(
+            c,
+            data or _dataset(c.data),
+            device=device,
+            validate=False,
+            resume=task.start(i) if resumable else None,
+            on_checkpoint=None if taking is None else partial(_one, taking, i),
+            checkpoints=policy,
+        )
+        for i, c in enumerate(task.configs)
     ]
+
+
+def _one(on_checkpoint: CheckpointCallback, position: int, checkpoint: Checkpoint) -> None:
+    on_checkpoint({position: checkpoint})
 
 
 @functools.lru_cache(maxsize=8)
@@ -145,11 +194,12 @@ class InProcessBackend:
         device: str,
         on_done: TaskDone,
         on_start: TaskStarted = _ignore,
+        on_checkpoint: TaskCheckpoint = _ignore_checkpoints,
     ) -> None:
         with one_intra_op_thread():
             for task in tasks:
                 on_start(task)
-                on_done(task, run_task(task, data, device))
+                on_done(task, run_task(task, data, device, partial(on_checkpoint, task)))
 
 
 class ProcessPoolBackend:
@@ -180,10 +230,16 @@ class ProcessPoolBackend:
         device: str,
         on_done: TaskDone,
         on_start: TaskStarted = _ignore,
+        on_checkpoint: TaskCheckpoint = _ignore_checkpoints,
     ) -> None:
         if self.workers == 1:
             InProcessBackend().run(
-                tasks, data=data, device=device, on_done=on_done, on_start=on_start
+                tasks,
+                data=data,
+                device=device,
+                on_done=on_done,
+                on_start=on_start,
+                on_checkpoint=on_checkpoint,
             )
             return
         with _POOL_LOCK, one_intra_op_thread():
@@ -195,7 +251,8 @@ class ProcessPoolBackend:
                     device,
                     on_done,
                     on_start=on_start,
-                    here=lambda t: run_task(t, data, device),
+                    on_checkpoint=on_checkpoint,
+                    here=lambda t: run_task(t, data, device, partial(on_checkpoint, t)),
                 )
             except BaseException:
                 _close_pool(kill=True)  # workers may be mid-task: their work is lost anyway
@@ -212,8 +269,9 @@ _BOOT = (
 
 Process = subprocess.Popen  # of bytes
 
-# What the feeder thread puts on the results queue: a task taken, records, or its error.
-_Result = _Started | tuple[Task, list[RunRecord]] | BaseException
+# What the feeder thread puts on the results queue: a task taken, checkpoints, records, or
+# an error.
+_Result = _Started | _Saved | tuple[Task, list[RunRecord]] | BaseException
 
 
 class LocalPool:
@@ -276,6 +334,7 @@ class LocalPool:
         on_done: TaskDone,
         *,
         on_start: TaskStarted = _ignore,
+        on_checkpoint: TaskCheckpoint = _ignore_checkpoints,
         here: Callable[[Task], list[RunRecord]] | None = None,
     ) -> None:
         """Train every task; report each through ``on_done`` in this thread.
@@ -285,6 +344,7 @@ class LocalPool:
             data, device: passed to every worker with its task.
             on_done: called in this thread as each task's records arrive.
             on_start: called in this thread as each task is handed out.
+            on_checkpoint: called in this thread as a worker's checkpoints arrive.
             here: trains a task in this thread; with it, this thread takes the next task
                 whenever it is free, alongside the workers.
         """
@@ -325,6 +385,9 @@ class LocalPool:
                 if isinstance(result, _Started):
                     on_start(result.task)
                     continue
+                if isinstance(result, _Saved):
+                    on_checkpoint(result.task, result.checkpoints)
+                    continue
                 on_done(*result)
                 outstanding -= 1
         finally:
@@ -360,6 +423,9 @@ class LocalPool:
                     for key, _ in selector.select(timeout=0.05):
                         process = key.data
                         message = self._receive(process)
+                        if message is not None and message[0] == "checkpoint":
+                            results.put(_Saved(busy[process.pid], message[1]))
+                            continue  # still training its task
                         if message is not None:
                             task = busy.pop(process.pid)
                             if message[0] == "error":

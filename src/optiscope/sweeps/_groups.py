@@ -11,16 +11,19 @@ Planning follows what the engines can do (capabilities as data, never names):
   longer fit in cache and a step gets slower per config), and big chunks are halved while
   there are fewer tasks than workers to keep busy;
 - every task carries an estimate of its seconds, so backends can balance by step count (a
-  batch-size sweep has 10,500 steps at batch size 2 and 330 at 64).
+  batch-size sweep has 10,500 steps at batch size 2 and 330 at 64);
+- a config with a checkpoint of the task's engine resumes from it, in a group of configs
+  resumed from the same epoch (lockstep needs one epoch); a checkpoint of another engine is
+  not used (see :mod:`optiscope.engine._checkpoint`).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from optiscope.engine import estimate_seconds, lockstep_key
+from optiscope.engine import Checkpoint, CheckpointPolicy, estimate_seconds, lockstep_key
 from optiscope.records import RunConfig
 
 __all__ = ["MAX_CHUNK", "MIN_SPLIT", "Task", "makespan", "plan_tasks"]
@@ -41,16 +44,31 @@ class Task:
         configs: the distinct configs of the task.
         indices: for each config, the positions in the caller's list that it answers.
         cost: estimated seconds on one core.
+        resume: for each config, the checkpoint it goes on from (``None``: from the start);
+            a vectorized task's configs all have one, of one epoch, or none has.
+        checkpoints: when to hand out checkpoints (``None``: never).
     """
 
     engine: str
     configs: tuple[RunConfig, ...]
     indices: tuple[tuple[int, ...], ...]
     cost: float
+    resume: tuple[Checkpoint | None, ...] = ()
+    checkpoints: CheckpointPolicy | None = None
+
+    def start(self, position: int) -> Checkpoint | None:
+        """The checkpoint config ``position`` of the task resumes from, if any."""
+        return self.resume[position] if self.resume else None
 
 
 def plan_tasks(
-    configs: Sequence[RunConfig], *, engine: str, workers: int = 1, n_train: int | None = None
+    configs: Sequence[RunConfig],
+    *,
+    engine: str,
+    workers: int = 1,
+    n_train: int | None = None,
+    resume: Mapping[str, Checkpoint] | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> list[Task]:
     """Cut ``configs`` into tasks, largest estimated cost first.
 
@@ -60,6 +78,8 @@ def plan_tasks(
         workers: how many tasks can run at once (big groups are split to keep them busy).
         n_train: training rows when all configs share one data set (user arrays); ``None``
             reads it from each config's data spec.
+        resume: by config key, checkpoints to go on from.
+        checkpoints: when the tasks hand out checkpoints (``None``: never).
 
     Returns:
         Tasks sorted by decreasing cost (the order a greedy scheduler should start them).
@@ -77,15 +97,27 @@ def plan_tasks(
 
     groups: dict[Hashable, list[int]] = {}
     alone: list[int] = []
+    starts: list[Checkpoint | None] = []
     for position, config in enumerate(unique):
         lockstep = lockstep_key(config) if engine == "vectorized" else None
+        kind = "reference" if lockstep is None else "vectorized"
+        saved = (resume or {}).get(config.key())
+        starts.append(saved if saved is not None and saved.engine == kind else None)
         if lockstep is None:
             alone.append(position)
         else:
-            groups.setdefault(lockstep, []).append(position)
+            start = starts[-1]
+            groups.setdefault((lockstep, start.epoch if start else 0), []).append(position)
 
     def task(kind: str, members: Sequence[int]) -> Task:
-        return _task(kind, [unique[m] for m in members], [answers[m] for m in members], n_train)
+        return _task(
+            kind,
+            [unique[m] for m in members],
+            [answers[m] for m in members],
+            n_train,
+            [starts[m] for m in members],
+            checkpoints,
+        )
 
     tasks = [task("reference", [m]) for m in alone]
     for members in groups.values():
@@ -101,12 +133,18 @@ def _task(
     configs: Sequence[RunConfig],
     indices: Sequence[Sequence[int]],
     n_train: int | None,
+    resume: Sequence[Checkpoint | None],
+    checkpoints: CheckpointPolicy | None,
 ) -> Task:
+    cost = estimate_seconds(configs[0], len(configs), engine=engine, n_train=n_train)
+    trained = resume[0].epoch if resume[0] is not None else 0  # (one epoch for the task)
     return Task(
         engine=engine,
         configs=tuple(configs),
         indices=tuple(tuple(i) for i in indices),
-        cost=estimate_seconds(configs[0], len(configs), engine=engine, n_train=n_train),
+        cost=cost * (configs[0].epochs - trained) / configs[0].epochs,
+        resume=tuple(resume) if any(r is not None for r in resume) else (),
+        checkpoints=checkpoints,
     )
 
 
@@ -122,8 +160,18 @@ def _split_for_workers(tasks: list[Task], workers: int, n_train: int | None) -> 
         ):
             break
         half = len(biggest.configs) // 2
-        first = _task("vectorized", biggest.configs[:half], biggest.indices[:half], n_train)
-        second = _task("vectorized", biggest.configs[half:], biggest.indices[half:], n_train)
+        resume = biggest.resume or (None,) * len(biggest.configs)
+        first, second = (
+            _task(
+                "vectorized",
+                biggest.configs[part],
+                biggest.indices[part],
+                n_train,
+                resume[part],
+                biggest.checkpoints,
+            )
+            for part in (slice(None, half), slice(half, None))
+        )
         tasks = [*tasks[1:], first, second]
     return tasks
 

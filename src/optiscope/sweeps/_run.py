@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from optiscope.data import Dataset
-from optiscope.engine import validate_config
+from optiscope.engine import Checkpoint, CheckpointPolicy, validate_config
 from optiscope.errors import ConfigError
 from optiscope.records import RunConfig, RunRecord
 from optiscope.sweeps._backends import Backend, choose_backend
@@ -20,6 +20,7 @@ ENGINES: tuple[str, ...] = ("vectorized", "reference")
 ``reference``: the plain PyTorch loop, one config at a time."""
 
 RecordCallback = Callable[[RunRecord], None]
+CheckpointsTaken = Callable[[list[tuple[RunConfig, Checkpoint]]], None]
 
 
 def check_device(device: str) -> None:
@@ -56,6 +57,9 @@ def run_configs(
     on_start: Callable[[Sequence[RunConfig]], None] | None = None,
     backend: Backend | None = None,
     validate: bool = True,
+    resume: Mapping[str, Checkpoint] | None = None,
+    on_checkpoint: CheckpointsTaken | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> list[RunRecord]:
     """Train every config and return their records in the same order.
 
@@ -81,6 +85,12 @@ def run_configs(
             one ``workers`` picks.
         validate: check every config first; ``False`` only for configs a plan checked
             already (:func:`optiscope.sweeps.plan`), so nothing is checked twice.
+        resume: by config key, checkpoints to go on from (a config trains from its
+            checkpoint's epoch on, with the numbers an uninterrupted run gives).
+        on_checkpoint: called in this thread with ``(config, checkpoint)`` pairs at epoch
+            ends, as ``checkpoints`` allows, one call per group and epoch (``None``: no
+            checkpoints are taken).
+        checkpoints: when to take checkpoints (default: :class:`CheckpointPolicy`).
 
     Returns:
         One record per config, in order.
@@ -100,11 +110,23 @@ def run_configs(
             validate_config(config, where=f"config {number} of {len(configs)}: ")
     n_train = data.n_train if data is not None else None
     planned_workers = workers if workers is not None else _auto_workers(device)
-    tasks = plan_tasks(configs, engine=engine, workers=planned_workers, n_train=n_train)
+    policy = (checkpoints or CheckpointPolicy()) if on_checkpoint is not None else None
+
+    def planned(workers: int) -> list[Task]:
+        return plan_tasks(
+            configs,
+            engine=engine,
+            workers=workers,
+            n_train=n_train,
+            resume=resume,
+            checkpoints=policy,
+        )
+
+    tasks = planned(planned_workers)
     if backend is None:
         backend = choose_backend(tasks, workers=workers, device=device)
         if backend.name == "in-process" and planned_workers > 1:  # no need to split groups
-            tasks = plan_tasks(configs, engine=engine, workers=1, n_train=n_train)
+            tasks = planned(1)
 
     records: list[RunRecord | None] = [None] * len(configs)
 
@@ -119,7 +141,13 @@ def run_configs(
         if on_start is not None:
             on_start(task.configs)
 
-    backend.run(tasks, data=data, device=device, on_done=done, on_start=started)
+    def saved(task: Task, found: dict[int, Checkpoint]) -> None:
+        if on_checkpoint is not None:
+            on_checkpoint([(task.configs[position], c) for position, c in found.items()])
+
+    backend.run(
+        tasks, data=data, device=device, on_done=done, on_start=started, on_checkpoint=saved
+    )
     missing = [i + 1 for i, r in enumerate(records) if r is None]
     if missing:  # a backend that skipped a task is a bug, not a user error
         raise AssertionError(f"backend {backend.name!r} returned no record for configs {missing}")

@@ -9,8 +9,17 @@ again, or ``optiscope resume NAME``, trains only what is missing:
 3. put ``running`` rows whose process is gone back to ``pending`` (after SIGKILL, power loss);
 4. claim the ``pending`` (and ``error``) configs: they become ``running``, their start
    count goes up by one;
-5. hand them to :func:`run_configs`; each record goes to the store as it arrives;
+5. hand them to :func:`run_configs`, each from its checkpoint if the store has one; each
+   record goes to the store as it arrives, and so do checkpoints at epoch ends;
 6. on Ctrl-C or an error, put the unfinished claimed configs back to ``pending``.
+
+Checkpoints (see :mod:`optiscope.engine._checkpoint`) make an interruption cost at most the
+training since the last one: with the default :class:`~optiscope.engine.CheckpointPolicy`
+that is the epoch in progress, or a few seconds' worth of short epochs (checkpoints take at
+most about 2% of training time). Interrupted configs keep their checkpoint (``pending`` after
+Ctrl-C or SIGTERM, ``running`` until recovered after SIGKILL); a config's checkpoint goes
+with its final record, and with every unfinished config's when training fails with an error
+(the next run starts them over).
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from optiscope.data import Dataset
-from optiscope.errors import DiskFullError, OptiscopeError, TrainingFailedError
+from optiscope.engine import Checkpoint, CheckpointPolicy
+from optiscope.errors import DiskFullError, OptiscopeError, StorageError, TrainingFailedError
 from optiscope.records import RunConfig, RunRecord
 from optiscope.storage import (
     FINISHED,
+    SavedCheckpoint,
     SqliteStore,
     SweepEntry,
     new_owner,
@@ -58,6 +69,7 @@ class SweepRun:
         seconds: wall-clock time of the call.
         elsewhere: of the ``busy`` configs, those marked running by another host, which this
             one cannot check (``force=True`` takes them over when nothing runs there).
+        resumed: of the configs trained here, those that went on from a checkpoint.
     """
 
     name: str
@@ -70,6 +82,7 @@ class SweepRun:
     busy: int
     seconds: float
     elsewhere: int = 0
+    resumed: int = 0
 
 
 def open_store(store: StoreArg, *, create: bool = True) -> tuple[SqliteStore, bool]:
@@ -104,6 +117,7 @@ def run_sweep(
     force: bool = False,
     extend: bool = False,
     on_record: Callable[[RunRecord], None] | None = None,
+    checkpoints: CheckpointPolicy | None = CheckpointPolicy(),  # noqa: B008 (frozen)
 ) -> SweepRun:
     """Train every config of ``spec`` that the store does not hold finished.
 
@@ -122,6 +136,9 @@ def run_sweep(
         extend: a stored sweep of the same name and another spec takes this spec, when it
             keeps every config that sweep lists (adding values to a named sweep).
         on_record: called with each record after it is stored.
+        checkpoints: when to store each running config's training state, so that an
+            interrupted sweep goes on from there (``None``: never; interrupted configs then
+            start over).
 
     Returns:
         A :class:`SweepRun`; read the results with :class:`optiscope.SweepResult`.
@@ -155,7 +172,7 @@ def run_sweep(
         try:
             claimed = target.claim(wanted, owner)
             mine = set(claimed)
-            trained = _train(
+            trained, resumed = _train(
                 target,
                 name,
                 [p for p in points if p.config.key() in mine],
@@ -167,6 +184,7 @@ def run_sweep(
                 progress=progress,
                 on_record=on_record,
                 data=planned.data,
+                checkpoints=checkpoints,
             )
         finally:
             # Whatever this runner still holds (Ctrl-C at any point, an error) goes back.
@@ -185,6 +203,7 @@ def run_sweep(
             busy=busy,
             seconds=time.perf_counter() - started,
             elsewhere=elsewhere,
+            resumed=resumed,
         )
     except DiskFullError as err:  # the same error, naming the sweep to continue
         raise DiskFullError(err.path or target.path, err.action, sweep=name) from err
@@ -206,10 +225,13 @@ def _train(
     progress: bool,
     on_record: Callable[[RunRecord], None] | None,
     data: Dataset | None,
-) -> int:
-    """Train the claimed configs, committing each record; returns how many finished."""
+    checkpoints: CheckpointPolicy | None,
+) -> tuple[int, int]:
+    """Train the claimed configs, committing each record and checkpoint; returns how many
+    finished and how many went on from a checkpoint."""
     by_key = {p.config.key(): p for p in points}
     unfinished = set(by_key)
+    resume = _checkpoints(store, list(by_key)) if checkpoints is not None else {}
     diverged = 0
     training = ""  # the group that started last
     bar = _progress_bar(total, initial, name, progress)
@@ -238,7 +260,14 @@ def _train(
         if on_record is not None:
             on_record(record)
 
+    def keep(taken: list[tuple[RunConfig, Checkpoint]]) -> None:
+        store.put_checkpoints(
+            [SavedCheckpoint(c.key(), cp.epoch, cp.engine, cp.to_bytes()) for c, cp in taken]
+        )
+
     options: dict[str, Any] = {"device": device, "data": data}
+    if checkpoints is not None:
+        options.update(resume=resume, on_checkpoint=keep, checkpoints=checkpoints)
     if engine is not None:
         options["engine"] = engine
     if workers is not None:
@@ -247,14 +276,35 @@ def _train(
         if points:
             configs = [p.config for p in points]  # (checked by the plan)
             run_configs(configs, on_record=commit, on_start=start, validate=False, **options)
+    except StorageError:
+        raise
     except OptiscopeError:
+        _forget(store, unfinished)
         raise
     except Exception as err:
+        _forget(store, unfinished)
         done = initial + len(points) - len(unfinished)
         raise TrainingFailedError(name, store.path, done, err) from err
     finally:
         bar.close()
-    return len(points) - len(unfinished)
+    return len(points) - len(unfinished), len(resume)
+
+
+def _checkpoints(store: SqliteStore, keys: list[str]) -> dict[str, Checkpoint]:
+    """The stored checkpoints of these runs that this optiscope can read (one it cannot,
+    from another version, is passed over: that config trains from the start)."""
+    found = {}
+    for key, saved in store.checkpoints(keys).items():
+        with contextlib.suppress(ValueError):
+            found[key] = Checkpoint.from_bytes(saved.data)
+    return found
+
+
+def _forget(store: SqliteStore, keys: set[str]) -> None:
+    """Delete the checkpoints of configs whose training failed: the state they hold may be
+    what failed, so those configs start over."""
+    with contextlib.suppress(OptiscopeError):
+        store.delete_checkpoints(sorted(keys))
 
 
 def _release(store: SqliteStore, owner: str) -> None:

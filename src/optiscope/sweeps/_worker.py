@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from functools import partial
 from typing import IO, Any
 
 __all__ = ["main", "read_message", "write_message"]
@@ -68,9 +69,11 @@ def _die_with_parent() -> None:
 
 def main() -> None:
     """Serve tasks until stdin closes: each request is ``(task, data, device, choices)``,
-    each answer ``("ok", records, choices)`` or ``("error", text, {})``; ``choices`` are the
-    exactness probe's answers (:func:`optiscope.engine.known_choices`), shared so that no
-    process probes a kernel another has already checked."""
+    each answer ``("ok", records, choices)`` or ``("error", text, {})``, after any number of
+    ``("checkpoint", checkpoints)`` notes while the task trains (checkpoints by the configs'
+    positions in the task); ``choices`` are the exactness probe's answers
+    (:func:`optiscope.engine.known_choices`), shared so that no process probes a kernel
+    another has already checked."""
     _die_with_parent()
     import torch
 
@@ -88,10 +91,15 @@ def main() -> None:
             return
         learn_choices(choices)  # kernels the parent or other workers have already checked
         try:
-            answer: tuple[str, Any, Any] = ("ok", run_task(task, data, device), known_choices())
+            records = run_task(task, data, device, partial(_send_checkpoints, replies))
+            answer: tuple[str, Any, Any] = ("ok", records, known_choices())
         except Exception as err:  # reported to the parent, which raises EngineError
             answer = ("error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}", {})
         write_message(replies, answer)
+
+
+def _send_checkpoints(replies: IO[bytes], checkpoints: dict[int, Any]) -> None:
+    write_message(replies, ("checkpoint", checkpoints))
 
 
 if __name__ == "__main__":

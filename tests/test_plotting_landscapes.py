@@ -171,3 +171,40 @@ def test_a_heatmap_axis_is_logarithmic_when_its_values_are_spaced_so() -> None:
     assert not _is_log(np.linspace(0.5, 0.99, 8).tolist())
     assert not _is_log([0.0, 0.5, 0.9])  # zero cannot be on a log axis
     assert not _is_log([0.01, 0.1])  # two values: no spacing to go by
+
+
+def test_heatmap_zero_distance_cells_are_not_painted_diverged() -> None:
+    from optiscope.plotting import render_heatmap
+
+    data = build_heatmap(
+        "lr",
+        [1e-3, 1e-2],
+        "beta",
+        [0.0, 0.9],
+        final_distance=np.array([0.0, 0.5, np.nan, 2e-3]),  # cell 0 sits exactly on the minimum
+        reached_step=np.array([4, -1, -1, 9]),
+        diverged_step=np.array([-1, -1, 3, -1]),
+        tol=0.01,
+        steps=10,
+    )
+    assert data.distance_floor == 2e-3  # the smallest positive distance
+    assert data.shown_distance[0, 0] == 2e-3  # the best cell is coloured at the scale's floor
+    assert math.isnan(data.shown_distance[1, 0])  # only the diverged cell is missing
+    mesh = render_heatmap(data).axes[0].collections[0]
+    masked = np.ma.getmaskarray(mesh.get_array()).reshape(2, 2)
+    assert masked.tolist() == data.diverged.tolist()  # the "bad" (diverged) colour
+
+
+def test_heatmap_where_every_cell_reached_the_minimum_exactly_has_no_diverged_colour() -> None:
+    data = build_heatmap(
+        "lr",
+        [1e-3, 1e-2],
+        "beta",
+        [0.5],
+        final_distance=np.zeros(2),
+        reached_step=np.array([4, 2]),
+        diverged_step=np.array([-1, -1]),
+        tol=0.01,
+        steps=10,
+    )
+    assert data.distance_floor == 0.01 and np.isfinite(data.shown_distance).all()

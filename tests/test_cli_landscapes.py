@@ -243,6 +243,16 @@ def test_a_diverged_rosenbrock_run_is_strict_json_with_nulls(
     assert report["distance"] is None and report["final_x"] is None
 
 
+def test_rosenbrock_that_diverges_prints_a_line_and_a_figure_that_say_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`optiscope rosenbrock --lr 10` used to raise a TypeError formatting the missing value."""
+    code, out, err = _run(["rosenbrock", "--lr", "10", "--steps", "50", "--out", "r.png"], capsys)
+    assert code == 0, err
+    assert "diverged at step" in out and "nan" not in out
+    assert Path("r.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_weight_decay_on_a_function_whose_minimum_decay_cannot_move_still_draws(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

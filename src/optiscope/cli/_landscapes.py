@@ -235,12 +235,16 @@ def rosenbrock_command(
     if as_json:
         _echo_json(summary)
     else:
-        where = f"ended at ({x:.6g}, {y:.6g}), value {summary['final_value']:.6g}"
-        if result.status == "diverged":
-            where = f"diverged at step {summary['diverged_step']}"
+        # a diverged path has no final value or distance: say where it diverged instead
+        where = (
+            f"ended at ({x:.6g}, {y:.6g}), value {result.trajectory.value[-1]:.6g}; distance to "
+            f"the minimum {result.distance:.6g}"
+            if done
+            else f"diverged at step {result.trajectory.diverged_step}"
+        )
         click.echo(
             f"{result.trajectory.label} on {result.landscape.label}, {steps} steps from "
-            f"{point}: {where}; distance to the minimum {result.distance:.6g}"
+            f"{point}: {where}"
         )
     _report(written)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -313,3 +314,36 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     bad = subprocess.run([sys.executable, "-m", "optiscope", "race", "--fn", "nope"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def _every_option() -> list[tuple[str, click.Option]]:
+    from optiscope.cli._main import cli
+
+    found = []
+    commands: list[tuple[str, click.Command]] = [("optiscope", cli)]
+    while commands:
+        path, command = commands.pop()
+        if isinstance(command, click.Group):
+            commands += [(f"{path} {name}", sub) for name, sub in command.commands.items()]
+        found += [(path, p) for p in command.params if isinstance(p, click.Option)]
+    return found
+
+
+def test_every_option_whose_help_says_repeat_takes_several_values() -> None:
+    """Click keeps the last of a repeated single-valued option silently: `weight-decay --opt A
+    --opt B` ran B alone while its help said 'Repeat for several'."""
+    options = _every_option()
+    assert any(option.multiple for _, option in options)  # the scan sees the commands
+    for path, option in options:
+        if re.search(r"\brepeat (for|it|the)\b", option.help or "", re.IGNORECASE):
+            assert option.multiple, f"{path} {option.opts[0]}: help says repeat, not multiple"
+
+
+def test_weight_decay_refuses_a_repeated_opt_instead_of_keeping_the_last(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["weight-decay", "--opt", "momentum", "--opt", "adam lr=0.01", "--steps", "5"]
+    code, out, err = _run(args, capsys)
+    assert code == 2 and out == ""
+    assert "'--opt': given 2 times ('momentum', 'adam lr=0.01')" in err
+    assert len(err.strip().splitlines()) == 1 and not Path("weight-decay.png").exists()

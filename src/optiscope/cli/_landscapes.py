@@ -27,9 +27,28 @@ __all__ = ["COMMANDS", "parse_axis", "parse_point"]
 
 OPT_HELP = (
     'An optimizer: a name and key=value settings in one quoted argument, e.g. "momentum lr=0.01 '
-    'beta=0.9" or "adam lr=0.1 betas=0.9,0.99". Repeat for several.'
+    'beta=0.9" or "adam lr=0.1 betas=0.9,0.99".'
 )
+#: Said only in the help of options declared ``multiple=True`` (a test holds every command to
+#: it): click keeps the last of a repeated single-valued option without a word.
+REPEAT_HELP = " Repeat for several."
 FN_HELP = 'A test function, e.g. himmelblau or "rosenbrock a=1 b=2" (see optiscope functions).'
+
+
+def one_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str:
+    """Callback of an option declared ``multiple=True`` only to see a repeat and refuse it
+    (click would keep the last value silently).
+
+    Raises:
+        click.BadParameter: naming the flag and the values given.
+    """
+    if len(values) > 1:
+        given = ", ".join(repr(v) for v in values)
+        raise click.BadParameter(
+            f"given {len(values)} times ({given}); `optiscope {ctx.info_name}` takes one",
+            param=param,
+        )
+    return values[0]
 
 
 def parse_point(flag: str, text: str) -> tuple[float, float]:
@@ -252,7 +271,10 @@ def rosenbrock_command(
 @click.command("race")
 @click.option("--fn", default="rosenbrock", show_default=True, help=FN_HELP)
 @click.option(
-    "--opt", "opts", multiple=True, help=OPT_HELP + "  [default: momentum, sgd, adam, adamw]"
+    "--opt",
+    "opts",
+    multiple=True,
+    help=OPT_HELP + REPEAT_HELP + "  [default: momentum, sgd, adam, adamw]",
 )
 @click.option("--steps", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")
@@ -359,7 +381,9 @@ def race_command(
 @click.option(
     "--opt",
     "opt",
-    default="momentum",
+    multiple=True,
+    default=("momentum",),
+    callback=one_value,
     show_default=True,
     help='A registered optimizer with its fixed settings, e.g. "adam eps=1e-8".',
 )
@@ -473,7 +497,15 @@ def heatmap_command(
 @click.option(
     "--wd", default="0,0.01,0.03,0.1,0.3", show_default=True, help="Comma-separated decay rates."
 )
-@click.option("--opt", "opt", default="momentum lr=0.01 beta=0.9", show_default=True, help=OPT_HELP)
+@click.option(
+    "--opt",
+    "opt",
+    multiple=True,
+    default=("momentum lr=0.01 beta=0.9",),
+    callback=one_value,
+    show_default=True,
+    help=OPT_HELP + " One per run.",
+)
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
 @click.option("--steps", default=3000, show_default=True, type=click.IntRange(min=1))
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")

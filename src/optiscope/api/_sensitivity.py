@@ -31,11 +31,12 @@ from optiscope.api._landscape_common import (
     resolve_landscape,
     resolve_optimizers,
 )
-from optiscope.engine import GridRun, PathOptimizer, check_decay, run_grid
+from optiscope.engine import GridRun, PathOptimizer, check_decay, format_hparams, run_grid
 from optiscope.engine._path_optimizers import batched_names
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.plotting import build_heatmap, render_heatmap, save_figure
+from optiscope.settings import BETA_PARTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -341,14 +342,20 @@ class SensitivityMap:
             }
         )
 
+    @property
+    def fixed_settings(self) -> dict[str, Any]:
+        """The optimizer's settings that every cell shares: its hyperparameters less the two
+        axes (an axis ``beta1`` leaves only ``beta2`` of ``betas`` fixed)."""
+        axes = {self.x_name, self.y_name}
+        fixed = {k: v for k, v in self.optimizer.hparam_dict.items() if k not in axes}
+        if "betas" in fixed and axes & set(BETA_PARTS):
+            betas = fixed.pop("betas")
+            fixed |= {part: betas[i] for part, i in BETA_PARTS.items() if part not in axes}
+        return fixed
+
     def plot(self) -> Figure:
         """Final distance (log color) and steps to the tolerance per cell; diverged cells red."""
-        fixed = {
-            k: v
-            for k, v in self.optimizer.hparam_dict.items()
-            if k not in (self.x_name, self.y_name)
-        }
-        settings = ", ".join(f"{k}={v}" for k, v in fixed.items())
+        settings = format_hparams(self.fixed_settings)
         data = build_heatmap(
             self.x_name,
             self.x_values,

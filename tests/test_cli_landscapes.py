@@ -211,19 +211,51 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_parse_axis_and_point() -> None:
-    name, values = parse_axis("--x", "lr=1e-3..1:4:log", 32)
-    assert name == "lr"
-    assert values == pytest.approx([1e-3, 1e-2, 1e-1, 1.0], rel=1e-12)
-    assert parse_axis("--y", "beta=0..0.9:4", 32)[1] == pytest.approx([0.0, 0.3, 0.6, 0.9])
-    assert len(parse_axis("--y", "beta=0..0.9", 7)[1]) == 7
-    assert parse_axis("--y", "beta=0,0.5,0.9", 7)[1] == [0.0, 0.5, 0.9]
-    assert parse_axis("--y", "lr=0.1..0.2:1", 7)[1] == [0.1]
+    axis = parse_axis("--x", "lr=1e-3..1:4:log", 32)
+    assert axis.name == "lr" and axis.log
+    assert axis.values == pytest.approx([1e-3, 1e-2, 1e-1, 1.0], rel=1e-12)
+    beta = parse_axis("--y", "beta=0..0.9:4", 32)
+    assert beta.values == pytest.approx([0.0, 0.3, 0.6, 0.9]) and not beta.log
+    assert len(parse_axis("--y", "beta=0..0.9", 7).values) == 7
+    assert parse_axis("--y", "beta=0,0.5,0.9", 7).values == (0.0, 0.5, 0.9)
+    assert parse_axis("--y", "lr=0.1..0.2:1", 7).values == (0.1,)
     assert parse_point("--start", "-1, 2.5") == (-1.0, 2.5)
     for bad in ["lr", "lr=", "lr=0..1:log", "=1,2", "lr=a,b"]:
         with pytest.raises(click.BadParameter):
             parse_axis("--x", bad, 4)
     with pytest.raises(click.BadParameter):
         parse_point("--start", "1,nan")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["race", "--opt", "adam lr"], "Invalid value for --opt: in 'adam lr': 'lr' is not"),
+        (["heatmap", "--opt", "adam lr=x"], "Invalid value for --opt: in 'adam lr=x': `lr`"),
+        (["weight-decay", "--fn", "rosenbrock b"], "Invalid value for --fn: in 'rosenbrock b'"),
+        (["race", "--fn", "lr=1"], "Invalid value for --fn: 'lr=1' does not start with a name"),
+    ],
+)
+def test_bad_opt_and_fn_grammar_is_one_line_that_names_the_flag(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(args, capsys)
+    assert code == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_log_axis_is_drawn_log_from_its_flag_not_guessed_from_its_values() -> None:
+    """`lr=0.01..0.04:3:log` spans a factor of 4 and `lr=0.001,0.01,0.1` is spaced
+    geometrically: the figure follows `:log`, not the spacing of the values."""
+    from optiscope.api import sensitivity_map
+
+    for text, log in [("lr=0.01..0.04:3:log", True), ("lr=0.001,0.01,0.1", False)]:
+        x = parse_axis("--x", text, 4)
+        y = parse_axis("--y", "beta=0,0.5", 4)
+        result = sensitivity_map("booth", "momentum", (x, y), steps=3)
+        assert (result.x_log, result.y_log) == (log, False)
+        axes = result.plot().axes[0]
+        assert axes.get_xscale() == ("log" if log else "linear")
 
 
 def test_the_command_line_module_does_not_import_torch() -> None:

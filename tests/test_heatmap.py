@@ -270,3 +270,21 @@ def test_heatmap_title_shows_the_fixed_beta2_not_the_swept_betas() -> None:
     settings = title[title.index("(", title.index("steps")) :]
     assert "beta2=0.95" in settings and "eps=1e-06" in settings
     assert "betas" not in settings and "beta1" not in settings and "lr=" not in settings
+
+
+def test_a_plain_list_axis_is_log_when_positive_over_two_decades_and_an_axis_says_it_itself() -> (
+    None
+):
+    from optiscope.api._sensitivity import LOG_AXIS_SPAN
+    from optiscope.grammar import Axis
+
+    wide = [1e-3, 1e-3 * LOG_AXIS_SPAN]
+    grid = {"lr": wide, "beta": [0.0, 0.5]}
+    assert (sensitivity_map("booth", "momentum", grid, steps=2).x_log) is True
+    grid = {"lr": [wide[0], wide[1] * 0.99], "beta": [0.0, 0.5]}
+    assert (sensitivity_map("booth", "momentum", grid, steps=2).x_log) is False
+    axes = (Axis("lr", (0.01, 0.02), log=True), Axis("beta", (0.0, 0.5)))
+    result = sensitivity_map("booth", "momentum", axes, steps=2)
+    assert (result.x_log, result.y_log) == (True, False)
+    with pytest.raises(ConfigError, match=r"grid\['beta'\] is a log axis but holds 0"):
+        sensitivity_map("booth", "momentum", (axes[0], Axis("beta", (0.0, 0.5), log=True)))

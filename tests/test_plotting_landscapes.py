@@ -52,6 +52,8 @@ def test_heatmap_cells_are_row_major_with_missing_marked() -> None:
         diverged_step=np.array([-1, -1, 12, -1, -1, -1]),
         tol=0.01,
         steps=20,
+        x_log=True,
+        y_log=False,
     )
     assert data.final_distance.shape == (2, 3) and data.final_distance[1, 0] == 4.0
     assert data.diverged.tolist() == [[False, False, True], [False, False, False]]
@@ -101,6 +103,8 @@ def test_heatmap_axes_are_put_in_increasing_order_with_their_cells() -> None:
         diverged_step=np.array([-1, 7, -1, -1, -1, -1]),
         tol=0.01,
         steps=20,
+        x_log=True,
+        y_log=False,
     )
     assert data.x_values == (0.001, 0.01, 0.1) and data.y_values == (0.0, 0.9)
     assert data.final_distance.tolist() == [[5.0, 6.0, 4.0], [2.0, 3.0, 1.0]]
@@ -131,6 +135,8 @@ def test_a_heatmap_axis_that_repeats_a_value_is_refused() -> None:
             diverged_step=-np.ones(2),
             tol=0.1,
             steps=2,
+            x_log=False,
+            y_log=False,
         )
 
 
@@ -162,15 +168,23 @@ def test_the_race_figures_labels_keep_apart() -> None:
     assert (value.x0 - bar.x1) / figure.dpi >= 0.4
 
 
-def test_a_heatmap_axis_is_logarithmic_when_its_values_are_spaced_so() -> None:
-    from optiscope.plotting._landscape_maps import _is_log
+def test_a_heatmap_log_axis_with_a_value_at_or_below_zero_is_refused() -> None:
+    import pytest
 
-    assert _is_log(np.geomspace(1e-3, 0.1, 8).tolist())  # two decades, rounded just below
-    assert _is_log([0.01, 0.02, 0.04])  # one :log axis over a factor of 4
-    assert _is_log([1e-4, 3e-4, 1e-3, 0.05])  # uneven, but over two decades
-    assert not _is_log(np.linspace(0.5, 0.99, 8).tolist())
-    assert not _is_log([0.0, 0.5, 0.9])  # zero cannot be on a log axis
-    assert not _is_log([0.01, 0.1])  # two values: no spacing to go by
+    with pytest.raises(ValueError, match=r"beta is a log axis but holds 0\.0"):
+        build_heatmap(
+            "lr",
+            [0.01],
+            "beta",
+            [0.0, 0.5],
+            final_distance=np.ones(2),
+            reached_step=np.ones(2),
+            diverged_step=-np.ones(2),
+            tol=0.1,
+            steps=2,
+            x_log=True,
+            y_log=True,
+        )
 
 
 def test_heatmap_zero_distance_cells_are_not_painted_diverged() -> None:
@@ -186,6 +200,8 @@ def test_heatmap_zero_distance_cells_are_not_painted_diverged() -> None:
         diverged_step=np.array([-1, -1, 3, -1]),
         tol=0.01,
         steps=10,
+        x_log=True,
+        y_log=False,
     )
     assert data.distance_floor == 2e-3  # the smallest positive distance
     assert data.shown_distance[0, 0] == 2e-3  # the best cell is coloured at the scale's floor
@@ -206,5 +222,7 @@ def test_heatmap_where_every_cell_reached_the_minimum_exactly_has_no_diverged_co
         diverged_step=np.array([-1, -1]),
         tol=0.01,
         steps=10,
+        x_log=True,
+        y_log=False,
     )
     assert data.distance_floor == 0.01 and np.isfinite(data.shown_distance).all()

@@ -9,7 +9,6 @@ diverged cells marked.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -277,17 +276,6 @@ class HeatmapData:
         }
 
 
-def _is_log(values: Sequence[float]) -> bool:
-    """Logarithmic axis for positive values that are spaced geometrically (an axis made with
-    ``:log``) or span two decades or more."""
-    positive = sorted(v for v in values if v > 0)
-    if not len(positive) == len(values) > 2:
-        return False
-    ratios = [b / a for a, b in itertools.pairwise(positive)]
-    geometric = min(ratios) > 1 and max(ratios) / min(ratios) < 1 + 1e-6
-    return geometric or positive[-1] / positive[0] >= 100 * (1 - 1e-9)
-
-
 def build_heatmap(
     x_name: str,
     x_values: Sequence[float],
@@ -299,6 +287,8 @@ def build_heatmap(
     *,
     tol: float,
     steps: int,
+    x_log: bool,
+    y_log: bool,
     title: str = "",
 ) -> HeatmapData:
     """Arrange C = len(x) * len(y) cells (row-major: y outer, x inner) on a grid, with both
@@ -312,15 +302,20 @@ def build_heatmap(
         diverged_step: ``(C,)`` step of divergence (-1 for none).
         tol: the tolerance.
         steps: steps per cell.
+        x_log, y_log: draw the axis on a log scale (the axis says so; values are not read
+            for it).
         title: figure title.
 
     Raises:
-        ValueError: when an axis repeats a value.
+        ValueError: when an axis repeats a value, or a log axis holds a value <= 0.
     """
     shape = (len(y_values), len(x_values))
     for name, values in ((x_name, x_values), (y_name, y_values)):
         if len(set(values)) != len(values):
             raise ValueError(f"{name} values repeat ({list(values)}); each cell needs its own")
+    for name, values, log in ((x_name, x_values, x_log), (y_name, y_values, y_log)):
+        if log and min(values) <= 0:
+            raise ValueError(f"{name} is a log axis but holds {min(values)!r}; values must be > 0")
     # cells in increasing order on both axes, so cell edges increase with their values
     columns, rows = np.argsort(x_values, kind="stable"), np.argsort(y_values, kind="stable")
 
@@ -340,8 +335,8 @@ def build_heatmap(
         y_name=y_name,
         x_values=tuple(float(x_values[i]) for i in columns),
         y_values=tuple(float(y_values[i]) for i in rows),
-        x_log=_is_log(x_values),
-        y_log=_is_log(y_values),
+        x_log=x_log,
+        y_log=y_log,
         final_distance=distance,
         reached_step=reached,
         diverged=diverged,

@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from optiscope.landscapes import LANDSCAPES, get_landscape
 from optiscope.plotting import build_heatmap, build_paths, build_race, build_surface
@@ -121,22 +122,29 @@ def test_a_single_value_gets_a_small_cell_around_it() -> None:
     np.testing.assert_allclose(_edges([0.01], log=True), [0.008, 0.0125])
 
 
-def test_a_heatmap_axis_that_repeats_a_value_is_refused() -> None:
-    import pytest
-
-    with pytest.raises(ValueError, match="lr values repeat"):
+@pytest.mark.parametrize(
+    ("x_values", "y_values", "logs", "message"),
+    [
+        ([0.01, 0.01], [0.5], (False, False), "lr values repeat"),
+        ([0.01], [0.0, 0.5], (True, True), r"beta is a log axis but holds 0\.0"),
+    ],
+)
+def test_a_heatmap_axis_that_repeats_a_value_or_is_log_below_zero_is_refused(
+    x_values: list[float], y_values: list[float], logs: tuple[bool, bool], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
         build_heatmap(
             "lr",
-            [0.01, 0.01],
+            x_values,
             "beta",
-            [0.5],
+            y_values,
             final_distance=np.ones(2),
             reached_step=np.ones(2),
             diverged_step=-np.ones(2),
             tol=0.1,
             steps=2,
-            x_log=False,
-            y_log=False,
+            x_log=logs[0],
+            y_log=logs[1],
         )
 
 
@@ -166,25 +174,6 @@ def test_the_race_figures_labels_keep_apart() -> None:
     value = labels["f(x, y) - f*  (log scale)"].get_window_extent(renderer)
     # the colour bar's label and the value panel's, side by side: read as one line if closer
     assert (value.x0 - bar.x1) / figure.dpi >= 0.4
-
-
-def test_a_heatmap_log_axis_with_a_value_at_or_below_zero_is_refused() -> None:
-    import pytest
-
-    with pytest.raises(ValueError, match=r"beta is a log axis but holds 0\.0"):
-        build_heatmap(
-            "lr",
-            [0.01],
-            "beta",
-            [0.0, 0.5],
-            final_distance=np.ones(2),
-            reached_step=np.ones(2),
-            diverged_step=-np.ones(2),
-            tol=0.1,
-            steps=2,
-            x_log=True,
-            y_log=True,
-        )
 
 
 def test_heatmap_zero_distance_cells_are_not_painted_diverged() -> None:

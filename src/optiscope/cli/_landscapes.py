@@ -55,6 +55,19 @@ def one_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
     return values[0]
 
 
+def one_opt(default: str, help: str) -> Any:
+    """``--opt`` of a command that runs one optimizer: a repeat is refused (:func:`one_value`)."""
+    return click.option(
+        "--opt",
+        "opt",
+        multiple=True,
+        default=(default,),
+        callback=one_value,
+        show_default=True,
+        help=help,
+    )
+
+
 def _flag_error(flag: str, err: Exception) -> click.BadParameter:
     return click.BadParameter(str(err).removesuffix("."), param_hint=flag)
 
@@ -353,15 +366,7 @@ def race_command(
 
 @click.command("heatmap")
 @click.option("--fn", default="rosenbrock a=1 b=2", show_default=True, help=FN_HELP)
-@click.option(
-    "--opt",
-    "opt",
-    multiple=True,
-    default=("momentum",),
-    callback=one_value,
-    show_default=True,
-    help='A registered optimizer with its fixed settings, e.g. "adam eps=1e-8".',
-)
+@one_opt("momentum", 'A registered optimizer with its fixed settings, e.g. "adam eps=1e-8".')
 @click.option(
     "--x",
     "x_axis",
@@ -474,15 +479,7 @@ def heatmap_command(
 @click.option(
     "--wd", default="0,0.01,0.03,0.1,0.3", show_default=True, help="Comma-separated decay rates."
 )
-@click.option(
-    "--opt",
-    "opt",
-    multiple=True,
-    default=("momentum lr=0.01 beta=0.9",),
-    callback=one_value,
-    show_default=True,
-    help=OPT_HELP + " One per run.",
-)
+@one_opt("momentum lr=0.01 beta=0.9", OPT_HELP + " One per run.")
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
 @click.option("--steps", default=3000, show_default=True, type=click.IntRange(min=1))
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")

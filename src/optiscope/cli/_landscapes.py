@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -34,6 +35,8 @@ OPT_HELP = (
 #: Said only in the help of options declared ``multiple=True`` (a test holds every command to
 #: it): click keeps the last of a repeated single-valued option without a word.
 REPEAT_HELP = " Repeat for several."
+FC = TypeVar("FC", bound=Callable[..., Any])
+
 FN_HELP = 'A test function, e.g. himmelblau or "rosenbrock a=1 b=2" (see optiscope functions).'
 OPT_EXAMPLE = '"momentum lr=0.01 beta=0.9" or "adam lr=0.1 betas=0.9,0.99"'
 FN_EXAMPLE = '"rosenbrock a=1 b=2"'
@@ -55,7 +58,7 @@ def one_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
     return values[0]
 
 
-def one_opt(default: str, help: str) -> Any:
+def one_opt(default: str, help: str) -> Callable[[FC], FC]:
     """``--opt`` of a command that runs one optimizer: a repeat is refused (:func:`one_value`)."""
     return click.option(
         "--opt",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,6 +197,11 @@ def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -
         (["race", "--start", "1e30,0"], "is inf in float32: not a finite number"),
         (["heatmap", "--start", "1e30,0"], "is inf in float32: not a finite number"),
         (["weight-decay", "--start", "1e30,0"], "is inf in float32: not a finite number"),
+        # bad `name key=value` grammar: one line that names the flag, before torch loads
+        (["race", "--opt", "adam lr"], "Invalid value for --opt: in 'adam lr': 'lr' is not"),
+        (["heatmap", "--opt", "adam lr=x"], "Invalid value for --opt: in 'adam lr=x': `lr`"),
+        (["weight-decay", "--fn", "rosenbrock b"], "Invalid value for --fn: in 'rosenbrock b'"),
+        (["race", "--fn", "lr=1"], "Invalid value for --fn: 'lr=1' does not start with a name"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -210,19 +216,34 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_parse_axis_and_point() -> None:
-    name, values = parse_axis("--x", "lr=1e-3..1:4:log", 32)
-    assert name == "lr"
-    assert values == pytest.approx([1e-3, 1e-2, 1e-1, 1.0], rel=1e-12)
-    assert parse_axis("--y", "beta=0..0.9:4", 32)[1] == pytest.approx([0.0, 0.3, 0.6, 0.9])
-    assert len(parse_axis("--y", "beta=0..0.9", 7)[1]) == 7
-    assert parse_axis("--y", "beta=0,0.5,0.9", 7)[1] == [0.0, 0.5, 0.9]
-    assert parse_axis("--y", "lr=0.1..0.2:1", 7)[1] == [0.1]
+    axis = parse_axis("--x", "lr=1e-3..1:4:log", 32)
+    assert axis.name == "lr" and axis.log
+    assert axis.values == pytest.approx([1e-3, 1e-2, 1e-1, 1.0], rel=1e-12)
+    beta = parse_axis("--y", "beta=0..0.9:4", 32)
+    assert beta.values == pytest.approx([0.0, 0.3, 0.6, 0.9]) and not beta.log
+    assert len(parse_axis("--y", "beta=0..0.9", 7).values) == 7
+    assert parse_axis("--y", "beta=0,0.5,0.9", 7).values == (0.0, 0.5, 0.9)
+    assert parse_axis("--y", "lr=0.1..0.2:1", 7).values == (0.1,)
     assert parse_point("--start", "-1, 2.5") == (-1.0, 2.5)
     for bad in ["lr", "lr=", "lr=0..1:log", "=1,2", "lr=a,b"]:
         with pytest.raises(click.BadParameter):
             parse_axis("--x", bad, 4)
     with pytest.raises(click.BadParameter):
         parse_point("--start", "1,nan")
+
+
+def test_a_log_axis_is_drawn_log_from_its_flag_not_guessed_from_its_values() -> None:
+    """`lr=0.01..0.04:3:log` spans a factor of 4 and `lr=0.001,0.01,0.1` is spaced
+    geometrically: the figure follows `:log`, not the spacing of the values."""
+    from optiscope.api import sensitivity_map
+
+    for text, log in [("lr=0.01..0.04:3:log", True), ("lr=0.001,0.01,0.1", False)]:
+        x = parse_axis("--x", text, 4)
+        y = parse_axis("--y", "beta=0,0.5", 4)
+        result = sensitivity_map("booth", "momentum", (x, y), steps=3)
+        assert (result.x_log, result.y_log) == (log, False)
+        axes = result.plot().axes[0]
+        assert axes.get_xscale() == ("log" if log else "linear")
 
 
 def test_the_command_line_module_does_not_import_torch() -> None:
@@ -241,6 +262,16 @@ def test_a_diverged_rosenbrock_run_is_strict_json_with_nulls(
     report = json.loads(out, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
     assert report["status"] == "diverged" and report["diverged_step"] == 3
     assert report["distance"] is None and report["final_x"] is None
+
+
+def test_rosenbrock_that_diverges_prints_a_line_and_a_figure_that_say_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`optiscope rosenbrock --lr 10` used to raise a TypeError formatting the missing value."""
+    code, out, err = _run(["rosenbrock", "--lr", "10", "--steps", "50", "--out", "r.png"], capsys)
+    assert code == 0, err
+    assert "diverged at step" in out and "nan" not in out
+    assert Path("r.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_weight_decay_on_a_function_whose_minimum_decay_cannot_move_still_draws(
@@ -304,3 +335,36 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     bad = subprocess.run([sys.executable, "-m", "optiscope", "race", "--fn", "nope"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def _every_option() -> list[tuple[str, click.Option]]:
+    from optiscope.cli._main import cli
+
+    found = []
+    commands: list[tuple[str, click.Command]] = [("optiscope", cli)]
+    while commands:
+        path, command = commands.pop()
+        if isinstance(command, click.Group):
+            commands += [(f"{path} {name}", sub) for name, sub in command.commands.items()]
+        found += [(path, p) for p in command.params if isinstance(p, click.Option)]
+    return found
+
+
+def test_every_option_whose_help_says_repeat_takes_several_values() -> None:
+    """Click keeps the last of a repeated single-valued option silently: `weight-decay --opt A
+    --opt B` ran B alone while its help said 'Repeat for several'."""
+    options = _every_option()
+    assert any(option.multiple for _, option in options)  # the scan sees the commands
+    for path, option in options:
+        if re.search(r"\brepeat (for|it|the)\b", option.help or "", re.IGNORECASE):
+            assert option.multiple, f"{path} {option.opts[0]}: help says repeat, not multiple"
+
+
+def test_weight_decay_refuses_a_repeated_opt_instead_of_keeping_the_last(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["weight-decay", "--opt", "momentum", "--opt", "adam lr=0.01", "--steps", "5"]
+    code, out, err = _run(args, capsys)
+    assert code == 2 and out == ""
+    assert "'--opt': given 2 times ('momentum', 'adam lr=0.01')" in err
+    assert len(err.strip().splitlines()) == 1 and not Path("weight-decay.png").exists()

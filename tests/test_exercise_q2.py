@@ -190,6 +190,9 @@ def test_bad_arguments_are_config_errors(kwargs: dict[str, object], match: str) 
         ({"weight_decay": 0.1, "decay": "L2"}, "decay = 'L2' is not a kind of weight decay"),
         ({"weight_decay": -0.1}, "weight_decay = -0.1 must be a finite number >= 0"),
         ({"y_grad": False}, "y has no requires_grad=True. Nothing was changed"),
+        ({"vx": torch.tensor(0)}, "x_momentum has dtype int64, not a floating-point one"),
+        ({"vy": torch.zeros(2)}, r"y_momentum has shape \(2,\), not its parameter's \(\)"),
+        ({"vx": 0.0}, "x_momentum is a float, not a tensor"),
     ],
 )
 def test_optim_step_checks_everything_before_changing_anything(
@@ -198,8 +201,20 @@ def test_optim_step_checks_everything_before_changing_anything(
     y_grad = bool(kwargs.pop("y_grad", True))
     x = torch.tensor(-1.0, requires_grad=True)
     y = torch.tensor(2.0, requires_grad=y_grad)
-    vx, vy = torch.tensor(0.5), torch.tensor(0.25)
+    vx = kwargs.pop("vx", torch.tensor(0.5))
+    vy = kwargs.pop("vy", torch.tensor(0.25))
+    before = [v.clone() if isinstance(v, torch.Tensor) else v for v in (vx, vy)]
     with pytest.raises(ConfigError, match=match):
         optim_step(x, y, 0.01, vx, vy, 0.9, **kwargs)  # type: ignore[arg-type]
-    assert (x.item(), y.item(), vx.item(), vy.item()) == (-1.0, 2.0, 0.5, 0.25)
+    assert (x.item(), y.item()) == (-1.0, 2.0)
+    for velocity, old in zip((vx, vy), before, strict=True):
+        assert velocity is old or torch.equal(velocity, old)
     assert x.grad is None  # not even the backward pass ran
+
+
+def test_optim_step_with_integer_momentum_tensors_is_refused_before_touching_x_grad() -> None:
+    x = torch.tensor(-1.0, requires_grad=True)
+    y = torch.tensor(2.0, requires_grad=True)
+    with pytest.raises(ConfigError, match=r"x_momentum has dtype int64.*y_momentum has dtype"):
+        optim_step(x, y, 0.01, torch.tensor(0), torch.tensor(0), 0.9)
+    assert x.grad is None and y.grad is None  # the backward pass did not run

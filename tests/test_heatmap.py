@@ -261,3 +261,31 @@ def test_a_map_over_the_cell_limit_fails_before_anything_is_built(
     grid = {"lr": np.geomspace(1e-3, 1, side - 1), "beta": np.linspace(0, 0.9, side - 1)}
     with pytest.raises(AssertionError, match="a cell was built"):
         sensitivity_map("booth", "momentum", grid)
+
+
+def test_heatmap_title_shows_the_fixed_beta2_not_the_swept_betas() -> None:
+    grid = {"lr": [0.01, 0.1], "beta1": [0.5, 0.9]}
+    result = sensitivity_map("booth", "adam betas=0.8,0.95 eps=1e-6", grid, steps=5)
+    figure = result.plot()
+    title = figure._suptitle.get_text() if figure._suptitle is not None else ""
+    settings = title[title.index("(", title.index("steps")) :]
+    assert "beta2=0.95" in settings and "eps=1e-06" in settings
+    assert "betas" not in settings and "beta1" not in settings and "lr=" not in settings
+
+
+def test_a_plain_list_axis_is_log_when_positive_over_two_decades_and_an_axis_says_it_itself() -> (
+    None
+):
+    from optiscope.api._sensitivity import LOG_AXIS_SPAN
+    from optiscope.grammar import Axis
+
+    wide = [1e-3, 1e-3 * LOG_AXIS_SPAN]
+    grid = {"lr": wide, "beta": [0.0, 0.5]}
+    assert (sensitivity_map("booth", "momentum", grid, steps=2).x_log) is True
+    grid = {"lr": [wide[0], wide[1] * 0.99], "beta": [0.0, 0.5]}
+    assert (sensitivity_map("booth", "momentum", grid, steps=2).x_log) is False
+    axes = (Axis("lr", (0.01, 0.02), log=True), Axis("beta", (0.0, 0.5)))
+    result = sensitivity_map("booth", "momentum", axes, steps=2)
+    assert (result.x_log, result.y_log) == (True, False)
+    with pytest.raises(ConfigError, match=r"grid\['beta'\] is a log axis but holds 0"):
+        sensitivity_map("booth", "momentum", (axes[0], Axis("beta", (0.0, 0.5), log=True)))

@@ -14,6 +14,7 @@ LAYERS: dict[str, int] = {
     "records": 0,
     "settings": 0,
     "errors": 0,
+    "grammar": 0,
     "data": 1,
     "models": 1,
     "optim": 1,
@@ -34,6 +35,7 @@ FORBIDDEN = {
     "storage": {"torch"},
     "records": {"torch"},
     "errors": {"torch"},
+    "grammar": {"torch"},
     "plotting": {"optiscope.engine", "optiscope.sweeps"},
 }
 

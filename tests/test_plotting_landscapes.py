@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from optiscope.landscapes import LANDSCAPES, get_landscape
 from optiscope.plotting import build_heatmap, build_paths, build_race, build_surface
@@ -52,6 +53,8 @@ def test_heatmap_cells_are_row_major_with_missing_marked() -> None:
         diverged_step=np.array([-1, -1, 12, -1, -1, -1]),
         tol=0.01,
         steps=20,
+        x_log=True,
+        y_log=False,
     )
     assert data.final_distance.shape == (2, 3) and data.final_distance[1, 0] == 4.0
     assert data.diverged.tolist() == [[False, False, True], [False, False, False]]
@@ -101,6 +104,8 @@ def test_heatmap_axes_are_put_in_increasing_order_with_their_cells() -> None:
         diverged_step=np.array([-1, 7, -1, -1, -1, -1]),
         tol=0.01,
         steps=20,
+        x_log=True,
+        y_log=False,
     )
     assert data.x_values == (0.001, 0.01, 0.1) and data.y_values == (0.0, 0.9)
     assert data.final_distance.tolist() == [[5.0, 6.0, 4.0], [2.0, 3.0, 1.0]]
@@ -117,20 +122,29 @@ def test_a_single_value_gets_a_small_cell_around_it() -> None:
     np.testing.assert_allclose(_edges([0.01], log=True), [0.008, 0.0125])
 
 
-def test_a_heatmap_axis_that_repeats_a_value_is_refused() -> None:
-    import pytest
-
-    with pytest.raises(ValueError, match="lr values repeat"):
+@pytest.mark.parametrize(
+    ("x_values", "y_values", "logs", "message"),
+    [
+        ([0.01, 0.01], [0.5], (False, False), "lr values repeat"),
+        ([0.01], [0.0, 0.5], (True, True), r"beta is a log axis but holds 0\.0"),
+    ],
+)
+def test_a_heatmap_axis_that_repeats_a_value_or_is_log_below_zero_is_refused(
+    x_values: list[float], y_values: list[float], logs: tuple[bool, bool], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
         build_heatmap(
             "lr",
-            [0.01, 0.01],
+            x_values,
             "beta",
-            [0.5],
+            y_values,
             final_distance=np.ones(2),
             reached_step=np.ones(2),
             diverged_step=-np.ones(2),
             tol=0.1,
             steps=2,
+            x_log=logs[0],
+            y_log=logs[1],
         )
 
 
@@ -162,12 +176,42 @@ def test_the_race_figures_labels_keep_apart() -> None:
     assert (value.x0 - bar.x1) / figure.dpi >= 0.4
 
 
-def test_a_heatmap_axis_is_logarithmic_when_its_values_are_spaced_so() -> None:
-    from optiscope.plotting._landscape_maps import _is_log
+def test_heatmap_zero_distance_cells_are_not_painted_diverged() -> None:
+    from optiscope.plotting import render_heatmap
 
-    assert _is_log(np.geomspace(1e-3, 0.1, 8).tolist())  # two decades, rounded just below
-    assert _is_log([0.01, 0.02, 0.04])  # one :log axis over a factor of 4
-    assert _is_log([1e-4, 3e-4, 1e-3, 0.05])  # uneven, but over two decades
-    assert not _is_log(np.linspace(0.5, 0.99, 8).tolist())
-    assert not _is_log([0.0, 0.5, 0.9])  # zero cannot be on a log axis
-    assert not _is_log([0.01, 0.1])  # two values: no spacing to go by
+    data = build_heatmap(
+        "lr",
+        [1e-3, 1e-2],
+        "beta",
+        [0.0, 0.9],
+        final_distance=np.array([0.0, 0.5, np.nan, 2e-3]),  # cell 0 sits exactly on the minimum
+        reached_step=np.array([4, -1, -1, 9]),
+        diverged_step=np.array([-1, -1, 3, -1]),
+        tol=0.01,
+        steps=10,
+        x_log=True,
+        y_log=False,
+    )
+    assert data.distance_floor == 2e-3  # the smallest positive distance
+    assert data.shown_distance[0, 0] == 2e-3  # the best cell is coloured at the scale's floor
+    assert math.isnan(data.shown_distance[1, 0])  # only the diverged cell is missing
+    mesh = render_heatmap(data).axes[0].collections[0]
+    masked = np.ma.getmaskarray(mesh.get_array()).reshape(2, 2)
+    assert masked.tolist() == data.diverged.tolist()  # the "bad" (diverged) colour
+
+
+def test_heatmap_where_every_cell_reached_the_minimum_exactly_has_no_diverged_colour() -> None:
+    data = build_heatmap(
+        "lr",
+        [1e-3, 1e-2],
+        "beta",
+        [0.5],
+        final_distance=np.zeros(2),
+        reached_step=np.array([4, 2]),
+        diverged_step=np.array([-1, -1]),
+        tol=0.01,
+        steps=10,
+        x_log=True,
+        y_log=False,
+    )
+    assert data.distance_floor == 0.01 and np.isfinite(data.shown_distance).all()

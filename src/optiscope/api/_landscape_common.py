@@ -10,7 +10,7 @@ import torch
 
 from optiscope.engine import PathOptimizer, resolve_optimizer
 from optiscope.errors import ConfigError
-from optiscope.landscapes import Landscape, Point, get_landscape, parse_landscape
+from optiscope.landscapes import Landscape, Point, parse_landscape
 
 __all__ = [
     "DTYPES",
@@ -40,7 +40,7 @@ def resolve_landscape(fn: LandscapeArg) -> Landscape:
     if isinstance(fn, Landscape):
         return fn
     if isinstance(fn, str):
-        return parse_landscape(fn) if "=" in fn else get_landscape(fn.strip())
+        return parse_landscape(fn)
     raise ConfigError(
         f"fn = {fn!r} is not a test function; pass a name such as 'rosenbrock', "
         "'rosenbrock a=1 b=2', or a Landscape (optiscope.landscapes.get_landscape)."

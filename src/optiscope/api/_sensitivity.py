@@ -31,17 +31,19 @@ from optiscope.api._landscape_common import (
     resolve_landscape,
     resolve_optimizers,
 )
-from optiscope.engine import GridRun, PathOptimizer, check_decay, run_grid
+from optiscope.engine import GridRun, PathOptimizer, check_decay, format_hparams, run_grid
 from optiscope.engine._path_optimizers import batched_names
 from optiscope.errors import ConfigError
+from optiscope.grammar import Axis
 from optiscope.landscapes import Landscape, Point
 from optiscope.plotting import build_heatmap, render_heatmap, save_figure
+from optiscope.settings import BETA_PARTS
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["MAX_CELLS", "SensitivityMap", "sensitivity_map"]
+__all__ = ["LOG_AXIS_SPAN", "MAX_CELLS", "SensitivityMap", "sensitivity_map"]
 
 # How many different problems an error lists before it says "and N more".
 _SHOWN_PROBLEMS = 4
@@ -54,7 +56,13 @@ _SHOWN_PROBLEMS = 4
 MAX_CELLS = 512 * 512
 
 
-def _axis(name: Any, values: Any) -> tuple[str, list[float]]:
+#: An axis given as a plain list is drawn logarithmically when its values are positive and
+#: span at least this ratio (two decades); an :class:`~optiscope.grammar.Axis` says it itself.
+LOG_AXIS_SPAN = 100.0
+
+
+def _axis(name: Any, values: Any, log: bool | None = None) -> Axis:
+    """A checked axis, its values increasing (so the map's cells sit in order on it)."""
     if not isinstance(name, str):
         raise ConfigError(f"grid key {name!r} must be a hyperparameter name such as 'lr'.")
     if hasattr(values, "tolist"):
@@ -73,14 +81,37 @@ def _axis(name: Any, values: Any) -> tuple[str, list[float]]:
             raise ConfigError(
                 f"grid[{name!r}] holds {value!r}; every value must be a finite number."
             )
-    numbers = [float(v) for v in values]
+    numbers = sorted(float(v) for v in values)
     repeated = sorted(v for v, n in Counter(numbers).items() if n > 1)
     if repeated:
         raise ConfigError(
             f"grid[{name!r}] repeats {', '.join(f'{v:g}' for v in repeated)}; give each value "
             "once (two cells with the same settings are the same run)."
         )
-    return name, sorted(numbers)  # increasing, so the map's cells sit in order on its axis
+    if log is None:
+        log = numbers[0] > 0 and numbers[-1] >= LOG_AXIS_SPAN * numbers[0]
+    elif log and numbers[0] <= 0:
+        raise ConfigError(f"grid[{name!r}] is a log axis but holds {numbers[0]:g}; use values > 0.")
+    return Axis(name, tuple(numbers), log)
+
+
+def _axes(grid: Any) -> tuple[Axis, Axis]:
+    """The grid's two axes: from ``{name: values}`` or from two :class:`Axis` objects."""
+    if isinstance(grid, Mapping) and len(grid) == 2:
+        x, y = (_axis(name, values) for name, values in grid.items())
+        return x, y
+    if (
+        isinstance(grid, Sequence)
+        and len(grid) == 2
+        and all(isinstance(axis, Axis) for axis in grid)
+    ):
+        x, y = (_axis(axis.name, axis.values, axis.log) for axis in grid)
+        return x, y
+    got = list(grid) if isinstance(grid, Mapping) else grid
+    raise ConfigError(
+        "grid must name exactly two hyperparameters, e.g. {'lr': [...], 'beta': [...]} or "
+        f"(Axis('lr', (...), log=True), Axis('beta', (...))); got {got!r}."
+    )
 
 
 def _cell_settings(
@@ -144,7 +175,7 @@ def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> li
 def sensitivity_map(
     fn: LandscapeArg,
     optimizer: Any,
-    grid: Mapping[str, Sequence[float]],
+    grid: Mapping[str, Sequence[float]] | Sequence[Axis],
     *,
     steps: int = 1000,
     tol: float = 1e-3,
@@ -163,8 +194,11 @@ def sensitivity_map(
             settings it is given are fixed for every cell) or a
             step function written with tensor operations (see
             :data:`optiscope.engine.STEP_FUNCTION_HELP`).
-        grid: exactly two hyperparameters and their values, ``{"lr": [...], "beta": [...]}``;
-            the first is the x-axis, the second the y-axis. Values are sorted (the result's
+        grid: exactly two hyperparameters and their values, ``{"lr": [...], "beta": [...]}``,
+            or two :class:`~optiscope.grammar.Axis` (each says whether it is drawn on a log
+            scale; a plain list is when its values are positive and span
+            :data:`LOG_AXIS_SPAN`); the first is the x-axis, the second the y-axis. Values
+            are sorted (the result's
             ``x_values``/``y_values`` are increasing), must not repeat, and the map has at
             most :data:`MAX_CELLS` cells. ``beta1``/``beta2`` set Adam's
             ``betas``; ``weight_decay`` for an optimizer without its own is the extra decay
@@ -196,12 +230,11 @@ def sensitivity_map(
             f"{resolved.title} cannot run a sensitivity map (it has no vectorized update); use "
             f"one of {batched_names()}, or a step function written with tensor operations."
         )
-    if not isinstance(grid, Mapping) or len(grid) != 2:
-        raise ConfigError(
-            f"grid must name exactly two hyperparameters, e.g. {{'lr': [...], 'beta': [...]}}; "
-            f"got {list(grid) if isinstance(grid, Mapping) else grid!r}."
-        )
-    (x_name, x_values), (y_name, y_values) = (_axis(k, v) for k, v in grid.items())
+    x_axis, y_axis = _axes(grid)
+    (x_name, x_values), (y_name, y_values) = (
+        (x_axis.name, x_axis.values),
+        (y_axis.name, y_axis.values),
+    )
     if len(x_values) * len(y_values) > MAX_CELLS:
         raise ConfigError(
             f"the grid has {len(x_values)} x {len(y_values)} = {len(x_values) * len(y_values):,} "
@@ -246,10 +279,12 @@ def sensitivity_map(
         landscape=landscape,
         optimizer=resolved,
         x_name=x_name,
-        x_values=x_values,
+        x_values=list(x_values),
         y_name=y_name,
-        y_values=y_values,
+        y_values=list(y_values),
         run=result,
+        x_log=x_axis.log,
+        y_log=y_axis.log,
         start=point,
         weight_decay=float(weight_decay),
         decay=decay,
@@ -264,6 +299,7 @@ class SensitivityMap:
         landscape, optimizer: what ran.
         x_name, x_values: the x-axis hyperparameter and its values (columns).
         y_name, y_values: the y-axis hyperparameter and its values (rows).
+        x_log, y_log: whether each axis is drawn on a log scale.
         run: the raw per-cell results (cells row-major: y outer, x inner).
         start: the common start.
         weight_decay, decay: the extra decay (unless an axis set it).
@@ -284,8 +320,11 @@ class SensitivityMap:
         weight_decay: float = 0.0,
         decay: str = "decoupled",
         seconds: float = math.nan,
+        x_log: bool = False,
+        y_log: bool = False,
     ) -> None:
         self.landscape = landscape
+        self.x_log, self.y_log = x_log, y_log
         self.optimizer = optimizer
         self.x_name, self.x_values = x_name, x_values
         self.y_name, self.y_values = y_name, y_values
@@ -341,14 +380,20 @@ class SensitivityMap:
             }
         )
 
+    @property
+    def fixed_settings(self) -> dict[str, Any]:
+        """The optimizer's settings that every cell shares: its hyperparameters less the two
+        axes (an axis ``beta1`` leaves only ``beta2`` of ``betas`` fixed)."""
+        axes = {self.x_name, self.y_name}
+        fixed = {k: v for k, v in self.optimizer.hparam_dict.items() if k not in axes}
+        if "betas" in fixed and axes & set(BETA_PARTS):
+            betas = fixed.pop("betas")
+            fixed |= {part: betas[i] for part, i in BETA_PARTS.items() if part not in axes}
+        return fixed
+
     def plot(self) -> Figure:
         """Final distance (log color) and steps to the tolerance per cell; diverged cells red."""
-        fixed = {
-            k: v
-            for k, v in self.optimizer.hparam_dict.items()
-            if k not in (self.x_name, self.y_name)
-        }
-        settings = ", ".join(f"{k}={v}" for k, v in fixed.items())
+        settings = format_hparams(self.fixed_settings)
         data = build_heatmap(
             self.x_name,
             self.x_values,
@@ -359,6 +404,8 @@ class SensitivityMap:
             self.run.diverged_step,
             tol=self.run.tol,
             steps=self.run.steps,
+            x_log=self.x_log,
+            y_log=self.y_log,
             title=(
                 f"{self.optimizer.title} on {self.landscape.label} from {self.start}, "
                 f"{self.run.steps} steps" + (f" ({settings})" if settings else "")

@@ -16,92 +16,100 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from optiscope import grammar
 from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+from optiscope.errors import ConfigError
 
-__all__ = ["COMMANDS", "parse_axis", "parse_point"]
+__all__ = ["COMMANDS", "check_named", "parse_axis", "parse_point"]
 
 OPT_HELP = (
     'An optimizer: a name and key=value settings in one quoted argument, e.g. "momentum lr=0.01 '
-    'beta=0.9" or "adam lr=0.1 betas=0.9,0.99". Repeat for several.'
+    'beta=0.9" or "adam lr=0.1 betas=0.9,0.99".'
 )
+#: Said only in the help of options declared ``multiple=True`` (a test holds every command to
+#: it): click keeps the last of a repeated single-valued option without a word.
+REPEAT_HELP = " Repeat for several."
+FC = TypeVar("FC", bound=Callable[..., Any])
+
 FN_HELP = 'A test function, e.g. himmelblau or "rosenbrock a=1 b=2" (see optiscope functions).'
+OPT_EXAMPLE = '"momentum lr=0.01 beta=0.9" or "adam lr=0.1 betas=0.9,0.99"'
+FN_EXAMPLE = '"rosenbrock a=1 b=2"'
+
+
+def one_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str:
+    """Callback of an option declared ``multiple=True`` only to see a repeat and refuse it
+    (click would keep the last value silently).
+
+    Raises:
+        click.BadParameter: naming the flag and the values given.
+    """
+    if len(values) > 1:
+        given = ", ".join(repr(v) for v in values)
+        raise click.BadParameter(
+            f"given {len(values)} times ({given}); `optiscope {ctx.info_name}` takes one",
+            param=param,
+        )
+    return values[0]
+
+
+def one_opt(default: str, help: str) -> Callable[[FC], FC]:
+    """``--opt`` of a command that runs one optimizer: a repeat is refused (:func:`one_value`)."""
+    return click.option(
+        "--opt",
+        "opt",
+        multiple=True,
+        default=(default,),
+        callback=one_value,
+        show_default=True,
+        help=help,
+    )
+
+
+def _flag_error(flag: str, err: Exception) -> click.BadParameter:
+    return click.BadParameter(str(err).removesuffix("."), param_hint=flag)
 
 
 def parse_point(flag: str, text: str) -> tuple[float, float]:
-    """``"-1,2"`` -> ``(-1.0, 2.0)``.
+    """``"-1,2"`` -> ``(-1.0, 2.0)`` (:func:`optiscope.grammar.parse_point`).
 
     Raises:
-        click.BadParameter: naming the flag, for anything but two numbers.
+        click.BadParameter: naming the flag, for anything but two finite numbers.
     """
-    pieces = [p.strip() for p in text.split(",")]
     try:
-        if len(pieces) != 2:
-            raise ValueError
-        x, y = float(pieces[0]), float(pieces[1])
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not two numbers x,y (e.g. -1,2)", param_hint=flag
-        ) from None
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise click.BadParameter(f"{text!r} must be finite", param_hint=flag)
-    return (x, y)
+        return grammar.parse_point(text)
+    except ConfigError as err:
+        raise _flag_error(flag, err) from None
 
 
-def parse_axis(flag: str, text: str, default_n: int) -> tuple[str, list[float]]:
-    """Parse a heatmap axis: ``NAME=START..STOP[:N][:log]`` or ``NAME=V1,V2,...``.
-
-    Examples: ``lr=1e-3..1:64:log`` (64 values, log-spaced), ``beta=0..0.99:32`` (32 values,
-    evenly spaced), ``beta=0,0.5,0.9``. Without ``:N``, ``default_n`` values.
+def parse_axis(flag: str, text: str, default_n: int) -> grammar.Axis:
+    """A heatmap axis, ``NAME=START..STOP[:N][:log]`` or ``NAME=V1,V2,...``
+    (:func:`optiscope.grammar.parse_axis`).
 
     Raises:
         click.BadParameter: naming the flag and what is wrong.
     """
-    name, sep, spec = text.partition("=")
-    name, spec = name.strip(), spec.strip()
-    example = "e.g. lr=1e-3..1:64:log or beta=0,0.5,0.9"
-    if not sep or not name or not spec:
-        raise click.BadParameter(f"{text!r} is not NAME=VALUES ({example})", param_hint=flag)
-    if ".." in spec:
-        span, *modifiers = spec.split(":")
-        low, _, high = span.partition("..")
-        try:
-            start, stop = float(low), float(high)
-        except ValueError:
-            raise click.BadParameter(
-                f"{text!r}: the range ends must be numbers, START..STOP[:N][:log] ({example})",
-                param_hint=flag,
-            ) from None
-        n, log = default_n, False
-        for modifier in modifiers:
-            if modifier.lower() == "log":
-                log = True
-            elif modifier.isdigit() and int(modifier) >= 1:
-                n = int(modifier)
-            else:
-                raise click.BadParameter(
-                    f"{text!r}: after the range comes :N (a count >= 1) and/or :log, not "
-                    f"{modifier!r} ({example})",
-                    param_hint=flag,
-                )
-        if log and (start <= 0 or stop <= 0):
-            raise click.BadParameter(f"{text!r}: a log range needs positive ends", param_hint=flag)
-        if n == 1:
-            return name, [start]
-        if log:
-            ratio = (stop / start) ** (1 / (n - 1))
-            return name, [start * ratio**i for i in range(n)]
-        return name, [start + (stop - start) * i / (n - 1) for i in range(n)]
     try:
-        return name, [float(piece) for piece in spec.split(",")]
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: values must be numbers ({example})", param_hint=flag
-        ) from None
+        return grammar.parse_axis(text, default_n)
+    except ConfigError as err:
+        raise _flag_error(flag, err) from None
+
+
+def check_named(flag: str, text: str, example: str) -> tuple[str, dict[str, Any]]:
+    """``--opt``/``--fn`` text as ``(name, settings)``, its grammar checked before torch loads.
+
+    Raises:
+        click.BadParameter: naming the flag, for text that is not ``name key=value ...``.
+    """
+    try:
+        return grammar.parse_named(text, example=example)
+    except ConfigError as err:
+        raise _flag_error(flag, err) from None
 
 
 def _write_csv(frame: Any, path: Path | None, written: list[Path]) -> None:
@@ -235,12 +243,16 @@ def rosenbrock_command(
     if as_json:
         _echo_json(summary)
     else:
-        where = f"ended at ({x:.6g}, {y:.6g}), value {summary['final_value']:.6g}"
-        if result.status == "diverged":
-            where = f"diverged at step {summary['diverged_step']}"
+        # a diverged path has no final value or distance: say where it diverged instead
+        where = (
+            f"ended at ({x:.6g}, {y:.6g}), value {result.trajectory.value[-1]:.6g}; distance to "
+            f"the minimum {result.distance:.6g}"
+            if done
+            else f"diverged at step {result.trajectory.diverged_step}"
+        )
         click.echo(
             f"{result.trajectory.label} on {result.landscape.label}, {steps} steps from "
-            f"{point}: {where}; distance to the minimum {result.distance:.6g}"
+            f"{point}: {where}"
         )
     _report(written)
 
@@ -248,7 +260,10 @@ def rosenbrock_command(
 @click.command("race")
 @click.option("--fn", default="rosenbrock", show_default=True, help=FN_HELP)
 @click.option(
-    "--opt", "opts", multiple=True, help=OPT_HELP + "  [default: momentum, sgd, adam, adamw]"
+    "--opt",
+    "opts",
+    multiple=True,
+    help=OPT_HELP + REPEAT_HELP + "  [default: momentum, sgd, adam, adamw]",
 )
 @click.option("--steps", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")
@@ -310,6 +325,8 @@ def race_command(
       optiscope race --fn "rosenbrock b=100" --steps 2000 --opt "sgd lr=0.001 momentum=0.9"
       optiscope race --fn himmelblau --opt momentum --opt adam --opt rmsprop --gif race.gif
     """
+    check_named("--fn", fn, FN_EXAMPLE)
+    optimizers = [check_named("--opt", text, OPT_EXAMPLE) for text in opts]
     point = parse_point("--start", start) if start is not None else None
     check_output(out, FIGURE_SUFFIXES, "--out")
     check_output(gif, (".gif",), "--gif")
@@ -318,7 +335,7 @@ def race_command(
 
     result = race(
         fn,
-        list(opts) or None,
+        optimizers or None,
         start=point,
         steps=steps,
         weight_decay=weight_decay,
@@ -352,13 +369,7 @@ def race_command(
 
 @click.command("heatmap")
 @click.option("--fn", default="rosenbrock a=1 b=2", show_default=True, help=FN_HELP)
-@click.option(
-    "--opt",
-    "opt",
-    default="momentum",
-    show_default=True,
-    help='A registered optimizer with its fixed settings, e.g. "adam eps=1e-8".',
-)
+@one_opt("momentum", 'A registered optimizer with its fixed settings, e.g. "adam eps=1e-8".')
 @click.option(
     "--x",
     "x_axis",
@@ -419,12 +430,14 @@ def heatmap_command(
       optiscope heatmap --opt momentum --x lr=1e-3..1:64:log --y beta=0..0.99:64
       optiscope heatmap --fn himmelblau --opt adam --x lr=1e-3..1:32:log --y beta1=0..0.99:32
     """
-    x_name, x_values = parse_axis("--x", x_axis, 32)
-    y_name, y_values = parse_axis("--y", y_axis, 32)
+    x, y = parse_axis("--x", x_axis, 32), parse_axis("--y", y_axis, 32)
+    x_name, y_name = x.name, y.name
     if x_name == y_name:
         raise click.BadParameter(
             f"--x and --y both set {x_name!r}; choose two hyperparameters", param_hint="--y"
         )
+    check_named("--fn", fn, FN_EXAMPLE)
+    optimizer = check_named("--opt", opt, OPT_EXAMPLE)
     point = parse_point("--start", start) if start is not None else None
     check_output(out, FIGURE_SUFFIXES, "--out")
     check_output(csv_path, (".csv",), "--csv")
@@ -432,8 +445,8 @@ def heatmap_command(
 
     result = sensitivity_map(
         fn,
-        opt,
-        {x_name: x_values, y_name: y_values},
+        optimizer,
+        (x, y),
         steps=steps,
         tol=tol,
         start=point,
@@ -469,7 +482,7 @@ def heatmap_command(
 @click.option(
     "--wd", default="0,0.01,0.03,0.1,0.3", show_default=True, help="Comma-separated decay rates."
 )
-@click.option("--opt", "opt", default="momentum lr=0.01 beta=0.9", show_default=True, help=OPT_HELP)
+@one_opt("momentum lr=0.01 beta=0.9", OPT_HELP + " One per run.")
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
 @click.option("--steps", default=3000, show_default=True, type=click.IntRange(min=1))
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")
@@ -501,11 +514,15 @@ def weight_decay_command(
     from optiscope.cli._options import parse_number_list
 
     rates = parse_number_list("--wd", wd, float)
+    check_named("--fn", fn, FN_EXAMPLE)
+    optimizer = check_named("--opt", opt, OPT_EXAMPLE)
     point = parse_point("--start", start) if start is not None else None
     check_output(out, FIGURE_SUFFIXES, "--out")
     from optiscope.api import weight_decay_bias
 
-    result = weight_decay_bias(fn, rates, optimizer=opt, decay=decay, steps=steps, start=point)
+    result = weight_decay_bias(
+        fn, rates, optimizer=optimizer, decay=decay, steps=steps, start=point
+    )
     written = [result.save(out)]
     frame = result.frame
     if as_json:

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from optiscope.errors import ConfigError
+from optiscope.grammar import parse_named
 from optiscope.optim import MOMENTUM, OPTIMIZERS, OptimizerInfo
 
 __all__ = [
@@ -163,46 +164,18 @@ def format_hparams(hparams: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={text(value)}" for key, value in hparams.items())
 
 
-def _parse_value(key: str, text: str, where: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if "," in text:
-        return tuple(_parse_value(key, piece, where) for piece in text.split(","))
-    try:
-        number = float(text)
-    except ValueError:
-        raise ConfigError(
-            f"in {where!r}: `{key}` = {text!r} is not a number, true/false, or a comma-separated "
-            "tuple (betas=0.9,0.999)."
-        ) from None
-    if number.is_integer() and not any(c in lowered for c in ".en") and math.isfinite(number):
-        return int(number)
-    return number
+#: How an optimizer is written, for the grammar's messages.
+OPTIMIZER_EXAMPLE = "'momentum lr=0.01 beta=0.9' or 'adam lr=0.1 betas=0.9,0.99'"
 
 
 def parse_optimizer_text(text: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"adam lr=0.1 betas=0.9,0.99"`` into ``("adam", {"lr": 0.1, "betas": (0.9, 0.99)})``.
+    """Split ``"adam lr=0.1 betas=0.9,0.99"`` into ``("adam", {"lr": 0.1, "betas": (0.9, 0.99)})``
+    with the one grammar of :func:`optiscope.grammar.parse_named`.
 
     Raises:
         ConfigError: for an empty text or a piece that is not ``key=value``.
     """
-    name, *pieces = text.split() or [""]
-    if not name or "=" in name:
-        raise ConfigError(
-            f"optimizer {text!r} does not start with a name; write it like "
-            "'momentum lr=0.01 beta=0.9' or 'adam lr=0.1'."
-        )
-    hparams: dict[str, Any] = {}
-    for piece in pieces:
-        key, sep, value = piece.partition("=")
-        if not sep or not key or not value:
-            raise ConfigError(
-                f"in {text!r}: {piece!r} is not key=value; write it like 'adam lr=0.1 "
-                "betas=0.9,0.99' (no spaces around '=')."
-            )
-        hparams[key] = _parse_value(key, value, text)
-    return name, hparams
+    return parse_named(text, example=OPTIMIZER_EXAMPLE)
 
 
 def _runs_on_a_point(cls: type[torch.optim.Optimizer]) -> bool:

@@ -22,7 +22,7 @@ from optiscope.api._landscape_results import PathResult
 from optiscope.engine import check_decay, format_hparams
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point, get_landscape
-from optiscope.optim import MOMENTUM, momentum_update
+from optiscope.optim import MOMENTUM, momentum_update, velocity_problem
 from optiscope.plotting import build_surface, render_surface
 from optiscope.records import Trajectory
 
@@ -106,8 +106,9 @@ def optim_step(
         The function's value at ``(x, y)`` before the step.
 
     Raises:
-        ConfigError: when ``x`` or ``y`` does not require gradients, or for a bad
-            ``weight_decay`` or ``decay``; nothing is changed then.
+        ConfigError: when ``x`` or ``y`` does not require gradients, a velocity is not a
+            floating-point tensor shaped like its parameter, or for a bad ``weight_decay`` or
+            ``decay``; nothing is changed then (not even ``x.grad``).
     """
     check_decay(weight_decay, decay)  # before anything is touched
     missing = [name for name, t in (("x", x), ("y", y)) if not t.requires_grad]
@@ -116,6 +117,17 @@ def optim_step(
         raise ConfigError(
             f"optim_step needs x and y with gradients, e.g. x = torch.tensor(-1.0, "
             f"requires_grad=True); {' and '.join(missing)} {verb} no requires_grad=True. "
+            "Nothing was changed."
+        )
+    wrong = [
+        f"{name} {problem}"
+        for name, param, velocity in (("x_momentum", x, x_momentum), ("y_momentum", y, y_momentum))
+        if (problem := velocity_problem(param, velocity)) is not None
+    ]
+    if wrong:
+        raise ConfigError(
+            f"optim_step: {'; '.join(wrong)}; each velocity is updated in place, so it must be "
+            "a float tensor shaped like its parameter, e.g. x_momentum = torch.zeros_like(x). "
             "Nothing was changed."
         )
     value = fn(x, y)  # forward pass

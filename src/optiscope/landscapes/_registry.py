@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from optiscope.errors import ConfigError
+from optiscope.grammar import parse_named
 from optiscope.landscapes._base import Landscape
 from optiscope.landscapes._functions import (
     beale,
@@ -64,22 +65,16 @@ def get_landscape(name: str | Landscape, **params: float) -> Landscape:
 
 
 def parse_landscape(text: str) -> Landscape:
-    """Parse ``"rosenbrock a=1 b=2"``: a name, then ``key=value`` parameters.
+    """Parse ``"rosenbrock a=1 b=2"``: a name, then ``key=value`` parameters, with the one
+    grammar of :func:`optiscope.grammar.parse_named`.
 
     Raises:
         ConfigError: for an unknown name or parameter, or a value that is not a number.
     """
-    name, *pieces = text.split() or [""]
+    name, settings = parse_named(text, example="'rosenbrock a=1 b=2'")
     params: dict[str, float] = {}
-    for piece in pieces:
-        key, sep, value = piece.partition("=")
-        if not sep or not key:
-            raise ConfigError(
-                f"in {text!r}: {piece!r} is not key=value; write the function's parameters "
-                "like 'rosenbrock a=1 b=2'."
-            )
-        try:
-            params[key] = float(value)
-        except ValueError:
-            raise ConfigError(f"in {text!r}: `{key}` = {value!r} is not a number.") from None
+    for key, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"in {text!r}: `{key}` = {value!r} is not a number.")
+        params[key] = float(value)
     return get_landscape(name, **params)

@@ -7,6 +7,7 @@ from optiscope.optim._momentum import (
     MOMENTUM,
     ExerciseMomentum,
     momentum_update,
+    velocity_problem,
 )
 from optiscope.optim._registry import OPTIMIZERS, get_optimizer
 
@@ -20,4 +21,5 @@ __all__ = [
     "get_optimizer",
     "matches_reference",
     "momentum_update",
+    "velocity_problem",
 ]

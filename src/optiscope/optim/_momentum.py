@@ -40,6 +40,7 @@ __all__ = [
     "momentum_reference_step",
     "momentum_step",
     "momentum_update",
+    "velocity_problem",
 ]
 
 FIRST_STEP_DIFFERENCE = """\
@@ -60,6 +61,22 @@ from then on. To get the exercise's numbers from SGD, start its buffer at zero:
     opt = torch.optim.SGD([p], lr=lr, momentum=beta, dampening=beta)
     opt.state[p]["momentum_buffer"] = torch.zeros_like(p)
 """
+
+
+def velocity_problem(param: Tensor, velocity: Any) -> str | None:
+    """What is wrong with ``velocity`` as the in-place velocity of ``param``, or ``None``.
+
+    :func:`momentum_update` writes ``beta * v + (1 - beta) * g`` into the velocity in place,
+    so it must be a tensor of a floating-point dtype (an integer tensor cannot hold the
+    result) and of the parameter's shape.
+    """
+    if not isinstance(velocity, Tensor):
+        return f"is a {type(velocity).__name__}, not a tensor"
+    if not velocity.is_floating_point():
+        return f"has dtype {str(velocity.dtype).removeprefix('torch.')}, not a floating-point one"
+    if velocity.shape != param.shape:
+        return f"has shape {tuple(velocity.shape)}, not its parameter's {tuple(param.shape)}"
+    return None
 
 
 @torch.no_grad()

@@ -9,7 +9,6 @@ diverged cells marked.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -228,6 +227,11 @@ class HeatmapData:
         x_log, y_log: logarithmic axes.
         final_distance: distance from the last position to the nearest minimum,
             ``(len(y_values), len(x_values))``; NaN where the run diverged.
+        distance_floor: the floor of the log colour scale: the smallest positive final
+            distance (``tol`` when no cell has one).
+        shown_distance: ``final_distance`` as coloured: a distance of exactly 0 (the best a
+            cell can do, which a log scale cannot show) raised to ``distance_floor``; NaN only
+            where the run diverged.
         reached_step: first step within ``tol`` of a minimum; NaN where never.
         diverged: whether the cell's run diverged.
         tol: the tolerance for ``reached_step``.
@@ -246,6 +250,8 @@ class HeatmapData:
     diverged: np.ndarray
     tol: float
     steps: int
+    distance_floor: float
+    shown_distance: np.ndarray
     title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -260,23 +266,14 @@ class HeatmapData:
             "x_log": self.x_log,
             "y_log": self.y_log,
             "final_distance": clean(self.final_distance),
+            "distance_floor": self.distance_floor,
+            "shown_distance": clean(self.shown_distance),
             "reached_step": clean(self.reached_step),
             "diverged": self.diverged.tolist(),
             "tol": self.tol,
             "steps": self.steps,
             "title": self.title,
         }
-
-
-def _is_log(values: Sequence[float]) -> bool:
-    """Logarithmic axis for positive values that are spaced geometrically (an axis made with
-    ``:log``) or span two decades or more."""
-    positive = sorted(v for v in values if v > 0)
-    if not len(positive) == len(values) > 2:
-        return False
-    ratios = [b / a for a, b in itertools.pairwise(positive)]
-    geometric = min(ratios) > 1 and max(ratios) / min(ratios) < 1 + 1e-6
-    return geometric or positive[-1] / positive[0] >= 100 * (1 - 1e-9)
 
 
 def build_heatmap(
@@ -290,6 +287,8 @@ def build_heatmap(
     *,
     tol: float,
     steps: int,
+    x_log: bool,
+    y_log: bool,
     title: str = "",
 ) -> HeatmapData:
     """Arrange C = len(x) * len(y) cells (row-major: y outer, x inner) on a grid, with both
@@ -303,15 +302,20 @@ def build_heatmap(
         diverged_step: ``(C,)`` step of divergence (-1 for none).
         tol: the tolerance.
         steps: steps per cell.
+        x_log, y_log: draw the axis on a log scale (the axis says so; values are not read
+            for it).
         title: figure title.
 
     Raises:
-        ValueError: when an axis repeats a value.
+        ValueError: when an axis repeats a value, or a log axis holds a value <= 0.
     """
     shape = (len(y_values), len(x_values))
     for name, values in ((x_name, x_values), (y_name, y_values)):
         if len(set(values)) != len(values):
             raise ValueError(f"{name} values repeat ({list(values)}); each cell needs its own")
+    for name, values, log in ((x_name, x_values, x_log), (y_name, y_values, y_log)):
+        if log and min(values) <= 0:
+            raise ValueError(f"{name} is a log axis but holds {min(values)!r}; values must be > 0")
     # cells in increasing order on both axes, so cell edges increase with their values
     columns, rows = np.argsort(x_values, kind="stable"), np.argsort(y_values, kind="stable")
 
@@ -320,18 +324,26 @@ def build_heatmap(
 
     reached = arrange(reached_step, np.float64)
     reached[reached < 0] = np.nan
+    distance = arrange(final_distance, np.float64)
+    diverged = arrange(diverged_step, np.int64) >= 0
+    positive = distance[~diverged & (distance > 0)]
+    floor = float(positive.min()) if positive.size else float(tol)
+    # 0 is the best distance there is, not a missing one: the log scale shows it at its floor
+    shown = np.where(diverged, np.nan, np.maximum(distance, floor))
     return HeatmapData(
         x_name=x_name,
         y_name=y_name,
         x_values=tuple(float(x_values[i]) for i in columns),
         y_values=tuple(float(y_values[i]) for i in rows),
-        x_log=_is_log(x_values),
-        y_log=_is_log(y_values),
-        final_distance=arrange(final_distance, np.float64),
+        x_log=x_log,
+        y_log=y_log,
+        final_distance=distance,
         reached_step=reached,
-        diverged=arrange(diverged_step, np.int64) >= 0,
+        diverged=diverged,
         tol=tol,
         steps=steps,
+        distance_floor=floor,
+        shown_distance=shown,
         title=title,
     )
 
@@ -365,9 +377,11 @@ def render_heatmap(data: HeatmapData) -> Figure:
     fig = _new_figure(13.5, 5.2)
     left, right = fig.subplots(1, 2)
     X, Y = _edges(data.x_values, data.x_log), _edges(data.y_values, data.y_log)
-    distance = np.ma.masked_invalid(np.where(data.final_distance > 0, data.final_distance, np.nan))
+    # only diverged cells are masked (drawn in the "bad" colour); zeros sit at the floor
+    distance = np.ma.masked_where(data.diverged, data.shown_distance)
     finite = distance.compressed()
-    norm = LogNorm(vmin=float(finite.min()), vmax=float(finite.max())) if finite.size else None
+    top = max(float(finite.max()), data.distance_floor) if finite.size else data.distance_floor
+    norm = LogNorm(vmin=data.distance_floor, vmax=top) if finite.size else None
     cmap_d = colormaps["viridis"].with_extremes(bad=DIVERGED_COLOR)
     mesh = left.pcolormesh(X, Y, distance, cmap=cmap_d, norm=norm, shading="flat")
     fig.colorbar(mesh, ax=left, label="final distance to the minimum")

@@ -1,7 +1,22 @@
-"""Shared test settings: a headless matplotlib backend and one intra-op thread (CI has 2 cores)."""
+"""Shared test settings: a headless matplotlib backend, and no figure left open between tests."""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Result figures are pyplot figures (so ``plt.show()`` shows them); close those a test
+    drew, or the session passes pyplot's 20-open-figures warning, an error here."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")

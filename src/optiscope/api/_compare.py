@@ -7,16 +7,23 @@ exercise's quirks fixed by default and available on request (``metric="batch_rms
 
 from __future__ import annotations
 
-import io
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optiscope.data import Dataset
+from optiscope.api._sweep_result import figure_title, fixed_settings
+from optiscope.data import Dataset, make_dataset
 from optiscope.errors import ConfigError
-from optiscope.plotting import build_curves, check_x_axis, render_curves, save_figure
+from optiscope.plotting import (
+    build_curves,
+    check_x_axis,
+    figure_html,
+    figure_png,
+    render_curves,
+    save_figure,
+)
 from optiscope.records import DataSpec, RunRecord
 from optiscope.settings import COMPARED, EXERCISE, SETTINGS, default, format_value
 from optiscope.storage import SqliteStore
@@ -24,6 +31,7 @@ from optiscope.sweeps import Plan, SweepSpec, data_settings, plan, run_sweep
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["CompareResult", "compare_configs", "resolve_data"]
@@ -227,6 +235,8 @@ class CompareResult:
         labels: legend labels (``lr = 0.01``), in the same order.
         records: one :class:`RunRecord` per value, in the same order.
         seconds: wall-clock time of the whole comparison.
+        dataset: the data the runs trained on, when given (needed for the mean-predictor
+            yardstick of user arrays; generated data is made again from the configs).
     """
 
     def __init__(
@@ -235,8 +245,10 @@ class CompareResult:
         values: Sequence[Any],
         records: Sequence[RunRecord],
         seconds: float = math.nan,
+        dataset: Dataset | None = None,
     ) -> None:
         order = sorted(range(len(values)), key=lambda i: values[i])
+        self.dataset = dataset
         self.parameter = parameter
         self.values = [values[i] for i in order]
         self.records = [records[i] for i in order]
@@ -308,27 +320,93 @@ class CompareResult:
         frame["diverged_epoch"] = frame["diverged_epoch"].astype("Int64")
         return frame
 
-    def plot(self, x: str = "epoch", log_y: bool = False, *, log_x: bool = False) -> Figure:
+    @property
+    def subtitle(self) -> str:
+        """The settings every run shares and the data (``AdamW: batch_size = 16, ...; friedman3
+        (n=1000, sd=0.1)``), for the figure."""
+        return fixed_settings([record.config for record in self.records])
+
+    @property
+    def mean_predictor_rmse(self) -> float:
+        """The validation RMSE of always predicting the training mean of ``y``: the yardstick a
+        model has to beat to have learnt anything from the features.
+
+        Computed from the data the runs trained on (the data set passed in, or the stored
+        configs' generated data).
+
+        Raises:
+            ConfigError: for user arrays this result was not given, or for the exercise's
+                ``batch_rmse`` metric (whose yardstick depends on the batch size).
+        """
+        config = self.records[0].config
+        if config.metric != "rmse":
+            raise ConfigError(
+                f"the mean-predictor yardstick is a true RMSE; these runs measured "
+                f"metric = {config.metric!r}. Compare with metric='rmse' to draw it."
+            )
+        dataset = self.dataset
+        if dataset is None:
+            if config.data.name == "custom":
+                raise ConfigError(
+                    "the mean-predictor yardstick needs the data, and this result holds only a "
+                    "fingerprint of the arrays; build it with CompareResult(..., dataset=...)."
+                )
+            dataset = make_dataset(config.data)
+        y_train = dataset.y_train.double().numpy()
+        y_valid = dataset.y_valid.double().numpy()
+        return math.sqrt(float(((y_valid - y_train.mean()) ** 2).mean()))
+
+    def plot(
+        self,
+        x: str = "epoch",
+        log_y: bool = False,
+        *,
+        log_x: bool = False,
+        yardstick: bool = False,
+        ax: Axes | None = None,
+    ) -> Figure:
         """Validation curves, one line per config, legend ordered by value.
+
+        The title names the compared setting; the line below it the settings every run
+        shares and the data. Works in a plain script (``plt.show()``) and in a notebook.
 
         Args:
             x: ``epoch``, ``step``, ``samples`` or ``seconds``.
             log_y: logarithmic y-axis.
             log_x: logarithmic x-axis.
+            yardstick: also draw :attr:`mean_predictor_rmse` as a dashed horizontal line
+                (off by default: it regenerates the data set).
+            ax: matplotlib axes to draw into; ``None`` makes a new figure.
 
         Returns:
-            A matplotlib Figure.
+            The matplotlib Figure (``ax``'s when given).
         """
         check_x_axis(x)
-        title = f"AdamW: {self.parameter} compared"
-        data = build_curves(self.records, self.labels, x=x, log_y=log_y, log_x=log_x, title=title)
-        return render_curves(data)
+        stick = self.mean_predictor_rmse if yardstick else None
+        data = build_curves(
+            self.records,
+            self.labels,
+            x=x,
+            log_y=log_y,
+            log_x=log_x,
+            title=figure_title(f"{self.parameter} compared", [r.config for r in self.records]),
+            yardstick=stick,
+            yardstick_label=f"always predicting the training mean ({stick:.4g})" if stick else "",
+        )
+        return render_curves(data, ax)
 
     def save(
-        self, path: str | Path, *, x: str = "epoch", log_y: bool = False, log_x: bool = False
+        self,
+        path: str | Path,
+        *,
+        x: str = "epoch",
+        log_y: bool = False,
+        log_x: bool = False,
+        yardstick: bool = False,
     ) -> Path:
         """Save the figure as PNG, SVG or PDF (by the file's suffix); returns the path."""
-        return save_figure(self.plot(x=x, log_y=log_y, log_x=log_x), path)
+        figure = self.plot(x=x, log_y=log_y, log_x=log_x, yardstick=yardstick)
+        return save_figure(figure, path, close=True)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (NaN becomes ``None``)."""
@@ -337,9 +415,10 @@ class CompareResult:
         return {"parameter": self.parameter, "seconds": self.seconds, "configs": rows}
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self.plot())
+
+    def _repr_html_(self) -> str:
+        return figure_html(self.plot(), self.summary(), title=repr(self))
 
     def __repr__(self) -> str:
         done = sum(r.status == "done" for r in self.records)

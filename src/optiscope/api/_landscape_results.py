@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optiscope.landscapes import Landscape, Point
-from optiscope.plotting import build_race, render_path, save_figure
+from optiscope.plotting import build_race, figure_html, figure_png, render_path, save_figure
 from optiscope.records import Trajectory
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["PathResult"]
@@ -88,22 +88,31 @@ class PathResult:
             return math.nan
         return float(self.landscape.distance_to_minimum(*self.final))
 
-    def plot(self, *, domain: tuple[Point, Point] | None = None) -> Figure:
+    def plot(self, *, domain: tuple[Point, Point] | None = None, ax: Axes | None = None) -> Figure:
         """The path on the filled contour plot (darker is lower), with the start, the end and
-        the true minimum marked, titled as in the exercise."""
+        the true minimum marked, titled as in the exercise.
+
+        Args:
+            domain: plotting window ``((x_low, x_high), (y_low, y_high))``.
+            ax: matplotlib axes to draw into; ``None`` makes a new figure.
+
+        Returns:
+            The matplotlib Figure (``ax``'s when given).
+        """
         data = build_race(
             [self.trajectory], self.landscape, start=self.start, steps=self.steps, domain=domain
         )
-        return render_path(data, title=self.title)
+        return render_path(data, title=self.title, ax=ax)
 
     def save(self, path: str | Path, **plot_options: Any) -> Path:
         """Save :meth:`plot` as PNG, SVG or PDF (by suffix); returns the path."""
-        return save_figure(self.plot(**plot_options), path)
+        return save_figure(self.plot(**plot_options), path, close=True)
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self.plot())
+
+    def _repr_html_(self) -> str:
+        return figure_html(self.plot(), self.frame, title=repr(self))
 
     def __repr__(self) -> str:
         x, y = self.final

@@ -8,9 +8,9 @@ step, and an animated GIF.
 
 from __future__ import annotations
 
-import io
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +30,19 @@ from optiscope.api._landscape_common import (
 )
 from optiscope.engine import PathOptimizer, check_decay, format_hparams, run_path
 from optiscope.landscapes import Landscape, Point
-from optiscope.plotting import build_race, render_race, save_figure, save_race_animation
+from optiscope.plotting import (
+    build_race,
+    figure_html,
+    figure_png,
+    render_race,
+    save_figure,
+    save_race_animation,
+)
 from optiscope.records import Trajectory
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["ROSENBROCK_SETTINGS", "RaceResult", "race"]
@@ -280,7 +288,11 @@ class RaceResult:
         )
 
     def plot(
-        self, *, value_panel: bool = True, domain: tuple[Point, Point] | None = None
+        self,
+        *,
+        value_panel: bool = True,
+        domain: tuple[Point, Point] | None = None,
+        ax: Axes | Sequence[Axes] | None = None,
     ) -> Figure:
         """The paths on the contour plot and the value above the minimum per step (log scale).
 
@@ -288,12 +300,21 @@ class RaceResult:
             value_panel: draw the value-per-step panel.
             domain: plotting window ``((x_low, x_high), (y_low, y_high))``; default the
                 function's.
+            ax: ``None`` for a new figure; else the matplotlib axes to draw into: two
+                (``plt.subplots(1, 2)[1]``: map, values) with the value panel, one Axes with
+                ``value_panel=False``.
+
+        Returns:
+            The matplotlib Figure (``ax``'s when given).
+
+        Raises:
+            ConfigError: when ``ax`` is not as many axes as the figure has panels.
         """
-        return render_race(self._data(domain), value_panel=value_panel)
+        return render_race(self._data(domain), value_panel=value_panel, ax=ax)
 
     def save(self, path: str | Path, **plot_options: Any) -> Path:
         """Save :meth:`plot` as PNG, SVG or PDF (by suffix); returns the path."""
-        return save_figure(self.plot(**plot_options), path)
+        return save_figure(self.plot(**plot_options), path, close=True)
 
     def to_gif(
         self,
@@ -361,9 +382,10 @@ class RaceResult:
         }
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self.plot())
+
+    def _repr_html_(self) -> str:
+        return figure_html(self.plot(), self.summary(), title=repr(self))
 
     def __repr__(self) -> str:
         parts = [

@@ -8,7 +8,6 @@ seconds, and each cell equals the run :func:`optiscope.race` would do for its se
 
 from __future__ import annotations
 
-import io
 import math
 import time
 from collections import Counter
@@ -36,11 +35,12 @@ from optiscope.engine._path_optimizers import batched_names
 from optiscope.errors import ConfigError
 from optiscope.grammar import Axis
 from optiscope.landscapes import Landscape, Point
-from optiscope.plotting import build_heatmap, render_heatmap, save_figure
+from optiscope.plotting import build_heatmap, figure_html, figure_png, render_heatmap, save_figure
 from optiscope.settings import BETA_PARTS
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["LOG_AXIS_SPAN", "MAX_CELLS", "SensitivityMap", "sensitivity_map"]
@@ -391,7 +391,7 @@ class SensitivityMap:
             fixed |= {part: betas[i] for part, i in BETA_PARTS.items() if part not in axes}
         return fixed
 
-    def plot(self) -> Figure:
+    def plot(self, *, ax: Sequence[Axes] | None = None) -> Figure:
         """Final distance (log color) and steps to the tolerance per cell; diverged cells red."""
         settings = format_hparams(self.fixed_settings)
         data = build_heatmap(
@@ -411,16 +411,17 @@ class SensitivityMap:
                 f"{self.run.steps} steps" + (f" ({settings})" if settings else "")
             ),
         )
-        return render_heatmap(data)
+        return render_heatmap(data, ax=ax)
 
     def save(self, path: str | Path) -> Path:
         """Save :meth:`plot` as PNG, SVG or PDF (by suffix); returns the path."""
-        return save_figure(self.plot(), path)
+        return save_figure(self.plot(), path, close=True)
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self.plot())
+
+    def _repr_html_(self) -> str:
+        return figure_html(self.plot(), self.frame, title=repr(self))
 
     def __repr__(self) -> str:
         rows, columns = self.shape

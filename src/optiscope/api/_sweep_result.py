@@ -6,32 +6,37 @@ of a sweep and one drawn later by ``optiscope runs plot`` are the same figure.
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optiscope.errors import ConfigError
+from optiscope.optim import get_optimizer
 from optiscope.plotting import (
+    LOSS_FLOOR,
     BandsData,
     build_bands,
+    figure_html,
+    figure_png,
     interval,
     paired_differences,
     render_band_panels,
     render_bands,
     save_figure,
 )
-from optiscope.records import RunRecord
+from optiscope.records import RunConfig, RunRecord
 from optiscope.settings import format_value
 from optiscope.storage import FINISHED, SqliteStore, StoredRun
 from optiscope.sweeps import SweepPoint, SweepRun, SweepSpec, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["EXPORT_FORMATS", "SweepResult"]
+__all__ = ["EXPORT_FORMATS", "SweepResult", "figure_title", "fixed_settings"]
 
 #: File suffixes :meth:`SweepResult.export` writes.
 EXPORT_FORMATS: tuple[str, ...] = (".csv", ".parquet")
@@ -311,7 +316,7 @@ class SweepResult:
         for group in self._groups:
             statuses = [run.status for run in group.runs]
             finals = list(group.finals().values())
-            stats = interval(finals, band="ci", confidence=confidence)
+            stats = interval(finals, band="ci", confidence=confidence, floor=LOSS_FLOOR)
             bests = []
             for _, record in group.seeds:
                 finite = [v for v in record.curve.valid_loss if math.isfinite(v)]
@@ -417,8 +422,12 @@ class SweepResult:
         log_y: bool = False,
         log_x: bool = False,
         facet: str | None = "auto",
+        ax: Axes | None = None,
     ) -> Figure:
         """Validation curves: the mean over seeds with a band, one line per config.
+
+        The title names the sweep; the line below it the settings every run shares and the
+        data. Works in a plain script (``plt.show()``) and in a notebook.
 
         Args:
             x: ``epoch``, ``step``, ``samples`` or ``seconds``.
@@ -429,24 +438,37 @@ class SweepResult:
             log_y, log_x: logarithmic axes.
             facet: a swept setting to draw one panel per value of; ``"auto"`` uses the first
                 swept setting when two or more are swept; ``None`` draws one panel.
+            ax: matplotlib axes to draw a one-panel figure into; ``None`` makes a new figure.
+                A faceted figure has several panels and its own figure: with ``ax`` pass
+                ``facet=None``.
 
         Returns:
-            A matplotlib Figure.
+            The matplotlib Figure (``ax``'s when given).
+
+        Raises:
+            ConfigError: for ``ax`` with a figure of several panels, or an unknown ``x``,
+                ``band`` or ``facet``.
         """
         panels = self.plot_data(
             x, band=band, confidence=confidence, seeds=seeds, log_y=log_y, log_x=log_x, facet=facet
         )
-        title = f"{self.name}: {_data_label(self.runs)}"
+        title = figure_title(self.name, [run.config for run in self.runs])
         if len(panels) == 1 and not panels[0].title:
-            fig = render_bands(panels[0])
-            fig.axes[0].set_title(title)
+            fig = render_bands(panels[0], ax)
+            fig.axes[0].set_title(title) if ax is None else ax.set_title(title)
             return fig
+        if ax is not None:
+            raise ConfigError(
+                f"sweep {self.name!r} draws {len(panels)} panels (one per {self._facet(facet)}), "
+                f"and ax= takes the axes of a one-panel figure; pass facet=None with ax=, or "
+                f"leave ax out for a figure of its own."
+            )
         return render_band_panels(panels, title=title)
 
     def save(self, path: str | Path, **options: Any) -> Path:
         """Save :meth:`plot`'s figure as PNG, SVG or PDF (by suffix); ``options`` as
         :meth:`plot` takes them. Returns the path."""
-        return save_figure(self.plot(**options), path)
+        return save_figure(self.plot(**options), path, close=True)
 
     def export(self, path: str | Path) -> Path:
         """Write :attr:`frame` as CSV or Parquet (by suffix); returns the path.
@@ -493,9 +515,10 @@ class SweepResult:
         return data
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self.plot())
+
+    def _repr_html_(self) -> str:
+        return figure_html(self.plot(), self.summary(), title=repr(self))
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v)
@@ -520,8 +543,46 @@ def _label_without(settings: Mapping[str, Any], facet: str) -> str:
     return ", ".join(rest) or "config"
 
 
-def _data_label(runs: Sequence[StoredRun]) -> str:
-    specs = {run.config.data for run in runs}
-    if len(specs) == 1:
-        return next(iter(specs)).label
-    return f"{len(specs)} data sets"
+#: The run settings (besides the optimizer's own) a figure's subtitle states when every run
+#: shares them.
+SUBTITLE_SETTINGS: tuple[str, ...] = ("batch_size", "epochs", "seed", "hidden", "activation")
+
+
+#: Characters per line of a figure's subtitle (an 8-inch figure's width at the title's size).
+SUBTITLE_WIDTH = 85
+
+
+def figure_title(head: str, configs: Sequence[RunConfig]) -> str:
+    """``head`` over the :func:`fixed_settings` of ``configs``, wrapped to the figure."""
+    if not configs:
+        return head
+    return "\n".join([head, *textwrap.wrap(fixed_settings(configs), SUBTITLE_WIDTH)])
+
+
+def fixed_settings(configs: Sequence[RunConfig]) -> str:
+    """The settings all ``configs`` share, and their data, as a figure's subtitle.
+
+    ``AdamW: betas = (0.9, 0.999), eps = 1e-08, weight_decay = 0.01, batch_size = 16,
+    epochs = 30, seed = 123, hidden = 50x50, activation = relu; friedman3 (n=1000, sd=0.1)``:
+    settings that differ between configs (the compared ones, seeds) are left out.
+    """
+    first = configs[0]
+
+    def shared(get: Callable[[RunConfig], Any]) -> bool:
+        return all(_same(get(config), get(first)) for config in configs)
+
+    parts = [
+        f"{name} = {format_value(value)}"
+        for name, value in first.hparams
+        if shared(lambda config, name=name: config.hparam_dict.get(name))  # type: ignore[misc]
+    ]
+    parts += [
+        f"{name} = {format_value(getattr(first, name))}"
+        for name in SUBTITLE_SETTINGS
+        if shared(lambda config, name=name: getattr(config, name))  # type: ignore[misc]
+    ]
+    specs = {config.data for config in configs}
+    data = first.data.label if len(specs) == 1 else f"{len(specs)} data sets"
+    optimizers = {config.optimizer for config in configs}
+    who = f"{get_optimizer(first.optimizer).title}: " if len(optimizers) == 1 else ""
+    return f"{who}{', '.join(parts)}; {data}"

@@ -11,7 +11,6 @@ each decay rate to show it gets there, and draws both. It predicts only for the 
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,11 +41,12 @@ from optiscope.engine import (
 from optiscope.errors import ConfigError, EngineError
 from optiscope.landscapes import Landscape, Point
 from optiscope.optim import ExerciseMomentum
-from optiscope.plotting import build_decay, render_decay, save_figure
+from optiscope.plotting import build_decay, figure_html, figure_png, render_decay, save_figure
 from optiscope.records import Trajectory
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["ADAPTIVE_OPTIMIZERS", "COVERED_OPTIMIZERS", "WeightDecayResult", "weight_decay_bias"]
@@ -407,7 +407,7 @@ class WeightDecayResult:
             curve.append((rate, point.distance))
         return curve
 
-    def plot(self) -> Figure:
+    def plot(self, *, ax: Sequence[Axes] | None = None) -> Figure:
         """Paths per rate, a zoom on where they end beside the predicted points, and the
         distance from the minimum against the rate (predicted line, measured dots)."""
         if not self.trajectories:
@@ -440,16 +440,17 @@ class WeightDecayResult:
             ),
             equation=equation,
         )
-        return render_decay(data)
+        return render_decay(data, ax=ax)
 
     def save(self, path: str | Path) -> Path:
         """Save :meth:`plot` as PNG, SVG or PDF (by suffix); returns the path."""
-        return save_figure(self.plot(), path)
+        return save_figure(self.plot(), path, close=True)
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return figure_png(self.plot())
+
+    def _repr_html_(self) -> str:
+        return figure_html(self.plot(), self.frame, title=repr(self))
 
     def __repr__(self) -> str:
         parts = ", ".join(f"wd={p.weight_decay:g}: {p.distance:.3g}" for p in self.fixed_points)

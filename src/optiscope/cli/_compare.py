@@ -53,7 +53,8 @@ _SINGLE = (
     default="epoch",
     show_default=True,
     type=click.Choice(["epoch", "step", "samples", "seconds"]),
-    help="x-axis of the figure.",
+    help="x-axis of the figure. seconds: under the vectorized engine, configs "
+    "trained together share their group's time (the axis says so).",
 )
 @click.option("--log-y", is_flag=True, help="Logarithmic y-axis.")
 @click.option("--log-x", is_flag=True, help="Logarithmic x-axis (handy with --x step).")

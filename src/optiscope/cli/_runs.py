@@ -77,7 +77,8 @@ def FIGURE_OPTIONS(command: Callable[..., Any]) -> Callable[..., Any]:  # noqa: 
             type=click.Choice(_X_AXES),
             default="epoch",
             show_default=True,
-            help="x-axis of the figure.",
+            help="x-axis of the figure. seconds: under the vectorized engine, configs "
+            "trained together share their group's time (the axis says so).",
         ),
         click.option("--log-y", is_flag=True, help="Logarithmic y-axis."),
         click.option("--log-x", is_flag=True, help="Logarithmic x-axis."),

@@ -42,12 +42,13 @@ from optiscope.plotting._landscapes import (
     render_race,
     render_surface,
 )
-from optiscope.plotting._save import FIGURE_FORMATS, save_figure
-from optiscope.plotting._stats import BANDS, Interval, interval, t_quantile
+from optiscope.plotting._save import FIGURE_FORMATS, figure_html, figure_png, save_figure
+from optiscope.plotting._stats import BANDS, LOSS_FLOOR, Interval, interval, t_quantile
 
 __all__ = [
     "BANDS",
     "FIGURE_FORMATS",
+    "LOSS_FLOOR",
     "PATH_COLORS",
     "X_AXES",
     "BandLine",
@@ -72,6 +73,8 @@ __all__ = [
     "build_surface",
     "check_x_axis",
     "draw_surface",
+    "figure_html",
+    "figure_png",
     "interval",
     "paired_differences",
     "render_band_panels",

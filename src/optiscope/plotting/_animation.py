@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from optiscope.errors import ConfigError
-from optiscope.plotting._landscapes import RaceData, _new_figure, _outline, draw_surface
+from optiscope.plotting._landscapes import RaceData, _outline, draw_surface
 
 __all__ = ["save_race_animation"]
 
@@ -48,6 +48,7 @@ def save_race_animation(
             ``fps`` < 1 or ``dpi`` < 1 (or any of them not a whole number).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from PIL import Image
 
     for name, value, low in (("frames", frames, 2), ("fps", fps, 1), ("dpi", dpi, 1)):
@@ -57,7 +58,8 @@ def save_race_animation(
     if path.suffix.lower() != ".gif":
         raise ConfigError(f"cannot write an animation to {path.name!r}: use a name ending in .gif.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = _new_figure(5.6, 4.6)
+    # A bare Figure, not pyplot's: its frames only go into the file, it is never shown.
+    fig = Figure(figsize=(5.6, 4.6), layout="constrained")
     fig.set_dpi(dpi)
     ax = fig.add_subplot()
     draw_surface(ax, data.surface, colorbar=False)

@@ -20,17 +20,20 @@ from optiscope.plotting._curves import (
     METRIC_LABELS,
     OFF_SCALE_FACTOR,
     OFF_SCALE_FACTOR_LOG,
-    X_AXES,
+    around,
     check_x_axis,
+    nothing_to_draw,
     off_scale,
     robust_upper_limit,
+    x_axis_label,
 )
-from optiscope.plotting._stats import interval
+from optiscope.plotting._stats import LOSS_FLOOR, interval
 from optiscope.plotting._style import (
     draw_divergence_crosses,
     draw_off_scale_arrow,
     finish_axes,
     new_axes,
+    new_figure,
     palette,
 )
 from optiscope.records import RunRecord
@@ -132,6 +135,8 @@ class BandsData:
     log_y: bool = False
     log_x: bool = False
     title: str = ""
+    note: str = ""
+    x_limits: tuple[float, float] | None = None
 
     @property
     def band_label(self) -> str:
@@ -156,6 +161,8 @@ class BandsData:
             "log_y": self.log_y,
             "log_x": self.log_x,
             "title": self.title,
+            "note": self.note,
+            "x_limits": list(self.x_limits) if self.x_limits else None,
             "lines": [
                 {
                     "label": line.label,
@@ -218,7 +225,7 @@ def _band_line(
     xs_, means, lows, highs, counts = [], [], [], [], []
     for epoch in sorted(epochs):
         found = epochs[epoch]
-        stats = interval([v for _, v in found], band=band, confidence=confidence)
+        stats = interval([v for _, v in found], band=band, confidence=confidence, floor=LOSS_FLOOR)
         xs_.append(math.fsum(px for px, _ in found) / len(found))
         means.append(stats.mean)
         lows.append(stats.low)
@@ -274,10 +281,12 @@ def build_bands(
     lines = [_band_line(label, seeds, x, band, confidence, log_y) for label, seeds in groups]
     metric = next((r.config.metric for _, seeds in groups for _, r in seeds), "rmse")
     limits = band_limits(lines, log_y=log_y, show_seeds=show_seeds)
+    statuses = [record.status for _, seeds in groups for _, record in seeds]
+    crosses = [s.diverged_x for line in lines for s in line.seed_lines]
     return BandsData(
         lines=tuple(_mark_off_scale(line, limits) for line in lines),
         x=x,
-        x_label=X_AXES[x],
+        x_label=x_axis_label(x, (record for _, seeds in groups for _, record in seeds)),
         y_label=METRIC_LABELS.get(metric, metric),
         y_limits=limits,
         band=band,
@@ -286,6 +295,8 @@ def build_bands(
         log_y=log_y,
         log_x=log_x,
         title=title,
+        note="" if limits is not None or not lines else nothing_to_draw(statuses, log_y),
+        x_limits=None if limits is not None else around(crosses, log_x),
     )
 
 
@@ -438,6 +449,8 @@ def render_bands(data: BandsData, ax: Axes | None = None, *, legend: bool = True
         log_x=data.log_x,
         log_y=data.log_y,
         title=data.title,
+        note=data.note,
+        x_limits=data.x_limits,
     )
     if legend and data.lines:
         ax.legend(title=data.band_label, fontsize="small", frameon=False, loc="best")
@@ -457,13 +470,11 @@ def render_band_panels(panels: Sequence[BandsData], *, title: str = "") -> Figur
     Returns:
         The figure.
     """
-    from matplotlib.figure import Figure
-
     panels = share_limits(panels)
     count = max(len(panels), 1)
     columns = min(count, 3)
     rows = math.ceil(count / columns)
-    fig = Figure(figsize=(4.2 * columns + 1.8, 3.6 * rows + 0.4), layout="constrained")
+    fig = new_figure((4.2 * columns + 1.8, 3.6 * rows + 0.4))
     axes = fig.subplots(rows, columns, sharey=True, squeeze=False)
     labelled: dict[str, Any] = {}
     for index, ax in enumerate(axes.flat):

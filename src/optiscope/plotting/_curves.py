@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from optiscope.errors import ConfigError
 from optiscope.plotting._style import (
     draw_divergence_crosses,
-    draw_note,
     draw_off_scale_arrow,
     finish_axes,
     new_axes,
@@ -32,12 +31,14 @@ __all__ = [
     "X_AXES",
     "CurveLine",
     "CurvesData",
+    "around",
     "build_curves",
     "check_x_axis",
     "nothing_to_draw",
     "off_scale",
     "render_curves",
     "robust_upper_limit",
+    "x_axis_label",
 ]
 
 X_AXES: dict[str, str] = {
@@ -46,6 +47,10 @@ X_AXES: dict[str, str] = {
     "samples": "Samples seen",
     "seconds": "Training time (s)",
 }
+
+#: The seconds axis's label when a vectorized engine trained some of the runs: it trains a
+#: group of configs (and seeds) in lockstep and records the group's elapsed time for each.
+SHARED_SECONDS_LABEL = "Training time of the config's group (s; stacked configs share it)"
 
 METRIC_LABELS: dict[str, str] = {
     "rmse": "Validation RMSE",
@@ -112,10 +117,14 @@ class CurvesData:
     log_x: bool = False
     note: str = ""
     x_limits: tuple[float, float] | None = None
+    yardstick: float | None = None
+    yardstick_label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the web page's payload)."""
         return {
+            "yardstick": self.yardstick,
+            "yardstick_label": self.yardstick_label,
             "x": self.x,
             "x_label": self.x_label,
             "y_label": self.y_label,
@@ -145,6 +154,17 @@ def check_x_axis(x: str) -> None:
     """Raise :class:`ConfigError` unless ``x`` is one of :data:`X_AXES`."""
     if x not in X_AXES:
         raise ConfigError(f"x = {x!r} is not an x-axis; choose one of: {', '.join(X_AXES)}.")
+
+
+def x_axis_label(x: str, records: Iterable[RunRecord]) -> str:
+    """The x-axis label; for ``seconds``, says when stacked configs share their group's time.
+
+    The vectorized engine trains K configs as one stacked model, so each curve's ``seconds``
+    is the whole group's elapsed time, not the time one config would take alone.
+    """
+    if x == "seconds" and any(record.engine == "vectorized" for record in records):
+        return SHARED_SECONDS_LABEL
+    return X_AXES[x]
 
 
 def robust_upper_limit(series: Sequence[Sequence[float]], *, log_y: bool = False) -> float:
@@ -200,6 +220,8 @@ def build_curves(
     log_y: bool = False,
     log_x: bool = False,
     title: str = "",
+    yardstick: float | None = None,
+    yardstick_label: str = "",
 ) -> CurvesData:
     """Turn records into lines, in the order given (the legend order).
 
@@ -211,6 +233,10 @@ def build_curves(
         log_x: logarithmic x-axis (useful for steps, which span 11 to 10,500 in a batch-size
             sweep).
         title: figure title.
+        yardstick: a loss to draw as a horizontal line for comparison (such as the RMSE of
+            always predicting the training mean); the y-limits include it. Not drawn when no
+            run has a finite loss.
+        yardstick_label: its legend text.
 
     Returns:
         Plain data: lines with finite points only, where each diverged, and y-limits chosen so
@@ -246,9 +272,13 @@ def build_curves(
         )
     y_limits = None
     finite = [line.y for line in lines if line.y]
+    if yardstick is not None and not (math.isfinite(yardstick) and (yardstick > 0 or not log_y)):
+        yardstick = None
     if finite:
         low = min(min(values) for values in finite)
         high = robust_upper_limit(finite, log_y=log_y)
+        if yardstick is not None:
+            low, high = min(low, yardstick), max(high, yardstick)
         if log_y:
             y_limits = (low / 1.15, high * 1.15)
         else:
@@ -258,14 +288,16 @@ def build_curves(
     return CurvesData(
         lines=tuple(lines),
         x=x,
-        x_label=X_AXES[x],
+        x_label=x_axis_label(x, records),
         y_label=METRIC_LABELS.get(metric, metric),
         y_limits=y_limits,
         log_y=log_y,
         title=title,
         log_x=log_x,
         note="" if finite or not lines else nothing_to_draw([r.status for r in records], log_y),
-        x_limits=None if finite else _around([line.diverged_x for line in lines], log_x),
+        x_limits=None if finite else around([line.diverged_x for line in lines], log_x),
+        yardstick=yardstick if finite else None,
+        yardstick_label=yardstick_label,
     )
 
 
@@ -280,7 +312,7 @@ def nothing_to_draw(statuses: Sequence[str], log_y: bool) -> str:
     return "no finite loss to draw: the runs diverged or failed"
 
 
-def _around(xs: Sequence[float | None], log_x: bool) -> tuple[float, float] | None:
+def around(xs: Sequence[float | None], log_x: bool) -> tuple[float, float] | None:
     """An x-range around these points (for a figure that has only divergence crosses)."""
     known = [x for x in xs if x is not None]
     if not known:
@@ -305,12 +337,14 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
     arrow on the top edge where it leaves; the legend says both, and whether a line starts
     above the axes.
 
+    A yardstick, when the data has one, is a dashed grey horizontal line.
+
     Args:
         data: from :func:`build_curves`.
         ax: axes to draw into; ``None`` makes a new figure.
 
     Returns:
-        The figure.
+        The figure (``ax``'s when given).
     """
     fig, ax = new_axes(ax)
     for line, color in zip(data.lines, palette(len(data.lines)), strict=True):
@@ -319,7 +353,10 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
             draw_divergence_crosses(ax, [line.diverged_x], color)
         if line.off_scale_x is not None:
             draw_off_scale_arrow(ax, line.off_scale_x, color)
-    draw_note(ax, data.note)
+    if data.yardstick is not None:
+        ax.axhline(
+            data.yardstick, color="0.4", linestyle="--", linewidth=1.2, label=data.yardstick_label
+        )
     finish_axes(
         ax,
         x=data.x,
@@ -329,11 +366,9 @@ def render_curves(data: CurvesData, ax: Axes | None = None) -> Figure:
         log_x=data.log_x,
         log_y=data.log_y,
         title=data.title,
+        note=data.note,
+        x_limits=data.x_limits,
     )
-    if data.x_limits is not None:
-        ax.set_xlim(*data.x_limits)
-    if data.note:
-        ax.set_yticks([])  # there is no y-range: nothing finite was drawn
     if data.lines:
         ax.legend(title="Configuration", fontsize="small", frameon=False, loc="best")
     return fig

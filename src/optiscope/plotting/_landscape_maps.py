@@ -21,14 +21,15 @@ from optiscope.plotting._landscapes import (
     PathLine,
     SurfaceData,
     _draw_line,
-    _new_figure,
     build_paths,
     build_surface,
     draw_surface,
 )
+from optiscope.plotting._style import panel_axes
 from optiscope.records import Trajectory
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -128,15 +129,21 @@ def build_decay(
     )
 
 
-def render_decay(data: DecayData) -> Figure:
+def render_decay(data: DecayData, *, ax: Sequence[Axes] | None = None) -> Figure:
     """Three panels: the paths, a zoom on where they end, and distance against decay rate.
 
     In the zoom, a cross marks each rate's predicted fixed point and a dot where its path
     ended; the star is the true minimum. The right panel draws the predicted distance from the
     minimum (line) and the measured one (dots), on log-log axes (rate 0 is left out).
+
+    Args:
+        data: from :func:`build_decay`.
+        ax: ``None`` for a new figure, or three axes of one figure to draw the panels into.
+
+    Raises:
+        ConfigError: when ``ax`` is not three axes.
     """
-    fig = _new_figure(15.5, 4.9)
-    paths, zoom, curve = fig.subplots(1, 3)
+    fig, (paths, zoom, curve) = panel_axes(ax, 3, (15.5, 4.9))
     draw_surface(paths, data.surface, colorbar=False)
     draw_surface(zoom, data.zoom, colorbar=False)
     for line, (_, fx, fy) in zip(data.lines, data.fixed, strict=True):
@@ -158,9 +165,9 @@ def render_decay(data: DecayData) -> Figure:
     zoom.plot([], [], marker="o", color="black", linestyle="none", label="end of the path")
     zoom.legend(loc="lower right", fontsize="x-small", framealpha=0.85)
     zoom.set_title(f"where they end (star: minimum {data.minimum})")
-    for ax in (paths, zoom):
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
+    for panel in (paths, zoom):
+        panel.set_xlabel("x")
+        panel.set_ylabel("y")
     keep = [
         (w, d) for w, d in zip(data.curve_wd, data.curve_distance, strict=True) if w > 0 and d > 0
     ]
@@ -366,16 +373,22 @@ def _edges(values: Sequence[float], log: bool) -> np.ndarray:
     return np.asarray(10**edges if log else edges)
 
 
-def render_heatmap(data: HeatmapData) -> Figure:
+def render_heatmap(data: HeatmapData, *, ax: Sequence[Axes] | None = None) -> Figure:
     """Two maps over the same axes: final distance to the minimum (log color) and steps to
     reach the tolerance; diverged cells are red in both, cells that never reach it are grey.
+
+    Args:
+        data: from :func:`build_heatmap`.
+        ax: ``None`` for a new figure, or two axes of one figure to draw the maps into.
+
+    Raises:
+        ConfigError: when ``ax`` is not two axes.
     """
     from matplotlib import colormaps
     from matplotlib.colors import ListedColormap, LogNorm
     from matplotlib.patches import Patch
 
-    fig = _new_figure(13.5, 5.2)
-    left, right = fig.subplots(1, 2)
+    fig, (left, right) = panel_axes(ax, 2, (13.5, 5.2))
     X, Y = _edges(data.x_values, data.x_log), _edges(data.y_values, data.y_log)
     # only diverged cells are masked (drawn in the "bad" colour); zeros sit at the floor
     distance = np.ma.masked_where(data.diverged, data.shown_distance)
@@ -391,14 +404,14 @@ def render_heatmap(data: HeatmapData) -> Figure:
     fig.colorbar(mesh_r, ax=right, label=f"steps to within {data.tol:g} of a minimum")
     diverged = np.ma.masked_where(~data.diverged, np.ones_like(data.reached_step))
     right.pcolormesh(X, Y, diverged, cmap=ListedColormap([DIVERGED_COLOR]), shading="flat")
-    for ax, title in ((left, "final distance"), (right, "steps to reach the tolerance")):
+    for panel, title in ((left, "final distance"), (right, "steps to reach the tolerance")):
         if data.x_log:
-            ax.set_xscale("log")
+            panel.set_xscale("log")
         if data.y_log:
-            ax.set_yscale("log")
-        ax.set_xlabel(data.x_name)
-        ax.set_ylabel(data.y_name)
-        ax.set_title(title)
+            panel.set_yscale("log")
+        panel.set_xlabel(data.x_name)
+        panel.set_ylabel(data.y_name)
+        panel.set_title(title)
     handles = [
         Patch(color=DIVERGED_COLOR, label="diverged"),
         Patch(color=NEVER_COLOR, label="never"),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optiscope.landscapes import Landscape, Point
+from optiscope.plotting._style import new_axes, new_figure, panel_axes
 from optiscope.records import Trajectory
 
 if TYPE_CHECKING:
@@ -289,13 +290,6 @@ def build_race(
     )
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    # A bare Figure, not pyplot: nothing global leaks and Jupyter shows it once.
-    return Figure(figsize=(width, height), layout="constrained")
-
-
 def draw_surface(ax: Axes, surface: SurfaceData, *, colorbar: bool = True) -> None:
     """Filled contours, darker is lower (viridis), with the minima as white stars."""
     from matplotlib.colors import BoundaryNorm
@@ -329,7 +323,7 @@ def render_surface(
     surface: SurfaceData, *, title: str = "", x_label: str = "x", y_label: str = "y"
 ) -> Figure:
     """The landscape alone: filled contours, darker is lower, minima as stars."""
-    fig = _new_figure(6.4, 5.2)
+    fig = new_figure((6.4, 5.2))
     ax = fig.add_subplot()
     draw_surface(ax, surface)
     ax.set_title(title or surface.title)
@@ -385,11 +379,7 @@ def render_path(
         title: the exercise's title by default.
         ax: axes to draw into; ``None`` makes a new figure.
     """
-    if ax is None:
-        fig = _new_figure(6.4, 5.2)
-        ax = fig.add_subplot()
-    else:
-        fig = ax.get_figure()  # type: ignore[assignment]
+    fig, ax = new_axes(ax, (6.4, 5.2))
     draw_surface(ax, data.surface)
     for line in data.lines:
         xs, ys = line.x, line.y
@@ -440,7 +430,9 @@ def render_path(
     return fig
 
 
-def render_race(data: RaceData, *, value_panel: bool = True) -> Figure:
+def render_race(
+    data: RaceData, *, value_panel: bool = True, ax: Axes | Sequence[Axes] | None = None
+) -> Figure:
     """Paths on the contour plot and, beside it, the value above the minimum per step (log).
 
     A diverged path is drawn up to its last finite position, ends with a cross, and says
@@ -449,10 +441,19 @@ def render_race(data: RaceData, *, value_panel: bool = True) -> Figure:
     Args:
         data: from :func:`build_race`.
         value_panel: draw the value-per-step panel.
+        ax: ``None`` for a new figure; else the axes to draw into: two (map, values) with
+            the value panel, one without it.
+
+    Raises:
+        ConfigError: when ``ax`` is not as many axes as the figure has panels.
     """
-    fig = _new_figure(12.5 if value_panel else 6.8, 5.2)
     # Room between the map's colour bar label and the value panel's label.
-    axes = fig.subplots(1, 2 if value_panel else 1, squeeze=False, gridspec_kw={"wspace": 0.12})[0]
+    fig, axes = panel_axes(
+        ax,
+        2 if value_panel else 1,
+        (12.5 if value_panel else 6.8, 5.2),
+        gridspec_kw={"wspace": 0.12},
+    )
     ax = axes[0]
     draw_surface(ax, data.surface)
     for line in data.lines:

@@ -18,11 +18,15 @@ from dataclasses import dataclass
 
 from optiscope.errors import ConfigError
 
-__all__ = ["BANDS", "Interval", "interval", "t_cdf", "t_quantile"]
+__all__ = ["BANDS", "LOSS_FLOOR", "Interval", "interval", "t_cdf", "t_quantile"]
 
 #: What a band shows: ``std`` (mean ± one sample standard deviation of the seeds) or ``ci``
 #: (a t-interval of the mean at the chosen confidence).
 BANDS: tuple[str, ...] = ("std", "ci")
+
+#: The least value a validation loss can take: every metric is an RMSE, never negative, so
+#: bands and intervals of losses stop there.
+LOSS_FLOOR = 0.0
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:
@@ -116,7 +120,13 @@ class Interval:
     high: float
 
 
-def interval(values: Sequence[float], *, band: str = "std", confidence: float = 0.95) -> Interval:
+def interval(
+    values: Sequence[float],
+    *,
+    band: str = "std",
+    confidence: float = 0.95,
+    floor: float = -math.inf,
+) -> Interval:
     """Summarize values (one per seed): mean and a ``std`` or ``ci`` band.
 
     Args:
@@ -124,6 +134,9 @@ def interval(values: Sequence[float], *, band: str = "std", confidence: float = 
         band: ``std`` (mean ± one sample standard deviation) or ``ci`` (t-interval of the
             mean at ``confidence``).
         confidence: for ``ci``, the coverage (0.95 for a 95% interval).
+        floor: the least value the quantity can take (``LOSS_FLOOR``, 0, for an RMSE); a
+            band edge below it is raised to it (a symmetric band of a mean near zero would
+            otherwise claim impossible values).
 
     Raises:
         ConfigError: for an unknown band or a confidence outside (0, 1).
@@ -140,4 +153,4 @@ def interval(values: Sequence[float], *, band: str = "std", confidence: float = 
         return Interval(1, mean, math.nan, mean, mean)
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     half = std if band == "std" else t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
-    return Interval(n, mean, std, mean - half, mean + half)
+    return Interval(n, mean, std, max(mean - half, floor), mean + half)

@@ -223,7 +223,9 @@ def compare_configs(
         records = [stored.record for stored in store.runs(run.name)]
     assert all(r is not None for r in records)  # (every config finished: run_sweep returned)
     finished = [r for r in records if r is not None]
-    return CompareResult(parameter=name, values=values, records=finished, seconds=run.seconds)
+    return CompareResult(
+        parameter=name, values=values, records=finished, seconds=run.seconds, dataset=dataset
+    )
 
 
 class CompareResult:

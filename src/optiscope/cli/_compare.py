@@ -57,6 +57,11 @@ _SINGLE = (
     "trained together share their group's time (the axis says so).",
 )
 @click.option("--log-y", is_flag=True, help="Logarithmic y-axis.")
+@click.option(
+    "--yardstick",
+    is_flag=True,
+    help="Also draw the RMSE of always predicting the training mean (with --metric rmse).",
+)
 @click.option("--log-x", is_flag=True, help="Logarithmic x-axis (handy with --x step).")
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option(
@@ -85,6 +90,7 @@ _SINGLE = (
 def compare_command(
     x_axis: str,
     log_y: bool,
+    yardstick: bool,
     log_x: bool,
     engine: str | None,
     out: Path | None,
@@ -126,7 +132,7 @@ def compare_command(
         progress=not quiet,
         on_plan=lambda plan: confirm_size(plan, yes),
     )
-    written = [result.save(out, x=x_axis, log_y=log_y, log_x=log_x)]
+    written = [result.save(out, x=x_axis, log_y=log_y, log_x=log_x, yardstick=yardstick)]
     if csv_path is not None or parquet_path is not None:
         frame = result.frame  # (built on each access: once here)
         for path, write in ((csv_path, frame.to_csv), (parquet_path, frame.to_parquet)):

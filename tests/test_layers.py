@@ -62,6 +62,24 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
+def _private_imports(path: Path) -> list[str]:
+    """Imports of another package's private module (``optiscope.pkg._module``)."""
+    part = _part(path)
+    found = []
+    for name in _imports(path):
+        pieces = name.split(".")
+        foreign = len(pieces) >= 3 and pieces[0] == "optiscope" and pieces[1] != part
+        if foreign and any(piece.startswith("_") for piece in pieces[2:]):
+            found.append(name)
+    return found
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_public_names_of_another_package_are_imported(path: Path) -> None:
+    """STYLE.md 18: a package's private modules are its own; others use its ``__init__``."""
+    assert _private_imports(path) == []
+
+
 def test_every_part_has_a_layer() -> None:
     parts = {_part(p) for p in _modules()}
     assert parts <= set(LAYERS), f"add {sorted(parts - set(LAYERS))} to LAYERS and the docs"

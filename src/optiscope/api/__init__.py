@@ -1,6 +1,7 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
 from optiscope.api._compare import CompareResult, compare_configs, resolve_data
+from optiscope.api._landscape_common import check_start, check_start_value, check_steps
 from optiscope.api._landscape_results import PathResult
 from optiscope.api._race import ROSENBROCK_SETTINGS, RaceResult, race
 from optiscope.api._sensitivity import SensitivityMap, sensitivity_map
@@ -22,6 +23,9 @@ __all__ = [
     "SensitivityMap",
     "SweepResult",
     "WeightDecayResult",
+    "check_start",
+    "check_start_value",
+    "check_steps",
     "compare_configs",
     "race",
     "resolve_data",

@@ -30,8 +30,14 @@ from optiscope.api._landscape_common import (
     resolve_landscape,
     resolve_optimizers,
 )
-from optiscope.engine import GridRun, PathOptimizer, check_decay, format_hparams, run_grid
-from optiscope.engine._path_optimizers import batched_names
+from optiscope.engine import (
+    GridRun,
+    PathOptimizer,
+    batched_names,
+    check_decay,
+    format_hparams,
+    run_grid,
+)
 from optiscope.errors import ConfigError
 from optiscope.grammar import Axis
 from optiscope.landscapes import Landscape, Point

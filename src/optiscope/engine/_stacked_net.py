@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from optiscope.engine._exact import Candidate, Operand, choose, per_model
-from optiscope.models._stacked import ALIGN, StackedLayout, aligned_row
+from optiscope.models import ALIGN, StackedLayout, aligned_row
 
 __all__ = ["ACTIVATION_OPS", "ActivationOps", "StackedMLP", "aligned_stack", "element_offset"]
 

@@ -32,7 +32,7 @@ from optiscope.engine._stacked_net import StackedMLP, element_offset
 from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._validate import validate_config
 from optiscope.errors import ConfigError
-from optiscope.models._stacked import StackedLayout, stack_mlps, unstack_mlp
+from optiscope.models import StackedLayout, stack_mlps, unstack_mlp
 from optiscope.optim import get_optimizer, matches_reference
 from optiscope.records import Curve, RunConfig, RunRecord
 

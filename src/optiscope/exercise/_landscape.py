@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from optiscope.api._landscape_common import check_start, check_start_value, check_steps
-from optiscope.api._landscape_results import PathResult
+from optiscope.api import PathResult, check_start, check_start_value, check_steps
 from optiscope.engine import check_decay, format_hparams
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point, get_landscape

@@ -45,3 +45,64 @@ def test_subpackages_only_reexport_and_list_all_sorted() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
         optiscope.no_such_thing  # noqa: B018
+
+
+# The stable public surface, pinned: a name added or removed here is a decision, made on
+# purpose (STYLE.md 18). The other subpackages are implementation layers.
+PUBLIC: dict[str, set[str]] = {
+    "optiscope": {
+        "__version__", "CompareResult", "PathResult", "RaceResult", "SensitivityMap",
+        "SweepResult", "WeightDecayResult", "compare_configs", "race", "sensitivity_map",
+        "sweep", "weight_decay_bias", "SweepSpec", "Plan", "plan", "run_configs",
+        "MAX_CONFIGS", "SqliteStore", "Curve", "DataSpec", "RunConfig", "RunRecord",
+        "Trajectory", "Dataset", "make_dataset", "Landscape", "get_landscape", "SETTINGS",
+        "EXERCISE", "OptiscopeError", "ConfigError", "TooManyConfigsError", "DataError",
+        "StorageError", "StoreNotFoundError", "NotAStoreError", "StoreDamagedError",
+        "StoreUnavailableError", "DiskFullError", "SweepNotFoundError", "SweepExistsError",
+        "EngineError", "TrainingFailedError",
+    },
+    "optiscope.exercise": {
+        "EXERCISE_DOMAIN", "EXERCISE_START", "compare_configs", "optim_step",
+        "optimize_rosenbrock", "plot_rosenbrock", "rosenbrock",
+    },
+    "optiscope.settings": {
+        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "OPTIMIZER_DEFAULT", "SETTINGS",
+        "Setting", "check_number", "default", "format_value", "is_value_list",
+        "unknown_setting",
+    },
+    "optiscope.records": {
+        "RESULTS_VERSION", "STATUSES", "Curve", "DataSpec", "RunConfig", "RunRecord", "Status",
+        "Trajectory",
+    },
+    "optiscope.errors": {
+        "OptiscopeError", "ConfigError", "TooManyConfigsError", "DataError", "StorageError",
+        "StoreNotFoundError", "NotAStoreError", "StoreDamagedError", "StoreUnavailableError",
+        "DiskFullError", "SweepNotFoundError", "SweepExistsError", "EngineError",
+        "InexactError", "TrainingFailedError",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_the_public_surface_is_exactly_the_pinned_names(module: str) -> None:
+    assert set(importlib.import_module(module).__all__) == PUBLIC[module]
+
+
+def test_the_public_surface_is_about_sixty_names() -> None:
+    names = {name for names in PUBLIC.values() for name in names}
+    assert 55 <= len(names) <= 65, len(names)
+
+
+def test_every_exception_is_in_errors_and_derives_from_optiscope_error() -> None:
+    import optiscope.errors as errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.OptiscopeError)
+    for info in pkgutil.walk_packages(optiscope.__path__, "optiscope."):
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Exception):
+                defined = value.__module__
+                assert not defined.startswith("optiscope.") or defined == "optiscope.errors", (
+                    f"{value.__name__} is defined in {defined}, not optiscope.errors"
+                )

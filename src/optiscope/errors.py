@@ -19,6 +19,8 @@ advice (``optiscope resume NAME --store PATH``), so no lower layer writes CLI te
     │   ├── SweepNotFoundError            no sweep of that name in the store
     │   └── SweepExistsError              the name is taken by a sweep with another spec
     └── EngineError                       a training engine could not run a group
+        ├── InexactError                  stacked kernels are not exact here (the sweep layer
+        │                                 then trains with the reference engine)
         └── TrainingFailedError           a sweep's training failed; finished configs kept
 """
 
@@ -33,6 +35,7 @@ __all__ = [
     "DataError",
     "DiskFullError",
     "EngineError",
+    "InexactError",
     "NotAStoreError",
     "OptiscopeError",
     "StorageError",
@@ -168,6 +171,12 @@ class SweepExistsError(StorageError):
 
 class EngineError(OptiscopeError):
     """A training engine failed for a reason other than the settings."""
+
+
+class InexactError(EngineError):
+    """No stacked form reproduces the plain model's numbers for some operation (or the
+    optimizer's update) on this machine; caught by the sweep layer, which then trains those
+    configs with the reference engine."""
 
 
 class TrainingFailedError(EngineError):

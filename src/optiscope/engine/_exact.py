@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from optiscope.errors import EngineError
+from optiscope.errors import InexactError
 
 __all__ = [
     "Candidate",
@@ -68,10 +68,6 @@ def known_choices() -> dict[Hashable, str]:
 def learn_choices(choices: dict[Hashable, str]) -> None:
     """Take answers found by another process of this machine (see :func:`known_choices`)."""
     _CHOSEN.update(choices)
-
-
-class InexactError(EngineError):
-    """No candidate reproduces the plain model's numbers for some operation on this machine."""
 
 
 @dataclass(frozen=True)

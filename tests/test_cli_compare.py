@@ -11,18 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optiscope.cli import main
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
+from cli_run import run
 
 FAST = ["--n", "200", "--epochs", "2", "-q"]
 

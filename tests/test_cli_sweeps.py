@@ -8,23 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_run import run
 from optiscope.api import SweepResult
-from optiscope.cli import main
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import SweepSpec
 
 SMALL = ["--epochs", "2", "--n", "200", "--hidden", "8"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)

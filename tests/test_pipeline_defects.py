@@ -7,23 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_run import run
 from optiscope import compare_configs, sweep
-from optiscope.cli import main
 from optiscope.data import make_dataset
 from optiscope.errors import TooManyConfigsError
 from optiscope.records import DataSpec
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import MAX_CONFIGS, SweepSpec, plan
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from cli_run import run as _run_cli
 from optiscope.api import SweepResult
-from optiscope.cli import main
 from optiscope.cli._advice import advice, remedy_advice
 from optiscope.errors import StorageError
 from optiscope.records import RunRecord
@@ -319,16 +319,6 @@ def test_readers_never_fail_while_a_sweep_writes(tmp_path: Path) -> None:
     for counts in seen:
         assert counts == sorted(counts)  # each reader sees progress, never a step back
     assert SweepResult.load("w", store=store).complete
-
-
-def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_file_that_is_not_a_store_gives_a_clear_error(

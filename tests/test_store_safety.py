@@ -10,20 +10,10 @@ from pathlib import Path
 import pytest
 
 import optiscope.cli._options as options
-from optiscope.cli import main
+from cli_run import run
 from optiscope.storage import SqliteStore
 
 SMALL = ["--epochs", "1", "--n", "200", "--hidden", "8", "-q"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)

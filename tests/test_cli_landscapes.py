@@ -11,19 +11,9 @@ from pathlib import Path
 import click
 import pytest
 
-from optiscope.cli import main
+from cli_run import run as _run
 from optiscope.cli._landscapes import parse_axis, parse_point
 from optiscope.landscapes import LANDSCAPES
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)

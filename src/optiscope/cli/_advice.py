@@ -102,7 +102,10 @@ def remedy_advice(remedy: str, path: Path, sweeps: Iterable[str] = ()) -> str:
         "create": "a sweep creates it.",
         "not-a-file": "point --store (or $OPTISCOPE_STORE) to a file such as results.sqlite.",
         "permissions": "check its permissions.",
-        "empty": f"delete it (`rm {path}`); the next sweep creates a fresh store.",
+        "empty": (
+            "it holds nothing: point --store to another file, or, if this empty file is the "
+            "store you meant, remove it and the next sweep creates a fresh one."
+        ),
         "foreign": (
             "it is not an optiscope results store, and optiscope does not write to it: point "
             "--store (or $OPTISCOPE_STORE) to another file; a new name starts a fresh store. "

@@ -204,6 +204,7 @@ def test_the_pool_stays_warm_between_calls() -> None:
     assert [p.pid for p in backends._POOL.processes] == pids
 
 
+@pytest.mark.slow
 def test_a_pool_started_from_a_thread_that_ends_stays_up() -> None:
     stop_pool()
     starter = threading.Thread(target=start_pool, args=(2,))  # a web server's request thread
@@ -248,6 +249,7 @@ def test_workers_and_the_parent_share_what_the_exactness_probe_found() -> None:
         exact._CHOSEN.update(before)
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_can_use_the_pool(tmp_path: Path) -> None:
     """Workers never re-run the caller's script (multiprocessing's spawn would)."""
     script = tmp_path / "unguarded.py"

@@ -134,6 +134,7 @@ def test_checking_outputs_creates_nothing_and_takes_existing_files(
     assert (tmp_path / "old.csv").read_text().startswith("config,")
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
     """`optiscope compare ... | head`: stdout closes before the table is printed; no
     traceback and no error line (click exits 1 quietly on a broken pipe)."""
@@ -178,6 +179,7 @@ def test_help_is_fast_because_torch_is_not_imported() -> None:
     assert "compare" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_as_a_process(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "optiscope"
     done = subprocess.run(

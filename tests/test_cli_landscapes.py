@@ -66,6 +66,7 @@ def test_rosenbrock_is_the_exercises_question_2(capsys: pytest.CaptureFixture[st
     assert code == 0 and json.loads(out)["status"] == "done"
 
 
+@pytest.mark.slow
 def test_a_race_gif_of_four_optimizers_on_himmelblau_is_one_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -291,6 +292,7 @@ def test_frames_help_says_it_is_the_most_frames(capsys: pytest.CaptureFixture[st
     assert code == 0 and "The most GIF frames" in " ".join(out.split())
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_same_command_line() -> None:
     import subprocess
     import sys

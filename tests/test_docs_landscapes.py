@@ -19,6 +19,7 @@ def _blocks(language: str) -> list[str]:
     return blocks(PAGE, (language,))
 
 
+@pytest.mark.slow
 def test_python_examples_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = _blocks("python")
     assert len(blocks) >= 6

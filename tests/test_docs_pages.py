@@ -93,6 +93,7 @@ def _script(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_the_engine_benchmark_runs_and_its_curves_agree(tmp_path: Path) -> None:
     """bench_engine.py --quick: every workload, the literal loop's curves equal optiscope's."""
     out = tmp_path / "bench.json"
@@ -106,6 +107,7 @@ def test_the_engine_benchmark_runs_and_its_curves_agree(tmp_path: Path) -> None:
     assert "| workload | configs |" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_gpu_benchmark_runs_on_the_cpu_in_its_smoke_settings() -> None:
     done = _script("benchmarks/bench_gpu.py", "--device", "cpu", "--sizes", "8", "--epochs", "1")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -89,6 +89,7 @@ def _interrupted(args: list[str], cwd: Path) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_the_page_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPTISCOPE_STORE", raising=False)
@@ -124,6 +125,7 @@ def test_the_page_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert Path("sweep-lr-wd.png").is_file() and Path("lr-wd-ci.png").is_file()
 
 
+@pytest.mark.slow
 def test_the_resumed_sweep_trains_only_what_was_missing(tmp_path: Path) -> None:
     """The page's promise, checked on its own numbers: 45 stored, 45 new, none twice."""
     env = {**os.environ, "MPLBACKEND": "Agg"}

@@ -64,6 +64,7 @@ def _assert_whole(store: Path, name: str, epochs: int) -> None:
             assert run.status in ("pending", "running") and run.curve is None
 
 
+@pytest.mark.slow
 def test_sigkill_three_times_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     spec = SweepSpec(
         grid={"lr": [0.1, 0.03, 0.01, 0.003], "weight_decay": [0.0, 0.01, 0.1]},
@@ -120,6 +121,7 @@ def test_sigkill_three_times_then_resume_equals_an_uninterrupted_run(tmp_path: P
     assert [_numbers(r) for r in result.records] == [_numbers(r) for r in uninterrupted]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_and_sigterm_give_unfinished_configs_back(signum: int, tmp_path: Path) -> None:
     spec = SweepSpec(grid={"lr": [0.1, 0.03, 0.01]}, fixed=SMALL, seeds=4, name="stop")
@@ -199,6 +201,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_ctrl_c_in_a_terminal_stops_the_pool_without_tracebacks(tmp_path: Path) -> None:
     proc, store = _pool_sweep(tmp_path, "group", busy=0.5)  # importing or training
@@ -212,6 +215,7 @@ def test_ctrl_c_in_a_terminal_stops_the_pool_without_tracebacks(tmp_path: Path) 
     assert {state for state, _, _ in _snapshot(store, "group").values()} <= {"done", "pending"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_pool_workers_end_with_a_killed_sweep(tmp_path: Path) -> None:
     proc, _ = _pool_sweep(tmp_path, "orphans", busy=2.5)  # past the imports: training
@@ -227,6 +231,7 @@ def test_pool_workers_end_with_a_killed_sweep(tmp_path: Path) -> None:
     assert alive == [], "pool workers outlived the sweep that started them"
 
 
+@pytest.mark.slow
 def test_readers_never_fail_while_a_sweep_writes(tmp_path: Path) -> None:
     spec = SweepSpec(grid={"lr": [0.1, 0.03, 0.01, 0.003, 0.001]}, fixed=SMALL, seeds=3, name="w")
     spec_file = spec.save(tmp_path / "spec.toml")

@@ -57,6 +57,7 @@ def test_rosenbrock_is_the_exercises_question_2(capsys: pytest.CaptureFixture[st
     assert code == 0 and json.loads(out)["status"] == "done"
 
 
+@pytest.mark.slow
 def test_a_race_gif_of_four_optimizers_on_himmelblau_is_one_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

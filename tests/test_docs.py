@@ -47,10 +47,23 @@ def test_python_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.Monk
         exec(compile(block, f"<{page}>", "exec"), namespace)
 
 
-COMMANDS = [(page, line) for page in PAGES for line in _shell_lines(page)]
+# The main job (a process that trains every sweep) and batch size 2 (350 steps an epoch) take
+# seconds: `bash scripts/test.sh -m "not slow"` leaves them out.
+SLOW = ("bash scripts/main.sh", "--batch-size 2,")
 
 
-@pytest.mark.parametrize(("page", "command"), COMMANDS, ids=[c for _, c in COMMANDS])
+def _marks(command: str) -> list[pytest.MarkDecorator]:
+    return [pytest.mark.slow] if any(part in command for part in SLOW) else []
+
+
+COMMANDS = [
+    pytest.param(page, line, id=line, marks=_marks(line))
+    for page in PAGES
+    for line in _shell_lines(page)
+]
+
+
+@pytest.mark.parametrize(("page", "command"), COMMANDS)
 def test_shell_examples_run(
     page: str, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

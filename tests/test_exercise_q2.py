@@ -51,6 +51,7 @@ def test_plain_sgd_differs_at_the_first_step_by_one_over_one_minus_beta() -> Non
     theirs = start.clone().requires_grad_(True)
     moved_ours = _step_pair(ExerciseMomentum([ours], lr=lr, beta=beta), ours) - start
     moved_sgd = _step_pair(torch.optim.SGD([theirs], lr=lr, momentum=beta, dampening=beta), theirs)
+    # Close, not equal: dividing by (1 - beta) rounds differently from the update's multiply.
     torch.testing.assert_close(moved_sgd - start, moved_ours / (1 - beta))
     assert "momentum_buffer" in FIRST_STEP_DIFFERENCE
 
@@ -63,6 +64,7 @@ def test_optim_step_does_the_hand_computed_first_update() -> None:
     value = optim_step(x, y, lr, vx, vy, beta)
     gx, gy = _grad_exercise(-1.0, 2.0)
     assert value == 6.0  # f(-1, 2) = 4 + 2, before the step
+    # The hand values are float64 Python; the step runs in float32: equal to float32 precision.
     assert math.isclose(vx.item(), (1 - beta) * gx, rel_tol=1e-6)
     assert math.isclose(vy.item(), (1 - beta) * gy, rel_tol=1e-6)
     assert math.isclose(x.item(), -1.0 - lr * (1 - beta) * gx, rel_tol=1e-6)
@@ -82,6 +84,7 @@ def test_optim_step_uses_the_accumulated_grad_as_the_exercise_expects() -> None:
     optim_step(x, y, lr, vx, vy, beta)  # not zeroed: grad = g1 + g2
     g2 = torch.tensor(_grad_exercise(x1, y1)[0])
     expected_v = beta * v1 + (1 - beta) * (g1 + g2)
+    # g2 is the float64 hand gradient, autograd's is float32: equal to float32 precision.
     torch.testing.assert_close(vx, expected_v)
     assert math.isclose(x.item(), x1 - lr * expected_v.item(), rel_tol=1e-6)
 

@@ -186,8 +186,10 @@ def test_diverged_cells_are_marked_not_dropped() -> None:
     )
     assert result.diverged[:, 1].all() and not result.diverged[:, 0].any()
     assert np.isnan(result.final_distance[:, 1]).all()
-    titles = [ax.get_title() for ax in result.plot().axes]
-    assert titles[:2] == ["final distance", "steps to reach the tolerance"]
+    steps_panel = result.plot().axes[1]
+    overlay = steps_panel.collections[-1].get_array()  # the red layer over the diverged cells
+    assert np.array_equal(~np.ma.getmaskarray(overlay), result.diverged)
+    assert "diverged" in [t.get_text() for t in steps_panel.get_legend().get_texts()]
 
 
 @pytest.mark.parametrize(

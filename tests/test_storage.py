@@ -107,7 +107,9 @@ class StoreContract:
         record = _record(entries[0].config)
         store.put_record(record)
         (run,) = store.runs("s")
-        assert run.status == "done" and run.finished is not None
+        assert run.status == "done"
+        assert run.created is not None and run.finished is not None
+        assert run.finished >= run.created  # unix times: finished after the sweep was saved
         assert run.record == record
 
     def test_diverged_runs_keep_their_status_and_nan_and_inf(self, store: ResultStore) -> None:

@@ -12,6 +12,7 @@ from optiscope import race, weight_decay_bias
 from optiscope.engine import decay_fixed_point, decay_fixed_points, resolve_optimizer
 from optiscope.errors import ConfigError
 from optiscope.landscapes import LANDSCAPES, Landscape, get_landscape
+from optiscope.optim import get_optimizer
 from optiscope.plotting import build_decay
 
 EXERCISE = get_landscape("rosenbrock", b=2)
@@ -145,7 +146,7 @@ def test_registered_rmsprop_keeps_the_adaptive_rule_with_decoupled_decay(
     optimizer = f"rmsprop lr=0.01 momentum={momentum}"
     result = weight_decay_bias(EXERCISE, [0.1], optimizer=optimizer, steps=5)
     assert result.rule == "adaptive" and math.isclose(result.gain, gain, rel_tol=1e-12)
-    assert resolve_optimizer(optimizer).info is not None
+    assert resolve_optimizer(optimizer).info is get_optimizer("rmsprop")  # the batched path
 
 
 def test_a_step_function_needs_an_explicit_rule() -> None:

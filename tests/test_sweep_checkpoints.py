@@ -166,3 +166,18 @@ def test_a_full_disk_for_a_checkpoint_does_not_stop_the_training(tmp_path: Path)
     assert run.trained == spec.size
     uninterrupted = run_configs([p.config for p in spec.expand()], workers=1)
     assert [_numbers(r.record) for r in stored if r.record] == [_numbers(r) for r in uninterrupted]
+
+
+def test_runs_show_shows_partly_trained_configs_with_their_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SweepSpec(grid={"lr": [0.03, 0.003]}, fixed=FIXED, name="half")
+    path = tmp_path / "results.sqlite"
+    with _StopsAt(path, 3, KeyboardInterrupt()) as stopping, pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, store=stopping, workers=1, checkpoints=EVERY_EPOCH)
+    main(["runs", "show", "half", "--store", str(path)])
+    text = capsys.readouterr().out
+    assert text.splitlines()[1].endswith("2 pending; partly trained: 2 (epoch 3)")
+    main(["runs", "show", "half", "--json", "--store", str(path)])
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["checkpoint_epoch"] for r in runs] == [3, 3]

@@ -20,7 +20,7 @@ from optiscope.cli import main
 from optiscope.engine import EVERY_EPOCH
 from optiscope.errors import EngineError
 from optiscope.records import RunRecord
-from optiscope.storage import SavedCheckpoint, SqliteStore
+from optiscope.storage import DiskFullError, SavedCheckpoint, SqliteStore
 from optiscope.sweeps import SweepSpec, run_configs, run_sweep, start_pool, stop_pool
 
 FIXED = {"epochs": 5, "n": 240, "hidden": (8,)}
@@ -137,3 +137,47 @@ def test_runs_list_shows_partly_trained_configs_with_their_epoch(
     assert header.split()[-3] == "partial" and "2 (epoch 3)" in row
     (listed,) = json.loads("{" + data)["sweeps"]
     assert (listed["partial"], listed["partial_epochs"], listed["pending"]) == (2, [3, 3], 2)
+
+
+class _FullAfter(SqliteStore):
+    """A store whose disk fills up for checkpoints once one of ``epoch`` is stored."""
+
+    def __init__(self, path: Path, epoch: int) -> None:
+        super().__init__(path)
+        self.epoch, self.refused = epoch, 0
+
+    def put_checkpoints(self, checkpoints: Sequence[SavedCheckpoint]) -> int:
+        if any(c.epoch > self.epoch for c in checkpoints):
+            self.refused += 1
+            raise DiskFullError(self.path, "saving checkpoints")
+        return super().put_checkpoints(checkpoints)
+
+
+def test_a_full_disk_for_a_checkpoint_does_not_stop_the_training(tmp_path: Path) -> None:
+    """A checkpoint write that fills the disk (sqlite's write-ahead log grows with each
+    one) aborted the sweep before any config finished, where the records alone would have
+    fit; checkpoints are insurance, so they stop and training goes on to its records."""
+    spec = SweepSpec(grid={"lr": [0.03, 0.003]}, fixed=FIXED, seeds=2)
+    with _FullAfter(tmp_path / "results.sqlite", 1) as store:
+        run = run_sweep(spec, store=store, workers=1, checkpoints=EVERY_EPOCH)
+        assert store.refused == 1  # no further tries once the disk was found full
+        stored = store.runs(run.name)
+        assert store.checkpoints([r.key for r in stored]) == {}  # gone with the records
+    assert run.trained == spec.size
+    uninterrupted = run_configs([p.config for p in spec.expand()], workers=1)
+    assert [_numbers(r.record) for r in stored if r.record] == [_numbers(r) for r in uninterrupted]
+
+
+def test_runs_show_shows_partly_trained_configs_with_their_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SweepSpec(grid={"lr": [0.03, 0.003]}, fixed=FIXED, name="half")
+    path = tmp_path / "results.sqlite"
+    with _StopsAt(path, 3, KeyboardInterrupt()) as stopping, pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, store=stopping, workers=1, checkpoints=EVERY_EPOCH)
+    main(["runs", "show", "half", "--store", str(path)])
+    text = capsys.readouterr().out
+    assert text.splitlines()[1].endswith("2 pending; partly trained: 2 (epoch 3)")
+    main(["runs", "show", "half", "--json", "--store", str(path)])
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["checkpoint_epoch"] for r in runs] == [3, 3]

@@ -9,7 +9,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,7 +234,7 @@ def runs_list(store: Path | None, as_json: bool) -> None:
     click.echo(table[[*columns, "updated", "spec"]].to_string(index=False))
 
 
-def _partial(epochs: list[int]) -> str:
+def _partial(epochs: Sequence[int]) -> str:
     """Unfinished configs with a checkpoint, and the epochs they reached: ``2 (epoch 3-5)``."""
     if not epochs:
         return "0"
@@ -259,9 +259,12 @@ def runs_show(
 ) -> None:
     """Show a sweep: its spec, progress, and configs ranked by final loss."""
     from optiscope.api import SweepResult
+    from optiscope.storage import SqliteStore
 
     with user_mistake():
         result = SweepResult.load(name, store=store)
+        with SqliteStore(result.store, create=False) as target:
+            partial = target.checkpoint_epochs(result.name)  # by key: epochs trained
     reference = parse_baseline(baseline)
     if as_json:
         data = result.to_json_dict(reference, confidence=confidence)
@@ -277,6 +280,7 @@ def runs_show(
                 "finished": run.finished,
                 "engine": run.engine,
                 "diverged_epoch": run.diverged_epoch,
+                "checkpoint_epoch": partial.get(run.key),
                 "error": run.error,
                 "final_valid_loss": _final(run.curve.valid_loss if run.curve else ()),
             }
@@ -285,6 +289,8 @@ def runs_show(
         click.echo(json.dumps(data, indent=2))
         return
     counts = ", ".join(f"{v} {k}" for k, v in result.counts.items() if v)
+    if partial:
+        counts += f"; partly trained: {_partial(list(partial.values()))}"
     click.echo(f"sweep {result.name} in {result.store}")
     click.echo(f"  {result.spec.describe(distinct=len(result.runs))}; {counts}")
     if result.records:

@@ -19,7 +19,8 @@ that is the epoch in progress, or a few seconds' worth of short epochs (checkpoi
 most about 2% of training time). Interrupted configs keep their checkpoint (``pending`` after
 Ctrl-C or SIGTERM, ``running`` until recovered after SIGKILL); a config's checkpoint goes
 with its final record, and with every unfinished config's when training fails with an error
-(the next run starts them over).
+(the next run starts them over). When the disk is full, checkpoints stop for the rest of the
+call and training goes on; only a record that cannot be stored ends the sweep.
 """
 
 from __future__ import annotations
@@ -260,10 +261,22 @@ def _train(
         if on_record is not None:
             on_record(record)
 
+    saving = True  # until the disk is found full
+
     def keep(taken: list[tuple[RunConfig, Checkpoint]]) -> None:
-        store.put_checkpoints(
-            [SavedCheckpoint(c.key(), cp.epoch, cp.engine, cp.to_bytes()) for c, cp in taken]
-        )
+        # A checkpoint is insurance, not a result: when the disk has no room for one, the
+        # sweep stops taking them and trains on, so that the records get the room there is
+        # (the earlier checkpoints stay: resuming from an older epoch gives the same
+        # numbers). If a record does not fit either, its DiskFullError says so.
+        nonlocal saving
+        if not saving:
+            return
+        try:
+            store.put_checkpoints(
+                [SavedCheckpoint(c.key(), cp.epoch, cp.engine, cp.to_bytes()) for c, cp in taken]
+            )
+        except DiskFullError:
+            saving = False
 
     options: dict[str, Any] = {"device": device, "data": data}
     if checkpoints is not None:

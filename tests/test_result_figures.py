@@ -10,6 +10,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -176,6 +177,40 @@ def test_repr_html_shows_the_summary_beside_the_figure() -> None:
     html = _sweep({0.01: [0.2, 0.3]})._repr_html_()
     assert "data:image/png;base64," in html
     assert "<table" in html and "final_mean" in html and "lr = 0.01" in html
+
+
+def _landscape_result(kind: str) -> tuple[Any, int]:
+    """A small result of this landscape kind, and how many panels its figure has."""
+    from optiscope.api import race, sensitivity_map, weight_decay_bias
+    from optiscope.exercise import optimize_rosenbrock
+
+    if kind == "path":
+        return optimize_rosenbrock(steps=20, lr=0.01, beta=0.9), 1
+    if kind == "race":
+        return race("booth", ["adam lr=0.1"], steps=20), 2
+    if kind == "sensitivity":
+        grid = {"lr": [0.01, 0.1], "beta": [0.5, 0.9]}
+        return sensitivity_map("booth", "momentum beta=0.9", grid, steps=20), 2
+    return weight_decay_bias("rosenbrock a=1 b=2", [0.0, 0.1], steps=50), 3
+
+
+@pytest.mark.parametrize("kind", ["path", "race", "sensitivity", "weight_decay"])
+def test_every_landscape_result_is_shown_by_pyplot_draws_into_given_axes_and_has_html(
+    kind: str,
+) -> None:
+    import matplotlib.pyplot as plt
+
+    result, panels = _landscape_result(kind)
+    own = result.plot()
+    assert own.number in plt.get_fignums()  # plt.show() shows it
+    fig, axes = plt.subplots(1, panels, squeeze=False)
+    given = list(axes[0])
+    assert result.plot(ax=given if panels > 1 else given[0]) is fig
+    assert all(ax.has_data() for ax in given)
+    open_before = plt.get_fignums()
+    html = result._repr_html_()
+    assert "data:image/png;base64," in html and "<table" in html
+    assert plt.get_fignums() == open_before  # the notebook's figure is closed once shown
 
 
 # -- 3. intervals of a loss stop at zero -------------------------------------------------------

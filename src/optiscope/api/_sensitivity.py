@@ -342,7 +342,18 @@ class SensitivityMap:
         )
 
     def plot(self, *, ax: Sequence[Axes] | None = None) -> Figure:
-        """Final distance (log color) and steps to the tolerance per cell; diverged cells red."""
+        """Final distance (log color) and steps to the tolerance per cell; diverged cells red.
+
+        Args:
+            ax: ``None`` for a new figure, or the two matplotlib axes of one figure to draw
+                the two maps into (``plt.subplots(1, 2)[1]``).
+
+        Returns:
+            The matplotlib Figure (``ax``'s when given).
+
+        Raises:
+            ConfigError: when ``ax`` is not two axes.
+        """
         fixed = {
             k: v
             for k, v in self.optimizer.hparam_dict.items()

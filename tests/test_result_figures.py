@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from curve_records import epoch_curve
 from optiscope.api import CompareResult, SweepResult
 from optiscope.cli import main
 from optiscope.data import make_dataset
 from optiscope.errors import ConfigError
 from optiscope.plotting import build_bands, build_curves, interval, render_bands
-from optiscope.records import Curve, DataSpec, RunConfig, RunRecord
+from optiscope.records import DataSpec, RunConfig, RunRecord
 from optiscope.storage import StoredRun
 from optiscope.sweeps import SweepSpec
 
@@ -28,14 +29,7 @@ from optiscope.sweeps import SweepSpec
 def _record(values: list[float], *, lr: float = 0.01, seed: int = 123, **kw: object) -> RunRecord:
     n = len(values)
     status = "diverged" if values and not math.isfinite(values[-1]) else "done"
-    curve = Curve(
-        epoch=tuple(range(1, n + 1)),
-        step=tuple(10 * e for e in range(1, n + 1)),
-        samples=tuple(100 * e for e in range(1, n + 1)),
-        seconds=tuple(0.5 * e for e in range(1, n + 1)),
-        valid_loss=tuple(values),
-        train_loss=tuple(values),
-    )
+    curve = epoch_curve(values)
     config = RunConfig(optimizer="adamw", hparams={"lr": lr}, seed=seed, data=DataSpec(sd=0.1))
     return RunRecord(
         config,

@@ -182,3 +182,32 @@ def test_the_installed_command_runs_as_a_process(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["parameter"] == "lr"
     bad = subprocess.run([str(exe), "compare", "--lr", "x,1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_compare_yardstick_flag_draws_the_mean_predictor_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optiscope.api import CompareResult
+
+    drawn: list[bool] = []
+    plot = CompareResult.plot
+
+    def spy(self: CompareResult, *args: object, yardstick: bool = False, **kw: object) -> object:
+        drawn.append(yardstick)
+        return plot(self, *args, yardstick=yardstick, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CompareResult, "plot", spy)
+    args = ["compare", "--lr", "0.1,0.01", *FAST, "--out", str(tmp_path / "f.png")]
+    code, _, err = run([*args, "--yardstick"], capsys)
+    assert code == 0, err
+    assert drawn == [True]
+
+
+def test_compare_yardstick_with_the_course_metric_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["compare", "--lr", "0.1,0.01", *FAST, "--metric", "batch_rmse", "--yardstick"]
+    code, out, err = run([*args, "--out", str(tmp_path / "f.png")], capsys)
+    assert code == 2
+    assert "--yardstick" in err and "batch_rmse" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "f.png").exists() and out == ""

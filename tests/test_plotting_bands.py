@@ -8,6 +8,7 @@ import statistics
 
 import pytest
 
+from curve_records import epoch_curve
 from optiscope.errors import ConfigError
 from optiscope.plotting import (
     build_bands,
@@ -18,7 +19,7 @@ from optiscope.plotting import (
     t_quantile,
 )
 from optiscope.plotting._stats import t_cdf
-from optiscope.records import Curve, RunConfig, RunRecord
+from optiscope.records import RunConfig, RunRecord
 
 
 def _t_pdf(t: float, df: float) -> float:
@@ -72,14 +73,8 @@ def test_interval_std_and_ci() -> None:
 
 
 def _record(losses: list[float], status: str = "done", seed: int = 0) -> RunRecord:
-    n = len(losses)
-    curve = Curve(
-        epoch=tuple(range(1, n + 1)),
-        step=tuple(10 * e for e in range(1, n + 1)),
-        samples=tuple(160 * e for e in range(1, n + 1)),
-        seconds=tuple(0.1 * e + 0.01 * seed for e in range(1, n + 1)),
-        valid_loss=tuple(losses),
-        train_loss=tuple(losses),
+    curve = epoch_curve(
+        losses, samples_per_epoch=160, seconds_per_epoch=0.1, start_seconds=0.01 * seed
     )
     return RunRecord(RunConfig(seed=seed), curve, status=status)  # type: ignore[arg-type]
 

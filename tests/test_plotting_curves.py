@@ -8,22 +8,15 @@ import math
 
 import pytest
 
+from curve_records import epoch_curve
 from optiscope.errors import ConfigError
 from optiscope.plotting import build_curves, render_curves, robust_upper_limit
-from optiscope.records import Curve, RunConfig, RunRecord
+from optiscope.records import RunConfig, RunRecord
 
 
 def _record(values: list[float], status: str = "done") -> RunRecord:
-    n = len(values)
-    curve = Curve(
-        epoch=tuple(range(1, n + 1)),
-        step=tuple(10 * e for e in range(1, n + 1)),
-        samples=tuple(100 * e for e in range(1, n + 1)),
-        seconds=tuple(0.5 * e for e in range(1, n + 1)),
-        valid_loss=tuple(values),
-        train_loss=tuple(values),
-    )
-    diverged = n if status == "diverged" else None
+    diverged = len(values) if status == "diverged" else None
+    curve = epoch_curve(values)
     return RunRecord(RunConfig(), curve, status=status, diverged_epoch=diverged)  # type: ignore[arg-type]
 
 

@@ -10,16 +10,18 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from curve_records import epoch_curve
 from optiscope.api import CompareResult, SweepResult
 from optiscope.cli import main
 from optiscope.data import make_dataset
 from optiscope.errors import ConfigError
 from optiscope.plotting import build_bands, build_curves, interval, render_bands
-from optiscope.records import Curve, DataSpec, RunConfig, RunRecord
+from optiscope.records import DataSpec, RunConfig, RunRecord
 from optiscope.storage import StoredRun
 from optiscope.sweeps import SweepSpec
 
@@ -27,14 +29,7 @@ from optiscope.sweeps import SweepSpec
 def _record(values: list[float], *, lr: float = 0.01, seed: int = 123, **kw: object) -> RunRecord:
     n = len(values)
     status = "diverged" if values and not math.isfinite(values[-1]) else "done"
-    curve = Curve(
-        epoch=tuple(range(1, n + 1)),
-        step=tuple(10 * e for e in range(1, n + 1)),
-        samples=tuple(100 * e for e in range(1, n + 1)),
-        seconds=tuple(0.5 * e for e in range(1, n + 1)),
-        valid_loss=tuple(values),
-        train_loss=tuple(values),
-    )
+    curve = epoch_curve(values)
     config = RunConfig(optimizer="adamw", hparams={"lr": lr}, seed=seed, data=DataSpec(sd=0.1))
     return RunRecord(
         config,
@@ -176,6 +171,40 @@ def test_repr_html_shows_the_summary_beside_the_figure() -> None:
     html = _sweep({0.01: [0.2, 0.3]})._repr_html_()
     assert "data:image/png;base64," in html
     assert "<table" in html and "final_mean" in html and "lr = 0.01" in html
+
+
+def _landscape_result(kind: str) -> tuple[Any, int]:
+    """A small result of this landscape kind, and how many panels its figure has."""
+    from optiscope.api import race, sensitivity_map, weight_decay_bias
+    from optiscope.exercise import optimize_rosenbrock
+
+    if kind == "path":
+        return optimize_rosenbrock(steps=20, lr=0.01, beta=0.9), 1
+    if kind == "race":
+        return race("booth", ["adam lr=0.1"], steps=20), 2
+    if kind == "sensitivity":
+        grid = {"lr": [0.01, 0.1], "beta": [0.5, 0.9]}
+        return sensitivity_map("booth", "momentum beta=0.9", grid, steps=20), 2
+    return weight_decay_bias("rosenbrock a=1 b=2", [0.0, 0.1], steps=50), 3
+
+
+@pytest.mark.parametrize("kind", ["path", "race", "sensitivity", "weight_decay"])
+def test_every_landscape_result_is_shown_by_pyplot_draws_into_given_axes_and_has_html(
+    kind: str,
+) -> None:
+    import matplotlib.pyplot as plt
+
+    result, panels = _landscape_result(kind)
+    own = result.plot()
+    assert own.number in plt.get_fignums()  # plt.show() shows it
+    fig, axes = plt.subplots(1, panels, squeeze=False)
+    given = list(axes[0])
+    assert result.plot(ax=given if panels > 1 else given[0]) is fig
+    assert all(ax.has_data() for ax in given)
+    open_before = plt.get_fignums()
+    html = result._repr_html_()
+    assert "data:image/png;base64," in html and "<table" in html
+    assert plt.get_fignums() == open_before  # the notebook's figure is closed once shown
 
 
 # -- 3. intervals of a loss stop at zero -------------------------------------------------------

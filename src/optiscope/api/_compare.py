@@ -328,6 +328,17 @@ class CompareResult:
         (n=1000, sd=0.1)``), for the figure."""
         return fixed_settings([record.config for record in self.records])
 
+    @staticmethod
+    def check_yardstick(metric: str) -> None:
+        """Raise :class:`ConfigError` unless runs measuring ``metric`` can be drawn with the
+        mean-predictor yardstick (a true RMSE: ``metric="rmse"``), so a caller can refuse
+        before training."""
+        if metric != "rmse":
+            raise ConfigError(
+                f"the mean-predictor yardstick is a true RMSE; these runs measure "
+                f"metric = {metric!r}. Compare with metric='rmse' to draw it."
+            )
+
     @property
     def mean_predictor_rmse(self) -> float:
         """The validation RMSE of always predicting the training mean of ``y``: the yardstick a
@@ -341,11 +352,7 @@ class CompareResult:
                 ``batch_rmse`` metric (whose yardstick depends on the batch size).
         """
         config = self.records[0].config
-        if config.metric != "rmse":
-            raise ConfigError(
-                f"the mean-predictor yardstick is a true RMSE; these runs measured "
-                f"metric = {config.metric!r}. Compare with metric='rmse' to draw it."
-            )
+        self.check_yardstick(config.metric)
         dataset = self.dataset
         if dataset is None:
             if config.data.name == "custom":

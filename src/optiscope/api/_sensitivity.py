@@ -398,7 +398,18 @@ class SensitivityMap:
         return fixed
 
     def plot(self, *, ax: Sequence[Axes] | None = None) -> Figure:
-        """Final distance (log color) and steps to the tolerance per cell; diverged cells red."""
+        """Final distance (log color) and steps to the tolerance per cell; diverged cells red.
+
+        Args:
+            ax: ``None`` for a new figure, or the two matplotlib axes of one figure to draw
+                the two maps into (``plt.subplots(1, 2)[1]``).
+
+        Returns:
+            The matplotlib Figure (``ax``'s when given).
+
+        Raises:
+            ConfigError: when ``ax`` is not two axes.
+        """
         settings = format_hparams(self.fixed_settings)
         data = build_heatmap(
             self.x_name,

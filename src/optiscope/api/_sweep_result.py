@@ -455,7 +455,7 @@ class SweepResult:
         title = figure_title(self.name, [run.config for run in self.runs])
         if len(panels) == 1 and not panels[0].title:
             fig = render_bands(panels[0], ax)
-            fig.axes[0].set_title(title) if ax is None else ax.set_title(title)
+            (fig.axes[0] if ax is None else ax).set_title(title)
             return fig
         if ax is not None:
             raise ConfigError(

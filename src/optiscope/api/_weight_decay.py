@@ -409,7 +409,18 @@ class WeightDecayResult:
 
     def plot(self, *, ax: Sequence[Axes] | None = None) -> Figure:
         """Paths per rate, a zoom on where they end beside the predicted points, and the
-        distance from the minimum against the rate (predicted line, measured dots)."""
+        distance from the minimum against the rate (predicted line, measured dots).
+
+        Args:
+            ax: ``None`` for a new figure, or the three matplotlib axes of one figure to draw
+                the panels into (``plt.subplots(1, 3)[1]``).
+
+        Returns:
+            The matplotlib Figure (``ax``'s when given).
+
+        Raises:
+            ConfigError: when ``ax`` is not three axes.
+        """
         if not self.trajectories:
             raise ConfigError(
                 "no paths were run (run=False); call weight_decay_bias(..., run=True)."

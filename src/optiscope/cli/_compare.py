@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from optiscope.cli._options import FIGURE_SUFFIXES, check_output, confirm_size
 from optiscope.cli._settings import parse_setting, setting_options
 from optiscope.settings import COMPARED, EXERCISE, SETTINGS
+
+if TYPE_CHECKING:
+    from optiscope.sweeps import Plan
 
 COMMAND_HELP = """Compare AdamW settings: one curve per value of ONE setting.
 
@@ -57,12 +60,13 @@ _SINGLE = (
     "trained together share their group's time (the axis says so).",
 )
 @click.option("--log-y", is_flag=True, help="Logarithmic y-axis.")
+@click.option("--log-x", is_flag=True, help="Logarithmic x-axis (handy with --x step).")
 @click.option(
     "--yardstick",
     is_flag=True,
-    help="Also draw the RMSE of always predicting the training mean (with --metric rmse).",
+    help="Also draw the validation RMSE of always predicting the training mean (dashed): "
+    "a curve above it has learnt nothing from the features.",
 )
-@click.option("--log-x", is_flag=True, help="Logarithmic x-axis (handy with --x step).")
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option(
     "--out",
@@ -90,8 +94,8 @@ _SINGLE = (
 def compare_command(
     x_axis: str,
     log_y: bool,
-    yardstick: bool,
     log_x: bool,
+    yardstick: bool,
     engine: str | None,
     out: Path | None,
     csv_path: Path | None,
@@ -121,16 +125,26 @@ def compare_command(
     check_output(csv_path, (".csv",), "--csv")
     check_output(parquet_path, (".parquet",), "--parquet")
 
-    from optiscope.api import compare_configs
+    from optiscope.api import CompareResult, compare_configs
+    from optiscope.errors import ConfigError
 
     values: dict[str, Any] = {n: v if n == varied else v[0] for n, v in given.items()}
     data = {k: values.pop(k) for k in list(values) if SETTINGS[k].target == "data"}
+
+    def before_training(plan: Plan) -> None:
+        if yardstick:
+            metric = plan.points[0].config.metric
+            try:
+                CompareResult.check_yardstick(metric)
+            except ConfigError:
+                raise click.UsageError(
+                    f"--yardstick draws a true RMSE and these runs would measure {metric}; "
+                    "drop --yardstick or --metric"
+                ) from None
+        confirm_size(plan, yes)
+
     result = compare_configs(
-        **values,
-        data=data,
-        engine=engine,
-        progress=not quiet,
-        on_plan=lambda plan: confirm_size(plan, yes),
+        **values, data=data, engine=engine, progress=not quiet, on_plan=before_training
     )
     written = [result.save(out, x=x_axis, log_y=log_y, log_x=log_x, yardstick=yardstick)]
     if csv_path is not None or parquet_path is not None:

@@ -18,9 +18,9 @@ import pytest
 
 from optiscope.cli import main
 from optiscope.engine import EVERY_EPOCH
-from optiscope.errors import EngineError
+from optiscope.errors import DiskFullError, EngineError
 from optiscope.records import RunRecord
-from optiscope.storage import DiskFullError, SavedCheckpoint, SqliteStore
+from optiscope.storage import SavedCheckpoint, SqliteStore
 from optiscope.sweeps import SweepSpec, run_configs, run_sweep, start_pool, stop_pool
 
 FIXED = {"epochs": 5, "n": 240, "hidden": (8,)}

@@ -132,12 +132,14 @@ def run_and_report(
                     extend=extend,
                 )
         except KeyboardInterrupt:
-            finished = 0
+            finished, partial = 0, 0
             with contextlib.suppress(SweepNotFoundError):  # interrupted before it was stored
                 finished = target.sweep_info(name).finished
+                partial = len(target.checkpoint_epochs(name))
+            kept = f" and {partial} partly trained ones" if partial else ""
             click.echo(
-                f"optiscope: interrupted: {finished} of {len(points)} configs of {name} are "
-                f"stored in {target.path}; continue with {resume_hint(name, target.path)}",
+                f"optiscope: interrupted: {finished} of {len(points)} configs of {name}{kept} "
+                f"are stored in {target.path}; continue with {resume_hint(name, target.path)}",
                 err=True,
             )
             sys.exit(130)

@@ -22,3 +22,8 @@ def test_optimizers_and_functions_refuse_the_same_bad_grammar(text: str) -> None
     for parse in (parse_optimizer_text, parse_landscape):
         with pytest.raises(ConfigError, match=r"is not key=value|does not start with a name"):
             parse(text)
+
+
+def test_a_key_given_twice_is_refused_not_overwritten() -> None:
+    with pytest.raises(ConfigError, match="'a' is given twice"):
+        parse_named("rosenbrock a=1 a=2", example="'rosenbrock a=1 b=2'")

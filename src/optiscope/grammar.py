@@ -79,8 +79,8 @@ def parse_named(text: str, *, example: str) -> tuple[str, dict[str, Value]]:
         example: how such a text is written, for messages (``'rosenbrock a=1 b=2'``).
 
     Raises:
-        ConfigError: for a text without a name, a piece that is not ``key=value``, or a value
-            :func:`parse_value` does not read.
+        ConfigError: for a text without a name, a piece that is not ``key=value``, a key
+            given twice, or a value :func:`parse_value` does not read.
     """
     name, *pieces = text.split() or [""]
     if not name or "=" in name:
@@ -93,6 +93,8 @@ def parse_named(text: str, *, example: str) -> tuple[str, dict[str, Value]]:
                 f"in {text!r}: {piece!r} is not key=value; write it like {example} (no spaces "
                 "around '=')."
             )
+        if key in settings:  # the last would silently win
+            raise ConfigError(f"in {text!r}: {key!r} is given twice; give it once.")
         settings[key] = parse_value(key, value, text)
     return name, settings
 

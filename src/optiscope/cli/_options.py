@@ -94,7 +94,8 @@ def confirm_size(plan: Any, yes: bool, *, todo: Collection[str] | None = None) -
         reasons.append(f"for an estimated {format_seconds(seconds)} on one core")
     if not reasons:
         return
-    what = " ".join(reasons) if count > CONFIRM_CONFIGS else f"{count:,} configs {reasons[0]}"
+    configs = f"{count:,} config{'s' if count != 1 else ''}"
+    what = " ".join(reasons) if count > CONFIRM_CONFIGS else f"{configs} {reasons[0]}"
     if not sys.stdin.isatty():
         raise click.UsageError(f"this would train {what}; add --yes to run it")
     click.confirm(f"This would train {what}. Go on?", abort=True, err=True)

@@ -45,7 +45,7 @@ def test_activations(activation: str) -> None:
 
 @pytest.mark.parametrize(
     ("hidden", "activation", "message"),
-    [((0,), "relu", "positive integer"), ((5,), "swish", "unknown activation")],
+    [((0,), "relu", "integers >= 1"), ((5,), "swish", "`activation` = .swish. is unknown")],
 )
 def test_bad_architecture(hidden: tuple, activation: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -220,9 +220,8 @@ def compare_configs(
         on_plan(checked)
     with SqliteStore.in_memory() as store:
         run = run_sweep(checked, store=store, engine=engine, device=device, progress=progress)
-        records = [stored.record for stored in store.runs(run.name)]
-    assert all(r is not None for r in records)  # (every config finished: run_sweep returned)
-    finished = [r for r in records if r is not None]
+        # run_sweep returned, so every config finished and every stored run has its record.
+        finished = [record for s in store.runs(run.name) if (record := s.record) is not None]
     return CompareResult(
         parameter=name, values=values, records=finished, seconds=run.seconds, dataset=dataset
     )

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from optiscope.errors import ConfigError
+from optiscope.settings import SETTINGS
 
 __all__ = ["ACTIVATIONS", "build_mlp", "validate_architecture"]
 
@@ -31,15 +32,9 @@ def validate_architecture(hidden: Sequence[int], activation: str) -> None:
     Raises:
         ConfigError: for a non-positive width or an unknown activation.
     """
-    for width in hidden:
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ConfigError(
-                f"hidden width {width!r} must be a positive integer, e.g. hidden=(50, 50)."
-            )
-    if activation not in ACTIVATIONS:
-        raise ConfigError(
-            f"unknown activation {activation!r}; choose one of: {', '.join(ACTIVATIONS)}."
-        )
+    problems = SETTINGS["hidden"].problems(hidden) + SETTINGS["activation"].problems(activation)
+    if problems:  # (the settings registry's rules; ACTIVATIONS is tested against its choices)
+        raise ConfigError(f"{'; '.join(problems)}.")
 
 
 def build_mlp(

@@ -30,7 +30,8 @@ def _check_against_races(
     frame = result.frame
     assert len(frame) == len(xs) * len(ys)
     for cell in frame.to_dict(orient="records"):
-        spec = f"{optimizer} {x_name}={cell[x_name]!r} {y_name}={cell[y_name]!r}"
+        fixed = " ".join(p for p in optimizer.split() if p.split("=")[0] not in grid)
+        spec = f"{fixed} {x_name}={cell[x_name]!r} {y_name}={cell[y_name]!r}"
         alone = race(fn, [spec], steps=STEPS, tol=TOL, **options)
         path, summary = alone.trajectories[0], alone.summary().iloc[0]
         assert cell["status"] == path.status

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from optiscope.api._sweep_result import figure_title, fixed_settings
 from optiscope.data import Dataset, make_dataset
-from optiscope.errors import ConfigError
+from optiscope.errors import ConfigError, EngineError, TrainingFailedError
 from optiscope.plotting import (
     build_curves,
     check_x_axis,
@@ -218,8 +218,23 @@ def compare_configs(
     )
     if on_plan is not None:
         on_plan(checked)
+    # An in-memory store keeps nothing after the call: no checkpoints to resume from, and a
+    # failure is the engine's error, not a stored sweep's.
     with SqliteStore.in_memory() as store:
-        run = run_sweep(checked, store=store, engine=engine, device=device, progress=progress)
+        try:
+            run = run_sweep(
+                checked,
+                store=store,
+                engine=engine,
+                device=device,
+                progress=progress,
+                checkpoints=None,
+            )
+        except TrainingFailedError as err:
+            cause = err.__cause__
+            raise EngineError(
+                f"training failed: {type(cause).__name__}: {cause}. Nothing was kept."
+            ) from cause
         # run_sweep returned, so every config finished and every stored run has its record.
         finished = [record for s in store.runs(run.name) if (record := s.record) is not None]
     return CompareResult(

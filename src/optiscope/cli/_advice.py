@@ -15,7 +15,6 @@ from optiscope.errors import (
     NotAStoreError,
     OptiscopeError,
     StorageError,
-    StoreDamagedError,
     StoreNotFoundError,
     StoreUnavailableError,
     SweepExistsError,
@@ -91,9 +90,7 @@ def advice(err: OptiscopeError) -> str:
             ),
             "newer": "upgrade optiscope, or choose another store with --store PATH",
         }.get(err.reason, doctor_hint(path))
-    if isinstance(err, StoreDamagedError):
-        return doctor_hint(path)
-    return doctor_hint(path)
+    return doctor_hint(path)  # (a damaged store, or anything else)
 
 
 def remedy_advice(remedy: str, path: Path, sweeps: Iterable[str] = ()) -> str:

@@ -71,13 +71,20 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 86400:,.0f} days"
 
 
-def confirm_size(plan: Any, yes: bool, *, todo: Collection[str] | None = None) -> None:
+def confirm_size(
+    plan: Any,
+    yes: bool,
+    *,
+    todo: Collection[str] | None = None,
+    seconds: float | None = None,
+) -> None:
     """Before training: ask (or, without a terminal, refuse) when a plan is large or long.
 
     Args:
         plan: the checked :class:`~optiscope.sweeps.Plan`.
         yes: the user said ``--yes``: ask nothing.
         todo: keys of the configs that would train now (``None``: all; the rest are stored).
+        seconds: their estimated training time, where the caller has it already.
 
     Raises:
         click.UsageError: without a terminal, naming the size or estimate and ``--yes``.
@@ -86,7 +93,8 @@ def confirm_size(plan: Any, yes: bool, *, todo: Collection[str] | None = None) -
     count = len(plan.points) if todo is None else len(todo)
     if yes or count == 0:
         return
-    seconds = plan.estimate_seconds(None if todo is None else set(todo))
+    if seconds is None:
+        seconds = plan.estimate_seconds(None if todo is None else set(todo))
     reasons = []
     if count > CONFIRM_CONFIGS:
         reasons.append(f"{count:,} configs (more than {CONFIRM_CONFIGS})")

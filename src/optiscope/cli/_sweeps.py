@@ -102,12 +102,13 @@ def run_and_report(
         check_output(out, FIGURE_SUFFIXES, "--out")
     path = store if store is not None else default_store_path()
     statuses: dict[str, str] = {}
-    if path.is_file():  # reading and checking never create a store (--dry-run, "no")
+    if path.exists():  # reading and checking never create a store (--dry-run, "no")
         with user_mistake(), SqliteStore(path, create=False) as existing:
             existing.check_sweep(name, checked.spec.to_dict(), checked.keys, extend=extend)
             statuses = dict(existing.statuses(checked.keys))
-    todo = [p.config.key() for p in points if statuses.get(p.config.key()) not in FINISHED]
-    estimate = format_seconds(checked.estimate_seconds(set(todo)))
+    todo = [key for key in checked.keys if statuses.get(key) not in FINISHED]
+    seconds = checked.estimate_seconds(set(todo))
+    estimate = format_seconds(seconds)
     click.echo(
         f"sweep {name}: {checked.describe()}; {len(points) - len(todo)} already in "
         f"{path}, {len(todo)} to train (about {estimate} on one core)",
@@ -118,7 +119,7 @@ def run_and_report(
             state = statuses.get(point.config.key(), "new")
             click.echo(f"{point.number:>5}  {point.label}, seed {point.seed}  [{state}]")
         return
-    confirm_size(checked, yes, todo=todo)
+    confirm_size(checked, yes, todo=todo, seconds=seconds)
     with user_mistake(), SqliteStore(path) as target:
         try:
             with _sigterm_as_interrupt():
@@ -216,7 +217,7 @@ Examples:
     "--yes",
     "-y",
     is_flag=True,
-    help=f"Do not ask before sweeps of >{CONFIRM_CONFIGS} configs or hours of training.",
+    help=YES_HELP,
 )
 @click.option("--dry-run", is_flag=True, help="Check and list the configs; train nothing.")
 @click.option(
@@ -300,7 +301,7 @@ Example:
     "--yes",
     "-y",
     is_flag=True,
-    help=f"Do not ask before sweeps of >{CONFIRM_CONFIGS} configs or hours of training.",
+    help=YES_HELP,
 )
 @click.option("--force", is_flag=True, help="Take over configs left running by another host.")
 @FIGURE_OPTIONS

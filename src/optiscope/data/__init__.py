@@ -4,6 +4,7 @@ from optiscope.data._dataset import (
     Dataset,
     make_dataset,
     resolve_data_spec,
+    split_problem,
     validate_data_spec,
 )
 from optiscope.data._generators import (
@@ -27,5 +28,6 @@ __all__ = [
     "make_dataset",
     "peak",
     "resolve_data_spec",
+    "split_problem",
     "validate_data_spec",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +14,15 @@ from torch import Tensor
 from optiscope.data._generators import get_generator
 from optiscope.errors import ConfigError, DataError
 from optiscope.records import DataSpec
+from optiscope.settings import SETTINGS
 
-__all__ = ["Dataset", "make_dataset", "resolve_data_spec", "validate_data_spec"]
+__all__ = [
+    "Dataset",
+    "make_dataset",
+    "resolve_data_spec",
+    "split_problem",
+    "validate_data_spec",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,8 +179,21 @@ def resolve_data_spec(spec: DataSpec) -> DataSpec:
     return dataclasses.replace(spec, sd=get_generator(spec.name).default_sd)
 
 
+def split_problem(spec: DataSpec) -> str | None:
+    """Why ``spec``'s train/validation split would leave a side empty (``None`` when it does
+    not)."""
+    n_train = round(spec.n * spec.train_fraction)
+    if n_train < 1 or n_train >= spec.n:
+        return (
+            f"n = {spec.n} with train_fraction = {spec.train_fraction:g} leaves an empty split; "
+            "use more samples or a fraction nearer 0.5"
+        )
+    return None
+
+
 def validate_data_spec(spec: DataSpec) -> None:
-    """Check a data spec before anything is generated.
+    """Check a data spec before anything is generated (the settings registry's rules for
+    ``n``, ``noise`` and ``train_fraction``, then the split).
 
     Raises:
         ConfigError: for an unknown generator, a non-positive size, negative noise, or a split
@@ -183,21 +202,17 @@ def validate_data_spec(spec: DataSpec) -> None:
     if spec.name == "custom":
         return
     get_generator(spec.name)
-    if isinstance(spec.n, bool) or not isinstance(spec.n, int) or spec.n < 2:
-        raise ConfigError(f"`n` = {spec.n!r} must be an integer >= 2 (samples to generate).")
-    sd = spec.sd
-    if sd is not None and not (isinstance(sd, int | float) and math.isfinite(sd) and sd >= 0):
-        raise ConfigError(f"`sd` = {sd!r} must be a finite number >= 0 (noise level).")
-    if not (0 < spec.train_fraction < 1):
-        raise ConfigError(
-            f"`train_fraction` = {spec.train_fraction!r} must be strictly between 0 and 1."
-        )
-    n_train = round(spec.n * spec.train_fraction)
-    if n_train < 1 or n_train >= spec.n:
-        raise ConfigError(
-            f"n = {spec.n} with train_fraction = {spec.train_fraction} leaves an empty split; "
-            "use more samples or a fraction nearer 0.5."
-        )
+    # field -> (its setting's rule, its value); problems name the field as DataSpec spells it
+    rules = {"n": "n", "sd": "noise", "train_fraction": "train_fraction"}
+    problems = [
+        problem
+        for field, setting in rules.items()
+        if (value := getattr(spec, field)) is not None
+        for problem in dataclasses.replace(SETTINGS[setting], name=field).problems(value)
+    ]
+    split = None if problems else split_problem(spec)
+    if problems or split:
+        raise ConfigError(f"{'; '.join(problems or [split or ''])}.")
 
 
 def make_dataset(spec: DataSpec | None = None) -> Dataset:

@@ -99,6 +99,8 @@ class SqliteStore:
     ) -> None:
         self._path = Path(path) if path is not None else default_store_path()
         self._timeout = timeout
+        if self._path.is_dir():
+            raise NotAStoreError(self._path, "it is a folder; give a file such as results.sqlite")
         if not create and not self._path.is_file():
             raise StoreNotFoundError(self._path)
         try:

@@ -11,6 +11,8 @@ validates it again.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -50,9 +52,9 @@ class Plan:
         assert self.spec.name is not None
         return self.spec.name
 
-    @property
+    @functools.cached_property
     def keys(self) -> list[str]:
-        """Each config's key, in order."""
+        """Each config's key, in order (hashed once per plan)."""
         return [p.config.key() for p in self.points]
 
     def describe(self) -> str:
@@ -66,8 +68,8 @@ class Plan:
             keys: only these configs (``None``: all).
         """
         groups: dict[tuple[object, ...], list[SweepPoint]] = defaultdict(list)
-        for point in self.points:
-            if keys is None or point.config.key() in keys:
+        for point, key in zip(self.points, self.keys, strict=True):
+            if keys is None or key in keys:
                 c = point.config
                 groups[(c.optimizer, c.batch_size, c.epochs, c.hidden, c.data)].append(point)
         n_train = self.data.n_train if self.data is not None else None
@@ -104,7 +106,5 @@ def plan(
     points = spec.expand(data=data.spec if data is not None else None)
     name = spec.resolved_name
     if spec.name != name:
-        spec = SweepSpec(
-            grid=spec.grid, fixed=spec.fixed, configs=spec.configs, seeds=spec.seeds, name=name
-        )
+        spec = dataclasses.replace(spec, name=name)
     return Plan(spec=spec, points=tuple(points), data=data)

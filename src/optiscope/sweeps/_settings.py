@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from optiscope.data import resolve_data_spec
+from optiscope.data import resolve_data_spec, split_problem
 from optiscope.errors import ConfigError
 from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer
 from optiscope.records import DataSpec, RunConfig
@@ -189,10 +189,7 @@ def _data_spec(chosen: Mapping[str, Any]) -> tuple[DataSpec, list[str]]:
         fields["sd"] = float(fields["sd"])
     fields["train_fraction"] = float(fields["train_fraction"])
     spec = resolve_data_spec(DataSpec(**fields))
-    n_train = round(spec.n * spec.train_fraction)
-    if n_train < 1 or n_train >= spec.n:
-        problems.append(
-            f"n = {spec.n} with train_fraction = {spec.train_fraction:g} leaves an empty split; "
-            "use more samples or a fraction nearer 0.5"
-        )
+    split = split_problem(spec)
+    if split is not None:
+        problems.append(split)
     return spec, problems

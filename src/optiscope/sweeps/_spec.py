@@ -379,14 +379,14 @@ class SweepSpec:
         return found
 
     def _checked_seeds(self, values: Mapping[str, Any]) -> tuple[int, ...]:
-        """The seeds to check a config with: its seeds, or 123 when they are unusable (the
+        """The seeds to check a config with: its seeds, or the default seed when unusable (the
         seeds' own problems are reported once, by :meth:`problems`)."""
         if self.seeds is None:
             return (values.get("seed", default("seed")),)
         if isinstance(self.seeds, tuple):
             usable = tuple(s for s in self.seeds if isinstance(s, int) and not isinstance(s, bool))
-            return tuple(dict.fromkeys(s for s in usable if s >= 0)) or (123,)
-        return (123,)
+            return tuple(dict.fromkeys(s for s in usable if s >= 0)) or (default("seed"),)
+        return (default("seed"),)
 
     def expand(self, *, data: DataSpec | None = None) -> list[SweepPoint]:
         """Every config of the sweep, checked all at once.

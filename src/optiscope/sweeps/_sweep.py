@@ -161,7 +161,7 @@ def run_sweep(
         entries = [SweepEntry(p.config, p.labels) for p in points]
         target.save_sweep(name, named.to_dict(), entries, extend=extend)
         recovered = target.recover_stale(force=force)
-        keys = [p.config.key() for p in points]
+        keys = planned.keys
         statuses = target.statuses(keys)
         wanted_keys = set(keys)
         held = [owner for key, owner, _ in target.running() if key in wanted_keys]

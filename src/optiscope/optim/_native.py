@@ -6,10 +6,10 @@ element, in one pass (see its header for the list and the FMAs). Why plain C thr
 :mod:`ctypes` rather than a torch C++ extension, numba or an inductor kernel (measured on
 the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py``):
 
-- it builds in about 0.3 s with the system C compiler and needs no torch headers, no ninja
-  and no new dependency (a ``torch.utils.cpp_extension`` build of the same loop takes tens of
-  seconds; numba and inductor choose their own instruction sequences, and DESIGN.md records
-  both drifting from torch);
+- it builds in about 0.3 s with the system C compiler (idle machine) and needs no torch
+  headers, no ninja and no new dependency (``torch.utils.cpp_extension.load_inline`` of a
+  one-line function took 149 s here, under load; numba and inductor choose their own
+  instruction sequences, and DESIGN.md records both drifting from torch);
 - ``-ffp-contract=off`` with explicit ``fmaf`` pins every rounding;
 - the square root is torch's own: on this machine ``torch.sqrt`` is MKL's ``vmsSqrt``, which
   is not the correctly rounded square root for 17% of inputs, so the kernel calls that same

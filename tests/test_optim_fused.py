@@ -164,3 +164,29 @@ def test_a_kernel_whose_sqrt_is_one_ulp_off_is_refused() -> None:
     assert not _native._same_sqrt(broken)
     assert not _adam._fused_agrees(broken)
     assert _adam._fused_agrees(kernel)  # (and the real one passes the same check)
+
+
+def test_moments_replaced_between_steps_are_the_ones_updated() -> None:
+    """The kernel holds the moments' addresses: a state whose moment tensors were replaced
+    (as a restore might) is bound again, so the new tensors are updated, as torch's are."""
+    info = get_optimizer("adamw")
+    hparams = [info.validate({"lr": 0.1}), info.validate({"lr": 0.01})]
+    generator = torch.Generator().manual_seed(5)
+    params = [torch.randn(2, 40, generator=generator)]
+    single = [params[0][k].clone().requires_grad_() for k in range(2)]
+    optimizers = [info.make_torch([single[k]], hparams[k]) for k in range(2)]
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state(params, hparams)
+    grads = [torch.empty_like(params[0])]
+    for step in range(6):
+        grads[0].copy_(torch.randn(2, 40, generator=generator))
+        if step == 3:
+            state.exp_avg = [m.clone() for m in state.exp_avg]
+            state.exp_avg_sq = [v.clone() for v in state.exp_avg_sq]
+        info.step(params, grads, state)
+        for k in range(2):
+            single[k].grad = grads[0][k].clone()
+            optimizers[k].step()
+    for k in range(2):
+        assert torch.equal(params[0][k], single[k].detach())
+        assert torch.equal(state.exp_avg[0][k], optimizers[k].state[single[k]]["exp_avg"])

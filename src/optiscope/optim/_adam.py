@@ -198,7 +198,9 @@ class _Plan:
         self.state, self.decoupled = state, decoupled
         if state.lr is not state._derived_lr:
             state._derive()
-        self._tensors = [*params, *grads]
+        # (the fused kernel keeps their addresses: a state whose moments were replaced
+        # gets a new plan, see binds)
+        self._tensors = [*params, *grads, *state.exp_avg, *state.exp_avg_sq]
         self.calls: list[Callable[[], object]] = []
         self.refresh: list[Callable[[int], object]] = []
         self.fused: FusedPlan | None = None
@@ -213,8 +215,8 @@ class _Plan:
             self._bind(p, g, m, v)
 
     def binds(self, params: Sequence[Tensor], grads: Sequence[Tensor], decoupled: bool) -> bool:
-        """Whether this plan was bound to these tensors."""
-        tensors = [*params, *grads]
+        """Whether this plan was bound to these tensors (and the state's moments)."""
+        tensors = [*params, *grads, *self.state.exp_avg, *self.state.exp_avg_sq]
         return (
             decoupled == self.decoupled
             and len(tensors) == len(self._tensors)

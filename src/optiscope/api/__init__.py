@@ -1,6 +1,6 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
-from optiscope.api._compare import CompareResult, compare_configs, resolve_data
+from optiscope.api._compare import CompareResult, compare_configs, compared_setting, resolve_data
 from optiscope.api._landscape_common import check_start, check_start_value, check_steps
 from optiscope.api._landscape_results import PathResult
 from optiscope.api._playground import (
@@ -53,6 +53,7 @@ __all__ = [
     "check_start_value",
     "check_steps",
     "compare_configs",
+    "compared_setting",
     "playground_curves",
     "playground_map",
     "playground_paths",

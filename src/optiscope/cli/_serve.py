@@ -29,7 +29,28 @@ WEB_MISSING = (
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
-def serve_command(store: Path | None, host: str, port: int, open_browser: bool) -> None:
+@click.option(
+    "--max-configs",
+    type=click.IntRange(1),
+    default=None,
+    help="The most configs (seeds included) a sweep started from the page may train "
+    "[default: the web lab's, docs/web.md].",
+)
+@click.option(
+    "--max-epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="The most epochs per run a sweep started from the page may train "
+    "[default: the web lab's, docs/web.md].",
+)
+def serve_command(
+    store: Path | None,
+    host: str,
+    port: int,
+    open_browser: bool,
+    max_configs: int | None,
+    max_epochs: int | None,
+) -> None:
     """Serve the web lab: live sweep pages for one results store.
 
     Prints the URL with its token (like Jupyter); the store is fixed for the server's life.
@@ -60,7 +81,7 @@ def serve_command(store: Path | None, host: str, port: int, open_browser: bool) 
         if open_browser:
             webbrowser.open(plan.url)
 
-    run_server(plan, on_ready=ready)
+    run_server(plan, on_ready=ready, max_configs=max_configs, max_epochs=max_epochs)
 
 
 COMMANDS = (serve_command,)

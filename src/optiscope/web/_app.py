@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from optiscope._version import __version__
 from optiscope.errors import OptiscopeError, StorageError, SweepNotFoundError
-from optiscope.web import _events, _pages, _sweeps
+from optiscope.web import _events, _launches, _pages, _playground, _sweeps
+from optiscope.web._launches import LaunchLimits
+from optiscope.web._runner import JobRunner
 from optiscope.web._security import DEFAULT_MAX_BODY, LOOPBACK_NAMES, Guard, GuardMiddleware
 
 __all__ = ["ROUTERS", "STATIC", "WebState", "create_app"]
@@ -25,7 +27,13 @@ STATIC = Path(__file__).parent / "static"
 
 #: Every router the server mounts, in order. A feature adds its router here (one place);
 #: routers under ``/api`` carry ``Depends(require_token)``.
-ROUTERS = (_sweeps.router, _events.router, _pages.router)
+ROUTERS = (
+    _sweeps.router,
+    _events.router,
+    _playground.router,
+    _launches.router,
+    _pages.router,
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,11 @@ class WebState:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub: _events.Hub = app.state.hub
+    runner: JobRunner = app.state.runner
     try:
         yield
     finally:
+        runner.close()  # a running launch is stopped cleanly (its configs go back to pending)
         await hub.stop()
 
 
@@ -55,6 +65,7 @@ def create_app(
     allowed_hosts: Iterable[str] = LOOPBACK_NAMES,
     max_body: int = DEFAULT_MAX_BODY,
     poll_seconds: float = _events.POLL_SECONDS,
+    launch_limits: LaunchLimits = LaunchLimits(),  # noqa: B008 (frozen)
 ) -> FastAPI:
     """The web lab's application for one store.
 
@@ -64,6 +75,7 @@ def create_app(
         allowed_hosts: names the ``Host`` header may carry (DNS-rebinding guard).
         max_body: largest request body in bytes.
         poll_seconds: how often the one watcher of the store looks for new rows.
+        launch_limits: the most configs and epochs a launch from the page may train.
 
     Returns:
         The application; serve it with uvicorn (``optiscope serve`` does).
@@ -80,6 +92,8 @@ def create_app(
     app.state.web = WebState(store_path=path)
     app.state.guard = Guard.build(token, allowed_hosts, max_body)
     app.state.hub = _events.Hub(path, poll_seconds=poll_seconds)
+    app.state.runner = JobRunner(path)
+    app.state.launch_limits = launch_limits
     app.add_middleware(GuardMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
     for router in ROUTERS:

@@ -20,7 +20,7 @@ from optiscope.settings import COMPARED, EXERCISE, SETTINGS
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import Plan, SweepSpec, plan
 
-__all__ = ["LAUNCH_KINDS", "launch_plan", "setting_fields"]
+__all__ = ["LAUNCH_KINDS", "checked_plan", "launch_plan", "setting_fields"]
 
 #: What the form starts: a seeded sweep of any settings, or the exercise's compare (AdamW,
 #: exactly one of its five settings varied, one curve per value).
@@ -91,17 +91,6 @@ def _spec(
     return SweepSpec.from_values(values, seeds=seeds, name=name)
 
 
-def _epochs(spec: SweepSpec) -> list[int]:
-    found: list[Any] = []
-    for source in (spec.grid, spec.fixed, *spec.configs):
-        value = source.get("epochs")
-        if value is not None:
-            found += list(value) if isinstance(value, list | tuple) else [value]
-    return [v for v in found if isinstance(v, int) and not isinstance(v, bool)] or [
-        int(SETTINGS["epochs"].default)
-    ]
-
-
 def launch_plan(
     kind: str,
     settings: Mapping[str, Sequence[Any]],
@@ -134,14 +123,21 @@ def launch_plan(
         raise ConfigError(f"kind = {kind!r}; choose one of: {', '.join(LAUNCH_KINDS)}.")
     if kind == "compare" and seeds is not None:
         raise ConfigError("a compare trains one seed (the exercise's); give seeds to a sweep.")
-    spec = _spec(kind, settings, seeds, name)
-    longest = max(_epochs(spec))
-    if longest > max_epochs:
-        raise ConfigError(
-            f"epochs = {longest} is above this server's limit of {max_epochs} epochs per run "
-            f"(optiscope serve --max-epochs); use at most {max_epochs}, or run it with "
-            "`optiscope sweep`. Nothing was run."
-        )
+    return checked_plan(
+        _spec(kind, settings, seeds, name),
+        store=store,
+        max_configs=max_configs,
+        max_epochs=max_epochs,
+    )
+
+
+def checked_plan(spec: SweepSpec, *, store: Path, max_configs: int, max_epochs: int) -> Plan:
+    """Plan ``spec`` within the server's bounds; a name another spec holds is refused.
+
+    Raises:
+        ConfigError: the registry's message, or the server's bound.
+        SweepExistsError: when the store holds another sweep of that name.
+    """
     try:
         checked = plan(spec, max_configs=max_configs)
     except TooManyConfigsError as err:
@@ -150,6 +146,13 @@ def launch_plan(
             f"limit of {err.cap:,} (optiscope serve --max-configs); sweep fewer values or "
             "seeds, or run it with `optiscope sweep`. Nothing was run."
         ) from err
+    longest = max(point.config.epochs for point in checked.points)
+    if longest > max_epochs:
+        raise ConfigError(
+            f"epochs = {longest} is above this server's limit of {max_epochs} epochs per run "
+            f"(optiscope serve --max-epochs); use at most {max_epochs}, or run it with "
+            "`optiscope sweep`. Nothing was run."
+        )
     if store.exists():  # a name another spec holds is refused now, not after queueing
         with SqliteStore(store, create=False) as target:
             target.check_sweep(checked.name, checked.spec.to_dict(), checked.keys)

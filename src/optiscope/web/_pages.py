@@ -42,3 +42,15 @@ def index() -> HTMLResponse:
 def sweep_page(name: str) -> HTMLResponse:
     """One sweep's page (the script reads the name from the URL)."""
     return HTMLResponse(page_html("sweep.html"), headers=_HEADERS)
+
+
+@router.get("/playground", response_class=HTMLResponse)
+def playground_page() -> HTMLResponse:
+    """The landscape playground and its training panel."""
+    return HTMLResponse(page_html("playground.html"), headers=_HEADERS)
+
+
+@router.get("/launch", response_class=HTMLResponse)
+def launch_page() -> HTMLResponse:
+    """The form that starts a sweep or a compare, with the jobs and their progress."""
+    return HTMLResponse(page_html("launch.html"), headers=_HEADERS)

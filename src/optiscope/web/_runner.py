@@ -75,7 +75,13 @@ class Job:
     started: float | None = None
     finished: float | None = None
     cancel_requested: bool = False
+    cancel_time: float | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def cancelling(self) -> bool:
+        """A cancel was asked for (read under the runner's lock)."""
+        return self.cancel_requested
 
 
 _TERMINAL = ("done", "cancelled", "error")
@@ -132,7 +138,7 @@ class JobRunner:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
-            job.cancel_requested = True
+            job.cancel_requested, job.cancel_time = True, time.time()
             if job.state == "queued":
                 self._finish(job, "cancelled")
             elif job.state == "running" and job.process is not None:
@@ -189,14 +195,26 @@ class JobRunner:
         while (job := self._next()) is not None:
             self._run(job)
 
+    @staticmethod
+    def _wait(job: Job, process: subprocess.Popen[bytes]) -> bytes:
+        """Wait for the job's process; kill it when a cancel has had its grace time."""
+        while True:
+            try:
+                return process.communicate(timeout=0.5)[1]
+            except subprocess.TimeoutExpired:
+                asked = job.cancel_time
+                if asked is not None and time.time() - asked > _CANCEL_GRACE_S:
+                    process.kill()
+                    return process.communicate()[1]
+
     def _run(self, job: Job) -> None:
         spec_file = self._folder / f"job-{job.id}.json"
-        spec_file.write_text(json.dumps(job.spec))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self._lock:
-            if job.cancel_requested:
+            if job.cancelling:
                 self._finish(job, "cancelled")
                 return
+            spec_file.write_text(json.dumps(job.spec))
             job.process = subprocess.Popen(
                 [self._python, "-m", "optiscope.web._job", str(spec_file), str(self.store)],
                 stdout=subprocess.DEVNULL,
@@ -206,17 +224,12 @@ class JobRunner:
         if self.on_change is not None:
             self.on_change(job)
         process = job.process
-        try:
-            _, err = process.communicate(
-                timeout=None if not job.cancel_requested else _CANCEL_GRACE_S
-            )
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, err = process.communicate()
+        assert process is not None
+        err = self._wait(job, process)
         code = process.returncode
         with self._lock:
             job.process = None
-            if job.cancel_requested:
+            if job.cancel_time is not None:
                 self._finish(job, "cancelled")
             elif code == 0:
                 self._finish(job, "done")

@@ -60,13 +60,34 @@ def plan_server(store: Path, host: str, port: int, token: str | None = None) -> 
     return ServerPlan(store.absolute(), host, port, chosen, allowed_hosts_for(host))
 
 
-def run_server(plan: ServerPlan, *, on_ready: Callable[[], None] | None = None) -> None:
-    """Serve until interrupted (uvicorn handles Ctrl-C and SIGTERM)."""
+def run_server(
+    plan: ServerPlan,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    max_configs: int | None = None,
+    max_epochs: int | None = None,
+) -> None:
+    """Serve until interrupted (uvicorn handles Ctrl-C and SIGTERM).
+
+    Args:
+        plan: where and with which token.
+        on_ready: called once the server listens.
+        max_configs, max_epochs: the most a launch from the page may train (``None``: the
+            defaults of :class:`~optiscope.web._launches.LaunchLimits`).
+    """
     import uvicorn
 
     from optiscope.web._app import create_app
+    from optiscope.web._launches import LaunchLimits
 
-    app = create_app(plan.store, token=plan.token, allowed_hosts=plan.allowed_hosts)
+    bounds = LaunchLimits()
+    limits = LaunchLimits(
+        max_configs=bounds.max_configs if max_configs is None else max_configs,
+        max_epochs=bounds.max_epochs if max_epochs is None else max_epochs,
+    )
+    app = create_app(
+        plan.store, token=plan.token, allowed_hosts=plan.allowed_hosts, launch_limits=limits
+    )
     config = uvicorn.Config(
         app, host=plan.host, port=plan.port, log_level="warning", access_log=False
     )

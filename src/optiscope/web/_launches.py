@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from optiscope.sweeps import SweepSpec
+from optiscope.sweeps import Plan, SweepSpec
 from optiscope.web._launch import checked_plan, launch_plan, setting_fields
-from optiscope.web._runner import MAX_QUEUED, Job, JobRunner, QueueFullError
+from optiscope.web._runner import MAX_QUEUED, Job, JobRunner
 from optiscope.web._security import require_token
 from optiscope.web._sweeps import store_path
 
@@ -108,17 +108,17 @@ def submit(request: Request, spec: SweepSpec, *, kind: str) -> Job:
     return _queue(request, checked, kind)
 
 
-def _queue(request: Request, checked: Any, kind: str) -> Job:
-    try:
-        return runner(request).submit(checked, kind=kind)
-    except QueueFullError as err:
+def _queue(request: Request, checked: Plan, kind: str) -> Job:
+    job = runner(request).submit(checked, kind=kind)
+    if job is None:
         raise HTTPException(
             status_code=429,
             detail=(
-                f"{err.waiting} launched sweeps are already waiting (this server queues at "
-                f"most {MAX_QUEUED}); cancel one or wait for it to finish. Nothing was started."
+                f"{MAX_QUEUED} launched sweeps are already waiting (this server queues at "
+                "most that many); cancel one or wait for it to finish. Nothing was started."
             ),
-        ) from None
+        )
+    return job
 
 
 @router.get("/form")

@@ -29,25 +29,13 @@ from optiscope.errors import OptiscopeError
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import Plan
 
-__all__ = ["MAX_QUEUED", "Job", "JobRunner", "QueueFullError"]
+__all__ = ["MAX_QUEUED", "Job", "JobRunner"]
 
 #: Jobs waiting behind the running one; more are refused (429) until one finishes.
 MAX_QUEUED = 3
 
 # How long a cancelled job may take to give its configs back before it is killed.
 _CANCEL_GRACE_S = 20.0
-
-
-class QueueFullError(RuntimeError):
-    """The runner already holds a running job and :data:`MAX_QUEUED` waiting ones.
-
-    Not an :class:`~optiscope.errors.OptiscopeError`: it is the web server's own state,
-    answered as HTTP 429 by the route, never raised to library users.
-    """
-
-    def __init__(self, waiting: int) -> None:
-        self.waiting = waiting
-        super().__init__(f"{waiting} launched sweeps are waiting")
 
 
 @dataclass
@@ -109,12 +97,12 @@ class JobRunner:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def submit(self, checked: Plan, *, kind: str) -> Job:
-        """Queue a checked plan; raises :class:`QueueFullError` when the queue is full."""
+    def submit(self, checked: Plan, *, kind: str) -> Job | None:
+        """Queue a checked plan; ``None`` when :data:`MAX_QUEUED` jobs already wait."""
         with self._lock:
             waiting = sum(job.state == "queued" for job in self._jobs.values())
             if waiting >= MAX_QUEUED:
-                raise QueueFullError(waiting)
+                return None
             job = Job(
                 id=next(self._ids),
                 name=checked.name,

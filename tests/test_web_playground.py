@@ -152,17 +152,21 @@ def test_malformed_json_and_a_missing_or_wrong_token_are_refused(client: TestCli
     assert _jobs(client) == []  # nothing was started
 
 
-def test_training_curves_404_until_trained_then_equal_the_api_s(
+def test_training_curves_say_how_to_train_them_then_equal_the_api_s(
     client: TestClient, tmp_path: Path
 ) -> None:
     answer = client.get("/api/playground/training", headers=HEADERS)
-    assert answer.status_code == 404 and "Train the grid" in answer.json()["error"]
+    assert answer.status_code == 200 and answer.json()["available"] is False
+    assert "Train the grid" in answer.json()["message"]
     store = tmp_path / "results.sqlite"
     spec = playground_spec(epochs=1, seeds=2, grid={"lr": (0.01, 0.1), "beta1": (0.9,),
                                                     "weight_decay": (0.0,)})  # fmt: skip
     train_playground(spec, store=store)
     served = client.get("/api/playground/training", headers=HEADERS).json()
-    assert served == playground_curves(SweepResult.load("playground", store=store))
+    assert served == {
+        "available": True,
+        **playground_curves(SweepResult.load("playground", store=store)),
+    }
 
 
 def test_the_full_playground_grid_is_refused_above_the_server_s_bound(client: TestClient) -> None:

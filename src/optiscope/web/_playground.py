@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from optiscope.api import (
@@ -202,15 +202,16 @@ def training(request: Request) -> dict[str, Any]:
         with SqliteStore(path, create=False) as store:
             result = SweepResult.load(PLAYGROUND_SWEEP, store=store)
     except (SweepNotFoundError, StoreNotFoundError):
-        raise HTTPException(
-            status_code=404,
-            detail=(
+        # not an error of the request: the page offers to train it (a 404 would be logged)
+        return {
+            "available": False,
+            "message": (
                 f"this store has no '{PLAYGROUND_SWEEP}' sweep yet; press 'Train the grid' "
-                f"(or run `optiscope serve` with --max-configs of at least "
-                f"{playground_spec().size}) to train it once"
+                f"to train it once ({playground_spec().size} runs; the server must allow as "
+                "many with --max-configs)"
             ),
-        ) from None
-    return clean(playground_curves(result))  # type: ignore[no-any-return]
+        }
+    return {"available": True, **clean(playground_curves(result))}
 
 
 @router.post("/training")

@@ -251,7 +251,7 @@
       width: 640, height: 200, title: "value above the minimum per step",
       scales: { x: { time: false }, y: { distr: 3 } },
       series: [{ label: "step" }, ...paths.map((p) => ({ label: p.label, stroke: p.color, width: 1.5 }))],
-      axes: [{}, { size: 60 }],
+      axes: [{}, { size: 80 }],
     };
     if (valuesPlot) valuesPlot.destroy();
     valuesPlot = new uPlot(opts, [x, ...series], $("values"));
@@ -268,6 +268,7 @@
         body: {
           function: $("function").value, start: state.start, steps: Number($("steps").value),
           decay: $("decay").value, side: Number($("map-side").value),
+          lr: [opt.lr / 30, Math.min(100, opt.lr * 30)], // 3 decades around the slider's lr
           optimizer: { name: opt.name, settings: settingsOf(opt), weight_decay: opt.weightDecay },
         },
       });
@@ -298,8 +299,8 @@
     }
     const g = mapGeometry(canvas);
     const finite = m.final_distance.flat().filter((v) => v !== null && v > 0);
-    const lo = Math.log10(Math.min(...finite, 1e-8));
-    const hi = Math.log10(Math.max(...finite, 1e-7));
+    const lo = finite.length ? Math.log10(Math.min(...finite)) : 0;
+    const hi = finite.length ? Math.log10(Math.max(...finite)) : 1;
     m.y_values.forEach((_, row) => m.x_values.forEach((__, col) => {
       const d = m.final_distance[row][col];
       let color = "#bbb"; // diverged

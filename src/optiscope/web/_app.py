@@ -55,6 +55,7 @@ def create_app(
     allowed_hosts: Iterable[str] = LOOPBACK_NAMES,
     max_body: int = DEFAULT_MAX_BODY,
     poll_seconds: float = _events.POLL_SECONDS,
+    keepalive_seconds: float = _events.KEEPALIVE_SECONDS,
 ) -> FastAPI:
     """The web lab's application for one store.
 
@@ -64,6 +65,7 @@ def create_app(
         allowed_hosts: names the ``Host`` header may carry (DNS-rebinding guard).
         max_body: largest request body in bytes.
         poll_seconds: how often the one watcher of the store looks for new rows.
+        keepalive_seconds: how often an idle event stream sends a comment line.
 
     Returns:
         The application; serve it with uvicorn (``optiscope serve`` does).
@@ -80,6 +82,7 @@ def create_app(
     app.state.web = WebState(store_path=path)
     app.state.guard = Guard.build(token, allowed_hosts, max_body)
     app.state.hub = _events.Hub(path, poll_seconds=poll_seconds)
+    app.state.keepalive_seconds = keepalive_seconds
     app.add_middleware(GuardMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
     for router in ROUTERS:

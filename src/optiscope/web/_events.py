@@ -238,6 +238,7 @@ async def events(request: Request, sweep: str | None = None) -> StreamingRespons
     """Server-Sent Events: ``sweep`` events (status counts; with ``?sweep=NAME`` that sweep's
     changed runs and their curves so far), ``reload`` when a page fell behind."""
     hub: Hub = request.app.state.hub
+    keepalive: float = request.app.state.keepalive_seconds
     subscriber = hub.subscribe(sweep)
 
     async def stream() -> AsyncIterator[str]:
@@ -245,7 +246,7 @@ async def events(request: Request, sweep: str | None = None) -> StreamingRespons
             yield f"event: hello\ndata: {json.dumps({'sweep': sweep})}\n\n"
             while True:
                 try:
-                    event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
+                    event = await asyncio.wait_for(subscriber.queue.get(), keepalive)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue

@@ -66,6 +66,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     poll_seconds: float = _events.POLL_SECONDS,
     launch_limits: LaunchLimits = LaunchLimits(),  # noqa: B008 (frozen)
+    keepalive_seconds: float = _events.KEEPALIVE_SECONDS,
 ) -> FastAPI:
     """The web lab's application for one store.
 
@@ -76,6 +77,7 @@ def create_app(
         max_body: largest request body in bytes.
         poll_seconds: how often the one watcher of the store looks for new rows.
         launch_limits: the most configs and epochs a launch from the page may train.
+        keepalive_seconds: how often an idle event stream sends a comment line.
 
     Returns:
         The application; serve it with uvicorn (``optiscope serve`` does).
@@ -94,6 +96,7 @@ def create_app(
     app.state.hub = _events.Hub(path, poll_seconds=poll_seconds)
     app.state.runner = JobRunner(path)
     app.state.launch_limits = launch_limits
+    app.state.keepalive_seconds = keepalive_seconds
     app.add_middleware(GuardMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
     for router in ROUTERS:

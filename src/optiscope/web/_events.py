@@ -29,7 +29,15 @@ from optiscope.records import Curve
 from optiscope.storage import RUN_STATUSES, SqliteStore
 from optiscope.web._security import require_token
 
-__all__ = ["KEEPALIVE_SECONDS", "MAX_LIVE_RUNS", "POLL_SECONDS", "Hub", "router"]
+__all__ = [
+    "KEEPALIVE_SECONDS",
+    "MAX_LIVE_RUNS",
+    "POLL_SECONDS",
+    "Hub",
+    "curve_json",
+    "live_runs",
+    "router",
+]
 
 #: How often the watcher asks the store whether anything was committed.
 POLL_SECONDS = 0.2
@@ -140,7 +148,7 @@ class Hub:
                     self._publish(store, before, after)
                     before = after
             except StorageError as err:  # the file went away or is locked for long: try again
-                self._broadcast({"type": "error", "error": str(err)}, None)
+                self._broadcast({"type": "store-error", "error": str(err)}, None)
                 if store is not None:
                     store.close()
                 store = None
@@ -169,7 +177,7 @@ class Hub:
                 if len(changed) > MAX_LIVE_RUNS:
                     event["reload"] = True
                 else:
-                    event["runs"] = _live_runs(store, {p: new[p] for p in changed})
+                    event["runs"] = live_runs(store, {p: new[p] for p in changed})
             self._broadcast(event, name)
 
     def _broadcast(self, event: dict[str, Any], sweep: str | None) -> None:
@@ -202,9 +210,7 @@ def _counts(runs: Mapping[int, tuple[str, str, int]]) -> dict[str, int]:
     return counts
 
 
-def _live_runs(
-    store: SqliteStore, runs: Mapping[int, tuple[str, str, int]]
-) -> list[dict[str, Any]]:
+def live_runs(store: SqliteStore, runs: Mapping[int, tuple[str, str, int]]) -> list[dict[str, Any]]:
     """The curve so far of each changed run: a finished run's record, a running one's
     checkpoint (its curve is in the checkpoint's header)."""
     finished = [key for key, status, _ in runs.values() if status not in ("pending", "running")]
@@ -232,6 +238,7 @@ async def events(request: Request, sweep: str | None = None) -> StreamingRespons
     """Server-Sent Events: ``sweep`` events (status counts; with ``?sweep=NAME`` that sweep's
     changed runs and their curves so far), ``reload`` when a page fell behind."""
     hub: Hub = request.app.state.hub
+    keepalive: float = request.app.state.keepalive_seconds
     subscriber = hub.subscribe(sweep)
 
     async def stream() -> AsyncIterator[str]:
@@ -239,7 +246,7 @@ async def events(request: Request, sweep: str | None = None) -> StreamingRespons
             yield f"event: hello\ndata: {json.dumps({'sweep': sweep})}\n\n"
             while True:
                 try:
-                    event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_SECONDS)
+                    event = await asyncio.wait_for(subscriber.queue.get(), keepalive)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue

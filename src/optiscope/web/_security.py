@@ -113,12 +113,14 @@ class Guard:
             )
         return None
 
-    def origin_problem(self, origin: str | None, host: str | None) -> str | None:
-        """Why an ``Origin`` header is refused (``None`` when absent or this server's own)."""
+    def origin_problem(self, origin: str | None, host: str | None, scheme: str) -> str | None:
+        """Why an ``Origin`` header is refused (``None`` when absent or this server's own:
+        same scheme, host and port)."""
         if origin is None:
             return None
         parts = urlsplit(origin)
-        if parts.scheme in ("http", "https") and host and parts.netloc.lower() == host.lower():
+        own = parts.scheme == scheme and host is not None
+        if own and parts.netloc.lower() == (host or "").lower():
             return None
         return f"Origin {origin!r} is not this server's page; requests from other sites are refused"
 
@@ -155,7 +157,9 @@ class GuardMiddleware:
         problem = self.guard.host_problem(host)
         status = 400
         if problem is None:
-            problem = self.guard.origin_problem(headers.get("origin"), host)
+            problem = self.guard.origin_problem(
+                headers.get("origin"), host, scope.get("scheme", "http")
+            )
             status = 403
         if problem is None:
             length = headers.get("content-length")

@@ -7,13 +7,22 @@ saved figure never disagree. JSON has no NaN: it is sent as ``null``.
 
 from __future__ import annotations
 
+import json
 import math
+import shlex
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from optiscope._version import __version__
+from optiscope.api import SweepResult
+from optiscope.plotting import build_slices, log_spaced, thin_bands
 from optiscope.storage import SqliteStore
+from optiscope.sweeps import MAX_CONFIGS
+from optiscope.web._events import live_runs
 from optiscope.web._security import require_token
 
 __all__ = ["router", "store_path"]
@@ -25,6 +34,11 @@ def store_path(request: Request) -> Path:
     """The store the server was started on (requests never name a path)."""
     path: Path = request.app.state.web.store_path
     return path
+
+
+def clean_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """:func:`clean` for a JSON object."""
+    return {k: clean(v) for k, v in value.items()}
 
 
 def clean(value: Any) -> Any:
@@ -58,3 +72,199 @@ def list_sweeps(request: Request) -> dict[str, Any]:
             for info in infos
         ],
     }
+
+
+XAxis = Literal["epoch", "step", "samples", "seconds"]
+Band = Literal["std", "ci"]
+Metric = Literal["final", "best"]
+
+#: Configs drawn on first paint when the page asks for no other number: a 4,096-config sweep
+#: sends its summary whole but the curves of its best configs only.
+DEFAULT_TOP = 50
+#: Most points per line sent to the browser (exact values, evenly spread; never averaged).
+DEFAULT_MAX_POINTS = 400
+
+
+class ViewQuery(BaseModel):
+    """What the sweep page asks to see (every field bounded)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: XAxis = "epoch"
+    band: Band = "std"
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    metric: Metric = "final"
+    top: int = Field(DEFAULT_TOP, ge=1, le=MAX_CONFIGS)
+    hide_diverged: bool = False
+    baseline: str | None = Field(None, max_length=2000)
+    max_points: int = Field(DEFAULT_MAX_POINTS, ge=2, le=10_000)
+    seeds: bool = False
+
+
+def load_result(request: Request, name: str) -> SweepResult:
+    """The stored sweep (404 with the known names when absent)."""
+    return SweepResult.load(name, store=store_path(request))
+
+
+def sweep_meta(result: SweepResult, store: Path) -> dict[str, Any]:
+    """Name, spec, counts, swept settings (and which are log-spaced), versions and the
+    command that reproduces the sweep."""
+    with SqliteStore(store, create=False) as target:
+        info = target.sweep_info(result.name)
+        partial = target.checkpoint_epochs(result.name)
+    by_key = {run.key: run.position for run in result.runs}
+    settings = result.settings
+    values = {
+        key: [run.labels.get("settings", {}).get(key) for run in result.runs] for key in settings
+    }
+    return clean_dict(
+        {
+            "name": result.name,
+            "store": str(store),
+            "spec": result.spec.to_dict(),
+            "counts": result.counts,
+            "complete": result.complete,
+            "size": len(result.runs),
+            "settings": settings,
+            "log_settings": {key: log_spaced(values[key]) for key in settings},
+            "labels": result.labels,
+            "runs": [
+                {
+                    "label": str(run.labels.get("label", "config")),
+                    "seed": run.labels.get("seed", run.config.seed),
+                }
+                for run in result.runs
+            ],
+            "created": info.created,
+            "updated": info.updated,
+            "version": info.version,
+            "versions": versions(),
+            "command": reproduce_command(result.name),
+            "partial": {str(by_key[k]): e for k, e in partial.items() if k in by_key},
+        }
+    )
+
+
+def versions() -> dict[str, str]:
+    """The versions that produced the numbers on the page."""
+    import platform
+
+    import numpy
+    import torch
+
+    return {
+        "optiscope": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def reproduce_command(name: str) -> str:
+    """The command that trains this sweep again from its spec saved as ``NAME.json`` (the
+    page's spec link; a stored spec is a valid ``--config`` file)."""
+    return f"optiscope sweep --config {shlex.quote(safe_filename(name) + '.json')}"
+
+
+def sweep_view(result: SweepResult, query: ViewQuery) -> dict[str, Any]:
+    """The sweep page's figures and table for one set of controls."""
+    summary = result.summary(query.baseline, confidence=query.confidence)
+    shown = result.ranked_labels(
+        query.metric, top=query.top, hide_diverged=query.hide_diverged, summary=summary
+    )
+    (panel,) = result.plot_data(
+        query.x,
+        band=query.band,
+        confidence=query.confidence,
+        seeds=query.seeds,
+        facet=None,
+        labels=shown,
+    )
+    rows = [
+        {str(k): v for k, v in row.items()}
+        for row in summary.astype(object).to_dict(orient="records")
+    ]
+    return clean_dict(
+        {
+            "figure": thin_bands(panel, query.max_points).to_dict(),
+            "summary": {"columns": [str(c) for c in summary.columns], "rows": rows},
+            "slices": [
+                s.to_dict() for s in build_slices(rows, result.settings, metric=query.metric)
+            ],
+            "shown": shown,
+            "total": len(result.labels),
+            "query": query.model_dump(),
+        }
+    )
+
+
+@router.get("/sweeps/{name}")
+def get_sweep(request: Request, name: str) -> dict[str, Any]:
+    """A sweep's facts: spec, counts, settings, versions, the reproducing command."""
+    return sweep_meta(load_result(request, name), store_path(request))
+
+
+@router.get("/sweeps/{name}/view")
+def get_view(request: Request, name: str, query: Annotated[ViewQuery, Query()]) -> dict[str, Any]:
+    """Curves (seed bands of the top configs), the ranked summary with paired differences to
+    ``baseline``, and the slices of final (or best) loss per setting."""
+    return sweep_view(load_result(request, name), query)
+
+
+@router.get("/sweeps/{name}/spec.json")
+def get_spec(request: Request, name: str) -> Response:
+    """The sweep's spec as a file: ``optiscope sweep --config NAME.json`` trains it again."""
+    with SqliteStore(store_path(request), create=False) as store:
+        spec = store.sweep_info(name).spec
+    filename = f"{safe_filename(name)}.json"
+    return Response(
+        json.dumps(spec, indent=2, allow_nan=False) + "\n",
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/sweeps/{name}/live")
+def get_live(request: Request, name: str) -> dict[str, Any]:
+    """The curves so far of the runs that are training now (from their checkpoints)."""
+    with SqliteStore(store_path(request), create=False) as store:
+        store.sweep_info(name)
+        runs = store.activity().get(name, {})
+        running = {p: run for p, run in runs.items() if run[1] == "running" and run[2]}
+        return {"sweep": name, "runs": live_runs(store, running)}
+
+
+EXPORTS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "png": "image/png"}
+
+
+@router.get("/sweeps/{name}/export.{suffix}")
+def export(
+    request: Request,
+    name: str,
+    suffix: Literal["csv", "parquet", "png"],
+    x: XAxis = "epoch",
+    band: Band = "std",
+    log_y: bool = False,
+    log_x: bool = False,
+) -> Response:
+    """The tidy frame as CSV or Parquet, or the figure as PNG (``SweepResult.export`` and
+    ``SweepResult.save``: the files the CLI writes)."""
+    result = load_result(request, name)
+    with tempfile.TemporaryDirectory(prefix="optiscope-export-") as folder:
+        path = Path(folder) / f"{name}.{suffix}"
+        if suffix == "png":
+            result.save(path, x=x, band=band, log_y=log_y, log_x=log_x)
+        else:
+            result.export(path)
+        data = path.read_bytes()
+    filename = f"{safe_filename(name)}.{suffix}"
+    return Response(
+        data,
+        media_type=EXPORTS[suffix],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def safe_filename(name: str) -> str:
+    """A sweep name as a download's file name (letters, digits, ``-_.`` only)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "sweep"

@@ -15,6 +15,7 @@
   const state = {
     meta: null, view: null, chart: null, slicePlots: [], sort: { column: "rank", up: true },
     pinned: null, live: new Map(),  // position -> {status, curve}
+    lastLive: null,  // the latest run update and when it arrived (the benchmark reads it)
   };
 
   // -- data sources: the server, or the report's inline data --------------------------------
@@ -122,7 +123,8 @@
     $("chart").dataset.series = String(series.length - 1);
     $("chart").dataset.logX = String(logX);
     $("chart").dataset.logY = String(logY);
-    $("figure-note").textContent = [figure.band_label, figure.note].filter(Boolean).join(" · ");
+    const bandNote = figure.lines.length ? figure.band_label : "no finished config yet";
+    $("figure-note").textContent = [bandNote, figure.note].filter(Boolean).join(" · ");
   }
 
   function focusLabel(label) {
@@ -143,6 +145,10 @@
       const box = element("div", { class: "slice", "data-setting": slice.setting });
       $("slices").append(box);
       const points = slice.points.filter((p) => p.y !== null && (!logY || p.y > 0));
+      if (!points.length) {
+        box.append(element("p", { class: "muted" }, `${slice.setting}: no finished config yet`));
+        continue;
+      }
       const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
       // y: every config's value at its setting value (a dot each); the mean over configs too.
       const byX = xs.map((x) => points.filter((p) => p.x === x));
@@ -292,6 +298,7 @@
     let finished = false;
     for (const run of event.runs || []) {
       state.live.set(run.position, run);
+      state.lastLive = { position: run.position, epochs: run.epochs, status: run.status, at: Date.now() };
       if (run.status !== "running" && run.status !== "pending") finished = true;
     }
     if (finished) refetchSoon();

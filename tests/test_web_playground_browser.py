@@ -4,17 +4,32 @@ the form and is cancelled. Screenshots go to the test's tmp_path."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from optiscope import race
+from optiscope.api import playground_spec, train_playground
 from web_server import Server, browser, page, serve, web_server
 
 __all__ = ["browser", "page", "web_server"]  # fixtures imported for pytest
 
 pytestmark = pytest.mark.slow
+
+#: Set to a folder (docs/images) to keep the docs' screenshots from these tests.
+SHOTS_ENV = "OPTISCOPE_WEB_SHOTS"
+
+
+def shot(page: Any, tmp_path: Path, name: str, *, full_page: bool = True) -> None:
+    """Screenshot to the test's folder, and to ``$OPTISCOPE_WEB_SHOTS`` when set (that is how
+    docs/web.md's pictures are regenerated)."""
+    page.screenshot(path=str(tmp_path / name), full_page=full_page)
+    folder = os.environ.get(SHOTS_ENV)
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=full_page)
 
 
 def _paths(page: Any) -> list[dict[str, Any]]:
@@ -57,7 +72,7 @@ def test_a_slider_moves_the_path_and_the_page_shows_the_python_api_s_path(
         "rosenbrock", [("momentum", {"lr": lr, "beta": beta})], steps=steps
     ).trajectories
     assert after[0]["x"] == list(expected.x) and after[0]["y"] == list(expected.y)
-    page.screenshot(path=str(tmp_path / "playground-slider.png"), full_page=True)
+    shot(page, tmp_path, "playground-slider.png")
 
 
 def test_a_click_on_the_contour_sets_the_start(web_server: Server, page: Any) -> None:
@@ -102,7 +117,7 @@ def test_a_map_cell_loads_its_path_and_play_scrubs_time(
     page.wait_for_function(
         "() => Number(document.getElementById('step').value) === 300", timeout=20_000
     )
-    page.screenshot(path=str(tmp_path / "playground-map.png"), full_page=True)
+    shot(page, tmp_path, "playground-map.png")
 
 
 def test_start_and_cancel_a_sweep_from_the_form(tmp_path: Path, browser: Any) -> None:
@@ -120,7 +135,7 @@ def test_start_and_cancel_a_sweep_from_the_form(tmp_path: Path, browser: Any) ->
         page.fill("#launch-name", "from-the-form")
         page.click("#launch-start")
         page.wait_for_selector(".job[data-state='running']", timeout=60_000)
-        page.screenshot(path=str(tmp_path / "launch-running.png"), full_page=True)
+        shot(page, tmp_path, "launch-running.png")
         page.click(".job[data-state='running'] button.cancel")
         page.wait_for_selector(".job[data-state='cancelled']", timeout=60_000)
         answer = server.get("/api/launch/jobs").json()["jobs"][0]
@@ -132,10 +147,39 @@ def test_start_and_cancel_a_sweep_from_the_form(tmp_path: Path, browser: Any) ->
         page.wait_for_selector("#error:not([hidden])")
         assert "0 < lr" in page.text_content("#error")
         assert len(server.get("/api/launch/jobs").json()["jobs"]) == 1
-        page.screenshot(path=str(tmp_path / "launch-refused.png"), full_page=True)
+        shot(page, tmp_path, "launch-refused.png")
         page.goto("about:blank")  # stop the page's polling before the server stops
     context.close()
     # the refusal's 400 is the only thing the browser logged
     assert errors == [
         "Failed to load resource: the server responded with a status of 400 (Bad Request)"
     ]
+
+
+def test_the_training_sliders_switch_between_stored_curves(tmp_path: Path, page: Any) -> None:
+    store = tmp_path / "results.sqlite"
+    grid = {"lr": (0.003, 0.01, 0.03), "beta1": (0.8, 0.9), "weight_decay": (0.0, 0.01)}
+    train_playground(playground_spec(epochs=4, seeds=2, grid=grid), store=store)
+    with serve(store) as server:
+        page.goto(server.url("/playground"))
+        page.wait_for_selector("#training-plot[data-config]")
+        first = page.get_attribute("#training-plot", "data-config")
+        assert first is not None
+        assert json.loads(first) == {
+            "beta1": 0.9,
+            "lr": 0.01,
+            "weight_decay": 0.01,
+        }  # the exercise's
+        slider = page.locator("#training-sliders input[data-setting='lr']")
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            f"() => document.getElementById('training-plot').dataset.config !== {first!r}"
+        )
+        shown = page.evaluate(
+            "() => JSON.parse(document.getElementById('training-plot').dataset.config)"
+        )
+        assert shown["lr"] == 0.03
+        assert "2 seeds" in page.text_content("#training-plot")
+        shot(page, tmp_path, "playground-training.png")
+        page.goto("about:blank")

@@ -4,6 +4,7 @@ Nothing imports this package but the CLI (``cli/_serve.py``) and the tests.
 """
 
 from optiscope.web._app import ROUTERS, STATIC, WebState, create_app
+from optiscope.web._report import build_report, write_report
 from optiscope.web._security import (
     DEFAULT_MAX_BODY,
     LOOPBACK_NAMES,
@@ -26,10 +27,12 @@ __all__ = [
     "ServerPlan",
     "WebState",
     "allowed_hosts_for",
+    "build_report",
     "create_app",
     "is_loopback",
     "new_token",
     "plan_server",
     "require_token",
     "run_server",
+    "write_report",
 ]

@@ -92,12 +92,12 @@ class ViewQuery(BaseModel):
 
     x: XAxis = "epoch"
     band: Band = "std"
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     metric: Metric = "final"
-    top: int = Field(DEFAULT_TOP, ge=1, le=MAX_CONFIGS)
+    top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_CONFIGS)
     hide_diverged: bool = False
-    baseline: str | None = Field(None, max_length=2000)
-    max_points: int = Field(DEFAULT_MAX_POINTS, ge=2, le=10_000)
+    baseline: str | None = Field(default=None, max_length=2000)
+    max_points: int = Field(default=DEFAULT_MAX_POINTS, ge=2, le=10_000)
     seeds: bool = False
 
 

@@ -257,28 +257,26 @@
   }
 
   let loading = null;
-  async function refresh() {
-    if (loading) return loading;
-    loading = (async () => {
-      try {
-        const q = query();
-        const [meta, view] = report ? [report.meta, reportView(q)]
-          : await Promise.all([api(`/api/sweeps/${encodeURIComponent(name)}`), fetchView(q)]);
-        state.meta = meta;
-        state.view = view;
-        // Runs that finished are in the bands now.
-        for (const [position, run] of state.live) {
-          if (run.status !== "running") state.live.delete(position);
-        }
-        drawMeta();
-        drawAll();
-        showError("");
-      } catch (err) {
-        showError(err.message);
-      } finally {
-        loading = null;
+  async function load() {
+    try {
+      const q = query();
+      const [meta, view] = report ? [report.meta, reportView(q)]
+        : await Promise.all([api(`/api/sweeps/${encodeURIComponent(name)}`), fetchView(q)]);
+      state.meta = meta;
+      state.view = view;
+      // Runs that finished are in the bands now.
+      for (const [position, run] of state.live) {
+        if (run.status !== "running") state.live.delete(position);
       }
-    })();
+      drawMeta();
+      drawAll();
+      showError("");
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+  function refresh() {  // one load at a time (.finally runs after the assignment, even when
+    if (!loading) loading = load().finally(() => { loading = null; });  // load is synchronous)
     return loading;
   }
 

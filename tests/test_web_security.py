@@ -163,7 +163,9 @@ def test_serve_warns_when_it_listens_beyond_this_machine(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plans = []
-    monkeypatch.setattr(optiscope.web, "run_server", lambda plan, on_ready: plans.append(plan))
+    monkeypatch.setattr(
+        optiscope.web, "run_server", lambda plan, on_ready, **limits: plans.append(plan)
+    )
     store = str(tmp_path / "s.sqlite")
     code, _, err = run(["serve", "--store", store, "--host", "0.0.0.0", "--port", "9"], capsys)
     assert code == 0 and "warning: listening on 0.0.0.0" in err and "SSH tunnel" in err

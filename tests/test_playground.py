@@ -192,3 +192,22 @@ def test_the_training_curves_average_the_stored_seeds(tmp_path: Path) -> None:
         assert len(seeds) == 2 == config["seeds"]
         assert config["mean"] == pytest.approx(np.mean(seeds, axis=0).tolist(), rel=1e-12)
         assert config["sd"] == pytest.approx(np.std(seeds, axis=0, ddof=1).tolist(), rel=1e-12)
+
+
+#: The sections of docs/web.md these tests own (their examples run here).
+DOC_SECTIONS = ("## Landscape playground", "## Launching a sweep from the page")
+
+
+def test_the_examples_of_docs_web_md_run() -> None:
+    from doc_pages import FENCE, ROOT
+
+    text = (ROOT / "docs" / "web.md").read_text()
+    ran = 0
+    for part in text.split("\n## ")[1:]:
+        if not any(part.startswith(title.removeprefix("## ")) for title in DOC_SECTIONS):
+            continue
+        for language, body in FENCE.findall(part):
+            if language == "python":
+                exec(compile(body, "docs/web.md", "exec"), {})
+                ran += 1
+    assert ran >= 1

@@ -23,13 +23,13 @@ pytestmark = pytest.mark.slow
 SHOTS_ENV = "OPTISCOPE_WEB_SHOTS"
 
 
-def shot(page: Any, tmp_path: Path, name: str, *, full_page: bool = True) -> None:
-    """Screenshot to the test's folder, and to ``$OPTISCOPE_WEB_SHOTS`` when set (that is how
-    docs/web.md's pictures are regenerated)."""
-    page.screenshot(path=str(tmp_path / name), full_page=full_page)
+def shot(page: Any, tmp_path: Path, name: str, *, docs: bool = True) -> None:
+    """Screenshot to the test's folder, and (``docs``) to ``$OPTISCOPE_WEB_SHOTS`` when set:
+    that is how docs/web.md's pictures are regenerated."""
+    page.screenshot(path=str(tmp_path / name), full_page=True)
     folder = os.environ.get(SHOTS_ENV)
-    if folder:
-        page.screenshot(path=str(Path(folder) / name), full_page=full_page)
+    if folder and docs:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def _paths(page: Any) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def test_a_slider_moves_the_path_and_the_page_shows_the_python_api_s_path(
         "rosenbrock", [("momentum", {"lr": lr, "beta": beta})], steps=steps
     ).trajectories
     assert after[0]["x"] == list(expected.x) and after[0]["y"] == list(expected.y)
-    shot(page, tmp_path, "playground-slider.png")
+    shot(page, tmp_path, "playground-slider.png", docs=False)
 
 
 def test_a_click_on_the_contour_sets_the_start(web_server: Server, page: Any) -> None:

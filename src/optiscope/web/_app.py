@@ -83,6 +83,7 @@ def create_app(
     app.state.guard = Guard.build(token, allowed_hosts, max_body)
     app.state.hub = _events.Hub(path, poll_seconds=poll_seconds)
     app.state.keepalive_seconds = keepalive_seconds
+    app.state.results = _sweeps.ResultCache()
     app.add_middleware(GuardMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
     for router in ROUTERS:

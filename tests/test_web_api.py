@@ -70,7 +70,7 @@ def test_the_sweep_facts_name_log_spaced_settings_and_the_command(client: TestCl
     assert meta["labels"] == ["lr = 0.001", "lr = 0.01", "lr = 0.1", "lr = 1"]
     assert meta["command"] == "optiscope sweep --config demo.json"
     assert meta["versions"]["optiscope"] and meta["versions"]["torch"]
-    assert [run["seed"] for run in meta["runs"][:3]] == [0, 1, 2]
+    assert meta["runs"][:4] == [[0, 0], [0, 1], [0, 2], [1, 0]]  # [label index, seed]
 
 
 def test_the_view_has_the_numbers_of_the_python_api(client: TestClient, store: Path) -> None:
@@ -245,3 +245,22 @@ def test_live_lists_the_curves_of_running_runs(client: TestClient, store: Path) 
     assert run["epochs"] == 3 and run["status"] == "running"
     assert run["curve"]["valid_loss"] == [web_data.loss(0.003, 0, e) for e in (1, 2, 3)]
     assert math.isfinite(run["curve"]["seconds"][-1])
+
+
+def test_a_sweep_is_read_once_until_it_changes(client: TestClient, store: Path) -> None:
+    cache = client.app.state.results  # type: ignore[attr-defined]
+    (entry,) = web_data.make_store(store, name="live", lrs=(0.003,), seeds=1, finished=False)
+    for top in (1, 2, 3):
+        view = client.get("/api/sweeps/live/view", params={"top": top}).json()
+        assert view["figure"]["lines"] == []  # nothing finished yet
+    assert cache.reads == 1
+    subprocess.run(
+        [sys.executable, str(WEB_DATA), str(store), entry.config.key(), "1", "--finish"],
+        check=True,
+        capture_output=True,
+    )
+    view = client.get("/api/sweeps/live/view").json()
+    assert [line["label"] for line in view["figure"]["lines"]] == ["lr = 0.003"]
+    assert cache.reads == 2
+    (row,) = view["summary"]["rows"]
+    assert row["final_mean"] == web_data.loss(0.003, 0, web_data.EPOCHS)

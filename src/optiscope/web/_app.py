@@ -97,6 +97,7 @@ def create_app(
     app.state.runner = JobRunner(path)
     app.state.launch_limits = launch_limits
     app.state.keepalive_seconds = keepalive_seconds
+    app.state.results = _sweeps.ResultCache()
     app.add_middleware(GuardMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
     for router in ROUTERS:

@@ -35,8 +35,9 @@ _BANDS: tuple[Band, ...] = get_args(Band)
 def report_data(result: SweepResult, store: Path) -> dict[str, Any]:
     """Everything the page shows, for every choice of its server-side controls."""
     lines = min(len(result.labels), MAX_REPORT_LINES) or 1
+    frames: dict[Any, Any] = {}  # summary() by (baseline, confidence), computed once each
     views = {
-        (x, band): sweep_view(result, ViewQuery(x=x, band=band, top=lines))
+        (x, band): sweep_view(result, ViewQuery(x=x, band=band, top=lines), frames)
         for x in _X_AXES
         for band in _BANDS
     }
@@ -45,8 +46,8 @@ def report_data(result: SweepResult, store: Path) -> dict[str, Any]:
     baselines = ranked if len(ranked) <= MAX_BASELINES else ranked[:1]
     summaries = {"": first["summary"]}
     for label in baselines:
-        summaries[label] = sweep_view(result, ViewQuery(top=1, baseline=label))["summary"]
-    best = sweep_view(result, ViewQuery(top=1, metric="best"))
+        summaries[label] = sweep_view(result, ViewQuery(top=1, baseline=label), frames)["summary"]
+    best = sweep_view(result, ViewQuery(top=1, metric="best"), frames)
     return {
         "meta": sweep_meta(result, store),
         "figures": {f"{x}|{band}": view["figure"] for (x, band), view in views.items()},

@@ -11,8 +11,9 @@ import json
 import math
 import shlex
 import tempfile
+import threading
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,9 @@ from optiscope.storage import SqliteStore
 from optiscope.sweeps import MAX_CONFIGS
 from optiscope.web._events import live_runs
 from optiscope.web._security import require_token
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["router", "store_path"]
 
@@ -101,9 +105,54 @@ class ViewQuery(BaseModel):
     seeds: bool = False
 
 
-def load_result(request: Request, name: str) -> SweepResult:
-    """The stored sweep (404 with the known names when absent)."""
-    return SweepResult.load(name, store=store_path(request))
+class ResultCache:
+    """The last few sweeps read, kept while the store says they have not changed.
+
+    A sweep's finished runs change only with its status counts or its ``updated`` time, so
+    those are the key; a 4,096-config sweep is then read (and summarised) once per change,
+    not once per request.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Any, SweepResult, dict[Any, pd.DataFrame]]] = {}
+        self.reads = 0  # how many times a sweep was read from the store
+
+    def get(self, store: Path, name: str) -> tuple[SweepResult, dict[Any, pd.DataFrame]]:
+        with SqliteStore(store, create=False) as target:
+            info = target.sweep_info(name)
+        stamp = (info.updated, tuple(sorted(info.counts.items())))
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and entry[0] == stamp:
+                return entry[1], entry[2]
+        result = SweepResult.load(name, store=store)
+        self.reads += 1
+        summaries: dict[Any, pd.DataFrame] = {}
+        with self._lock:
+            self._entries.pop(name, None)
+            while len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[name] = (stamp, result, summaries)
+        return result, summaries
+
+
+def load_result(request: Request, name: str) -> tuple[SweepResult, dict[Any, pd.DataFrame]]:
+    """The stored sweep and its cached summaries (404 with the known names when absent)."""
+    cache: ResultCache = request.app.state.results
+    return cache.get(store_path(request), name)
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as JSON objects; NaN and inf become ``None``."""
+    return [
+        {
+            str(k): None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in row.items()
+        }
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def sweep_meta(result: SweepResult, store: Path) -> dict[str, Any]:
@@ -114,6 +163,7 @@ def sweep_meta(result: SweepResult, store: Path) -> dict[str, Any]:
         partial = target.checkpoint_epochs(result.name)
     by_key = {run.key: run.position for run in result.runs}
     settings = result.settings
+    index = {label: i for i, label in enumerate(result.labels)}
     values = {
         key: [run.labels.get("settings", {}).get(key) for run in result.runs] for key in settings
     }
@@ -128,11 +178,12 @@ def sweep_meta(result: SweepResult, store: Path) -> dict[str, Any]:
             "settings": settings,
             "log_settings": {key: log_spaced(values[key]) for key in settings},
             "labels": result.labels,
+            # by position: [index into labels, seed] (compact for 4,096-config sweeps)
             "runs": [
-                {
-                    "label": str(run.labels.get("label", "config")),
-                    "seed": run.labels.get("seed", run.config.seed),
-                }
+                [
+                    index[str(run.labels.get("label", "config"))],
+                    run.labels.get("seed", run.config.seed),
+                ]
                 for run in result.runs
             ],
             "created": info.created,
@@ -166,9 +217,24 @@ def reproduce_command(name: str) -> str:
     return f"optiscope sweep --config {shlex.quote(safe_filename(name) + '.json')}"
 
 
-def sweep_view(result: SweepResult, query: ViewQuery) -> dict[str, Any]:
-    """The sweep page's figures and table for one set of controls."""
-    summary = result.summary(query.baseline, confidence=query.confidence)
+def sweep_view(
+    result: SweepResult,
+    query: ViewQuery,
+    summaries: dict[Any, pd.DataFrame] | None = None,
+) -> dict[str, Any]:
+    """The sweep page's figures and table for one set of controls.
+
+    Args:
+        result: the sweep.
+        query: the page's controls.
+        summaries: ``summary()`` frames already computed, by ``(baseline, confidence)``;
+            filled in here.
+    """
+    summaries = {} if summaries is None else summaries
+    key = (query.baseline, query.confidence)
+    if key not in summaries:
+        summaries[key] = result.summary(query.baseline, confidence=query.confidence)
+    summary = summaries[key]
     shown = result.ranked_labels(
         query.metric, top=query.top, hide_diverged=query.hide_diverged, summary=summary
     )
@@ -180,35 +246,30 @@ def sweep_view(result: SweepResult, query: ViewQuery) -> dict[str, Any]:
         facet=None,
         labels=shown,
     )
-    rows = [
-        {str(k): v for k, v in row.items()}
-        for row in summary.astype(object).to_dict(orient="records")
-    ]
-    return clean_dict(
-        {
-            "figure": thin_bands(panel, query.max_points).to_dict(),
-            "summary": {"columns": [str(c) for c in summary.columns], "rows": rows},
-            "slices": [
-                s.to_dict() for s in build_slices(rows, result.settings, metric=query.metric)
-            ],
-            "shown": shown,
-            "total": len(result.labels),
-            "query": query.model_dump(),
-        }
-    )
+    records = [{str(k): v for k, v in row.items()} for row in summary.to_dict(orient="records")]
+    slices = build_slices(records, result.settings, metric=query.metric)
+    return {
+        "figure": thin_bands(panel, query.max_points).to_dict(),
+        "summary": {"columns": [str(c) for c in summary.columns], "rows": json_rows(summary)},
+        "slices": [s.to_dict() for s in slices],
+        "shown": shown,
+        "total": len(result.labels),
+        "query": query.model_dump(),
+    }
 
 
 @router.get("/sweeps/{name}")
 def get_sweep(request: Request, name: str) -> dict[str, Any]:
     """A sweep's facts: spec, counts, settings, versions, the reproducing command."""
-    return sweep_meta(load_result(request, name), store_path(request))
+    return sweep_meta(load_result(request, name)[0], store_path(request))
 
 
 @router.get("/sweeps/{name}/view")
 def get_view(request: Request, name: str, query: Annotated[ViewQuery, Query()]) -> dict[str, Any]:
     """Curves (seed bands of the top configs), the ranked summary with paired differences to
     ``baseline``, and the slices of final (or best) loss per setting."""
-    return sweep_view(load_result(request, name), query)
+    result, summaries = load_result(request, name)
+    return sweep_view(result, query, summaries)
 
 
 @router.get("/sweeps/{name}/spec.json")
@@ -249,7 +310,7 @@ def export(
 ) -> Response:
     """The tidy frame as CSV or Parquet, or the figure as PNG (``SweepResult.export`` and
     ``SweepResult.save``: the files the CLI writes)."""
-    result = load_result(request, name)
+    result, _ = load_result(request, name)
     with tempfile.TemporaryDirectory(prefix="optiscope-export-") as folder:
         path = Path(folder) / f"{name}.{suffix}"
         if suffix == "png":

@@ -88,11 +88,12 @@
     // Live runs: their curves so far, dashed, until they finish and join the bands.
     for (const [position, run] of state.live) {
       if (run.status !== "running" || !run.curve) continue;
-      const info = state.meta.runs[position];
+      const [labelIndex, seed] = state.meta.runs[position];
+      const label = state.meta.labels[labelIndex];
       const xs = run.curve[figure.x];
       tables.push([xs, run.curve.valid_loss.map((v) => (usable(v) ? v : null))]);
-      labels[series.length] = info.label;
-      series.push({ label: `${info.label} seed ${info.seed} (training)`, stroke: color(info.label),
+      labels[series.length] = label;
+      series.push({ label: `${label} seed ${seed} (training)`, stroke: color(label),
         width: 1.5, dash: [5, 4], spanGaps: true });
     }
     const data = tables.length ? uPlot.join(tables) : [[]];
@@ -175,6 +176,7 @@
 
   // -- the summary table -------------------------------------------------------------------
 
+  const MAX_TABLE_ROWS = 500;
   const NUMERIC = new Set(["rank", "seeds", "done", "diverged", "final_mean", "final_sd",
     "final_ci_low", "final_ci_high", "best_mean", "diff_mean", "diff_ci_low", "diff_ci_high", "pairs"]);
   const TITLES = { final_mean: "final", final_sd: "sd", final_ci_low: "CI low",
@@ -196,7 +198,8 @@
       class: NUMERIC.has(c) ? "num" : "", "data-column": c,
       onclick: () => { state.sort = { column: c, up: state.sort.column === c ? !state.sort.up : true }; drawTable(); },
     }, (TITLES[c] || c) + (c === column ? (up ? " ▲" : " ▼") : "")))));
-    $("summary").tBodies[0].replaceChildren(...sorted.map((row) => element("tr", {
+    const listed = sorted.slice(0, MAX_TABLE_ROWS);  // thousands of rows: sort to see others
+    $("summary").tBodies[0].replaceChildren(...listed.map((row) => element("tr", {
       "data-label": row.config, class: shown.has(row.config) ? "" : "hidden-line",
       onmouseenter: () => { if (!state.pinned) focusLabel(row.config); },
       onmouseleave: () => { if (!state.pinned) focusLabel(null); },
@@ -205,7 +208,8 @@
       class: NUMERIC.has(c) ? "num" : "", "data-column": c,
       "data-value": row[c] === null || row[c] === undefined ? "" : String(row[c]),
     }, format(row[c]))))));
-    $("shown").textContent = `(${state.view.shown.length} of ${state.view.total} drawn)`;
+    $("shown").textContent = `(${state.view.shown.length} of ${state.view.total} drawn)` +
+      (rows.length > listed.length ? `; the table lists ${listed.length} of ${rows.length}, sort to see others` : "");
   }
 
   function highlightRow(label) {

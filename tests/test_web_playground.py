@@ -216,6 +216,11 @@ def test_launch_runs_a_sweep_into_the_store_and_cancel_stops_one(
     assert job["progress"]["done"] == 2
     stored = SweepResult.load("from-the-page", store=tmp_path / "results.sqlite")
     assert stored.counts["done"] == 2
+    # the same name with another spec is a conflict, refused before anything is queued
+    taken = _post(client, "/api/launch", {"settings": {"lr": [0.5], "epochs": [1]},
+                                          "name": "from-the-page"})  # fmt: skip
+    assert taken.status_code == 409 and "from-the-page" in taken.json()["error"]
+    assert len(_jobs(client)) == 1
 
     # a long one (batch size 2, 5 epochs, 4 configs), cancelled while it trains
     long = {"settings": {"lr": [0.1, 0.01, 0.001, 0.0001], "epochs": [5], "batch_size": [2]},

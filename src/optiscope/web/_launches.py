@@ -9,12 +9,15 @@ they need the token in a header (``require_token``: every route here carries it)
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from optiscope.errors import SweepExistsError
 from optiscope.sweeps import Plan, SweepSpec
 from optiscope.web._launch import checked_plan, launch_plan, setting_fields
 from optiscope.web._runner import MAX_QUEUED, Job, JobRunner
@@ -99,13 +102,23 @@ def job_json(request: Request, job: Job) -> dict[str, Any]:
 def submit(request: Request, spec: SweepSpec, *, kind: str) -> Job:
     """Check ``spec`` within the server's bounds and queue it (429 when the queue is full)."""
     bounds = limits(request)
-    checked = checked_plan(
-        spec,
-        store=store_path(request),
-        max_configs=bounds.max_configs,
-        max_epochs=bounds.max_epochs,
-    )
+    with _name_taken():
+        checked = checked_plan(
+            spec,
+            store=store_path(request),
+            max_configs=bounds.max_configs,
+            max_epochs=bounds.max_epochs,
+        )
     return _queue(request, checked, kind)
+
+
+@contextlib.contextmanager
+def _name_taken() -> Iterator[None]:
+    """A name another sweep holds is a conflict (409), not a broken store."""
+    try:
+        yield
+    except SweepExistsError as err:
+        raise HTTPException(status_code=409, detail=str(err)) from None
 
 
 def _queue(request: Request, checked: Plan, kind: str) -> Job:
@@ -137,15 +150,16 @@ def form(request: Request) -> dict[str, Any]:
 def launch(request: Request, body: LaunchBody) -> dict[str, Any]:
     """Check and queue a sweep or compare; answers the job (202-like: it runs in the back)."""
     bounds = limits(request)
-    checked = launch_plan(
-        body.kind,
-        body.settings,
-        seeds=body.seeds,
-        name=body.name,
-        store=store_path(request),
-        max_configs=bounds.max_configs,
-        max_epochs=bounds.max_epochs,
-    )
+    with _name_taken():
+        checked = launch_plan(
+            body.kind,
+            body.settings,
+            seeds=body.seeds,
+            name=body.name,
+            store=store_path(request),
+            max_configs=bounds.max_configs,
+            max_epochs=bounds.max_epochs,
+        )
     return job_json(request, _queue(request, checked, body.kind))
 
 

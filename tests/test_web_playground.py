@@ -248,3 +248,21 @@ def test_the_queue_is_bounded(client: TestClient) -> None:
     assert "waiting" in answers[4].json()["error"]
     for job in _jobs(client):
         _post(client, f"/api/launch/jobs/{job['id']}/cancel", None)
+
+
+@pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark
+def test_the_playground_benchmark_runs_in_its_smoke_settings() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_playground.py"), "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for row in ("slider move (1 of 6 recomputed)", "cold (all 6 recomputed)", "baseline"):
+        assert row in done.stdout

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,7 @@ class JobRunner:
             self.cancel(job.id)
         if self._thread is not None:
             self._thread.join(timeout=_CANCEL_GRACE_S + 5)
+        shutil.rmtree(self._folder, ignore_errors=True)  # the jobs' spec files
 
     # -- the thread --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ Python API's, every refusal is a 4xx with a clear message, and a refusal starts 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,3 +267,58 @@ def test_the_playground_benchmark_runs_in_its_smoke_settings() -> None:
     assert done.returncode == 0, done.stderr
     for row in ("slider move (1 of 6 recomputed)", "cold (all 6 recomputed)", "baseline"):
         assert row in done.stdout
+
+
+@pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark
+def test_a_job_stops_cleanly_when_its_server_is_killed(tmp_path: Path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from optiscope.sweeps import SweepSpec
+
+    spec = SweepSpec.from_values({"lr": [0.1, 0.01], "epochs": 500, "batch_size": 2}, name="orphan")
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    store = tmp_path / "results.sqlite"
+    # a stand-in server: starts the job as the runner does, prints its pid, then waits
+    server_code = (
+        "import subprocess, sys, time\n"
+        f"job = subprocess.Popen([sys.executable, '-m', 'optiscope.web._job', {str(spec_file)!r}, "
+        f"{str(store)!r}])\n"
+        "print(job.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", server_code], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    job_pid = int(server.stdout.readline())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until it trains
+        if store.exists():
+            try:
+                if SweepResult.load("orphan", store=store).counts["running"]:
+                    break
+            except Exception:  # the store is being created
+                pass
+        time.sleep(0.2)
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+    server.stdout.close()
+    deadline = time.monotonic() + 30  # far less than the job's training (500 epochs)
+    while time.monotonic() < deadline:
+        try:
+            os.kill(job_pid, 0)
+        except ProcessLookupError:
+            break
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(job_pid, os.WNOHANG)
+        time.sleep(0.2)
+    else:
+        os.kill(job_pid, signal.SIGKILL)
+        pytest.fail("the job kept training after its server was killed")
+    counts = SweepResult.load("orphan", store=store).counts
+    assert counts["running"] == 0 and counts["pending"] == 2  # given back, resumable

@@ -9,8 +9,11 @@ store as ``pending`` with their checkpoints, so ``optiscope resume NAME`` goes o
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -19,10 +22,21 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _stop_with_the_server(parent: int) -> None:
+    """A server that dies without cancelling (SIGKILL) leaves no one to stop this job: stop
+    it like a cancel as soon as the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> int:
     """Run the spec in ``argv[0]`` (JSON) into the store ``argv[1]``; 0 on success, 130 when
     cancelled, 1 with the error's message on stderr otherwise."""
     signal.signal(signal.SIGTERM, _interrupt)
+    threading.Thread(
+        target=_stop_with_the_server, args=(os.getppid(),), name="optiscope-parent", daemon=True
+    ).start()
     from optiscope.api import sweep
     from optiscope.errors import OptiscopeError
     from optiscope.sweeps import SweepSpec

@@ -322,3 +322,23 @@ def test_a_job_stops_cleanly_when_its_server_is_killed(tmp_path: Path) -> None:
         pytest.fail("the job kept training after its server was killed")
     counts = SweepResult.load("orphan", store=store).counts
     assert counts["running"] == 0 and counts["pending"] == 2  # given back, resumable
+
+
+def test_train_the_grid_queues_the_playground_sweep_and_its_curves_load(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optiscope.web._playground as routes
+
+    small = playground_spec(epochs=1, seeds=2, grid={"lr": (0.01, 0.1), "beta1": (0.9,),
+                                                     "weight_decay": (0.0,)})  # fmt: skip
+    monkeypatch.setattr(routes, "playground_spec", lambda: small)  # the full grid takes minutes
+    job = _post(client, "/api/playground/training", None).json()
+    assert job["name"] == "playground" and job["configs"] == 4 and job["kind"] == "playground"
+    deadline = time.monotonic() + 120
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = client.get(f"/api/launch/jobs/{job['id']}", headers=HEADERS).json()
+    assert job["state"] == "done", job
+    curves = client.get("/api/playground/training", headers=HEADERS).json()
+    assert curves["available"] is True and curves["values"]["lr"] == [0.01, 0.1]
+    assert all(config["seeds"] == 2 for config in curves["configs"])

@@ -40,6 +40,14 @@ def store_path(request: Request) -> Path:
     return path
 
 
+def json_response(data: Any) -> Response:
+    """JSON without FastAPI's per-value encoder walk (seconds for a 4,096-config view); the
+    data is plain already, and ``allow_nan=False`` proves it has no NaN."""
+    return Response(
+        json.dumps(data, allow_nan=False, separators=(",", ":")), media_type="application/json"
+    )
+
+
 def clean_dict(value: dict[str, Any]) -> dict[str, Any]:
     """:func:`clean` for a JSON object."""
     return {k: clean(v) for k, v in value.items()}
@@ -116,10 +124,10 @@ class ResultCache:
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[Any, SweepResult, dict[Any, pd.DataFrame]]] = {}
+        self._entries: dict[str, tuple[Any, SweepResult, dict[Any, Any]]] = {}
         self.reads = 0  # how many times a sweep was read from the store
 
-    def get(self, store: Path, name: str) -> tuple[SweepResult, dict[Any, pd.DataFrame]]:
+    def get(self, store: Path, name: str) -> tuple[SweepResult, dict[Any, Any]]:
         with SqliteStore(store, create=False) as target:
             info = target.sweep_info(name)
         stamp = (info.updated, tuple(sorted(info.counts.items())))
@@ -129,7 +137,7 @@ class ResultCache:
                 return entry[1], entry[2]
         result = SweepResult.load(name, store=store)
         self.reads += 1
-        summaries: dict[Any, pd.DataFrame] = {}
+        summaries: dict[Any, Any] = {}
         with self._lock:
             self._entries.pop(name, None)
             while len(self._entries) >= self.size:
@@ -138,8 +146,9 @@ class ResultCache:
         return result, summaries
 
 
-def load_result(request: Request, name: str) -> tuple[SweepResult, dict[Any, pd.DataFrame]]:
-    """The stored sweep and its cached summaries (404 with the known names when absent)."""
+def load_result(request: Request, name: str) -> tuple[SweepResult, dict[Any, Any]]:
+    """The stored sweep and what was computed from it (summaries by ``(baseline,
+    confidence)``, encoded views); 404 with the known names when absent."""
     cache: ResultCache = request.app.state.results
     return cache.get(store_path(request), name)
 
@@ -220,7 +229,7 @@ def reproduce_command(name: str) -> str:
 def sweep_view(
     result: SweepResult,
     query: ViewQuery,
-    summaries: dict[Any, pd.DataFrame] | None = None,
+    summaries: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """The sweep page's figures and table for one set of controls.
 
@@ -259,17 +268,22 @@ def sweep_view(
 
 
 @router.get("/sweeps/{name}")
-def get_sweep(request: Request, name: str) -> dict[str, Any]:
+def get_sweep(request: Request, name: str) -> Response:
     """A sweep's facts: spec, counts, settings, versions, the reproducing command."""
-    return sweep_meta(load_result(request, name)[0], store_path(request))
+    return json_response(sweep_meta(load_result(request, name)[0], store_path(request)))
 
 
 @router.get("/sweeps/{name}/view")
-def get_view(request: Request, name: str, query: Annotated[ViewQuery, Query()]) -> dict[str, Any]:
+def get_view(request: Request, name: str, query: Annotated[ViewQuery, Query()]) -> Response:
     """Curves (seed bands of the top configs), the ranked summary with paired differences to
-    ``baseline``, and the slices of final (or best) loss per setting."""
-    result, summaries = load_result(request, name)
-    return sweep_view(result, query, summaries)
+    ``baseline``, and the slices of final (or best) loss per setting (the encoded answer is
+    kept with the sweep until it changes: a page reload or another tab costs nothing)."""
+    result, cached = load_result(request, name)
+    key = ("view", query.model_dump_json())
+    if key not in cached:
+        cached[key] = json_response(sweep_view(result, query, cached))
+    answer: Response = cached[key]
+    return answer
 
 
 @router.get("/sweeps/{name}/spec.json")

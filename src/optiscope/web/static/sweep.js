@@ -162,7 +162,8 @@
         legend: { show: false },
         scales: { x: { time: false, distr: slice.log_x ? 3 : 1 }, y: { distr: logY ? 3 : 1 } },
         axes: [
-          { values: categories.length ? (u, ticks) => ticks.map((t) => categories[t] ?? "") : undefined,
+          { values: categories.length ? (u, ticks) => ticks.map((t) => categories[t] ?? "")
+              : (u, ticks) => ticks.map((t) => (t === null ? "" : format(t, 3))),
             splits: categories.length ? () => categories.map((_, i) => i) : undefined },
           { label: slice.metric === "best" ? "best loss" : "final loss", size: 60 },
         ],
@@ -236,9 +237,13 @@
     $("command").textContent = meta.command;
     const select = $("baseline"), chosen = select.value;
     const choices = report ? Object.keys(report.summaries).filter(Boolean) : meta.labels;
-    select.replaceChildren(element("option", { value: "" }, "none"),
-      ...choices.map((l) => element("option", { value: l }, l)));
-    select.value = choices.includes(chosen) ? chosen : "";
+    const known = choices.join("\n");
+    if (select.dataset.choices !== known) {  // rebuilt only when the configs change
+      select.replaceChildren(element("option", { value: "" }, "none"),
+        ...choices.map((l) => element("option", { value: l }, l)));
+      select.dataset.choices = known;
+      select.value = choices.includes(chosen) ? chosen : "";
+    }
   }
 
   function drawExports() {
@@ -311,15 +316,16 @@
     // Curves span decades when a log-spaced lr makes some configs far worse: start in log y
     // when the drawn means do (the user can untick it).
     const means = state.view.figure.lines.flatMap((l) => l.mean).filter((v) => v > 0);
-    if (means.length && Math.max(...means) / Math.min(...means) > 100) $("log-y").checked = true;
+    const wide = means.length > 0 && Math.max(...means) / Math.min(...means) > 100;
+    if (wide) $("log-y").checked = true;
+    return wide;
   }
 
   async function start() {
     if (report) $("top").value = String(Math.min(50, report.summaries[""].rows.length));
     await refresh();
     if (!state.view) return;
-    autoLog();
-    drawAll();
+    if (autoLog()) { drawChart(); drawSlices(); drawExports(); }
     for (const id of ["x", "band", "metric", "hide-diverged", "top", "baseline", "seeds"]) {
       $(id).addEventListener("change", refresh);
     }

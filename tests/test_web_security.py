@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import optiscope.web
 from cli_run import run
 from optiscope.storage import SqliteStore
 from optiscope.web import allowed_hosts_for, create_app, is_loopback, plan_server, require_token
+from web_server import free_port
 
 TOKEN = "security-test-token"
 HOST = "http://127.0.0.1:8765"
@@ -166,10 +168,10 @@ def test_serve_warns_when_it_listens_beyond_this_machine(
     monkeypatch.setattr(
         optiscope.web, "run_server", lambda plan, on_ready, **limits: plans.append(plan)
     )
-    store = str(tmp_path / "s.sqlite")
-    code, _, err = run(["serve", "--store", store, "--host", "0.0.0.0", "--port", "9"], capsys)
+    store, port = str(tmp_path / "s.sqlite"), str(free_port())
+    code, _, err = run(["serve", "--store", store, "--host", "0.0.0.0", "--port", port], capsys)
     assert code == 0 and "warning: listening on 0.0.0.0" in err and "SSH tunnel" in err
-    code, _, err = run(["serve", "--store", store, "--port", "9"], capsys)
+    code, _, err = run(["serve", "--store", store, "--port", port], capsys)
     assert code == 0 and "warning" not in err
     assert [p.host for p in plans] == ["0.0.0.0", "127.0.0.1"]
 
@@ -181,3 +183,16 @@ def test_serve_refuses_a_file_that_is_not_a_store(
     folder.mkdir()
     code, _, err = run(["serve", "--store", str(folder)], capsys)
     assert code == 2 and "folder" in err and err.count("\n") == 1
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        store = str(tmp_path / "s.sqlite")
+        code, _, err = run(["serve", "--store", store, "--port", str(port)], capsys)
+    assert code == 2 and f"127.0.0.1:{port}" in err and "--port" in err
+    assert err.count("\n") == 1

@@ -134,10 +134,13 @@ def chromium_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium under Playwright, headless, off the network, with a fresh profile
-    (Playwright gives each launch a new temporary user-data-dir)."""
+    (Playwright gives each launch a new temporary user-data-dir).
+
+    Module-scoped: each test module that imports it gets its own, stopped before the next
+    module starts (two sync Playwrights cannot run at once in one process)."""
     reason = chromium_missing()
     if reason is not None:
         print(f"SKIP browser tests: {reason}", file=sys.stderr)

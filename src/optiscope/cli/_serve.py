@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import webbrowser
 from pathlib import Path
@@ -64,6 +65,7 @@ def serve_command(
     path = store if store is not None else default_store_path()
     with user_mistake(), SqliteStore(path):  # create it now, and refuse a foreign file now
         pass
+    _check_port(host, port)
     plan = plan_server(path, host, port)
     if not plan.loopback:
         click.echo(
@@ -82,6 +84,21 @@ def serve_command(
             webbrowser.open(plan.url)
 
     run_server(plan, on_ready=ready, max_configs=max_configs, max_epochs=max_epochs)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another program holds now, in one line (uvicorn would exit with its
+    own log line and code 3)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise click.UsageError(
+                f"cannot listen on {host}:{port} ({err.strerror or err}); "
+                "another server may use it: choose another with --port"
+            ) from err
 
 
 COMMANDS = (serve_command,)

@@ -95,7 +95,7 @@ class Hub:
         subscriber = _Subscriber(asyncio.Queue(QUEUE_SIZE), asyncio.get_running_loop(), sweep)
         with self._lock:
             self._subscribers.add(subscriber)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._stop.clear()
                 self._thread = threading.Thread(
                     target=self._watch, name="optiscope-store-watcher", daemon=True
@@ -114,12 +114,14 @@ class Hub:
 
     @property
     def watching(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        with self._lock:
+            return self._thread is not None
 
     async def stop(self) -> None:
         """Stop the watcher thread (the server is shutting down)."""
         self._stop.set()
-        thread = self._thread
+        with self._lock:
+            thread = self._thread
         if thread is not None:
             await asyncio.to_thread(thread.join, 5.0)
 
@@ -131,9 +133,9 @@ class Hub:
         before: Activity = {}
         while not self._stop.is_set():
             with self._lock:
-                idle = not self._subscribers
-            if idle:  # nobody listens: stop looking (the next page starts a new watcher)
-                break
+                if not self._subscribers:  # nobody listens: stop looking; the next page
+                    self._thread = None  # starts a new watcher (decided under the lock, so
+                    break  # a page subscribing now cannot find this one still "alive")
             try:
                 if store is None:
                     store = SqliteStore(self.store_path, create=False)

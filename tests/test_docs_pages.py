@@ -24,6 +24,7 @@ RUN_BY = {
     "docs/exercise-q2-q3.md": "test_docs_landscapes.py",
     "docs/sweeps.md": "test_docs_sweeps.py",
     "docs/performance.md": "test_docs_pages.py (the commands below, in smoke settings)",
+    "docs/web.md": "test_docs_web.py",
     "docs/architecture.md": "none: its one block is a diagram",
 }
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["CompareResult", "compare_configs", "resolve_data"]
+__all__ = ["CompareResult", "compare_configs", "compared_setting", "resolve_data"]
 
 DataArg = None | str | DataSpec | Dataset | Mapping[str, Any] | Sequence[Any]
 
@@ -122,6 +122,23 @@ def _values(name: str, value: Any) -> list[Any]:
     return [_plain(v) for v in value]
 
 
+def compared_setting(given: Mapping[str, Any]) -> str:
+    """The one setting of :data:`~optiscope.settings.COMPARED` that ``given`` lists several
+    values for (the rule of :func:`compare_configs`, shared with the web page's form).
+
+    Raises:
+        ConfigError: when none or several are lists.
+    """
+    lists = [name for name, value in given.items() if _is_list(value)]
+    if len(lists) != 1:
+        which = f"lists were given for {', '.join(lists)}" if lists else "none was a list"
+        raise ConfigError(
+            f"exactly one of {', '.join(COMPARED)} must be a list of values to compare; "
+            f"{which}. Example: compare_configs(lr=[0.1, 0.01], weight_decay=0.02)."
+        )
+    return lists[0]
+
+
 def compare_configs(
     epochs: int = EXERCISE["epochs"],
     batch_size: Any = EXERCISE["batch_size"],
@@ -190,14 +207,7 @@ def compare_configs(
         "beta1": _plain(beta1),
         "beta2": _plain(beta2),
     }
-    lists = [name for name, value in given.items() if _is_list(value)]
-    if len(lists) != 1:
-        which = f"lists were given for {', '.join(lists)}" if lists else "none was a list"
-        raise ConfigError(
-            f"exactly one of {', '.join(COMPARED)} must be a list of values to compare; "
-            f"{which}. Example: compare_configs(lr=[0.1, 0.01], weight_decay=0.02)."
-        )
-    name = lists[0]
+    name = compared_setting(given)
     values = _values(name, given[name])
     fixed = {k: v for k, v in given.items() if k != name}
     fixed.update(

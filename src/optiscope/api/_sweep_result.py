@@ -16,8 +16,11 @@ from optiscope.errors import ConfigError
 from optiscope.optim import get_optimizer
 from optiscope.plotting import (
     LOSS_FLOOR,
+    SLICE_METRICS,
     BandsData,
+    SliceData,
     build_bands,
+    build_slices,
     figure_html,
     figure_png,
     interval,
@@ -379,12 +382,25 @@ class SweepResult:
         log_y: bool = False,
         log_x: bool = False,
         facet: str | None = "auto",
+        labels: Sequence[str] | None = None,
     ) -> list[BandsData]:
         """The figure as plain data: one :class:`~optiscope.plotting.BandsData` per panel.
 
-        Args: as :meth:`plot`.
+        Args: as :meth:`plot`, and ``labels``: draw only these configs (by label; the web
+        page's top-k and hide-diverged filters), ``None`` for all.
+
+        Raises:
+            ConfigError: for a label that is not a config of this sweep.
         """
         facet = self._facet(facet)
+        if labels is not None:
+            unknown = [label for label in labels if label not in self.labels]
+            if unknown:
+                raise ConfigError(
+                    f"{', '.join(map(repr, unknown))} is not a config of sweep {self.name!r}; "
+                    f"choose among: {'; '.join(self.labels)}."
+                )
+        chosen = self._groups if labels is None else [g for g in self._groups if g.label in labels]
         options = {
             "x": x,
             "band": band,
@@ -394,10 +410,10 @@ class SweepResult:
             "log_x": log_x,
         }
         if facet is None:
-            groups = [(g.label, g.seeds) for g in self._groups if g.seeds]
+            groups = [(g.label, g.seeds) for g in chosen if g.seeds]
             return [build_bands(groups, **options)]  # type: ignore[arg-type]
         values: list[Any] = []
-        for group in self._groups:
+        for group in chosen:
             value = group.settings.get(facet)
             if not any(_same(value, v) for v in values):
                 values.append(value)
@@ -405,12 +421,62 @@ class SweepResult:
         for value in values:
             groups = [
                 (_label_without(g.settings, facet), g.seeds)
-                for g in self._groups
+                for g in chosen
                 if _same(g.settings.get(facet), value) and g.seeds
             ]
             title = f"{facet} = {format_value(value)}"
             panels.append(build_bands(groups, title=title, **options))  # type: ignore[arg-type]
         return panels
+
+    def ranked_labels(
+        self,
+        metric: str = "final",
+        *,
+        top: int | None = None,
+        hide_diverged: bool = False,
+        summary: pd.DataFrame | None = None,
+    ) -> list[str]:
+        """Config labels, best first by mean ``final`` (or ``best``) validation loss: the
+        curves the web page draws for its top-k and hide-diverged filters.
+
+        Args:
+            metric: ``final`` or ``best``.
+            top: keep the first ``top`` (``None``: all).
+            hide_diverged: leave out configs with a seed that diverged or failed.
+            summary: :meth:`summary`'s frame when the caller has it already.
+
+        Raises:
+            ConfigError: for another metric or ``top`` < 1.
+        """
+        if metric not in SLICE_METRICS:
+            raise ConfigError(f"metric = {metric!r}; choose one of: {', '.join(SLICE_METRICS)}.")
+        if top is not None and top < 1:
+            raise ConfigError(f"top = {top}; show at least 1 config, or None for all.")
+        frame = self.summary() if summary is None else summary
+        column = SLICE_METRICS[metric]
+        rows = frame.to_dict(orient="records")
+        if hide_diverged:
+            bad = ("diverged", "error")
+            rows = [r for r in rows if not any(word in str(r["status"]) for word in bad)]
+        rows.sort(
+            key=lambda r: (math.isnan(r[column]), 0.0 if math.isnan(r[column]) else r[column])
+        )
+        labels = [str(r["config"]) for r in rows]
+        return labels if top is None else labels[:top]
+
+    def slices(self, metric: str = "final", *, confidence: float = 0.95) -> list[SliceData]:
+        """Each config's mean final (or best) loss against each swept setting, as plain data
+        (the web page's slice view; :func:`~optiscope.plotting.build_slices`).
+
+        Args:
+            metric: ``final`` or ``best`` (see :meth:`summary`'s ``final_mean``, ``best_mean``).
+            confidence: coverage of the intervals of ``final``.
+        """
+        rows = [
+            {str(k): v for k, v in row.items()}
+            for row in self.summary(confidence=confidence).to_dict(orient="records")
+        ]
+        return build_slices(rows, self._keys, metric=metric)
 
     def plot(
         self,

@@ -44,12 +44,21 @@ from optiscope.plotting._landscapes import (
 )
 from optiscope.plotting._save import FIGURE_FORMATS, figure_html, figure_png, save_figure
 from optiscope.plotting._stats import BANDS, LOSS_FLOOR, Interval, interval, t_quantile
+from optiscope.plotting._sweep_views import (
+    SLICE_METRICS,
+    SliceData,
+    SlicePoint,
+    build_slices,
+    log_spaced,
+    thin_bands,
+)
 
 __all__ = [
     "BANDS",
     "FIGURE_FORMATS",
     "LOSS_FLOOR",
     "PATH_COLORS",
+    "SLICE_METRICS",
     "X_AXES",
     "BandLine",
     "BandsData",
@@ -62,6 +71,8 @@ __all__ = [
     "PathLine",
     "RaceData",
     "SeedLine",
+    "SliceData",
+    "SlicePoint",
     "SurfaceData",
     "band_title",
     "build_bands",
@@ -70,12 +81,14 @@ __all__ = [
     "build_heatmap",
     "build_paths",
     "build_race",
+    "build_slices",
     "build_surface",
     "check_x_axis",
     "draw_surface",
     "figure_html",
     "figure_png",
     "interval",
+    "log_spaced",
     "paired_differences",
     "render_band_panels",
     "render_bands",
@@ -89,4 +102,5 @@ __all__ = [
     "save_figure",
     "save_race_animation",
     "t_quantile",
+    "thin_bands",
 ]

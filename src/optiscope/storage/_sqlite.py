@@ -700,6 +700,54 @@ class SqliteStore:
                 ).fetchall()
             )
 
+    def curves(self, keys: Sequence[str]) -> dict[str, Curve]:
+        """The stored per-epoch curve of each of these keys that has one (finished runs)."""
+        found: dict[str, Curve] = {}
+        with self._read("reading curves") as conn:
+            for first in range(0, len(keys), _CHUNK):
+                chunk = list(keys[first : first + _CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                found.update(
+                    self._curves(
+                        conn,
+                        "SELECT key, epoch, step, samples, seconds, valid_loss, train_loss "
+                        f"FROM curves WHERE key IN ({marks}) ORDER BY key, epoch",
+                        chunk,
+                    )
+                )
+        return found
+
+    # -- watching ----------------------------------------------------------------------------
+
+    def data_version(self) -> int:
+        """sqlite's ``PRAGMA data_version`` on this connection: it changes whenever another
+        connection (any process) commits to the file, and costs no read of the tables, so a
+        watcher can ask it often and query only when it moved."""
+        try:
+            row = self._connection.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as err:
+            raise storage_error(self._path, "checking for changes", err) from err
+        return int(row[0])
+
+    def activity(self) -> dict[str, dict[int, tuple[str, str, int]]]:
+        """Every sweep's runs as ``{sweep: {position: (key, status, epochs)}}`` from one
+        snapshot; ``epochs`` is the checkpoint's epoch for a partly trained run, else 0.
+
+        One indexed query: what a watcher compares between two looks to see which runs
+        gained an epoch or a status.
+        """
+        found: dict[str, dict[int, tuple[str, str, int]]] = {}
+        with self._read("reading sweep activity") as conn:
+            for sweep in conn.execute("SELECT name FROM sweeps"):
+                found[sweep[0]] = {}
+            for sweep, position, key, status, epoch in conn.execute(
+                "SELECT sr.sweep, sr.position, sr.key, r.status, COALESCE(c.epoch, 0) "
+                "FROM sweep_runs sr JOIN runs r ON r.key = sr.key "
+                "LEFT JOIN checkpoints c ON c.key = sr.key"
+            ):
+                found.setdefault(sweep, {})[position] = (key, status, epoch)
+        return found
+
     def delete_checkpoints(self, keys: Sequence[str]) -> None:
         """Forget these runs' checkpoints (they train from the start next time)."""
         with self._write("deleting checkpoints") as conn:

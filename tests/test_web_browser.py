@@ -81,7 +81,8 @@ def test_log_axes_top_k_and_the_table_highlighting_a_curve(
     assert hidden.count() == 2
 
     page.hover("#summary tbody tr[data-label='lr = 0.001']")
-    assert page.inner_text("#focus") == "lr = 0.001"
+    # the curve's legend with its run counts: 3 seeds, all finite at every epoch
+    assert page.inner_text("#focus") == "lr = 0.001: 3 seeds, 3–3 finite per point"
     assert "highlight" in (
         page.get_attribute("#summary tbody tr[data-label='lr = 0.001']", "class") or ""
     )

@@ -64,7 +64,7 @@
     const view = state.view;
     const figure = view.figure;
     const logX = $("log-x").checked, logY = $("log-y").checked;
-    const tables = [], series = [{ label: figure.x_label }], bands = [], labels = [];
+    const tables = [], series = [{ label: figure.x_label }], bands = [], labels = [], notes = [];
     const usable = (v) => v !== null && (!logY || v > 0);
     for (const line of figure.lines) {
       const c = color(line.label);
@@ -77,6 +77,8 @@
       series.push({ label: `${line.label} low`, stroke: "transparent", spanGaps: true });
       bands.push({ series: [mean + 1, mean + 2], fill: c + "1a" });
       labels[mean] = line.label;
+      notes[mean] = `${line.legend}: ${line.seeds} seed${line.seeds === 1 ? "" : "s"}, ` +
+        `${Math.min(...line.count)}–${Math.max(...line.count)} finite per point`;
       if (figure.show_seeds) {
         for (const seed of line.seed_lines) {
           tables.push([seed.x, seed.y.map((v) => (usable(v) ? v : null))]);
@@ -112,7 +114,7 @@
       hooks: {
         setSeries: [(u, index) => {
           const label = index ? labels[index] : null;
-          $("focus").textContent = label || "\u00a0";
+          $("focus").textContent = (index && notes[index]) || label || "\u00a0";
           highlightRow(label);
         }],
       },

@@ -84,27 +84,16 @@ class Node:
             assert time.monotonic() < deadline, self.log.read_text(errors="replace")
             time.sleep(0.2)
 
-    def workers(self) -> list[psutil.Process]:
-        """This node's worker processes (the raylet's Python workers)."""
-        import psutil
-
-        found = []
-        for process in descendants(self.process.pid):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if any("default_worker.py" in part for part in process.cmdline()):
-                    found.append(process)
-        return found
-
     def busy_workers(self) -> list[psutil.Process]:
-        """Workers running a task now (Ray titles such a process ``ray::<function>``)."""
+        """This node's worker processes running a task now: Ray titles such a process
+        ``ray::<function>`` (an idle one ``ray::IDLE``)."""
         import psutil
 
         busy = []
-        for process in self.workers():
+        for process in descendants(self.process.pid):
             with contextlib.suppress(psutil.NoSuchProcess):
-                if process.name().startswith("ray::train_in_worker") or any(
-                    part.startswith("ray::train_in_worker") for part in process.cmdline()
-                ):
+                title = " ".join(process.cmdline())
+                if title.startswith("ray::train_in_worker"):
                     busy.append(process)
         return busy
 
@@ -136,6 +125,7 @@ def start_node(args: list[str], folder: Path, name: str) -> Node:
 @contextlib.contextmanager
 def two_nodes(folder: Path) -> Iterator[tuple[str, list[Node]]]:
     """A head and a second node on this machine, one CPU each; yields the head's address."""
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     address = f"127.0.0.1:{port}"
     nodes: list[Node] = []

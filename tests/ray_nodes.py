@@ -9,6 +9,7 @@ temporary HOME, never the user's.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -30,13 +31,28 @@ if TYPE_CHECKING:
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
+_HOME: list[Path] = []
+
+
+def _home() -> Path:
+    """One temporary HOME for every Ray of this test process, removed at its exit.
+
+    One, not one per test: the first ``ray.init`` turns token authentication on for the
+    whole process (``RAY_AUTH_MODE=token`` in ``os.environ``) and caches the token it wrote
+    under HOME, so a later Ray under another HOME would find no token and not start.
+    """
+    if not _HOME:
+        _HOME.append(Path(tempfile.mkdtemp(prefix="ray-home-", dir="/tmp")))
+        atexit.register(shutil.rmtree, _HOME[0], ignore_errors=True)
+    return _HOME[0]
+
+
 @contextlib.contextmanager
 def ray_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A temporary HOME (Ray writes its auth token there) and session folder; yields the
-    session folder."""
+    """HOME set to the process's temporary one (Ray writes its auth token there), and a
+    fresh session folder, removed afterwards; yields the session folder."""
     folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    (folder / "home").mkdir()
-    monkeypatch.setenv("HOME", str(folder / "home"))
+    monkeypatch.setenv("HOME", str(_home()))
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     try:

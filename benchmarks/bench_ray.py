@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -173,6 +174,7 @@ def main() -> None:
             raise SystemExit("the backends gave different numbers")
     stop_ray()
     stop_pool()
+    shutil.rmtree(folder, ignore_errors=True)
 
     planned = _plan_only(args.plan, cpus)
     print(

@@ -19,5 +19,5 @@ fi
 echo "optiscope: setting up .venv (first run only) ..." >&2
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip >&2
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,web]" >&2
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,web,ray]" >&2
 echo "$want" > "$stamp"

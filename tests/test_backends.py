@@ -135,10 +135,37 @@ def test_choose_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- the backend contract -------------------------------------------------------------------
 
+
+def _ray_backend() -> Backend:
+    """A Ray started here, 2 CPUs, its files in a temporary folder (see ``_ray_session``)."""
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install -e '.[ray]'")
+    from optiscope.sweeps import RayBackend
+
+    return RayBackend(cpus=2, temp_dir=_RAY_SESSION[0] / "contract")
+
+
 BACKENDS = [
     pytest.param(InProcessBackend, id="in-process"),
     pytest.param(lambda: ProcessPoolBackend(2), id="process-pool"),
+    pytest.param(_ray_backend, id="ray"),
 ]
+_RAY_SESSION: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ray_session() -> Iterator[None]:
+    """Ray's auth token and session files go to a temporary folder, not HOME; the Ray the
+    contract tests start is stopped at the end."""
+    from ray_nodes import ray_home
+
+    with pytest.MonkeyPatch.context() as patch, ray_home(patch) as folder:
+        _RAY_SESSION[:] = [folder]
+        try:
+            yield
+        finally:
+            from optiscope.sweeps import stop_ray
+
+            stop_ray()
 
 
 @pytest.mark.parametrize("make", BACKENDS)

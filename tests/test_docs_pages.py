@@ -26,6 +26,7 @@ RUN_BY = {
     "docs/performance.md": "test_docs_pages.py (the commands below, in smoke settings)",
     "docs/web.md": "test_docs_web.py",
     "docs/architecture.md": "none: its one block is a diagram",
+    "docs/cluster.md": "test_docs_cluster.py",
 }
 
 # The commands of docs/performance.md, and why each is not run as written.

@@ -78,7 +78,7 @@ PUBLIC: dict[str, set[str]] = {
         "OptiscopeError", "ConfigError", "TooManyConfigsError", "DataError", "StorageError",
         "StoreNotFoundError", "NotAStoreError", "StoreDamagedError", "StoreUnavailableError",
         "DiskFullError", "SweepNotFoundError", "SweepExistsError", "EngineError",
-        "InexactError", "TrainingFailedError",
+        "InexactError", "TrainingFailedError", "TasksFailedError", "MissingExtraError",
     },
 }  # fmt: skip
 

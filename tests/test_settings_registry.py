@@ -63,7 +63,7 @@ def test_sweep_keyword_arguments_are_the_settings() -> None:
     others = set(parameters) - set(SETTINGS)
     assert others == {
         "spec", "seeds", "configs", "name", "store", "engine", "device", "workers", "progress",
-        "max_configs", "extend",
+        "max_configs", "extend", "backend",
     }  # fmt: skip
 
 

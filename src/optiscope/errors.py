@@ -18,10 +18,13 @@ advice (``optiscope resume NAME --store PATH``), so no lower layer writes CLI te
     │   ├── DiskFullError                 the disk is full; what was finished is kept
     │   ├── SweepNotFoundError            no sweep of that name in the store
     │   └── SweepExistsError              the name is taken by a sweep with another spec
-    └── EngineError                       a training engine could not run a group
-        ├── InexactError                  stacked kernels are not exact here (the sweep layer
-        │                                 then trains with the reference engine)
-        └── TrainingFailedError           a sweep's training failed; finished configs kept
+    ├── EngineError                       a training engine could not run a group
+    │   ├── InexactError                  stacked kernels are not exact here (the sweep layer
+    │   │                                 then trains with the reference engine)
+    │   ├── TasksFailedError              some tasks raised; their configs are `error`, the
+    │   │                                 rest finished (the Ray backend)
+    │   └── TrainingFailedError           a sweep's training failed; finished configs kept
+    └── MissingExtraError (also ImportError)  an optional extra is not installed
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "DiskFullError",
     "EngineError",
     "InexactError",
+    "MissingExtraError",
     "NotAStoreError",
     "OptiscopeError",
     "StorageError",
@@ -44,6 +48,7 @@ __all__ = [
     "StoreUnavailableError",
     "SweepExistsError",
     "SweepNotFoundError",
+    "TasksFailedError",
     "TooManyConfigsError",
     "TrainingFailedError",
 ]
@@ -179,6 +184,26 @@ class InexactError(EngineError):
     configs with the reference engine."""
 
 
+class TasksFailedError(EngineError):
+    """Some tasks raised while the others went on; each failed config got an ``error``
+    record carrying its task's message.
+
+    Attributes:
+        configs: configs whose task failed.
+        tasks: tasks that failed.
+        messages: the distinct error messages (the first line of each).
+    """
+
+    def __init__(self, configs: int, tasks: int, messages: tuple[str, ...]) -> None:
+        shown = "; ".join(messages[:3]) + (
+            f"; and {len(messages) - 3} more" if len(messages) > 3 else ""
+        )
+        super().__init__(
+            f"{tasks} task(s) of {configs} config(s) failed, the other tasks finished: {shown}"
+        )
+        self.configs, self.tasks, self.messages = configs, tasks, messages
+
+
 class TrainingFailedError(EngineError):
     """Training failed during a sweep; the configs finished before are kept in the store.
 
@@ -210,3 +235,20 @@ class TooManyConfigsError(ConfigError):
             f"the sweep has {size:,} configs, more than the cap of {cap:,}; plan it with a "
             "larger max_configs (or None) if you mean it. Nothing was run."
         )
+
+
+class MissingExtraError(OptiscopeError, ImportError):
+    """A feature needs an optional extra that is not installed.
+
+    Attributes:
+        extra: the extra of the optiscope package that installs it (``ray``).
+        module: the module that could not be imported.
+        feature: what needs it, in a few words.
+    """
+
+    def __init__(self, extra: str, module: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the Python package {module!r}, which is not installed; it comes "
+            f"with optiscope's optional extra {extra!r}"
+        )
+        self.extra, self.module, self.feature = extra, module, feature

@@ -14,7 +14,7 @@ from typing import Any
 from optiscope.api._sweep_result import SweepResult
 from optiscope.settings import SETTINGS, is_value_list
 from optiscope.storage import SqliteStore
-from optiscope.sweeps import MAX_CONFIGS, SweepSpec, plan, run_sweep
+from optiscope.sweeps import MAX_CONFIGS, Backend, SweepSpec, plan, run_sweep
 
 __all__ = ["sweep"]
 
@@ -61,6 +61,7 @@ def sweep(
     progress: bool = False,
     max_configs: int | None = MAX_CONFIGS,
     extend: bool = False,
+    backend: str | Backend | None = None,
 ) -> SweepResult:
     """Train a grid of settings over several seeds; results persist and resume.
 
@@ -95,6 +96,10 @@ def sweep(
             (``None``: no cap); see :data:`optiscope.sweeps.MAX_CONFIGS`.
         extend: add configs to a stored sweep of the same ``name`` whose spec differs (the
             new spec must keep every config it has); otherwise such a name is refused.
+        backend: where to train: ``None``/``"local"`` (this process or a local pool),
+            ``"ray"`` (a Ray started here, or the cluster ``$RAY_ADDRESS`` names; needs
+            ``pip install 'optiscope[ray]'``), or a backend object such as
+            ``optiscope.sweeps.RayBackend("HOST:PORT")``.
 
     Returns:
         A :class:`SweepResult`, read back from the store.
@@ -102,6 +107,7 @@ def sweep(
     Raises:
         ConfigError: listing every invalid value with its config numbers; nothing is run.
         TooManyConfigsError: above ``max_configs``.
+        MissingExtraError: ``backend="ray"`` without Ray installed.
         StorageError: when the store cannot be used (finished configs are kept).
 
     Examples:
@@ -128,5 +134,6 @@ def sweep(
         workers=workers,
         progress=progress,
         extend=extend,
+        backend=backend,
     )
     return SweepResult.load(run.name, store=store, run=run)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from optiscope.errors import (
     DiskFullError,
+    MissingExtraError,
     NotAStoreError,
     OptiscopeError,
     StorageError,
@@ -50,6 +51,8 @@ def resume_hint(names: str | Iterable[str] | None, path: Path | str, *, force: b
 
 def advice(err: OptiscopeError) -> str:
     """What the user can do about ``err`` (empty when its message says it all)."""
+    if isinstance(err, MissingExtraError):
+        return f"install it with `pip install 'optiscope[{err.extra}]'`"
     if isinstance(err, TrainingFailedError):
         return f"fix the cause, then {resume_hint(err.sweep, err.path)} trains the rest"
     if not isinstance(err, StorageError):

@@ -43,6 +43,22 @@ if TYPE_CHECKING:
 YES_HELP = f"Do not ask before sweeps of >{CONFIRM_CONFIGS} configs or hours of training."
 
 
+def backend_options(command: Any) -> Any:
+    """``--backend`` and ``--address`` (checked by :func:`optiscope.sweeps.make_backend`)."""
+    command = click.option(
+        "--address",
+        default=None,
+        help="Ray cluster to join: auto or HOST:PORT  [default: $RAY_ADDRESS, else a Ray "
+        "started here]",
+    )(command)
+    return click.option(
+        "--backend",
+        default=None,
+        help="Where to train: local (this machine's processes) or ray (needs the ray extra) "
+        " [default: local]",
+    )(command)
+
+
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM stops a sweep like Ctrl-C: unfinished configs are given back cleanly."""
@@ -76,6 +92,8 @@ def run_and_report(
     as_json: bool,
     baseline: str | None,
     figure: dict[str, Any],
+    backend: str | None = None,
+    address: str | None = None,
 ) -> None:
     """Check the spec, show its size, confirm, run it, then print the table and save the figure."""
     from optiscope.api import SweepResult
@@ -83,7 +101,7 @@ def run_and_report(
     from optiscope.cli._runs import parse_baseline, save_sweep_figure
     from optiscope.errors import SweepNotFoundError, TooManyConfigsError
     from optiscope.storage import FINISHED, SqliteStore, default_store_path
-    from optiscope.sweeps import MAX_CONFIGS, check_engine, plan, run_sweep
+    from optiscope.sweeps import MAX_CONFIGS, check_engine, make_backend, plan, run_sweep
 
     try:  # counted from the spec's sizes first: a huge grid is refused before it is expanded
         checked = plan(spec, max_configs=None if yes else MAX_CONFIGS)
@@ -94,6 +112,7 @@ def run_and_report(
         ) from None
     if engine is not None:
         check_engine(engine)
+    chosen = make_backend(backend, address=address)  # a missing extra is said before any work
     name, points = checked.name, checked.points
     reference = parse_baseline(baseline)
     SweepResult.planned(checked.spec, list(points)).check_view(reference, figure["facet"])
@@ -131,6 +150,7 @@ def run_and_report(
                     progress=not quiet,
                     force=force,
                     extend=extend,
+                    backend=chosen,
                 )
         except KeyboardInterrupt:
             finished, partial = 0, 0
@@ -197,6 +217,7 @@ Examples:
   optiscope sweep --lr 0.1,0.01,0.001 --weight-decay 0,0.01,0.1 --seeds 5
   optiscope sweep --config sweep.toml --epochs 10 --yes
   optiscope sweep --optimizer adamw,sgd --momentum 0.9 --lr 0.1,0.01 --dry-run
+  optiscope sweep --lr 0.1,0.01 --seeds 100 --backend ray --address auto
 """
 
 
@@ -213,6 +234,7 @@ Examples:
 @STORE_OPTION
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes.")
+@backend_options
 @click.option(
     "--yes",
     "-y",
@@ -242,6 +264,8 @@ def sweep_command(
     store: Path | None,
     engine: str | None,
     workers: int | None,
+    backend: str | None,
+    address: str | None,
     yes: bool,
     dry_run: bool,
     save_spec: Path | None,
@@ -269,6 +293,8 @@ def sweep_command(
         store=store,
         engine=engine,
         workers=workers,
+        backend=backend,
+        address=address,
         yes=yes,
         quiet=quiet,
         dry_run=dry_run,
@@ -289,6 +315,7 @@ are recovered and trained again; finished ones are never trained twice.
 \b
 Example:
   optiscope resume lr-weight_decay-3fa2c1
+  optiscope resume lr-weight_decay-3fa2c1 --backend ray
 """
 
 
@@ -297,6 +324,7 @@ Example:
 @STORE_OPTION
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes.")
+@backend_options
 @click.option(
     "--yes",
     "-y",
@@ -313,6 +341,8 @@ def resume_command(
     store: Path | None,
     engine: str | None,
     workers: int | None,
+    backend: str | None,
+    address: str | None,
     yes: bool,
     force: bool,
     out: Path | None,
@@ -331,6 +361,8 @@ def resume_command(
         store=store,
         engine=engine,
         workers=workers,
+        backend=backend,
+        address=address,
         yes=yes,
         quiet=quiet,
         dry_run=False,

@@ -9,12 +9,21 @@ from optiscope.sweeps._backends import (
 )
 from optiscope.sweeps._groups import Task, plan_tasks
 from optiscope.sweeps._plan import MAX_CONFIGS, Plan, plan
-from optiscope.sweeps._run import ENGINES, RecordCallback, check_engine, run_configs
+from optiscope.sweeps._ray import RayBackend, stop_ray
+from optiscope.sweeps._run import (
+    BACKENDS,
+    ENGINES,
+    RecordCallback,
+    check_engine,
+    make_backend,
+    run_configs,
+)
 from optiscope.sweeps._settings import data_settings
 from optiscope.sweeps._spec import SPEC_FORMATS, SweepPoint, SweepSpec
 from optiscope.sweeps._sweep import SweepRun, open_store, run_sweep
 
 __all__ = [
+    "BACKENDS",
     "ENGINES",
     "MAX_CONFIGS",
     "SPEC_FORMATS",
@@ -22,6 +31,7 @@ __all__ = [
     "InProcessBackend",
     "Plan",
     "ProcessPoolBackend",
+    "RayBackend",
     "RecordCallback",
     "SweepPoint",
     "SweepRun",
@@ -29,6 +39,7 @@ __all__ = [
     "Task",
     "check_engine",
     "data_settings",
+    "make_backend",
     "open_store",
     "plan",
     "plan_tasks",
@@ -36,4 +47,5 @@ __all__ = [
     "run_sweep",
     "start_pool",
     "stop_pool",
+    "stop_ray",
 ]

@@ -4,8 +4,9 @@ A backend takes the tasks of :func:`optiscope.sweeps.plan_tasks`, says when each
 through ``on_start`` (for progress) and hands each task's records back through ``on_done``,
 both always in the calling thread (a results store may only be used from
 the thread that opened it). Every backend trains a task with :func:`run_task`, so results do
-not depend on where a task ran. Adding a backend (Ray, later) means implementing
-:class:`Backend`; the contract tests in ``tests/test_backends.py`` run against each one.
+not depend on where a task ran. Another backend implements :class:`Backend` (the Ray
+backend, :mod:`optiscope.sweeps._ray`, does); the contract tests in ``tests/test_backends.py``
+run against each one.
 
 Threads: torch would use every core for intra-op parallelism, but these tensors are far too
 small to gain from it, and processes would fight over cores. Each worker runs one intra-op

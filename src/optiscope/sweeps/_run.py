@@ -13,11 +13,15 @@ from optiscope.records import RunConfig, RunRecord
 from optiscope.sweeps._backends import Backend, choose_backend
 from optiscope.sweeps._groups import Task, plan_tasks
 
-__all__ = ["ENGINES", "RecordCallback", "check_engine", "run_configs"]
+__all__ = ["BACKENDS", "ENGINES", "RecordCallback", "check_engine", "make_backend", "run_configs"]
 
 ENGINES: tuple[str, ...] = ("vectorized", "reference")
 """``vectorized``: lockstep configs as one stacked model, the reference's numbers bit for bit;
 ``reference``: the plain PyTorch loop, one config at a time."""
+
+BACKENDS: tuple[str, ...] = ("local", "ray")
+"""``local``: this process, or a pool of local worker processes when that pays off;
+``ray``: Ray tasks on a cluster, or on a Ray started on this machine (the ``ray`` extra)."""
 
 RecordCallback = Callable[[RunRecord], None]
 CheckpointsTaken = Callable[[list[tuple[RunConfig, Checkpoint]]], None]
@@ -44,6 +48,37 @@ def check_engine(engine: str) -> None:
     """Raise :class:`ConfigError` unless ``engine`` is one of :data:`ENGINES`."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
+
+
+def make_backend(backend: str | Backend | None, *, address: str | None = None) -> Backend | None:
+    """The backend named ``backend`` (one of :data:`BACKENDS`); ``None`` and ``local`` leave
+    the choice to :func:`run_configs`; a :class:`Backend` is used as it is.
+
+    Args:
+        backend: a name, a backend, or ``None``.
+        address: the Ray cluster to join (``auto``, ``HOST:PORT``); only with ``ray``.
+
+    Raises:
+        ConfigError: an unknown name, or an address without ``ray``.
+        MissingExtraError: ``ray`` without Ray installed.
+    """
+    if backend is not None and not isinstance(backend, str):
+        if address is not None:
+            raise ConfigError(
+                f"address = {address!r} goes with backend='ray', not a backend object."
+            )
+        return backend
+    if backend not in (None, *BACKENDS):
+        raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
+    if backend == "ray":
+        from optiscope.sweeps._ray import RayBackend
+
+        return RayBackend(address)
+    if address is not None:
+        raise ConfigError(
+            f"address = {address!r} is the address of a Ray cluster; it needs backend='ray'."
+        )
+    return None
 
 
 def run_configs(
@@ -109,7 +144,12 @@ def run_configs(
         for number, config in enumerate(configs, start=1):
             validate_config(config, where=f"config {number} of {len(configs)}: ")
     n_train = data.n_train if data is not None else None
-    planned_workers = workers if workers is not None else _auto_workers(device)
+    if workers is not None:
+        planned_workers = workers
+    elif backend is not None and hasattr(backend, "workers"):  # a pool's or a cluster's size
+        planned_workers = int(backend.workers)
+    else:
+        planned_workers = _auto_workers(device)
     policy = (checkpoints or CheckpointPolicy()) if on_checkpoint is not None else None
 
     def planned(workers: int) -> list[Task]:

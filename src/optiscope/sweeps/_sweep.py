@@ -34,7 +34,13 @@ from typing import Any
 
 from optiscope.data import Dataset
 from optiscope.engine import Checkpoint, CheckpointPolicy
-from optiscope.errors import DiskFullError, OptiscopeError, StorageError, TrainingFailedError
+from optiscope.errors import (
+    DiskFullError,
+    OptiscopeError,
+    StorageError,
+    TasksFailedError,
+    TrainingFailedError,
+)
 from optiscope.records import RunConfig, RunRecord
 from optiscope.storage import (
     FINISHED,
@@ -45,8 +51,9 @@ from optiscope.storage import (
     owner_alive,
     release_owner,
 )
+from optiscope.sweeps._backends import Backend
 from optiscope.sweeps._plan import Plan, plan
-from optiscope.sweeps._run import check_device, check_engine, run_configs
+from optiscope.sweeps._run import check_device, check_engine, make_backend, run_configs
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -119,6 +126,7 @@ def run_sweep(
     extend: bool = False,
     on_record: Callable[[RunRecord], None] | None = None,
     checkpoints: CheckpointPolicy | None = CheckpointPolicy(),  # noqa: B008 (frozen)
+    backend: str | Backend | None = None,
 ) -> SweepRun:
     """Train every config of ``spec`` that the store does not hold finished.
 
@@ -140,6 +148,10 @@ def run_sweep(
         checkpoints: when to store each running config's training state, so that an
             interrupted sweep goes on from there (``None``: never; interrupted configs then
             start over).
+        backend: where the configs train: ``None`` or ``"local"`` (this process or the
+            local pool), ``"ray"`` (a Ray started here, or ``$RAY_ADDRESS``'s cluster), or a
+            :class:`Backend` such as ``RayBackend("HOST:PORT")``. Only this process writes
+            the store, whatever the backend.
 
     Returns:
         A :class:`SweepRun`; read the results with :class:`optiscope.SweepResult`.
@@ -148,13 +160,16 @@ def run_sweep(
         ConfigError: when any config is invalid (nothing is trained).
         StorageError: when the store cannot be read or written (finished configs are kept).
         SweepExistsError: the name is taken by a sweep with another spec (see ``extend``).
-        TrainingFailedError: when training fails; configs finished before are kept.
+        TrainingFailedError: when training fails; configs finished before are kept (with
+            the Ray backend, the configs of tasks that raised are stored as ``error``).
+        MissingExtraError: ``backend="ray"`` without Ray installed.
     """
     started = time.perf_counter()
     planned = spec if isinstance(spec, Plan) else plan(spec)
     check_device(device)
     if engine is not None:
         check_engine(engine)
+    chosen = make_backend(backend)
     name, named, points = planned.name, planned.spec, planned.points
     target, owned = open_store(store)
     try:
@@ -186,6 +201,7 @@ def run_sweep(
                 on_record=on_record,
                 data=planned.data,
                 checkpoints=checkpoints,
+                backend=chosen,
             )
         finally:
             # Whatever this runner still holds (Ctrl-C at any point, an error) goes back.
@@ -227,13 +243,14 @@ def _train(
     on_record: Callable[[RunRecord], None] | None,
     data: Dataset | None,
     checkpoints: CheckpointPolicy | None,
+    backend: Backend | None = None,
 ) -> tuple[int, int]:
     """Train the claimed configs, committing each record and checkpoint; returns how many
     finished and how many went on from a checkpoint."""
     by_key = {p.config.key(): p for p in points}
     unfinished = set(by_key)
     resume = _checkpoints(store, list(by_key)) if checkpoints is not None else {}
-    diverged = 0
+    diverged = failed = 0
     training = ""  # the group that started last
     bar = _progress_bar(total, initial, name, progress)
 
@@ -251,11 +268,14 @@ def _train(
         bar.refresh()
 
     def commit(record: RunRecord) -> None:
-        nonlocal diverged
+        nonlocal diverged, failed
         key = record.config.key()
+        if key not in unfinished:  # a record delivered twice (a retried task) is stored once
+            return
         store.put_record(record)
         unfinished.discard(key)
         diverged += record.status == "diverged"
+        failed += record.status == "error"
         show()
         bar.update(1)
         if on_record is not None:
@@ -285,12 +305,18 @@ def _train(
         options["engine"] = engine
     if workers is not None:
         options["workers"] = workers
+    if backend is not None:
+        options["backend"] = backend
     try:
         if points:
             configs = [p.config for p in points]  # (checked by the plan)
             run_configs(configs, on_record=commit, on_start=start, validate=False, **options)
     except StorageError:
         raise
+    except TasksFailedError as err:  # the failed configs are stored as `error`
+        _forget(store, unfinished)
+        done = initial + len(points) - len(unfinished) - failed
+        raise TrainingFailedError(name, store.path, done, err) from err
     except OptiscopeError:
         _forget(store, unfinished)
         raise

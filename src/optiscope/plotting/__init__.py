@@ -42,6 +42,7 @@ from optiscope.plotting._landscapes import (
     render_race,
     render_surface,
 )
+from optiscope.plotting._lr import LR_LABEL, build_lr_curves
 from optiscope.plotting._save import FIGURE_FORMATS, figure_html, figure_png, save_figure
 from optiscope.plotting._stats import BANDS, LOSS_FLOOR, Interval, interval, t_quantile
 
@@ -49,6 +50,7 @@ __all__ = [
     "BANDS",
     "FIGURE_FORMATS",
     "LOSS_FLOOR",
+    "LR_LABEL",
     "PATH_COLORS",
     "X_AXES",
     "BandLine",
@@ -68,6 +70,7 @@ __all__ = [
     "build_curves",
     "build_decay",
     "build_heatmap",
+    "build_lr_curves",
     "build_paths",
     "build_race",
     "build_surface",

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from optiscope.errors import ConfigError
-from optiscope.optim import OPTIMIZERS, get_optimizer, matches_reference
+from optiscope.optim import OPTIMIZERS, StepLrs, get_optimizer, matches_reference
 
 SHAPES = [(50, 4), (50,), (50, 50), (1, 50), (1,), (3, 7, 5)]
 STEPS = 12
@@ -60,7 +60,28 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         )
     ]
     + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3, "initial_accumulator_value": 1.0}],
-}
+    # L2 or decoupled decay, with and without it, and momentum_decay away from its default
+    "nadam": [
+        {"lr": lr, "betas": betas, "weight_decay": wd, "momentum_decay": psi,
+         "decoupled_weight_decay": decoupled}
+        for lr, betas, wd, psi, decoupled in itertools.product(
+            (1.0, 0.01), ((0.9, 0.999), (0.0, 0.5)), (0.0, 0.1), (4e-3, 0.1), (False, True)
+        )
+    ] + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3, "betas": (0.5, 0.9)}],
+    # beta2 0.999: rectified from step 6; 0.9: from step 3 on; 0.5: never (rho_inf = 3)
+    "radam": [
+        {"lr": lr, "betas": (b1, b2), "weight_decay": wd, "decoupled_weight_decay": decoupled}
+        for lr, b1, b2, wd, decoupled in itertools.product(
+            (1.0, 0.01), (0.0, 0.9), (0.5, 0.9, 0.999), (0.0, 0.1), (False, True)
+        )
+    ] + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3}],
+    "adamax": [
+        {"lr": lr, "betas": betas, "weight_decay": wd, "eps": eps}
+        for lr, betas, wd, eps in itertools.product(
+            (1.0, 0.002), ((0.9, 0.999), (0.0, 0.5)), (0.0, 0.1), (1e-8, 1e-3)
+        )
+    ] + [{"lr": 0.1, "eps": 0.0}],
+}  # fmt: skip
 
 VECTORIZABLE = sorted(name for name, info in OPTIMIZERS.items() if info.vectorizable)
 
@@ -121,6 +142,62 @@ def test_vectorized_step_equals_torch_optim_bit_for_bit(name: str) -> None:
                 where = f"step {step}, config {hparams[config]}, param {SHAPES[index]}"
                 _assert_same(stacked[index][config], param.detach(), where)
                 _assert_state_equal(name, state, index, config, optimizer, param, where)
+
+
+def _scheduled(hparams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grid with lrs that change every step: configs 0, 3, 6, ... decay geometrically
+    from their lr, 1, 4, 7, ... share one ramp (a Distinct key shared by many), the rest
+    keep their constant lr (a mix of floats and StepLrs in one stack)."""
+    ramp = StepLrs([1e-3 * 1.7**t for t in range(STEPS)])
+    out = []
+    for i, values in enumerate(hparams):
+        lr = values["lr"]
+        if i % 3 == 0:
+            values = {**values, "lr": StepLrs([lr * 0.83**t for t in range(STEPS)])}
+        elif i % 3 == 1:
+            values = {**values, "lr": ramp}
+        out.append(values)
+    return out
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+@pytest.mark.parametrize("shared", [False, True], ids=["mixed", "one-schedule"])
+def test_a_per_step_lr_equals_torch_optim_with_lr_set_before_each_step(
+    name: str, shared: bool
+) -> None:
+    """A scheduler sets ``group["lr"]`` between steps; a :class:`StepLrs` lr is read at each
+    step. Params and state equal torch's, bit for bit, for a mixed stack and for K configs
+    that share one schedule (the per-step value then is one Python scalar, as torch's)."""
+    info = get_optimizer(name)
+    hparams = _scheduled(_hparams(name))
+    if shared:
+        ramp = hparams[1]["lr"]
+        hparams = [{**values, "lr": ramp} for values in hparams]
+    k = len(hparams)
+    generator = torch.Generator().manual_seed(17)
+    start = [torch.randn((k, *shape), generator=generator) for shape in SHAPES]
+    stacked = [p.clone() for p in start]
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state(stacked, hparams)
+    singles = []
+    for config, values in enumerate(hparams):
+        params = [p[config].clone().requires_grad_() for p in start]
+        singles.append((params, info.make_torch(params, {**values, "lr": 0.5})))
+    assert any(isinstance(values["lr"], StepLrs) for values in hparams)
+    for step in range(1, STEPS + 1):
+        grads = _gradients(generator, k)
+        info.step(stacked, grads, state)
+        for config, (params, optimizer) in enumerate(singles):
+            lr = hparams[config]["lr"]
+            optimizer.param_groups[0]["lr"] = lr.at(step) if isinstance(lr, StepLrs) else lr
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad[config].clone()
+            optimizer.step()
+            for index, param in enumerate(params):
+                where = f"step {step}, config {config}: {hparams[config]}, param {SHAPES[index]}"
+                _assert_same(stacked[index][config], param.detach(), where)
+                _assert_state_equal(name, state, index, config, optimizer, param, where)
+    assert matches_reference(info, hparams)
 
 
 @pytest.mark.parametrize("name", VECTORIZABLE)
@@ -201,6 +278,17 @@ def _assert_state_equal(
                 _assert_same(ours[index][config], theirs[key], where)
     elif name == "adagrad":
         _assert_same(state.sum[index][config], theirs["sum"], where)
+        assert float(theirs["step"]) == state.step
+    elif name in ("nadam", "radam"):
+        _assert_same(state.exp_avg[index][config], theirs["exp_avg"], where)
+        _assert_same(state.exp_avg_sq[index][config], theirs["exp_avg_sq"], where)
+        assert float(theirs["step"]) == state.step
+        if name == "nadam":  # the float32 running product of the momentum schedule
+            key = (state.beta1[config], state.momentum_decay[config])
+            assert state.products[key].at(state.step) == theirs["mu_product"].item(), where
+    elif name == "adamax":
+        _assert_same(state.exp_avg[index][config], theirs["exp_avg"], where)
+        _assert_same(state.exp_inf[index][config], theirs["exp_inf"], where)
         assert float(theirs["step"]) == state.step
     else:  # pragma: no cover - a new optimizer needs its state compared here
         pytest.fail(f"compare the state of {name!r} in _assert_state_equal")

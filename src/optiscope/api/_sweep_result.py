@@ -18,8 +18,10 @@ from optiscope.plotting import (
     LOSS_FLOOR,
     SLICE_METRICS,
     BandsData,
+    CurvesData,
     SliceData,
     build_bands,
+    build_lr_curves,
     build_slices,
     figure_html,
     figure_png,
@@ -27,6 +29,7 @@ from optiscope.plotting import (
     paired_differences,
     render_band_panels,
     render_bands,
+    render_curves,
     save_figure,
 )
 from optiscope.records import RunConfig, RunRecord
@@ -213,7 +216,9 @@ class SweepResult:
 
         Columns: ``number`` (config number), ``config`` (label without seed; ordered
         categorical, ordered by value), each swept setting, ``seed``, ``status``, ``key``,
-        ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``.
+        ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``,
+        ``epoch_lr`` (the lr of the epoch's last step, as its schedule set it; NaN for runs
+        stored before lrs were recorded; ``lr``, when swept, is the base lr).
         Unfinished runs have no rows; a diverged run's last loss may be NaN or inf.
         """
         import pandas as pd
@@ -233,6 +238,7 @@ class SweepResult:
                 "seconds",
                 "valid_loss",
                 "train_loss",
+                "epoch_lr",
             )
         }
         for run in self.runs:
@@ -254,6 +260,7 @@ class SweepResult:
                 columns[name] += [value] * length
             for name in ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"):
                 columns[name] += list(getattr(curve, name))
+            columns["epoch_lr"] += list(curve.lr) if curve.lr else [math.nan] * length
         frame = pd.DataFrame(columns)
         frame["config"] = pd.Categorical(frame["config"], categories=self.labels, ordered=True)
         return frame
@@ -530,6 +537,31 @@ class SweepResult:
                 f"leave ax out for a figure of its own."
             )
         return render_band_panels(panels, title=title)
+
+    def lr_data(self, x: str = "epoch", *, log_y: bool = False) -> CurvesData:
+        """:meth:`plot_lr`'s figure as plain data."""
+        groups = [g for g in self._groups if g.seeds]
+        return build_lr_curves(
+            [g.seeds[0][1] for g in groups],  # (a config's seeds share their lrs)
+            [g.label for g in groups],
+            x=x,
+            log_y=log_y,
+            title=f"lr per {x}: {self.name}",
+        )
+
+    def plot_lr(self, x: str = "epoch", *, log_y: bool = False, ax: Axes | None = None) -> Figure:
+        """The lr each config used, per epoch (the lr of the epoch's last optimizer step):
+        its lr schedule, as it ran.
+
+        Args:
+            x: ``epoch``, ``step``, ``samples`` or ``seconds``.
+            log_y: logarithmic y-axis.
+            ax: matplotlib axes to draw into; ``None`` makes a new figure.
+
+        Raises:
+            ConfigError: for an unknown ``x``.
+        """
+        return render_curves(self.lr_data(x, log_y=log_y), ax)
 
     def save(self, path: str | Path, **options: Any) -> Path:
         """Save :meth:`plot`'s figure as PNG, SVG or PDF (by suffix); ``options`` as

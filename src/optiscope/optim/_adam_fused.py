@@ -16,14 +16,14 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import Distinct
+from optiscope.optim._base import Distinct, Lr, StepLrs, lr_at
 from optiscope.optim._native import VSQRT_MODE, AdamArgs, FusedAdam
 
 __all__ = ["FusedPlan", "fits"]
 
 
 class _Hyper(Protocol):
-    lr: tuple[float, ...]
+    lr: tuple[Lr, ...]
     beta1: tuple[float, ...]
     beta2: tuple[float, ...]
     eps: tuple[float, ...]
@@ -90,7 +90,8 @@ class FusedPlan:
         self.decay = torch.ones(k)  # (K,) 1 - lr * wd, refreshed when lr changes
         self.bias2 = torch.empty(k)  # (K,) this step's sqrt(1 - beta2**t)
         self.step = torch.empty(k)  # (K,) this step's -lr / (1 - beta1**t)
-        self._lr: tuple[float, ...] | None = None
+        self._lr: tuple[Lr, ...] | None = None  # the state's lr when it is constant
+        self._values: tuple[float, ...] | None = None  # the lrs the buffers hold
         self._lr64 = torch.empty(k, dtype=torch.float64)
         self._step64 = torch.empty(k, dtype=torch.float64)
         self._like64 = torch.empty(k, dtype=torch.float64)
@@ -125,7 +126,7 @@ class FusedPlan:
 
     def run(self, t: int) -> None:
         """Step ``t`` (counting from 1) of every config."""
-        self._refresh_lr()
+        self._refresh_lr(t)
         self._fill(self.bias2, self._bias2.column_at("bias2", _bias2_sqrt, t, self.bias2))
         bias1 = self._bias1.column_at("bias1", _bias1, t, self._like64)  # float64
         # -(lr / (1 - beta1**t)) in doubles, as torch's Python code, then one rounding
@@ -135,15 +136,20 @@ class FusedPlan:
         for ref in self._refs:
             self.kernel.step(ref)
 
-    def _refresh_lr(self) -> None:
+    def _refresh_lr(self, t: int) -> None:
         lr = self.state.lr
         if lr is self._lr:
             return
-        self._lr = lr
-        self._lr64.copy_(torch.tensor(lr, dtype=torch.float64))
+        values = tuple(lr_at(a, t) for a in lr)  # a StepLrs gives this step's lr
+        # a constant lr is looked at again only when the state gets a new tuple
+        self._lr = None if any(isinstance(a, StepLrs) for a in lr) else lr
+        if values == self._values:
+            return
+        self._values = values
+        self._lr64.copy_(torch.tensor(values, dtype=torch.float64))
         if self.decoupled:
             wd = self.state.weight_decay
-            decay = [1 - a * b for a, b in zip(lr, wd, strict=True)]  # as torch, in doubles
+            decay = [1 - a * b for a, b in zip(values, wd, strict=True)]  # as torch, in doubles
             self.decay.copy_(torch.tensor(decay, dtype=torch.float32))
             address = self.decay.data_ptr() if any(d != 1.0 for d in decay) else None
             for args in self.args:

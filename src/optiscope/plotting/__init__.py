@@ -42,6 +42,7 @@ from optiscope.plotting._landscapes import (
     render_race,
     render_surface,
 )
+from optiscope.plotting._lr import LR_LABEL, build_lr_curves
 from optiscope.plotting._save import FIGURE_FORMATS, figure_html, figure_png, save_figure
 from optiscope.plotting._stats import BANDS, LOSS_FLOOR, Interval, interval, t_quantile
 from optiscope.plotting._sweep_views import (
@@ -57,6 +58,7 @@ __all__ = [
     "BANDS",
     "FIGURE_FORMATS",
     "LOSS_FLOOR",
+    "LR_LABEL",
     "PATH_COLORS",
     "SLICE_METRICS",
     "X_AXES",
@@ -79,6 +81,7 @@ __all__ = [
     "build_curves",
     "build_decay",
     "build_heatmap",
+    "build_lr_curves",
     "build_paths",
     "build_race",
     "build_slices",

@@ -716,7 +716,7 @@ class SqliteStore:
                 found.update(
                     self._curves(
                         conn,
-                        "SELECT key, epoch, step, samples, seconds, valid_loss, train_loss "
+                        "SELECT key, epoch, step, samples, seconds, valid_loss, train_loss, lr "
                         f"FROM curves WHERE key IN ({marks}) ORDER BY key, epoch",
                         chunk,
                     )

@@ -73,6 +73,12 @@ def _unnamed(spec: Mapping[str, Any]) -> dict[str, Any]:
 IN_MEMORY = ":memory:"
 
 
+# A stored curve's columns, in the order every curve query selects them (see _curves)
+_CURVE_COLUMNS = ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss", "lr")
+_CURVE_SELECT = ", ".join(_CURVE_COLUMNS)
+_CURVE_SELECT_C = ", ".join(f"c.{column}" for column in _CURVE_COLUMNS)
+
+
 class SqliteStore:
     """The results store: sweeps, runs and per-epoch curves in one sqlite file.
 
@@ -473,8 +479,8 @@ class SqliteStore:
             if curves:
                 by_key = self._curves(
                     conn,
-                    "SELECT c.key, c.epoch, c.step, c.samples, c.seconds, c.valid_loss, "
-                    "c.train_loss, c.lr FROM curves c JOIN sweep_runs sr ON sr.key = c.key "
+                    f"SELECT c.key, {_CURVE_SELECT_C} FROM curves c "
+                    "JOIN sweep_runs sr ON sr.key = c.key "
                     "WHERE sr.sweep = ? ORDER BY c.key, c.epoch",
                     (name,),
                 )
@@ -484,7 +490,7 @@ class SqliteStore:
     def _curves(conn: sqlite3.Connection, query: str, args: Sequence[Any]) -> dict[str, Curve]:
         columns: dict[str, list[list[Any]]] = {}
         for key, *values in conn.execute(query, args):
-            table = columns.setdefault(key, [[] for _ in range(7)])
+            table = columns.setdefault(key, [[] for _ in _CURVE_COLUMNS])
             for column, value in zip(table, values, strict=True):
                 column.append(value)
         for table in columns.values():  # a curve stored before lrs were recorded has none
@@ -494,7 +500,7 @@ class SqliteStore:
             key: Curve.from_dict(
                 dict(
                     zip(
-                        ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss", "lr"),
+                        _CURVE_COLUMNS,
                         table,
                         strict=True,
                     )
@@ -716,7 +722,7 @@ class SqliteStore:
                 found.update(
                     self._curves(
                         conn,
-                        "SELECT key, epoch, step, samples, seconds, valid_loss, train_loss, lr "
+                        f"SELECT key, {_CURVE_SELECT} "
                         f"FROM curves WHERE key IN ({marks}) ORDER BY key, epoch",
                         chunk,
                     )

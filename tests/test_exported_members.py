@@ -60,6 +60,7 @@ PUBLIC: dict[str, set[str]] = {
         "StorageError", "StoreNotFoundError", "NotAStoreError", "StoreDamagedError",
         "StoreUnavailableError", "DiskFullError", "SweepNotFoundError", "SweepExistsError",
         "EngineError", "TrainingFailedError",
+        "OptimizerComparison",  # issue 13: fair optimizer comparison
     },
     "optiscope.exercise": {
         "EXERCISE_DOMAIN", "EXERCISE_START", "compare_configs", "optim_step",

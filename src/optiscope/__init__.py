@@ -20,6 +20,7 @@ from optiscope._version import __version__
 if TYPE_CHECKING:
     from optiscope.api import (
         CompareResult,
+        OptimizerComparison,
         PathResult,
         RaceResult,
         SensitivityMap,
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "OptimizerComparison": "optiscope.api",
     "CompareResult": "optiscope.api",
     "ConfigError": "optiscope.errors",
     "Curve": "optiscope.records",
@@ -137,6 +139,7 @@ __all__ = [
     "EngineError",
     "Landscape",
     "NotAStoreError",
+    "OptimizerComparison",
     "OptiscopeError",
     "PathResult",
     "Plan",

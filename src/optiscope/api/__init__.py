@@ -1,6 +1,7 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
 from optiscope.api._compare import CompareResult, compare_configs, resolve_data
+from optiscope.api._fair import FLAG_KINDS, OptimizerComparison, TuningFlag
 from optiscope.api._landscape_common import check_start, check_start_value, check_steps
 from optiscope.api._landscape_results import PathResult
 from optiscope.api._race import ROSENBROCK_SETTINGS, RaceResult, race
@@ -16,12 +17,15 @@ from optiscope.api._weight_decay import (
 __all__ = [
     "ADAPTIVE_OPTIMIZERS",
     "EXPORT_FORMATS",
+    "FLAG_KINDS",
     "ROSENBROCK_SETTINGS",
     "CompareResult",
+    "OptimizerComparison",
     "PathResult",
     "RaceResult",
     "SensitivityMap",
     "SweepResult",
+    "TuningFlag",
     "WeightDecayResult",
     "check_start",
     "check_start_value",

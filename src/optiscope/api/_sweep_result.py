@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from optiscope.api._fair import OptimizerComparison
+
 __all__ = ["EXPORT_FORMATS", "SweepResult", "figure_title", "fixed_settings"]
 
 #: File suffixes :meth:`SweepResult.export` writes.
@@ -464,6 +466,45 @@ class SweepResult:
                 f"leave ax out for a figure of its own."
             )
         return render_band_panels(panels, title=title)
+
+    def compare_optimizers(
+        self,
+        *,
+        resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+        diverged_share: float = 0.25,
+    ) -> OptimizerComparison:
+        """Compare the sweep's optimizers at equal tuning effort.
+
+        Per optimizer: the expected best final validation metric after ``k`` random configs
+        of its grid, ``k = 1..N`` (Tang et al. 2020's unbiased estimator) with bootstrap
+        bands; the paired probability that its tuned config beats another's over seeds; and
+        flags when its best config sits on the edge of a swept range or when more than
+        ``diverged_share`` of its runs diverged. See :mod:`optiscope.api._fair`.
+
+        Args:
+            resamples: bootstrap resamples for the bands and intervals.
+            confidence: their coverage.
+            seed: the bootstrap's random seed.
+            diverged_share: flag an optimizer when more of its runs than this share diverged.
+
+        Returns:
+            An :class:`~optiscope.api.OptimizerComparison` (``table()``, ``curves``,
+            ``improvement``, ``flags``, ``plot()``).
+
+        Raises:
+            ConfigError: when the sweep mixes metrics, or for a bad argument.
+        """
+        from optiscope.api._fair import compare_optimizers
+
+        return compare_optimizers(
+            self,
+            resamples=resamples,
+            confidence=confidence,
+            seed=seed,
+            diverged_share=diverged_share,
+        )
 
     def save(self, path: str | Path, **options: Any) -> Path:
         """Save :meth:`plot`'s figure as PNG, SVG or PDF (by suffix); ``options`` as

@@ -14,7 +14,7 @@ from optiscope.engine._decay import (
     decay_fixed_points,
 )
 from optiscope.engine._exact import InexactError, known_choices, learn_choices
-from optiscope.engine._metrics import METRICS, evaluate
+from optiscope.engine._metrics import METRIC_GOALS, METRICS, evaluate
 from optiscope.engine._path_optimizers import (
     PATH_OPTIMIZERS,
     STEP_FUNCTION_HELP,
@@ -35,6 +35,7 @@ __all__ = [
     "DECAY_RULES",
     "EVERY_EPOCH",
     "METRICS",
+    "METRIC_GOALS",
     "PATH_OPTIMIZERS",
     "STEP_FUNCTION_HELP",
     "Checkpoint",

@@ -6,13 +6,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["METRICS", "evaluate"]
+__all__ = ["METRICS", "METRIC_GOALS", "evaluate"]
 
 METRICS: dict[str, str] = {
     "rmse": "RMSE over the whole validation set",
     "batch_rmse": "the exercise's metric: mean over validation batches of each batch's RMSE "
     "(validation batch size = training batch size); reads low for small batches",
 }
+
+#: Which way each metric improves: ``min`` (a loss) or ``max`` (a score such as accuracy).
+#: Tuning reports (the best config, the expected best of k trials) read it from here.
+METRIC_GOALS: dict[str, str] = {"rmse": "min", "batch_rmse": "min"}
 
 
 def evaluate(model: nn.Module, X: Tensor, y: Tensor, metric: str, batch_size: int) -> float:

@@ -67,13 +67,13 @@ PUBLIC: dict[str, set[str]] = {
         "optimize_rosenbrock", "plot_rosenbrock", "rosenbrock",
     },
     "optiscope.settings": {
-        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "OPTIMIZER_DEFAULT", "SETTINGS",
-        "Setting", "check_number", "default", "format_value", "is_value_list",
+        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "OPTIMIZER_DEFAULT", "SCHEDULES",
+        "SETTINGS", "Setting", "check_number", "default", "format_value", "is_value_list",
         "unknown_setting",
     },
     "optiscope.records": {
-        "RESULTS_VERSION", "STATUSES", "Curve", "DataSpec", "RunConfig", "RunRecord", "Status",
-        "Trajectory",
+        "RESULTS_VERSION", "STATUSES", "Curve", "DataSpec", "RunConfig", "RunRecord",
+        "ScheduleSpec", "Status", "Trajectory",
     },
     "optiscope.errors": {
         "OptiscopeError", "ConfigError", "TooManyConfigsError", "DataError", "StorageError",

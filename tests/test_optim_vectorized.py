@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from optiscope.errors import ConfigError
-from optiscope.optim import OPTIMIZERS, get_optimizer, matches_reference
+from optiscope.optim import OPTIMIZERS, StepLrs, get_optimizer, matches_reference
 
 SHAPES = [(50, 4), (50,), (50, 50), (1, 50), (1,), (3, 7, 5)]
 STEPS = 12
@@ -121,6 +121,62 @@ def test_vectorized_step_equals_torch_optim_bit_for_bit(name: str) -> None:
                 where = f"step {step}, config {hparams[config]}, param {SHAPES[index]}"
                 _assert_same(stacked[index][config], param.detach(), where)
                 _assert_state_equal(name, state, index, config, optimizer, param, where)
+
+
+def _scheduled(hparams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grid with lrs that change every step: configs 0, 3, 6, ... decay geometrically
+    from their lr, 1, 4, 7, ... share one ramp (a Distinct key shared by many), the rest
+    keep their constant lr (a mix of floats and StepLrs in one stack)."""
+    ramp = StepLrs([1e-3 * 1.7**t for t in range(STEPS)])
+    out = []
+    for i, values in enumerate(hparams):
+        lr = values["lr"]
+        if i % 3 == 0:
+            values = {**values, "lr": StepLrs([lr * 0.83**t for t in range(STEPS)])}
+        elif i % 3 == 1:
+            values = {**values, "lr": ramp}
+        out.append(values)
+    return out
+
+
+@pytest.mark.parametrize("name", VECTORIZABLE)
+@pytest.mark.parametrize("shared", [False, True], ids=["mixed", "one-schedule"])
+def test_a_per_step_lr_equals_torch_optim_with_lr_set_before_each_step(
+    name: str, shared: bool
+) -> None:
+    """A scheduler sets ``group["lr"]`` between steps; a :class:`StepLrs` lr is read at each
+    step. Params and state equal torch's, bit for bit, for a mixed stack and for K configs
+    that share one schedule (the per-step value then is one Python scalar, as torch's)."""
+    info = get_optimizer(name)
+    hparams = _scheduled(_hparams(name))
+    if shared:
+        ramp = hparams[1]["lr"]
+        hparams = [{**values, "lr": ramp} for values in hparams]
+    k = len(hparams)
+    generator = torch.Generator().manual_seed(17)
+    start = [torch.randn((k, *shape), generator=generator) for shape in SHAPES]
+    stacked = [p.clone() for p in start]
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state(stacked, hparams)
+    singles = []
+    for config, values in enumerate(hparams):
+        params = [p[config].clone().requires_grad_() for p in start]
+        singles.append((params, info.make_torch(params, {**values, "lr": 0.5})))
+    assert any(isinstance(values["lr"], StepLrs) for values in hparams)
+    for step in range(1, STEPS + 1):
+        grads = _gradients(generator, k)
+        info.step(stacked, grads, state)
+        for config, (params, optimizer) in enumerate(singles):
+            lr = hparams[config]["lr"]
+            optimizer.param_groups[0]["lr"] = lr.at(step) if isinstance(lr, StepLrs) else lr
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad[config].clone()
+            optimizer.step()
+            for index, param in enumerate(params):
+                where = f"step {step}, config {config}: {hparams[config]}, param {SHAPES[index]}"
+                _assert_same(stacked[index][config], param.detach(), where)
+                _assert_state_equal(name, state, index, config, optimizer, param, where)
+    assert matches_reference(info, hparams)
 
 
 @pytest.mark.parametrize("name", VECTORIZABLE)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from optiscope.settings import default
+from optiscope.settings import SCHEDULES, default
 
 __all__ = [
     "RESULTS_VERSION",
@@ -23,6 +23,7 @@ __all__ = [
     "DataSpec",
     "RunConfig",
     "RunRecord",
+    "ScheduleSpec",
     "Status",
     "Trajectory",
 ]
@@ -95,6 +96,80 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """An lr schedule: one of ``torch.optim.lr_scheduler``'s, with its settings.
+
+    The config's ``lr`` is the schedule's base lr (OneCycle's peak). Settings another schedule
+    takes are kept at their defaults (so equal schedules are equal values with one key); see
+    :data:`optiscope.settings.SCHEDULES` for which schedule takes which and whether it steps
+    per epoch or per optimizer step.
+
+    Attributes:
+        name: ``constant``, ``step``, ``multistep``, ``exponential``, ``cosine``, ``linear``
+            or ``onecycle``.
+        warmup: cosine, linear: optimizer steps of linear warmup before the decay.
+        warmup_start: cosine, linear: the warmup's first lr factor (``LinearLR``'s
+            ``start_factor``).
+        step_size: step: epochs between decays.
+        gamma: step, multistep, exponential: the factor of each decay.
+        milestones: multistep: the epochs at which lr decays.
+        eta_min: cosine: the lr it anneals to.
+        pct_start, div_factor, final_div_factor: onecycle, as ``OneCycleLR`` takes them.
+    """
+
+    name: str = default("schedule")
+    warmup: int = default("warmup")
+    warmup_start: float = default("warmup_start")
+    step_size: int = default("step_size")
+    gamma: float = default("gamma")
+    milestones: tuple[int, ...] = default("milestones")
+    eta_min: float = default("eta_min")
+    pct_start: float = default("pct_start")
+    div_factor: float = default("div_factor")
+    final_div_factor: float = default("final_div_factor")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        taken = SCHEDULES[self.name][0] if self.name in SCHEDULES else ()
+        for f in fields(self):
+            if f.name != "name" and f.name not in taken:
+                object.__setattr__(self, f.name, f.default)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings this schedule takes, by name."""
+        taken = SCHEDULES[self.name][0] if self.name in SCHEDULES else ()
+        return {name: getattr(self, name) for name in taken}
+
+    @property
+    def per_step(self) -> bool:
+        """Whether it steps once per optimizer step (else once per epoch)."""
+        return SCHEDULES.get(self.name, ((), "epoch"))[1] == "step"
+
+    @property
+    def label(self) -> str:
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in self.settings.items())
+        return f"{self.name} ({shown})" if shown else self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The name and the settings it takes (JSON-ready)."""
+        return {
+            "name": self.name,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in self.settings.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScheduleSpec:
+        return cls(**dict(data))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run's numbers.
 
@@ -115,6 +190,8 @@ class RunConfig:
         metric: ``rmse`` (true RMSE on the whole validation set) or ``batch_rmse`` (the
             exercise's mean of per-batch RMSEs, validation batch size = training batch size).
         shuffle: shuffle training batches each epoch (seeded by ``seed``); the exercise does not.
+        schedule: the lr schedule (constant by default). A constant schedule is left out of
+            :meth:`to_dict`, so the keys of configs stored before schedules existed hold.
     """
 
     optimizer: str = default("optimizer")
@@ -127,6 +204,7 @@ class RunConfig:
     data: DataSpec = field(default_factory=DataSpec)
     metric: str = default("metric")
     shuffle: bool = default("shuffle")
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
 
     def __post_init__(self) -> None:
         items = self.hparams.items() if isinstance(self.hparams, Mapping) else self.hparams
@@ -141,7 +219,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
-        return {
+        out = {
             "optimizer": self.optimizer,
             "hparams": {k: list(v) if isinstance(v, tuple) else v for k, v in self.hparams},
             "batch_size": self.batch_size,
@@ -153,12 +231,16 @@ class RunConfig:
             "metric": self.metric,
             "shuffle": self.shuffle,
         }
+        if self.schedule.name != "constant":  # (keys from before schedules stay valid)
+            out["schedule"] = self.schedule.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         values = dict(data)
         values["data"] = DataSpec.from_dict(values.get("data", {}))
         values["hidden"] = tuple(values.get("hidden", default("hidden")))
+        values["schedule"] = ScheduleSpec.from_dict(values.get("schedule", {}))
         return cls(**values)
 
     def to_json(self) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "COMPARED",
     "EXERCISE",
     "OPTIMIZER_DEFAULT",
+    "SCHEDULES",
     "SETTINGS",
     "Setting",
     "check_number",
@@ -41,8 +42,8 @@ __all__ = [
     "unknown_setting",
 ]
 
-Target = Literal["optimizer", "hparam", "config", "data"]
-Kind = Literal["str", "float", "int", "bool", "widths", "pair"]
+Target = Literal["optimizer", "hparam", "config", "schedule", "data"]
+Kind = Literal["str", "float", "int", "bool", "widths", "pair", "ints"]
 
 
 class _OptimizerDefault:
@@ -65,9 +66,9 @@ class Setting:
         name: its name in spec files and keyword arguments, and (with dashes) on the
             command line.
         target: where it goes: the optimizer's name, its hyperparameters, the run config,
-            or the data spec.
+            its lr schedule, or the data spec.
         kind: the type of one value: ``str``, ``float``, ``int``, ``bool``, ``widths`` (a
-            tuple of layer widths) or ``pair`` (``betas``).
+            tuple of layer widths), ``pair`` (``betas``) or ``ints`` (``milestones``).
         help: one line for help texts and the docs' table.
         default: the value a sweep uses when the setting is left out;
             :data:`OPTIMIZER_DEFAULT` for hyperparameters, ``None`` where the default
@@ -97,7 +98,7 @@ class Setting:
     def nested(self) -> bool:
         """One value is itself a sequence (``hidden``, ``betas``): a list of values is a list
         of sequences."""
-        return self.kind in ("widths", "pair")
+        return self.kind in ("widths", "pair", "ints")
 
     @property
     def default_text(self) -> str:
@@ -135,7 +136,21 @@ class Setting:
             return [f"`{self.name}` = {value!r} is unknown; choose one of: {listed}"]
         if self.kind == "widths":
             return _width_problems(value)
+        if self.kind == "ints":
+            return _ints_problems(self.name, value, self.low)
         return []
+
+
+def _ints_problems(name: str, value: Any, low: float | None) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        return [f"`{name}` = {value!r} must be a non-empty list of whole numbers, such as [10, 20]"]
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int)]
+    bad += [v for v in value if v not in bad and low is not None and v < low]
+    if bad:
+        return [
+            f"`{name}` = {list(value)!r}: entries must be whole numbers >= {low:g}, got {bad!r}"
+        ]
+    return []
 
 
 def _width_problems(value: Any) -> list[str]:
@@ -200,6 +215,69 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
     ),
     Setting("shuffle", "config", "bool", "shuffle batches each epoch, seeded", False),
     Setting(
+        "schedule",
+        "schedule",
+        "str",
+        "lr schedule, as torch.optim.lr_scheduler (step, multistep, exponential: per epoch; "
+        "cosine, linear, onecycle: per step)",
+        "constant",
+        choices=("constant", "step", "multistep", "exponential", "cosine", "linear", "onecycle"),
+    ),
+    Setting("warmup", "schedule", "int", "cosine, linear: steps of linear warmup first", 0, low=0),
+    Setting(
+        "warmup_start",
+        "schedule",
+        "float",
+        "cosine, linear: lr factor the warmup starts from (LinearLR start_factor)",
+        0.01,
+        low=0,
+        high=1,
+        low_open=True,
+    ),
+    Setting("step_size", "schedule", "int", "step: epochs between lr decays", 10, low=1),
+    Setting(
+        "gamma",
+        "schedule",
+        "float",
+        "step, multistep, exponential: lr factor at each decay",
+        0.1,
+        low=0,
+        low_open=True,
+    ),
+    Setting(
+        "milestones", "schedule", "ints", "multistep: epochs at which lr decays", (10, 20), low=1
+    ),
+    Setting("eta_min", "schedule", "float", "cosine: the lr it anneals to", 0.0, low=0),
+    Setting(
+        "pct_start",
+        "schedule",
+        "float",
+        "onecycle: share of the steps spent raising lr (lr is the peak)",
+        0.3,
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    ),
+    Setting(
+        "div_factor",
+        "schedule",
+        "float",
+        "onecycle: start lr = lr / div_factor",
+        25.0,
+        low=0,
+        low_open=True,
+    ),
+    Setting(
+        "final_div_factor",
+        "schedule",
+        "float",
+        "onecycle: final lr = start lr / final_div_factor",
+        1e4,
+        low=0,
+        low_open=True,
+    ),
+    Setting(
         "dataset",
         "data",
         "str",
@@ -223,6 +301,18 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
     ),
     Setting("standardize", "data", "bool", "scale features and target", False),
 )
+
+#: Each lr schedule's settings (a setting another schedule takes does not change a run of
+#: this one), and whether it steps once per ``epoch`` or once per optimizer ``step``.
+SCHEDULES: Final[dict[str, tuple[tuple[str, ...], Literal["epoch", "step"]]]] = {
+    "constant": ((), "epoch"),
+    "step": (("step_size", "gamma"), "epoch"),
+    "multistep": (("milestones", "gamma"), "epoch"),
+    "exponential": (("gamma",), "epoch"),
+    "cosine": (("warmup", "warmup_start", "eta_min"), "step"),
+    "linear": (("warmup", "warmup_start"), "step"),
+    "onecycle": (("pct_start", "div_factor", "final_div_factor"), "step"),
+}
 
 #: The exercise's ``beta1``/``beta2``: positions in torch's ``betas`` pair (mapped once, in
 #: :func:`optiscope.sweeps` config building).

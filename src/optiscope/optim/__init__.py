@@ -1,6 +1,6 @@
 """Optimizers: hyperparameter schemas, reference ``torch.optim`` classes, vectorized updates."""
 
-from optiscope.optim._base import HParamSpec, OptimizerInfo
+from optiscope.optim._base import HParamSpec, OptimizerInfo, StepLrs, lr_at
 from optiscope.optim._check import matches_reference
 from optiscope.optim._momentum import (
     FIRST_STEP_DIFFERENCE,
@@ -10,6 +10,7 @@ from optiscope.optim._momentum import (
     velocity_problem,
 )
 from optiscope.optim._registry import OPTIMIZERS, get_optimizer
+from optiscope.optim._schedules import make_torch_scheduler, schedule_problem, scheduled_lrs
 
 __all__ = [
     "FIRST_STEP_DIFFERENCE",
@@ -18,8 +19,13 @@ __all__ = [
     "ExerciseMomentum",
     "HParamSpec",
     "OptimizerInfo",
+    "StepLrs",
     "get_optimizer",
+    "lr_at",
+    "make_torch_scheduler",
     "matches_reference",
     "momentum_update",
+    "schedule_problem",
+    "scheduled_lrs",
     "velocity_problem",
 ]

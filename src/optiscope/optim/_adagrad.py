@@ -27,9 +27,12 @@ from optiscope.optim._base import (
     ColumnCache,
     Distinct,
     HParamSpec,
+    Lr,
     OptimizerInfo,
     check_stacked,
     config_column,
+    lr_at,
+    lrs_of,
     select_where,
 )
 
@@ -49,13 +52,14 @@ class AdagradState(ColumnCache):
     Attributes:
         sum: ``s`` per parameter, each config's slice filled with its
             ``initial_accumulator_value``.  # (K, *param_shape)
-        lr, lr_decay, eps, weight_decay: per-config hyperparameters (K Python floats).
+        lr: per-config lrs (Python floats, or :class:`StepLrs` read at each step).
+        lr_decay, eps, weight_decay: per-config hyperparameters (K Python floats).
         step: steps taken so far (the same for all K).
         columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
     """
 
     sum: list[Tensor]
-    lr: tuple[float, ...]
+    lr: tuple[Lr, ...]
     lr_decay: tuple[float, ...]
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
@@ -80,7 +84,7 @@ def init_adagrad_state(
     initial = [float(h["initial_accumulator_value"]) for h in hparams]
     return AdagradState(
         sum=[torch.empty_like(p).copy_(config_column(initial, p)) for p in params],
-        lr=tuple(float(h["lr"]) for h in hparams),
+        lr=lrs_of(hparams),
         lr_decay=tuple(float(h["lr_decay"]) for h in hparams),
         eps=tuple(float(h["eps"]) for h in hparams),
         weight_decay=tuple(float(h["weight_decay"]) for h in hparams),
@@ -125,9 +129,9 @@ def adagrad_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: Adagr
             p.addcdiv_(g * neg_clr, std)
 
 
-def _neg_step_size(lr_lr_decay: tuple[float, float], t: float) -> float:
+def _neg_step_size(lr_lr_decay: tuple[Lr, float], t: float) -> float:
     lr, lr_decay = lr_lr_decay
-    return -(lr / (1 + (t - 1) * lr_decay))
+    return -(lr_at(lr, t) / (1 + (t - 1) * lr_decay))
 
 
 def adagrad_reference_step(

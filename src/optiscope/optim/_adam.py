@@ -26,8 +26,12 @@ from torch import Tensor
 from optiscope.optim._base import (
     Distinct,
     HParamSpec,
+    Lr,
     OptimizerInfo,
+    StepLrs,
     config_column,
+    lr_at,
+    lrs_of,
 )
 
 __all__ = ["ADAM", "AdamState", "adam_reference_step", "adam_step", "init_adam_state"]
@@ -47,13 +51,14 @@ class AdamState:
         exp_avg: first moments ``m``, one per parameter.  # (K, *param_shape)
         exp_avg_sq: second moments ``v``, one per parameter.  # (K, *param_shape)
         lr, beta1, beta2, eps, weight_decay: per-config hyperparameters, K Python floats each
-            (kept as doubles: torch computes its scalars from them in double precision).
+            (kept as doubles: torch computes its scalars from them in double precision); an
+            ``lr`` may be a :class:`StepLrs`, read at each step.
         step: steps taken so far (the same for all K).
     """
 
     exp_avg: list[Tensor]
     exp_avg_sq: list[Tensor]
-    lr: tuple[float, ...]
+    lr: tuple[Lr, ...]
     beta1: tuple[float, ...]
     beta2: tuple[float, ...]
     eps: tuple[float, ...]
@@ -67,8 +72,13 @@ class AdamState:
         self._bias2 = Distinct(list(zip(self.beta2, self.eps, strict=True)))
         self._has_decay = [wd != 0 for wd in self.weight_decay]
         self._any_decay = any(self._has_decay)
+        self._scheduled = any(isinstance(lr, StepLrs) for lr in self.lr)
+        # AdamW's decay factor 1 - lr * wd: per step for a scheduled lr
+        self._decay = Distinct(list(zip(self.lr, self.weight_decay, strict=True)))
         self._constants: dict[str, list[float]] = {
-            "decay": [1 - lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)],
+            "decay": []
+            if self._scheduled
+            else [1 - lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)],  # type: ignore[operator]
             "weight_decay": list(self.weight_decay),
             "1-beta1": [1 - b for b in self.beta1],
             "beta2": list(self.beta2),
@@ -113,7 +123,7 @@ def init_adam_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any
     return AdamState(
         exp_avg=[torch.zeros_like(p) for p in params],
         exp_avg_sq=[torch.zeros_like(p) for p in params],
-        lr=tuple(float(h["lr"]) for h in hparams),
+        lr=lrs_of(hparams),
         beta1=tuple(float(h["betas"][0]) for h in hparams),
         beta2=tuple(float(h["betas"][1]) for h in hparams),
         eps=tuple(float(h["eps"]) for h in hparams),
@@ -196,7 +206,9 @@ class _Plan:
         state, calls = self.state, self.calls
         work, denom = torch.empty_like(p), torch.empty_like(p)
         if self.decoupled:
-            if any(d != 1.0 for d in state._constants["decay"]):  # x * 1.0 is x: skip it
+            if state._scheduled and state._any_decay:  # 1 - lr_t * wd, refreshed each step
+                calls.append(partial(p.mul_, self._per_step("decay", state._decay, _decay, p)))
+            elif any(d != 1.0 for d in state._constants["decay"]):  # x * 1.0 is x: skip it
                 calls.append(partial(p.mul_, state.factor("decay", p)))  # (K, *shape)
         elif state._any_decay:
             decayed = torch.empty_like(p)
@@ -308,8 +320,12 @@ def _bias2_sqrt(beta2_eps: tuple[float, float], t: float) -> float:
     return float((1 - beta2_eps[0] ** t) ** 0.5)  # Python's pow, as torch's bias correction
 
 
-def _neg_step_size(lr_beta1: tuple[float, float], t: float) -> float:
-    return -(lr_beta1[0] / float(1 - lr_beta1[1] ** t))
+def _neg_step_size(lr_beta1: tuple[Lr, float], t: float) -> float:
+    return -(lr_at(lr_beta1[0], t) / float(1 - lr_beta1[1] ** t))
+
+
+def _decay(lr_wd: tuple[Lr, float], t: float) -> float:
+    return 1 - lr_at(lr_wd[0], t) * lr_wd[1]  # AdamW's param.mul_(1 - lr * weight_decay)
 
 
 def _check_k(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> None:

@@ -11,6 +11,10 @@ two functions:
   K validated hyperparameter dicts (one per configuration, see :meth:`OptimizerInfo.validate`);
 - ``step(params, grads, state) -> None``: update ``params`` (and ``state``) in place.
 
+A config's ``lr`` may change with the step (an lr schedule, an lr range test): its
+``hparams["lr"]`` is then a :class:`StepLrs`, the lr of every step, which the update reads at
+each step (as torch's optimizers read ``group["lr"]``, which a scheduler sets between steps).
+
 Each is exact, element for element, against the ``torch.optim`` class on one configuration
 (its default single-tensor CPU path): the same float32 operations in the same order, with the
 scalars torch computes in Python doubles computed the same way and rounded once to float32.
@@ -33,11 +37,15 @@ __all__ = [
     "Distinct",
     "HParamSpec",
     "InitState",
+    "Lr",
     "OptimizerInfo",
     "ReferenceStep",
+    "StepLrs",
     "VectorizedStep",
     "check_stacked",
     "config_column",
+    "lr_at",
+    "lrs_of",
     "select_where",
 ]
 
@@ -53,6 +61,55 @@ ReferenceStep: TypeAlias = Callable[
 """``reference_step(params, grads, state, hparams)``: one in-place update of one config's
 (unstacked) parameters, written with the calls and Python scalars of ``torch.optim``'s
 single-tensor path; ``state`` is a dict it keeps its own state in (empty at first)."""
+
+
+class StepLrs:
+    """The lr of each optimizer step of one config: ``values[t - 1]`` at step ``t``.
+
+    Hashable by value (the hash is computed once), so configs that share a schedule share
+    their per-step columns (see :class:`Distinct`). Steps past the end keep the last lr.
+
+    Args:
+        values: the lr of steps ``1, 2, ...`` as Python floats (what a scheduler puts in
+            ``group["lr"]``).
+    """
+
+    __slots__ = ("_hash", "values")
+
+    def __init__(self, values: Sequence[float]) -> None:
+        if not values:
+            raise ValueError("StepLrs needs the lr of at least one step")
+        self.values: tuple[float, ...] = tuple(float(v) for v in values)
+        self._hash = hash(self.values)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StepLrs) and (
+            self is other or (self._hash == other._hash and self.values == other.values)
+        )
+
+    def __repr__(self) -> str:
+        return f"StepLrs({len(self.values)} steps, {self.values[0]:g} .. {self.values[-1]:g})"
+
+    def at(self, step: float) -> float:
+        """The lr of step ``step`` (counting from 1)."""
+        return self.values[min(int(step), len(self.values)) - 1]
+
+
+Lr: TypeAlias = float | StepLrs
+"""A config's lr: one value for every step, or :class:`StepLrs`."""
+
+
+def lr_at(lr: Lr, step: float) -> float:
+    """The lr a config uses at step ``step`` (counting from 1)."""
+    return lr.at(step) if isinstance(lr, StepLrs) else lr
+
+
+def lrs_of(hparams: Sequence[Mapping[str, Any]]) -> tuple[Lr, ...]:
+    """The K configs' lrs: Python floats, or :class:`StepLrs` where the lr changes."""
+    return tuple(h["lr"] if isinstance(h["lr"], StepLrs) else float(h["lr"]) for h in hparams)
 
 
 def config_column(values: Sequence[float], like: Tensor) -> Tensor:
@@ -80,6 +137,26 @@ class ColumnCache:
     """
 
     columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False, kw_only=True)
+    distinct: dict[str, Distinct] = field(default_factory=dict, repr=False, kw_only=True)
+
+    def lr_column(
+        self,
+        name: str,
+        lrs: Sequence[Lr],
+        fn: Callable[[float], float],
+        step: int,
+        like: Tensor,
+    ) -> Tensor | float:
+        """``fn(lr)`` of each config's lr at ``step``, as a column shaped for ``like``.
+
+        Without a :class:`StepLrs` among ``lrs`` the column is made once (see
+        :meth:`column`); otherwise it is looked up per step (see :meth:`Distinct.column_at`),
+        and is one Python float when every config has the same lrs, as torch passes it.
+        """
+        if not any(isinstance(lr, StepLrs) for lr in lrs):
+            return self.column(name, [fn(lr) for lr in lrs], like)  # type: ignore[arg-type]
+        distinct = self.distinct.setdefault(name, Distinct(list(lrs)))
+        return distinct.column_at(name, lambda lr, t: fn(lr_at(lr, t)), step, like)
 
     def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
         """A cached column of per-config values shaped for ``like`` (see

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import OptimizerInfo
+from optiscope.optim._base import OptimizerInfo, lr_at
 
 __all__ = ["matches_reference"]
 
@@ -55,11 +55,12 @@ def matches_reference(
     singles = [[p[i].clone() for p in params] for i in range(k)]
     states: list[dict[str, Any]] = [{} for _ in range(k)]
     state = info.init_state(params, hparams)
-    for _ in range(STEPS):
+    for step in range(1, STEPS + 1):
         grads = [_values((k, *shape), generator, zeros=True).to(device) for shape in SHAPES]
         info.step(params, grads, state)
-        for i in range(k):
-            info.reference_step(singles[i], [g[i].clone() for g in grads], states[i], hparams[i])
+        for i in range(k):  # (a scheduled lr: the one of this step, as a scheduler sets it)
+            now = {**hparams[i], "lr": lr_at(hparams[i]["lr"], step)}
+            info.reference_step(singles[i], [g[i].clone() for g in grads], states[i], now)
     return all(
         _same(p[i], single) for i in range(k) for p, single in zip(params, singles[i], strict=True)
     )

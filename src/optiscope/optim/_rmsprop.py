@@ -28,8 +28,10 @@ from torch import Tensor
 from optiscope.optim._base import (
     ColumnCache,
     HParamSpec,
+    Lr,
     OptimizerInfo,
     check_stacked,
+    lrs_of,
     select_where,
 )
 
@@ -52,7 +54,8 @@ class RMSpropState(ColumnCache):
             (non-centered configs' slices are kept but never read).  # (K, *param_shape)
         momentum_buffer: ``b`` per parameter when any config has momentum, else ``None``
             (slices of configs with momentum 0 are never read).  # (K, *param_shape)
-        lr, alpha, eps, weight_decay, momentum: per-config hyperparameters (K Python floats).
+        lr: per-config lrs (Python floats, or :class:`StepLrs` read at each step).
+        alpha, eps, weight_decay, momentum: per-config hyperparameters (K Python floats).
         centered: per-config flags.
         step: steps taken so far.
         columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
@@ -61,7 +64,7 @@ class RMSpropState(ColumnCache):
     square_avg: list[Tensor]
     grad_avg: list[Tensor] | None
     momentum_buffer: list[Tensor] | None
-    lr: tuple[float, ...]
+    lr: tuple[Lr, ...]
     alpha: tuple[float, ...]
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
@@ -86,7 +89,7 @@ def init_rmsprop_state(
         square_avg=[torch.zeros_like(p) for p in params],
         grad_avg=[torch.zeros_like(p) for p in params] if any(centered) else None,
         momentum_buffer=[torch.zeros_like(p) for p in params] if any(momentum) else None,
-        lr=tuple(float(h["lr"]) for h in hparams),
+        lr=lrs_of(hparams),
         alpha=tuple(float(h["alpha"]) for h in hparams),
         eps=tuple(float(h["eps"]) for h in hparams),
         weight_decay=tuple(float(h["weight_decay"]) for h in hparams),
@@ -138,7 +141,9 @@ def rmsprop_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RMSpr
         else:
             avg = v.sqrt()  # (K, *shape)
         avg.add_(state.column("eps", state.eps, p))
-        neg_lr = state.column("-lr", [-lr for lr in state.lr], p)
+        neg_lr = state.lr_column("-lr", state.lr, _negative, state.step, p)
+        if isinstance(neg_lr, float):  # (one shared scheduled lr: a 0-dim column, same value)
+            neg_lr = torch.tensor(neg_lr, dtype=p.dtype, device=p.device)
         if state.momentum_buffer is None:
             p.addcdiv_(g * neg_lr, avg)
             continue
@@ -150,6 +155,10 @@ def rmsprop_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RMSpr
             along_buffer = torch.addcmul(p, buf, neg_lr)
             along_gradient = torch.addcdiv(p, g * neg_lr, avg)
             p.copy_(select_where(has_momentum, along_buffer, along_gradient))
+
+
+def _negative(lr: float) -> float:
+    return -lr
 
 
 def rmsprop_reference_step(

@@ -25,7 +25,9 @@ from torch import Tensor
 from optiscope.optim._base import (
     ColumnCache,
     HParamSpec,
+    Lr,
     OptimizerInfo,
+    lrs_of,
     select_where,
 )
 
@@ -48,14 +50,15 @@ class SGDState(ColumnCache):
     Attributes:
         momentum_buffer: ``b`` per parameter, ``None`` before the first step or when no
             config uses momentum.  # (K, *param_shape)
-        lr, momentum, dampening, weight_decay: per-config hyperparameters (K Python floats).
+        lr: per-config lrs (Python floats, or :class:`StepLrs` read at each step).
+        momentum, dampening, weight_decay: per-config hyperparameters (K Python floats).
         nesterov: per-config Nesterov flags.
         step: steps taken so far.
         columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
     """
 
     momentum_buffer: list[Tensor | None]
-    lr: tuple[float, ...]
+    lr: tuple[Lr, ...]
     momentum: tuple[float, ...]
     dampening: tuple[float, ...]
     weight_decay: tuple[float, ...]
@@ -78,7 +81,7 @@ def init_sgd_state(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]
         )
     return SGDState(
         momentum_buffer=[None] * len(params),
-        lr=tuple(float(h["lr"]) for h in hparams),
+        lr=lrs_of(hparams),
         momentum=tuple(float(h["momentum"]) for h in hparams),
         dampening=tuple(float(h["dampening"]) for h in hparams),
         weight_decay=tuple(float(h["weight_decay"]) for h in hparams),
@@ -127,7 +130,15 @@ def sgd_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: SGDState)
             step_along = select_where(has_momentum, step_along, g)
         else:
             step_along = g
-        p.addcmul_(step_along, state.column("-lr", [-lr for lr in state.lr], p))
+        neg_lr = state.lr_column("-lr", state.lr, _negative, state.step, p)
+        if isinstance(neg_lr, float):  # every config has this lr now: torch's own call
+            p.add_(step_along, alpha=neg_lr)
+        else:
+            p.addcmul_(step_along, neg_lr)
+
+
+def _negative(lr: float) -> float:
+    return -lr
 
 
 def sgd_reference_step(

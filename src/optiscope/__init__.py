@@ -20,6 +20,7 @@ from optiscope._version import __version__
 if TYPE_CHECKING:
     from optiscope.api import (
         CompareResult,
+        LrFindResult,
         OptimizerComparison,
         PathResult,
         RaceResult,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         SweepResult,
         WeightDecayResult,
         compare_configs,
+        lr_find,
         race,
         sensitivity_map,
         sweep,
@@ -80,6 +82,8 @@ if TYPE_CHECKING:
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "lr_find": "optiscope.api",
+    "LrFindResult": "optiscope.api",
     "OptimizerComparison": "optiscope.api",
     "CompareResult": "optiscope.api",
     "ConfigError": "optiscope.errors",
@@ -138,6 +142,7 @@ __all__ = [
     "DiskFullError",
     "EngineError",
     "Landscape",
+    "LrFindResult",
     "NotAStoreError",
     "OptimizerComparison",
     "OptiscopeError",
@@ -163,6 +168,7 @@ __all__ = [
     "__version__",
     "compare_configs",
     "get_landscape",
+    "lr_find",
     "make_dataset",
     "plan",
     "race",

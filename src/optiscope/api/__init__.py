@@ -4,6 +4,7 @@ from optiscope.api._compare import CompareResult, compare_configs, resolve_data
 from optiscope.api._fair import FLAG_KINDS, OptimizerComparison, TuningFlag
 from optiscope.api._landscape_common import check_start, check_start_value, check_steps
 from optiscope.api._landscape_results import PathResult
+from optiscope.api._lr_find import LrFindResult, lr_find
 from optiscope.api._race import ROSENBROCK_SETTINGS, RaceResult, race
 from optiscope.api._sensitivity import SensitivityMap, sensitivity_map
 from optiscope.api._sweep import sweep
@@ -20,6 +21,7 @@ __all__ = [
     "FLAG_KINDS",
     "ROSENBROCK_SETTINGS",
     "CompareResult",
+    "LrFindResult",
     "OptimizerComparison",
     "PathResult",
     "RaceResult",
@@ -31,6 +33,7 @@ __all__ = [
     "check_start_value",
     "check_steps",
     "compare_configs",
+    "lr_find",
     "race",
     "resolve_data",
     "sensitivity_map",

@@ -1,4 +1,5 @@
-"""``optiscope runs compare``: optimizers at equal tuning effort, from a stored sweep.
+"""``optiscope runs compare`` (optimizers at equal tuning effort, from a stored sweep) and
+``optiscope lr-find`` (the lr range test, checked).
 
 ``runs compare`` is registered on the ``runs`` group (``_runs.runs_group``) when this module is
 imported; ``COMMANDS`` holds the top-level commands.
@@ -15,11 +16,20 @@ import click
 
 from optiscope.cli._options import FIGURE_SUFFIXES, check_output
 from optiscope.cli._runs import STORE_OPTION, runs_group, user_mistake
+from optiscope.cli._settings import parse_seeds, parse_setting, setting_options
+from optiscope.settings import SETTINGS
 
 if TYPE_CHECKING:
-    from optiscope.api import OptimizerComparison, TuningFlag
+    from optiscope.api import LrFindResult, OptimizerComparison, TuningFlag
 
-__all__ = ["COMMANDS", "flag_advice", "print_comparison", "runs_compare"]
+__all__ = [
+    "COMMANDS",
+    "flag_advice",
+    "lr_find_command",
+    "print_comparison",
+    "print_lr_find",
+    "runs_compare",
+]
 
 
 def flag_advice(flag: TuningFlag) -> str:
@@ -123,4 +133,93 @@ def runs_compare(
     click.echo(f"wrote {found.save(path)}", err=True)
 
 
-COMMANDS: list[click.Command] = []
+def print_lr_find(found: LrFindResult) -> None:
+    """Each config's suggestions, over the seeds, and how far they land from the check's best."""
+    table = found.table()
+    if table.empty:
+        return
+    shown = table[["config", "method", "seeds"]].copy()
+    shown["lr (seeds' range)"] = [
+        _cell(v, lo, hi) for v, lo, hi in zip(table["lr"], table["lr_low"], table["lr_high"],
+                                              strict=True)
+    ]  # fmt: skip
+    if found.checks:
+        shown["best_lr"] = [f"{v:.3g}" for v in table["best_lr"]]
+        shown["decades off (range)"] = [
+            "-" if math.isnan(v) else f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            for v, lo, hi in zip(
+                table["decades"], table["decades_low"], table["decades_high"], strict=True
+            )
+        ]
+        shown[f"{found.metric} at lr"] = [f"{v:.4g}" for v in table["at_suggestion"]]
+        shown[f"{found.metric} at best"] = [f"{v:.4g}" for v in table["at_best"]]
+    click.echo(shown.to_string(index=False))
+    for config in table[table["best_on_edge"]]["config"].unique():
+        click.echo(
+            f"check: {config}: the best lr is an end of the checked lrs; the true best may "
+            f"lie beyond them: widen them with --lr",
+            err=True,
+        )
+
+
+LR_FIND_HELP = """Find a learning rate: Leslie Smith's lr range test, checked.
+
+Trains each optimizer and seed for --steps steps while the lr grows exponentially from
+--min-lr to --max-lr (all at once, one stacked model), stops each where its smoothed loss
+passes 4x its best, and marks fastai's suggestions (valley, slide, minimum, steep). Then checks
+them: trains constant lrs (--lr, default: half-decades around the suggestions) for --epochs
+through the normal pipeline and shows how far each suggestion lands from the best lr.
+"""
+
+
+@click.command("lr-find", help=LR_FIND_HELP)
+@setting_options(SETTINGS)
+@click.option("--seeds", default="3", show_default=True, help="Seeds: a count or a list.")
+@click.option("--min-lr", type=float, default=1e-7, show_default=True, help="Ramp start.")
+@click.option("--max-lr", type=float, default=10.0, show_default=True, help="Ramp end.")
+@click.option("--steps", type=click.IntRange(min=6), default=100, show_default=True,
+              help="Steps of the ramp.")  # fmt: skip
+@click.option("--no-check", is_flag=True, help="Only the range test; train no check sweep.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("lr-find.png"),
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
+@click.option("--engine", default=None, help="Engine of the check sweep (default: fastest exact).")
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes.")
+def lr_find_command(
+    seeds: str,
+    min_lr: float,
+    max_lr: float,
+    steps: int,
+    no_check: bool,
+    out: Path,
+    engine: str | None,
+    workers: int | None,
+    **options: str | None,
+) -> None:
+    from optiscope.api import lr_find
+
+    check_output(out, FIGURE_SUFFIXES, "--out")
+    values = {name: parse_setting(name, text) for name, text in options.items() if text is not None}
+    check_lrs = values.pop("lr", None)
+    settings = {k: v[0] if len(v) == 1 else v for k, v in values.items()}
+    found = lr_find(
+        seeds=parse_seeds(seeds),
+        min_lr=min_lr,
+        max_lr=max_lr,
+        steps=steps,
+        check=not no_check,
+        check_lrs=check_lrs,
+        settings=settings,
+        engine=engine,
+        workers=workers,
+    )
+    print_lr_find(found)
+    timing = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in found.seconds.items())
+    click.echo(f"wrote {found.save(out)} ({timing})", err=True)
+
+
+COMMANDS: list[click.Command] = [lr_find_command]

@@ -30,14 +30,18 @@ __all__ = [
     "ALIASES",
     "BETA_PARTS",
     "COMPARED",
+    "DEFAULT_METRIC",
     "EXERCISE",
+    "METRICS",
     "OPTIMIZER_DEFAULT",
     "SETTINGS",
+    "Metric",
     "Setting",
     "check_number",
     "default",
     "format_value",
     "is_value_list",
+    "metric_problems",
     "unknown_setting",
 ]
 
@@ -106,6 +110,8 @@ class Setting:
             return "the optimizer's own"
         if self.default is None:
             return "the dataset's own" if self.name == "noise" else "none"
+        if self.name == "metric":
+            return ", ".join(f"{m} ({task})" for task, m in DEFAULT_METRIC.items())
         return format_value(self.default)
 
     def problems(self, value: Any) -> list[str]:
@@ -194,18 +200,35 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
         "metric",
         "config",
         "str",
-        "validation metric: true RMSE, or batch_rmse, the exercise's mean of per-batch RMSEs",
+        "validation metric: rmse, batch_rmse (the exercise's mean of per-batch RMSEs) for "
+        "regression; log_loss, accuracy for classification",
         "rmse",
-        choices=("rmse", "batch_rmse"),
+        choices=("rmse", "batch_rmse", "log_loss", "accuracy"),
     ),
     Setting("shuffle", "config", "bool", "shuffle batches each epoch, seeded", False),
     Setting(
         "dataset",
         "data",
         "str",
-        "the data generator",
+        "the data generator (mlbench's regression and classification sets)",
         "friedman3",
-        choices=("friedman1", "friedman2", "friedman3", "peak"),
+        choices=(
+            "friedman1",
+            "friedman2",
+            "friedman3",
+            "peak",
+            "spirals",
+            "circle",
+            "xor",
+            "twonorm",
+            "threenorm",
+            "ringnorm",
+            "cassini",
+            "2dnormals",
+            "smiley",
+            "hypercube",
+            "shapes",
+        ),
     ),
     Setting("n", "data", "int", "samples generated, train + validation", 1000, low=2),
     Setting("noise", "data", "float", "noise standard deviation", None, low=0),
@@ -223,6 +246,93 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
     ),
     Setting("standardize", "data", "bool", "scale features and target", False),
 )
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A validation metric: what it measures, for which task, and which way is better.
+
+    Attributes:
+        name: the ``metric`` setting's value.
+        label: the axis label of a figure.
+        task: the data it applies to: ``regression`` or ``classification``.
+        higher_is_better: ``True`` for accuracy; ``False`` for the losses and errors.
+        floor: the least value it can take (figures do not draw a band below it).
+        help: one line for help texts.
+    """
+
+    name: str
+    label: str
+    task: Task
+    higher_is_better: bool
+    floor: float
+    help: str
+
+    @property
+    def direction(self) -> str:
+        """``higher is better`` or ``lower is better``, as figures label it."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def axis_label(self) -> str:
+        """The label with its direction: ``Validation accuracy (higher is better)``."""
+        return f"{self.label} ({self.direction})"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b`` by this metric."""
+        return a > b if self.higher_is_better else a < b
+
+
+#: Every validation metric, by name (the ``metric`` setting's choices, in order).
+METRICS: Final[dict[str, Metric]] = {
+    m.name: m
+    for m in (
+        Metric("rmse", "Validation RMSE", "regression", False, 0.0, "RMSE over the validation set"),
+        Metric(
+            "batch_rmse",
+            "Validation RMSE (mean of per-batch RMSEs, as in the exercise)",
+            "regression",
+            False,
+            0.0,
+            "the exercise's metric: mean over validation batches of each batch's RMSE "
+            "(validation batch size = training batch size); reads low for small batches",
+        ),
+        Metric(
+            "log_loss",
+            "Validation log loss",
+            "classification",
+            False,
+            0.0,
+            "mean cross-entropy of the validation set (nn.CrossEntropyLoss), in nats",
+        ),
+        Metric(
+            "accuracy",
+            "Validation accuracy",
+            "classification",
+            True,
+            0.0,
+            "share of validation samples whose largest output is their class",
+        ),
+    )
+}
+
+#: The metric a run measures when none is given, by the data set's task.
+DEFAULT_METRIC: Final[dict[str, str]] = {"regression": "rmse", "classification": "log_loss"}
+
+
+def metric_problems(metric: str, task: str, dataset: str) -> list[str]:
+    """Why ``metric`` cannot measure runs on ``dataset`` of ``task`` (empty when it can)."""
+    info = METRICS.get(metric)
+    if info is None or info.task == task:
+        return []
+    fits = ", ".join(m.name for m in METRICS.values() if m.task == task)
+    return [
+        f"`metric` = {metric!r} is a {info.task} metric and {dataset} is a {task} data set; "
+        f"use one of: {fits}"
+    ]
+
 
 #: The exercise's ``beta1``/``beta2``: positions in torch's ``betas`` pair (mapped once, in
 #: :func:`optiscope.sweeps` config building).

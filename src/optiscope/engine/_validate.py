@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from optiscope.data import validate_data_spec
+from optiscope.data import GENERATORS, validate_data_spec
 from optiscope.errors import ConfigError
 from optiscope.models import validate_architecture
 from optiscope.optim import get_optimizer
 from optiscope.records import RunConfig
-from optiscope.settings import SETTINGS
+from optiscope.settings import SETTINGS, metric_problems
 
 __all__ = ["config_problems", "validate_config"]
 
@@ -31,6 +31,9 @@ def config_problems(config: RunConfig) -> list[str]:
         validate_data_spec(config.data)
     except ConfigError as err:
         problems.append(str(err).rstrip("."))
+    generator = GENERATORS.get(config.data.name)
+    if generator is not None:  # (user arrays are regression data)
+        problems += metric_problems(config.metric, generator.task, generator.name)
     return problems
 
 

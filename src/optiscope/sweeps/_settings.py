@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from optiscope.data import resolve_data_spec, split_problem
+from optiscope.data import resolve_data_spec, split_problem, task_of
 from optiscope.errors import ConfigError
 from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer
 from optiscope.records import DataSpec, RunConfig
-from optiscope.settings import BETA_PARTS, SETTINGS, default, unknown_setting
+from optiscope.settings import BETA_PARTS, DEFAULT_METRIC, SETTINGS, default, unknown_setting
 
 __all__ = ["applies", "build_config", "data_settings"]
 
@@ -123,7 +123,7 @@ def build_config(
         hidden=tuple(chosen.get("hidden", default("hidden"))),
         activation=chosen.get("activation", default("activation")),
         data=data,
-        metric=chosen.get("metric", default("metric")),
+        metric=chosen.get("metric", DEFAULT_METRIC[task_of(data)]),
         shuffle=bool(chosen.get("shuffle", default("shuffle"))),
     )
     return config, []

@@ -93,7 +93,8 @@ def spirals(n: int, sd: float = 0.0, seed: int = 0, cycles: float = 1.0) -> tupl
 def circle(n: int, sd: float = 0.0, seed: int = 0, d: int = 2) -> tuple[Array, Labels]:
     """A ball inside a cube (``mlbench.circle``): ``x ~ U(-1, 1)^d``, class 0 inside the ball
     of radius ``r = (2^(d-1) Γ(1 + d/2) / π^(d/2))^(1/d)``, whose volume is half the cube's,
-    class 1 outside.
+    class 1 outside. (For ``d >= 4``, ``r > 1``: the ball pokes out of the cube and fewer
+    than half the points are inside, as in mlbench.)
 
     Args:
         n: number of samples.

@@ -27,7 +27,7 @@ from optiscope.plotting import (
     save_figure,
 )
 from optiscope.records import RunConfig, RunRecord
-from optiscope.settings import format_value
+from optiscope.settings import METRICS, Metric, default, format_value
 from optiscope.storage import FINISHED, SqliteStore, StoredRun
 from optiscope.sweeps import SweepPoint, SweepRun, SweepSpec, open_store
 
@@ -187,6 +187,12 @@ class SweepResult:
         return [g.label for g in self._groups]
 
     @property
+    def _metric(self) -> Metric:
+        """The runs' validation metric (the first run's, where a sweep varies it): its label
+        and which way is better."""
+        return METRICS[self.runs[0].config.metric if self.runs else default("metric")]
+
+    @property
     def records(self) -> list[RunRecord]:
         """The finished runs' records, in sweep order."""
         return [r.record for r in self.runs if r.record is not None]
@@ -289,8 +295,10 @@ class SweepResult:
     ) -> pd.DataFrame:
         """One row per config, ranked by mean final validation loss over its seeds.
 
-        Configs whose seeds all finished come first, by mean final loss; configs with a
-        diverged, failed or unfinished seed follow, marked in ``status``.
+        Configs whose seeds all finished come first, best mean final value first (lowest
+        for a loss, highest for accuracy: the metric's direction); configs with a diverged,
+        failed or unfinished seed follow, marked in ``status``. ``best_mean`` takes each
+        seed's best epoch in the same direction.
 
         Args:
             baseline: a config to compare with, by label (``"lr = 0.01"``) or settings
@@ -312,6 +320,8 @@ class SweepResult:
             by_label = {g.label: g.finals() for g in self._groups}
             found = paired_differences(by_label, reference, confidence=confidence)
             differences = {d.label: d for d in found}
+        higher = self._metric.higher_is_better
+        best_of = max if higher else min
         rows = []
         for group in self._groups:
             statuses = [run.status for run in group.runs]
@@ -321,7 +331,7 @@ class SweepResult:
             for _, record in group.seeds:
                 finite = [v for v in record.curve.valid_loss if math.isfinite(v)]
                 if record.status == "done" and finite:
-                    bests.append(min(finite))
+                    bests.append(best_of(finite))
             row: dict[str, Any] = {"config": group.label}
             for key in self._keys:
                 value = group.settings.get(key)
@@ -346,11 +356,12 @@ class SweepResult:
                     pairs=diff.n,
                 )
             rows.append(row)
+        sign = -1.0 if higher else 1.0  # best first, by the metric's direction
         rows.sort(
             key=lambda r: (
                 r["status"] != "done",
                 math.isnan(r["final_mean"]),
-                r["final_mean"] if not math.isnan(r["final_mean"]) else 0.0,
+                sign * r["final_mean"] if not math.isnan(r["final_mean"]) else 0.0,
             )
         )
         frame = pd.DataFrame(rows)

@@ -14,7 +14,14 @@ from optiscope.data import resolve_data_spec, split_problem, task_of
 from optiscope.errors import ConfigError
 from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer
 from optiscope.records import DataSpec, RunConfig
-from optiscope.settings import BETA_PARTS, DEFAULT_METRIC, SETTINGS, default, unknown_setting
+from optiscope.settings import (
+    BETA_PARTS,
+    DEFAULT_METRIC,
+    SETTINGS,
+    default,
+    metric_problems,
+    unknown_setting,
+)
 
 __all__ = ["applies", "build_config", "data_settings"]
 
@@ -112,6 +119,8 @@ def build_config(
     else:
         data, found = _data_spec(chosen)
         problems += found
+    if data is not None and "metric" in chosen:
+        problems += metric_problems(chosen["metric"], task_of(data), data.name)
     if problems or info is None:
         return None, problems
     config = RunConfig(

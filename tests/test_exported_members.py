@@ -66,9 +66,9 @@ PUBLIC: dict[str, set[str]] = {
         "optimize_rosenbrock", "plot_rosenbrock", "rosenbrock",
     },
     "optiscope.settings": {
-        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "OPTIMIZER_DEFAULT", "SETTINGS",
-        "Setting", "check_number", "default", "format_value", "is_value_list",
-        "unknown_setting",
+        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "METRICS", "OPTIMIZER_DEFAULT",
+        "SETTINGS", "Metric", "Setting", "check_number", "default", "format_value",
+        "is_value_list", "unknown_setting",
     },
     "optiscope.records": {
         "RESULTS_VERSION", "STATUSES", "Curve", "DataSpec", "RunConfig", "RunRecord", "Status",

@@ -30,7 +30,6 @@ __all__ = [
     "ALIASES",
     "BETA_PARTS",
     "COMPARED",
-    "DEFAULT_METRIC",
     "EXERCISE",
     "METRICS",
     "OPTIMIZER_DEFAULT",
@@ -41,7 +40,6 @@ __all__ = [
     "default",
     "format_value",
     "is_value_list",
-    "metric_problems",
     "unknown_setting",
 ]
 
@@ -111,7 +109,8 @@ class Setting:
         if self.default is None:
             return "the dataset's own" if self.name == "noise" else "none"
         if self.name == "metric":
-            return ", ".join(f"{m} ({task})" for task, m in DEFAULT_METRIC.items())
+            tasks = dict.fromkeys(m.task for m in METRICS.values())
+            return ", ".join(f"{Metric.default_for(t)} ({t})" for t in tasks)
         return format_value(self.default)
 
     def problems(self, value: Any) -> list[str]:
@@ -284,6 +283,22 @@ class Metric:
         """Whether ``a`` is strictly better than ``b`` by this metric."""
         return a > b if self.higher_is_better else a < b
 
+    def problems_on(self, task: str, dataset: str) -> list[str]:
+        """Why this metric cannot measure runs on ``dataset`` of ``task`` (empty when it can)."""
+        if self.task == task:
+            return []
+        fits = ", ".join(m.name for m in METRICS.values() if m.task == task)
+        return [
+            f"`metric` = {self.name!r} is a {self.task} metric and {dataset} is a {task} data "
+            f"set; use one of: {fits}"
+        ]
+
+    @staticmethod
+    def default_for(task: str) -> str:
+        """The metric a run on data of ``task`` measures when none is given: the first of
+        that task in :data:`METRICS` (``rmse``; ``log_loss`` for classification)."""
+        return next(m.name for m in METRICS.values() if m.task == task)
+
 
 #: Every validation metric, by name (the ``metric`` setting's choices, in order).
 METRICS: Final[dict[str, Metric]] = {
@@ -317,22 +332,6 @@ METRICS: Final[dict[str, Metric]] = {
         ),
     )
 }
-
-#: The metric a run measures when none is given, by the data set's task.
-DEFAULT_METRIC: Final[dict[str, str]] = {"regression": "rmse", "classification": "log_loss"}
-
-
-def metric_problems(metric: str, task: str, dataset: str) -> list[str]:
-    """Why ``metric`` cannot measure runs on ``dataset`` of ``task`` (empty when it can)."""
-    info = METRICS.get(metric)
-    if info is None or info.task == task:
-        return []
-    fits = ", ".join(m.name for m in METRICS.values() if m.task == task)
-    return [
-        f"`metric` = {metric!r} is a {info.task} metric and {dataset} is a {task} data set; "
-        f"use one of: {fits}"
-    ]
-
 
 #: The exercise's ``beta1``/``beta2``: positions in torch's ``betas`` pair (mapped once, in
 #: :func:`optiscope.sweeps` config building).

@@ -12,11 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optiscope.api._decision import decision_data
 from optiscope.errors import ConfigError
 from optiscope.optim import get_optimizer
 from optiscope.plotting import (
     LOSS_FLOOR,
     BandsData,
+    DecisionData,
     build_bands,
     figure_html,
     figure_png,
@@ -24,6 +26,7 @@ from optiscope.plotting import (
     paired_differences,
     render_band_panels,
     render_bands,
+    render_decision_boundaries,
     save_figure,
 )
 from optiscope.records import RunConfig, RunRecord
@@ -475,6 +478,58 @@ class SweepResult:
                 f"leave ax out for a figure of its own."
             )
         return render_band_panels(panels, title=title)
+
+    def decision_data(self, *, seed: int | None = None, resolution: int = 80) -> DecisionData:
+        """The data of :meth:`plot_decision_boundaries` (plain values, no matplotlib)."""
+        labels, configs, scores, statuses = [], [], [], []
+        for group in self._groups:
+            runs = [r for r in group.runs if r.record is not None and r.status != "error"]
+            if seed is not None:
+                runs = [r for r in runs if r.config.seed == seed]
+            if not runs:
+                continue
+            run = min(runs, key=lambda r: r.config.seed)
+            assert run.record is not None
+            labels.append(group.label)
+            configs.append(run.config)
+            losses = run.record.curve.valid_loss
+            scores.append(losses[-1] if losses else None)
+            statuses.append(run.status)
+        if not configs:
+            which = f"seed {seed}" if seed is not None else "any seed"
+            raise ConfigError(
+                f"sweep {self.name!r} has no finished run of {which} to draw; run it first."
+            )
+        seeds = sorted({c.seed for c in configs})
+        title = f"{self.name}: decision boundaries (seed {', '.join(map(str, seeds))})"
+        return decision_data(
+            labels,
+            configs,
+            scores=scores,
+            statuses=statuses,
+            title=title,
+            resolution=resolution,
+        )
+
+    def plot_decision_boundaries(self, *, seed: int | None = None, resolution: int = 80) -> Figure:
+        """Decision boundaries of a 2-D classification sweep: one small panel per config.
+
+        Each panel shades the class the config's network predicts over the plane (paler
+        where it is less sure) under the validation points, and shows the run's final
+        validation metric. Runs store curves, not weights, so each config's network is
+        trained again (the engines are deterministic: the same weights).
+
+        Args:
+            seed: the seed to draw; ``None`` draws each config's lowest seed.
+            resolution: grid points per axis.
+
+        Returns:
+            The matplotlib Figure.
+
+        Raises:
+            ConfigError: for data that is not a 2-D classification set, or no finished run.
+        """
+        return render_decision_boundaries(self.decision_data(seed=seed, resolution=resolution))
 
     def save(self, path: str | Path, **options: Any) -> Path:
         """Save :meth:`plot`'s figure as PNG, SVG or PDF (by suffix); ``options`` as

@@ -7,7 +7,7 @@ from optiscope.errors import ConfigError
 from optiscope.models import validate_architecture
 from optiscope.optim import get_optimizer
 from optiscope.records import RunConfig
-from optiscope.settings import SETTINGS, metric_problems
+from optiscope.settings import METRICS, SETTINGS
 
 __all__ = ["config_problems", "validate_config"]
 
@@ -32,8 +32,9 @@ def config_problems(config: RunConfig) -> list[str]:
     except ConfigError as err:
         problems.append(str(err).rstrip("."))
     generator = GENERATORS.get(config.data.name)
-    if generator is not None:  # (user arrays are regression data)
-        problems += metric_problems(config.metric, generator.task, generator.name)
+    metric = METRICS.get(config.metric)  # (an unknown one is reported above)
+    if generator is not None and metric is not None:  # (user arrays are regression data)
+        problems += metric.problems_on(generator.task, generator.name)
     return problems
 
 

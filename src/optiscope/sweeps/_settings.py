@@ -16,10 +16,10 @@ from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer
 from optiscope.records import DataSpec, RunConfig
 from optiscope.settings import (
     BETA_PARTS,
-    DEFAULT_METRIC,
+    METRICS,
     SETTINGS,
+    Metric,
     default,
-    metric_problems,
     unknown_setting,
 )
 
@@ -120,7 +120,7 @@ def build_config(
         data, found = _data_spec(chosen)
         problems += found
     if data is not None and "metric" in chosen:
-        problems += metric_problems(chosen["metric"], task_of(data), data.name)
+        problems += METRICS[chosen["metric"]].problems_on(task_of(data), data.name)
     if problems or info is None:
         return None, problems
     config = RunConfig(
@@ -132,7 +132,7 @@ def build_config(
         hidden=tuple(chosen.get("hidden", default("hidden"))),
         activation=chosen.get("activation", default("activation")),
         data=data,
-        metric=chosen.get("metric", DEFAULT_METRIC[task_of(data)]),
+        metric=chosen.get("metric", Metric.default_for(task_of(data))),
         shuffle=bool(chosen.get("shuffle", default("shuffle"))),
     )
     return config, []

@@ -54,6 +54,21 @@ def _log_softmax_backward(t: Sequence[Tensor], o: Tensor) -> Call:
     return partial(_aten._log_softmax_backward_data.out, t[0], t[1], -1, torch.float32, out=o)
 
 
+def _log_softmax_backward_via_scratch(t: Sequence[Tensor], o: Tensor) -> Call:
+    """Into a contiguous scratch, then copied: written straight into a buffer that is not
+    contiguous (a gap after each config's slice, see
+    :func:`~optiscope.engine._stacked_net.aligned_stack`), torch 2.13's CPU kernel gives
+    wrong numbers (off by up to 1e29 here), which the probe rejects."""
+    scratch = torch.empty(o.shape, device=o.device)  # (K, rows, C), contiguous
+    grad, logp = t
+
+    def run() -> None:
+        _aten._log_softmax_backward_data.out(grad, logp, -1, torch.float32, out=scratch)
+        o.copy_(scratch)
+
+    return run
+
+
 class CrossEntropyHead:
     """The loss of a stacked classifier: log-softmax, NLL value and (for training) the
     gradient of each config's mean cross-entropy with respect to its logits.
@@ -62,23 +77,24 @@ class CrossEntropyHead:
         key: builds the exactness probe's cache key from its parts (the network's
             :meth:`~optiscope.engine._stacked_net.StackedMLP._key`).
         logits: the output layer's buffer, ``(K, rows, C)``.
+        grad: the buffer of the logits' gradient ``(K, rows, C)``, or ``None`` for a
+            forward-only network.
         order: orders candidates for the number of configs (plain call first for one).
-        train: whether gradients are needed.
-        make: ``make(shape)`` gives a stacked buffer laid out like the network's others.
     """
 
     def __init__(
         self,
         key: Callable[..., tuple[object, ...]],
         logits: Tensor,
+        grad: Tensor | None,
         order: Callable[[list[Candidate]], list[Candidate]],
-        *,
-        train: bool,
-        make: Callable[[tuple[int, ...]], Tensor],
     ) -> None:
         k, rows, classes = logits.shape
         self.rows, self.classes = rows, classes
-        self.logp = make((rows, classes))  # (K, rows, C)
+        # contiguous: torch's log-softmax kernel writes wrong numbers into an output that is
+        # not (see _log_softmax_backward_via_scratch); its slices need no alignment (the
+        # probe checks that too)
+        self.logp = torch.empty(k, rows, classes, device=logits.device)  # (K, rows, C)
         self.forward_op = choose(
             key("log_softmax"),
             order([Candidate("stacked", _log_softmax), per_model(_log_softmax)]),
@@ -87,7 +103,7 @@ class CrossEntropyHead:
             self.logp,
         )
         self.backward_op: Candidate | None = None
-        if train:
+        if grad is not None:
             self.nll_grad = torch.zeros(k, rows, classes, device=logits.device)  # (K, rows, C)
             self.value = nll_gradient_value(rows)
             self.backward_op = choose(
@@ -95,12 +111,13 @@ class CrossEntropyHead:
                 order(
                     [
                         Candidate("stacked", _log_softmax_backward),
+                        Candidate("stacked_via_scratch", _log_softmax_backward_via_scratch),
                         per_model(_log_softmax_backward),
                     ]
                 ),
                 lambda t: _aten._log_softmax_backward_data.default(t[0], t[1], 1, torch.float32),
                 [Operand(self.nll_grad), Operand(self.logp, low=-4.0, high=0.0)],
-                make((rows, classes)),
+                grad,
             )
             self.nll_grad.zero_()
         self._total = torch.empty((), device=logits.device)  # nll_loss's total weight

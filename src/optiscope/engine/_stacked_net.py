@@ -213,9 +213,10 @@ class StackedMLP:
         self.g: list[Tensor] = []  # dL/da[i], for a training network
         self._inner: tuple[list[Call], list[Call]] | None = None  # bound once, see plan()
         scratch = torch.empty(k, layout.row, device=device)  # parameter-shaped, for probes
-        self._choose_forward(scratch, activation, data_offsets, train)
         if train:
             self.g = [aligned_stack(k, (rows, w), device) for w in widths[1:]]  # dL/da[i]
+        self._choose_forward(scratch, activation, data_offsets, train)
+        if train:
             self.gh = [aligned_stack(k, (rows, w), device) for w in widths[1:-1]]  # dL/dh[i]
             self._choose_backward(scratch, activation, data_offsets)
 
@@ -292,11 +293,7 @@ class StackedMLP:
         self.head: CrossEntropyHead | None = None
         if self.classes:
             self.head = CrossEntropyHead(
-                self._key,
-                self.a[-1],
-                self._loss_order,
-                train=train,
-                make=lambda shape: aligned_stack(self.k, shape, self.device),
+                self._key, self.a[-1], self.g[-1] if train else None, self._loss_order
             )
             return
         if self.y is not None:

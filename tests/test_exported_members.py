@@ -67,9 +67,9 @@ PUBLIC: dict[str, set[str]] = {
         "optimize_rosenbrock", "plot_rosenbrock", "rosenbrock",
     },
     "optiscope.settings": {
-        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "OPTIMIZER_DEFAULT", "SCHEDULES",
-        "SETTINGS", "Setting", "check_number", "default", "format_value", "is_value_list",
-        "unknown_setting",
+        "ALIASES", "BETA_PARTS", "COMPARED", "EXERCISE", "METRICS", "OPTIMIZER_DEFAULT",
+        "SCHEDULES", "SETTINGS", "Metric", "Setting", "check_number", "default", "format_value",
+        "is_value_list", "unknown_setting",
     },
     "optiscope.records": {
         "RESULTS_VERSION", "STATUSES", "Curve", "DataSpec", "RunConfig", "RunRecord",

@@ -31,7 +31,14 @@ def _plain_range_test(config: RunConfig, min_lr: float, max_lr: float, steps: in
     """The loop a user would write: build_mlp, torch.optim, group['lr'] set before each step,
     each step's batch loss recorded before its update; all ``steps`` steps, no stopping."""
     data = make_dataset(config.data)
-    model = build_mlp(data.n_features, config.hidden, config.activation, config.seed)
+    model = build_mlp(
+        data.n_features,
+        config.hidden,
+        config.activation,
+        config.seed,
+        out_features=data.n_outputs,
+    )
+    loss_of = F.cross_entropy if data.n_classes else F.mse_loss
     info = get_optimizer(config.optimizer)
     optimizer = info.make_torch(model.parameters(), info.complete(config.hparam_dict))
     generator = torch.Generator().manual_seed(config.seed)
@@ -47,7 +54,7 @@ def _plain_range_test(config: RunConfig, min_lr: float, max_lr: float, steps: in
             for group in optimizer.param_groups:
                 group["lr"] = ramp[len(losses)]
             optimizer.zero_grad()
-            loss = F.mse_loss(model(data.X_train[batch]), data.y_train[batch])
+            loss = loss_of(model(data.X_train[batch]), data.y_train[batch])
             loss.backward()
             optimizer.step()
             losses.append(float(loss.item()))
@@ -87,6 +94,19 @@ def test_stacked_range_test_equals_the_plain_loop_bit_for_bit(shuffle: bool) -> 
         assert list(test.lrs) == lr_ramp(1e-4, 100.0, STEPS)[:count]
         assert test.diverged == (count < STEPS)
     assert any(t.diverged for t in found) and any(len(t.losses) > 9 for t in found)
+
+
+def test_range_test_on_classification_equals_the_plain_cross_entropy_loop() -> None:
+    spirals = DataSpec(name="spirals", n=200)
+    configs = [
+        RunConfig(optimizer="adamw", seed=s, data=spirals, hidden=(16,), metric="log_loss")
+        for s in (0, 1)
+    ] + [RunConfig(optimizer="rmsprop", seed=0, data=spirals, hidden=(16,), metric="log_loss")]
+    found = lr_range_test(configs, min_lr=1e-4, max_lr=100.0, steps=STEPS)
+    for test, config in zip(found, configs, strict=True):
+        plain = _plain_range_test(config, 1e-4, 100.0, STEPS)
+        count = stop_index(smooth_losses(plain))
+        assert list(test.losses) == plain[:count]
 
 
 def test_ramp_and_smoothing_are_fastais() -> None:

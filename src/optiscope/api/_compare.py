@@ -25,7 +25,7 @@ from optiscope.plotting import (
     save_figure,
 )
 from optiscope.records import DataSpec, RunRecord
-from optiscope.settings import COMPARED, EXERCISE, SETTINGS, default, format_value
+from optiscope.settings import COMPARED, EXERCISE, METRICS, SETTINGS, default, format_value
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import Plan, SweepSpec, data_settings, plan, run_sweep
 
@@ -309,6 +309,8 @@ class CompareResult:
     def summary(self) -> pd.DataFrame:
         """One row per config: final and best validation loss, the best epoch, divergence.
 
+        "Best" follows the metric's direction: the lowest loss, or the highest accuracy.
+
         ``final_valid_loss`` is NaN for a diverged run; ``best_*`` cover its finite epochs.
         """
         import pandas as pd
@@ -318,7 +320,12 @@ class CompareResult:
             losses = record.curve.valid_loss
             finite = [(loss, e) for loss, e in zip(losses, record.curve.epoch, strict=True)]
             finite = [(loss, e) for loss, e in finite if math.isfinite(loss)]
-            best = min(finite) if finite else (math.nan, None)
+            if METRICS[record.config.metric].higher_is_better:  # best = highest, earliest
+                finite = [(-loss, e) for loss, e in finite]
+                found = min(finite, default=(math.nan, None))
+                best = (-found[0], found[1])
+            else:
+                best = min(finite) if finite else (math.nan, None)
             rows.append(
                 {
                     "config": label,

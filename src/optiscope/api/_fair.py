@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optiscope.engine import METRIC_GOALS
 from optiscope.errors import ConfigError
 from optiscope.plotting import (
     FairComparisonData,
@@ -33,7 +32,7 @@ from optiscope.plotting import (
     render_fair_comparison,
     save_figure,
 )
-from optiscope.settings import format_value
+from optiscope.settings import METRICS, format_value
 from optiscope.storage import StoredRun
 
 if TYPE_CHECKING:
@@ -325,6 +324,11 @@ class OptimizerComparison:
         )
 
 
+def _lower_first(text: str) -> str:
+    """``Validation RMSE`` -> ``validation RMSE``, to follow other words in a label."""
+    return text[:1].lower() + text[1:]
+
+
 def compare_optimizers(
     result: SweepResult,
     *,
@@ -350,7 +354,7 @@ def compare_optimizers(
             f"values do not compare; compare a sweep with one metric."
         )
     metric = metrics[0] if metrics else "rmse"
-    goal = METRIC_GOALS[metric]
+    goal = "max" if METRICS[metric].higher_is_better else "min"
     grids: dict[str, _Grid] = {}
     for run in result.runs:
         grids.setdefault(run.config.optimizer, _Grid(run.config.optimizer)).add(run)
@@ -375,7 +379,7 @@ def compare_optimizers(
         tables,
         tuned,
         goal=goal,
-        metric_label=f"validation {metric}",
+        metric_label=_lower_first(METRICS[metric].label),
         resamples=resamples,
         confidence=confidence,
         seed=seed,

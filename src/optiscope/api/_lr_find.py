@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optiscope.api._lr_suggestions import SUGGESTIONS, suggest
-from optiscope.engine import METRIC_GOALS, LrRange, lr_range_test
+from optiscope.engine import LrRange, lr_range_test
 from optiscope.errors import ConfigError
 from optiscope.plotting import (
     LrFindData,
@@ -34,7 +34,7 @@ from optiscope.plotting import (
     save_figure,
 )
 from optiscope.records import RunConfig
-from optiscope.settings import format_value
+from optiscope.settings import METRICS, format_value
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import SweepSpec, plan, run_sweep
 
@@ -123,7 +123,7 @@ class LrFindResult:
             )
         return build_lr_find(
             panels,
-            metric_label=f"validation {self.metric}",
+            metric_label=METRICS[self.metric].label[:1].lower() + METRICS[self.metric].label[1:],
             goal=self.goal,
             title=f"lr range test ({self.steps} steps) and its check",
         )
@@ -280,7 +280,7 @@ def lr_find(
         found,
         checks,
         metric=metric,
-        goal=METRIC_GOALS[metric],
+        goal="max" if METRICS[metric].higher_is_better else "min",
         steps=steps,
         seconds=seconds,
     )

@@ -15,7 +15,7 @@ from optiscope.engine._decay import (
 )
 from optiscope.engine._exact import InexactError, known_choices, learn_choices
 from optiscope.engine._lr_range import LrRange, lr_ramp, lr_range_test, smooth_losses, stop_index
-from optiscope.engine._metrics import METRIC_GOALS, METRICS, evaluate
+from optiscope.engine._metrics import METRICS, evaluate
 from optiscope.engine._path_optimizers import (
     PATH_OPTIMIZERS,
     STEP_FUNCTION_HELP,
@@ -36,7 +36,6 @@ __all__ = [
     "DECAY_RULES",
     "EVERY_EPOCH",
     "METRICS",
-    "METRIC_GOALS",
     "PATH_OPTIMIZERS",
     "STEP_FUNCTION_HELP",
     "Checkpoint",

@@ -91,7 +91,8 @@ class LrRange:
     Attributes:
         config: its config (its lr is replaced by the ramp).
         lrs: the lr of each recorded step.
-        losses: each recorded step's training loss (MSE of the batch, before the update).
+        losses: each recorded step's training loss (the batch's MSE, or cross-entropy for
+            classification, before the update).
         smoothed: the smoothed losses.
         diverged: whether it stopped on divergence before the last step.
     """
@@ -172,7 +173,12 @@ def _run(
     order = [i for rows in groups.values() for i in rows]  # row r trains configs[order[r]]
     ordered = [configs[i] for i in order]
     params, layout = stack_mlps(
-        data.n_features, first.hidden, first.activation, [c.seed for c in ordered], device=device
+        data.n_features,
+        first.hidden,
+        first.activation,
+        [c.seed for c in ordered],
+        device=device,
+        out_features=data.n_outputs,
     )  # (K, row)
     grads = torch.zeros_like(params)  # (K, row)
     updates = []
@@ -200,8 +206,8 @@ def _run(
     X, y = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)
     starts = list(range(0, n, batch_size))
     epochs = -(-steps // len(starts))
-    nets = _Nets(layout, first.activation, params, grads, epochs)
-    losses = torch.empty(len(starts), k, device=device)  # (batches, K): each step's MSE
+    nets = _Nets(layout, first.activation, params, grads, epochs, classes=data.n_classes)
+    losses = torch.empty(len(starts), k, device=device)  # (batches, K): each step's loss
     orders = _Orders(ordered, n) if first.shuffle else None
     if orders is not None:
         sizes = [min(s + batch_size, n) - s for s in starts]
@@ -222,7 +228,7 @@ def _run(
             if picked_order is not None:
                 picked = picked_order[:, starts[j] : starts[j] + batch_size]  # (K, B)
                 shuffled[j].x.copy_(X[picked])  # type: ignore[union-attr]  # (K, B, F)
-                shuffled[j].y.copy_(y[picked])  # type: ignore[union-attr]  # (K, B, 1)
+                shuffled[j].y.copy_(y[picked])  # type: ignore[union-attr]  # (K, B, 1) / (K, B)
             plan()
             for update, view, grad, state in updates:
                 update(view, grad, state)

@@ -1,9 +1,9 @@
 """The reference engine: the plain PyTorch training loop, the ground truth for every fast path.
 
 It does what the exercise's ``train_valid`` does, written out in Python: batches in dataset
-order (seeded shuffling on request), MSE loss, ``opt.zero_grad(); loss.backward(); opt.step()``
-per batch, validation after every epoch. Any ``nn.Module`` factory and any ``torch.optim``
-optimizer can be plugged in.
+order (seeded shuffling on request), MSE loss (cross-entropy for a classification set),
+``opt.zero_grad(); loss.backward(); opt.step()`` per batch, validation after every epoch.
+Any ``nn.Module`` factory and any ``torch.optim`` optimizer can be plugged in.
 """
 
 from __future__ import annotations
@@ -80,7 +80,13 @@ def train_reference(
     data = data if data is not None else make_dataset(config.data)
     model: nn.Module
     if model_factory is None:
-        model = build_mlp(data.n_features, config.hidden, config.activation, config.seed)
+        model = build_mlp(
+            data.n_features,
+            config.hidden,
+            config.activation,
+            config.seed,
+            out_features=data.n_outputs,
+        )
     else:
         model = model_factory()
     model = model.to(device)
@@ -93,6 +99,9 @@ def train_reference(
     X_train, y_train = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)
     X_valid, y_valid = data.X_valid.to(device), data.y_valid.to(device)
     order = _epoch_orders(config, data.n_train)
+    # Regression: MSE on (B, 1) targets; classification: cross-entropy of (B, C) logits
+    # against (B,) labels, what nn.CrossEntropyLoss() computes.
+    loss_of = F.cross_entropy if data.n_classes else F.mse_loss
 
     columns: dict[str, list[float]] = {name: [] for name in Curve.__dataclass_fields__}
     status, diverged_epoch = "done", None
@@ -117,9 +126,9 @@ def train_reference(
         for first in range(0, data.n_train, config.batch_size):
             stop = first + config.batch_size
             batch = slice(first, stop) if indices is None else indices[first:stop]
-            xb, yb = X_train[batch], y_train[batch]  # (B, F), (B, 1)
+            xb, yb = X_train[batch], y_train[batch]  # (B, F), (B, 1) or (B,)
             optimizer.zero_grad()
-            loss = F.mse_loss(model(xb), yb)
+            loss = loss_of(model(xb), yb)
             loss.backward()
             optimizer.step()
             losses.append(float(loss.item()))

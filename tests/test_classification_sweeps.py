@@ -81,3 +81,20 @@ def test_python_sweeps_a_classification_set_and_refuses_a_mismatched_metric(
     assert all(0.0 <= r.record.curve.valid_loss[-1] <= 1.0 for r in result.runs if r.record)
     with pytest.raises(ConfigError, match="'log_loss' is a classification metric"):
         optiscope.sweep(dataset="peak", metric="log_loss", epochs=1, store=tmp_path / "t.sqlite")
+
+
+def test_runs_boundaries_draws_a_sweeps_decision_boundaries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        ["sweep", "--dataset", "xor", "--lr", "0.1,0.3", *SMALL, "--name", "x"], capsys
+    )
+    assert code == 0, err
+    code, _, err = run(["runs", "boundaries", "x", "--resolution", "10"], capsys)
+    assert code == 0, err
+    assert "wrote boundaries-x.png" in err and Path("boundaries-x.png").stat().st_size > 0
+    code, _, err = run(["sweep", "--lr", "0.1", *SMALL, "--name", "f", "-q"], capsys)
+    assert code == 0, err
+    code, _, err = run(["runs", "boundaries", "f"], capsys)
+    assert code == 2 and "need a 2-D classification set; friedman3" in err
+    assert len(err.strip().splitlines()) == 1 and not Path("boundaries-f.png").exists()

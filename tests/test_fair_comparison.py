@@ -112,6 +112,24 @@ def test_two_values_are_never_an_edge_and_a_lower_edge_is_named() -> None:
     assert [(f.optimizer, f.side) for f in found.flags] == [("sgd", "smallest")]
 
 
+def test_weight_decay_zero_is_not_an_edge_to_extend_past() -> None:
+    # Weight decay cannot go below 0: a best at 0 is not flagged; a best at the top is.
+    def grid(best: float) -> SweepResult:
+        runs = []
+        for wd in (0.0, 0.01, 0.1):
+            config = RunConfig(optimizer="adamw", hparams={"lr": 0.01, "weight_decay": wd})
+            final = 0.1 if wd == best else 0.5
+            settings = {"weight_decay": wd}
+            labels = {"label": f"weight_decay = {wd:g}", "settings": settings, "seed": 0}
+            runs.append(StoredRun(len(runs), config.key(), config, labels, "done",
+                                  curve=epoch_curve([1.0, final])))  # fmt: skip
+        return SweepResult("wd", SweepSpec(grid={"lr": [0.1]}), runs, Path())
+
+    assert grid(0.0).compare_optimizers(resamples=10).flags == []
+    top = grid(0.1).compare_optimizers(resamples=10).flags
+    assert [(f.setting, f.side) for f in top] == [("weight_decay", "largest")]
+
+
 def test_an_unfinished_grid_is_flagged_and_left_out() -> None:
     result = _sweep({"adam": ADAM, "sgd": SGD})
     first = result.runs[0]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optiscope.errors import ConfigError
+from optiscope.optim import get_optimizer
 from optiscope.plotting import (
     FairComparisonData,
     build_fair_comparison,
@@ -142,10 +143,21 @@ class _Grid:
         return pick(means, key=lambda label: means[label])
 
 
+def _floor(optimizer: str, setting: str) -> float | None:
+    """The least value the optimizer allows for a hyperparameter (``weight_decay``: 0)."""
+    try:
+        specs = get_optimizer(optimizer).hparams
+    except ConfigError:
+        return None
+    return next((s.low for s in specs if s.name == setting and not s.low_open), None)
+
+
 def _edge_flags(grid: _Grid, tuned: str) -> list[TuningFlag]:
     """Numeric settings with three or more values in the grid whose tuned value is an end.
 
-    With two values every choice is an end, which says nothing; the flag needs three.
+    With two values every choice is an end, which says nothing; the flag needs three. The
+    least value a hyperparameter can take (weight decay 0) is an end no grid can extend past:
+    it is not flagged.
     """
     flags = []
     chosen = grid.configs[tuned]
@@ -161,6 +173,8 @@ def _edge_flags(grid: _Grid, tuned: str) -> list[TuningFlag]:
         if len(values) < 3 or value not in values:
             continue
         ordered = tuple(sorted(values))
+        if value == ordered[0] and value == _floor(grid.optimizer, setting):
+            continue
         if value in (ordered[0], ordered[-1]):
             side = "smallest" if value == ordered[0] else "largest"
             flags.append(TuningFlag(grid.optimizer, "edge", setting, value, ordered, side))

@@ -170,6 +170,20 @@ def test_a_score_is_maximized() -> None:
     assert "higher is better" in found.data.y_label
 
 
+def test_exploding_small_budgets_leave_the_axes_and_say_so() -> None:
+    # rmsprop's one random trial expects 1000s (its large lrs blow up without a NaN): the
+    # axes stop near the typical level and its legend names the budgets drawn above them.
+    wild = {0.001: [0.3, 0.3, 0.3], 0.01: [5e3, 4e3, 6e3], 0.1: [9e3, 8e3, 7e3]}
+    found = _sweep({"adam": ADAM, "rmsprop": wild}).compare_optimizers(resamples=20)
+    data = found.data
+    assert not data.log_y and data.y_top < 100
+    rmsprop = next(line for line in data.lines if line.label == "rmsprop")
+    assert "above the axes at k ≤ 2" in rmsprop.legend(data.y_top)
+    assert "above the axes" not in data.lines[0].legend(data.y_top)
+    bottom, top = found.plot().axes[0].get_ylim()
+    assert 0 < bottom < 0.3 and data.y_top <= top < 1.1 * data.y_top + 0.1
+
+
 def test_the_figure_has_budget_curves_and_the_matrix(tmp_path: Path) -> None:
     found = _sweep({"adam": ADAM, "sgd": SGD}).compare_optimizers(resamples=50)
     assert isinstance(found, OptimizerComparison)

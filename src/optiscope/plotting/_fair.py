@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from optiscope.plotting._curves import robust_upper_limit
 from optiscope.plotting._expected_best import bootstrap_best_of_k, paired_improvement
 from optiscope.plotting._style import new_figure, palette
 
@@ -44,12 +45,15 @@ class BudgetLine:
     all_failed: tuple[float, ...]
     seeds: int
 
-    @property
-    def legend(self) -> str:
-        """The label, the grid's size, and the chance a single trial diverges if it is not 0."""
+    def legend(self, y_top: float = math.inf) -> str:
+        """The label, the grid's size, the chance a single trial diverges if it is not 0,
+        and the budgets at which the line is above ``y_top`` (off the axes)."""
         text = f"{self.label} ({len(self.budgets)} configs, {self.seeds} seeds)"
         if self.all_failed and self.all_failed[0] > 0:
             text += f"; 1 trial diverges {self.all_failed[0]:.0%}"
+        above = [k for k, v in zip(self.budgets, self.expected, strict=True) if v > y_top]
+        if above:
+            text += f"; above the axes at k ≤ {max(above)}"
         return text
 
 
@@ -66,8 +70,11 @@ class FairComparisonData:
         y_label: the metric and its direction.
         goal: ``min`` or ``max``.
         confidence: the bands' coverage.
-        log_y: a logarithmic y-axis: every value is positive and they span more than two
-            decades (a grid that reaches diverging settings would flatten the others).
+        log_y: a logarithmic y-axis: the values shown are positive and span more than two
+            decades.
+        y_top: the axes' upper limit: lines far above the typical level (an optimizer whose
+            small budgets mostly land on exploding settings) leave the axes there, as in the
+            band figures (:func:`~optiscope.plotting.robust_upper_limit`).
         title: the figure's title.
     """
 
@@ -80,6 +87,7 @@ class FairComparisonData:
     goal: str
     confidence: float
     log_y: bool = False
+    y_top: float = math.nan
     title: str = ""
 
 
@@ -147,7 +155,12 @@ def build_fair_comparison(
         for v in series
         if math.isfinite(v)
     ]
-    log_y = bool(shown) and min(shown) > 0 and max(shown) > 100 * min(shown)
+    # Lines far above the typical level leave the axes (robust_upper_limit); a log axis
+    # only where what stays on them still spans more than two decades.
+    means = [v for line in lines for v in line.expected if math.isfinite(v)]
+    y_top = robust_upper_limit([means]) if means and goal == "min" else math.nan
+    kept = [v for v in shown if not v > y_top]
+    log_y = bool(kept) and min(kept) > 0 and max(kept) > 100 * min(kept)
     return FairComparisonData(
         tuple(lines),
         names,
@@ -158,6 +171,7 @@ def build_fair_comparison(
         goal,
         confidence,
         log_y,
+        y_top,
         title,
     )
 
@@ -172,10 +186,32 @@ def render_fair_comparison(data: FairComparisonData) -> Figure:
     for line, color in zip(data.lines, palette(len(data.lines)), strict=True):
         most = max(most, len(line.budgets))
         left.fill_between(line.budgets, line.low, line.high, color=color, alpha=0.2, lw=0)
-        left.plot(line.budgets, line.expected, color=color, lw=1.8, marker=".", label=line.legend)
+        left.plot(
+            line.budgets,
+            line.expected,
+            color=color,
+            lw=1.8,
+            marker=".",
+            label=line.legend(data.y_top),
+        )
     left.set_xscale("log", base=2)
     if data.log_y:
         left.set_yscale("log")
+    if math.isfinite(data.y_top):  # the kept values set both ends (autoscale sees all)
+        kept = [
+            v
+            for line in data.lines
+            for series in (line.expected, line.low, line.high)
+            for v in series
+            if math.isfinite(v) and v <= data.y_top
+        ]
+        if kept:
+            low, top = min(kept), data.y_top
+            if data.log_y:
+                left.set_ylim(low / 1.3, top * 1.3)
+            else:
+                pad = 0.05 * (top - low or abs(top) or 1.0)
+                left.set_ylim(low - pad, top + pad)
     ticks = [2**i for i in range(int(math.log2(most)) + 1)]
     left.xaxis.set_major_locator(FixedLocator(ticks))
     left.xaxis.set_minor_locator(NullLocator())

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from optiscope import SweepResult, SweepSpec, lr_find, plan
-from optiscope.plotting import save_figure
 from optiscope.cli._tuning import print_comparison
+from optiscope.plotting import save_figure
 from optiscope.sweeps import run_sweep
 
 IMAGES = Path(__file__).resolve().parent / "images"

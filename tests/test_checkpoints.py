@@ -20,7 +20,7 @@ from optiscope.data import make_dataset
 from optiscope.engine import EVERY_EPOCH, Checkpoint, CheckpointPolicy, train_reference
 from optiscope.engine._vectorized import VectorizedTrainer, train_vectorized
 from optiscope.models import build_mlp
-from optiscope.records import DataSpec, RunConfig, RunRecord
+from optiscope.records import DataSpec, RunConfig, RunRecord, ScheduleSpec
 
 SPEC = DataSpec(n=240)
 DATA = make_dataset(SPEC)
@@ -35,8 +35,10 @@ def _one_thread() -> Any:
     torch.set_num_threads(before)
 
 
-def _config(optimizer: str = "adamw", seed: int = 1, shuffle: bool = True, **hparams: Any):  # type: ignore[no-untyped-def]
+def _config(optimizer: str = "adamw", seed: int = 1, shuffle: bool = True,  # type: ignore[no-untyped-def]
+            schedule: ScheduleSpec | None = None, **hparams: Any):  # fmt: skip
     return RunConfig(
+        schedule=schedule or ScheduleSpec(),
         optimizer=optimizer,
         hparams=hparams,
         batch_size=16,
@@ -52,7 +54,7 @@ def _numbers(record: RunRecord) -> tuple[Any, ...]:
     """Everything but the wall-clock seconds."""
     c = record.curve
     return (record.status, record.diverged_epoch, c.epoch, c.step, c.samples,
-            c.valid_loss, c.train_loss)  # fmt: skip
+            c.valid_loss, c.train_loss, c.lr)  # fmt: skip
 
 
 def _taken(configs: Sequence[RunConfig]) -> tuple[list[RunRecord], dict[int, list[Checkpoint]]]:
@@ -77,7 +79,17 @@ GROUPS = {
     ],
     "rmsprop": [_config("rmsprop", lr=0.003, centered=a == 1, momentum=0.5 * b) for a, b in PAIRS],
     "adagrad-ordered": [_config("adagrad", lr=0.05, shuffle=False, seed=s) for s in (1, 2, 3)],
+    # lrs read per step from the step count the checkpoint restores
+    "scheduled": [
+        _config(lr=0.01, schedule=ScheduleSpec("cosine", warmup=5)),
+        _config(lr=0.01, schedule=ScheduleSpec("step", step_size=1, gamma=0.5)),
+        _config(lr=0.03, schedule=ScheduleSpec("onecycle")),
+        _config(lr=0.01),
+    ],
 }
+
+SCHEDULED = [ScheduleSpec("cosine", warmup=5), ScheduleSpec("step", step_size=1, gamma=0.5),
+             ScheduleSpec("onecycle")]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(GROUPS))
@@ -113,10 +125,17 @@ def test_a_resumed_curve_keeps_the_seconds_already_trained() -> None:
         assert record.curve.seconds[3] >= checkpoint.curve.seconds[-1]
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "sgd", "nadam"])
-def test_reference_resume_equals_an_uninterrupted_run(optimizer: str) -> None:
+@pytest.mark.parametrize(
+    ("optimizer", "schedule"),
+    [("adamw", None), ("sgd", None), ("nadam", None)]
+    + [("adamw", schedule) for schedule in SCHEDULED],
+)
+def test_reference_resume_equals_an_uninterrupted_run(
+    optimizer: str, schedule: ScheduleSpec | None
+) -> None:
+    """With a schedule, the resumed run replays the scheduler's steps (the same floats)."""
     hparams = {"lr": 0.01, "momentum": 0.9} if optimizer == "sgd" else {"lr": 0.01}
-    config = _config("adamw" if optimizer == "nadam" else optimizer, **hparams)
+    config = _config("adamw" if optimizer == "nadam" else optimizer, schedule=schedule, **hparams)
     factory = (lambda p: torch.optim.NAdam(p, lr=0.01)) if optimizer == "nadam" else None
     whole = train_reference(config, DATA, optimizer_factory=factory)
     taken: list[Checkpoint] = []

@@ -21,7 +21,7 @@ from optiscope.data import Dataset, make_dataset
 from optiscope.engine import train_reference
 from optiscope.engine._vectorized import VectorizedTrainer, lockstep_key, train_vectorized
 from optiscope.models import build_mlp
-from optiscope.records import DataSpec, RunConfig, RunRecord
+from optiscope.records import DataSpec, RunConfig, RunRecord, ScheduleSpec
 
 DATA = make_dataset()  # the exercise's friedman3: 700 train / 300 valid rows
 
@@ -29,6 +29,9 @@ DATA = make_dataset()  # the exercise's friedman3: 700 train / 300 valid rows
 # batch size 2 and 4, 5 rows at 8, 13 at 16, 29 at 32, 61 at 64).
 _ODD = make_dataset(DataSpec(n=1001, train_fraction=0.7003))
 ODD_DATA = Dataset.from_arrays(_ODD.X_train, _ODD.y_train, _ODD.X_valid, _ODD.y_valid)
+# 350 standardized rows: 22 steps at bs 16, and no config of the schedule tests diverges
+SMALL_SPEC = DataSpec(n=1000, train_fraction=0.35, standardize=True)
+SMALL = make_dataset(SMALL_SPEC)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -92,6 +95,7 @@ def assert_parity(configs: list[RunConfig], data: Dataset = DATA) -> list[RunRec
             theirs.step,
             theirs.samples,
         ), where
+        assert ours.lr == theirs.lr and len(ours.lr) == len(ours), where  # the lr each used
         for name in ("valid_loss", "train_loss"):
             mine, reference = getattr(ours, name), getattr(theirs, name)
             assert _same_numbers(mine, reference), (
@@ -208,6 +212,79 @@ def test_adagrad_with_lr_decay_decay_and_a_starting_sum() -> None:
         {"lr": 0.02, "eps": 1e-6, "lr_decay": 0.001},
     ]
     assert_parity([_config(optimizer="adagrad", hparams=h) for h in grid])
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "grid"),
+    [
+        ("nadam", [
+            {"lr": 0.002},
+            {"lr": 0.004, "betas": (0.8, 0.99), "momentum_decay": 0.01},
+            {"lr": 0.002, "weight_decay": 0.01},
+            {"lr": 0.002, "weight_decay": 0.1, "decoupled_weight_decay": True},
+        ]),
+        ("radam", [
+            {"lr": 0.001},
+            {"lr": 0.003, "betas": (0.9, 0.9)},  # rectified from its third step
+            {"lr": 0.001, "weight_decay": 0.01},
+            {"lr": 0.001, "weight_decay": 0.1, "decoupled_weight_decay": True},
+        ]),
+        ("adamax", [
+            {"lr": 0.002},
+            {"lr": 0.004, "betas": (0.8, 0.99), "eps": 1e-6},
+            {"lr": 0.002, "weight_decay": 0.01},
+        ]),
+    ],
+)  # fmt: skip
+def test_nadam_radam_and_adamax(optimizer: str, grid: list[dict[str, Any]]) -> None:
+    """Each group mixes L2 and decoupled decay (NAdam, RAdam), and RAdam configs on either
+    side of its rectification threshold at the same step. RAdam trains on standardized data:
+    its first steps are plain momentum SGD, which diverges on raw friedman3 at these lrs
+    (as torch's does; a diverged config's weights go on changing in a group, so they are not
+    compared)."""
+    spec = DataSpec(standardize=optimizer == "radam")
+    data = make_dataset(spec)
+    assert_parity([_config(optimizer=optimizer, hparams=h, data=spec) for h in grid], data)
+    assert_parity([_config(optimizer=optimizer, hparams=grid[0], data=spec)], data)  # K = 1
+
+
+# Every schedule, with settings that act within 2 epochs of 44 steps: torch's schedulers in
+# the reference loop, their values computed without torch in the vectorized engine.
+SCHEDULES = [
+    ScheduleSpec("constant"),
+    ScheduleSpec("step", step_size=1, gamma=0.5),
+    ScheduleSpec("multistep", milestones=(1,), gamma=0.2),
+    ScheduleSpec("exponential", gamma=0.7),
+    ScheduleSpec("cosine", eta_min=1e-4),
+    ScheduleSpec("cosine", warmup=20, warmup_start=0.1),
+    ScheduleSpec("linear", warmup=10),
+    ScheduleSpec("onecycle", pct_start=0.25),
+]
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd", "nadam"])
+def test_every_lr_schedule_in_one_group(optimizer: str) -> None:
+    """Configs with different schedules (and two lrs sharing one) train as one group; each
+    equals the plain loop with torch's scheduler, lrs and curves."""
+    hparams = {"momentum": 0.9, "nesterov": True} if optimizer == "sgd" else {}
+    configs = [
+        _config(
+            optimizer=optimizer,
+            hparams={**hparams, "lr": lr},
+            schedule=schedule,
+            data=SMALL_SPEC,
+        )
+        for schedule in SCHEDULES
+        for lr in (0.01, 0.003)
+    ]
+    records = assert_parity(configs, SMALL)
+    assert all(r.status == "done" for r in records)
+    assert len({r.curve.lr for r in records}) == len(configs)  # each its own lrs
+
+
+def test_one_scheduled_config_is_the_plain_run() -> None:
+    """K = 1: the per-step lr is one Python scalar, as torch passes it."""
+    assert_parity([_config(schedule=ScheduleSpec("onecycle"), data=SMALL_SPEC)], SMALL)
 
 
 def test_one_rmsprop_and_one_adagrad_config_are_the_plain_runs() -> None:

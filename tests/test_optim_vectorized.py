@@ -60,7 +60,28 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         )
     ]
     + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3, "initial_accumulator_value": 1.0}],
-}
+    # L2 or decoupled decay, with and without it, and momentum_decay away from its default
+    "nadam": [
+        {"lr": lr, "betas": betas, "weight_decay": wd, "momentum_decay": psi,
+         "decoupled_weight_decay": decoupled}
+        for lr, betas, wd, psi, decoupled in itertools.product(
+            (1.0, 0.01), ((0.9, 0.999), (0.0, 0.5)), (0.0, 0.1), (4e-3, 0.1), (False, True)
+        )
+    ] + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3, "betas": (0.5, 0.9)}],
+    # beta2 0.999: rectified from step 6; 0.9: from step 3 on; 0.5: never (rho_inf = 3)
+    "radam": [
+        {"lr": lr, "betas": (b1, b2), "weight_decay": wd, "decoupled_weight_decay": decoupled}
+        for lr, b1, b2, wd, decoupled in itertools.product(
+            (1.0, 0.01), (0.0, 0.9), (0.5, 0.9, 0.999), (0.0, 0.1), (False, True)
+        )
+    ] + [{"lr": 0.1, "eps": 0.0}, {"lr": 0.1, "eps": 1e-3}],
+    "adamax": [
+        {"lr": lr, "betas": betas, "weight_decay": wd, "eps": eps}
+        for lr, betas, wd, eps in itertools.product(
+            (1.0, 0.002), ((0.9, 0.999), (0.0, 0.5)), (0.0, 0.1), (1e-8, 1e-3)
+        )
+    ] + [{"lr": 0.1, "eps": 0.0}],
+}  # fmt: skip
 
 VECTORIZABLE = sorted(name for name, info in OPTIMIZERS.items() if info.vectorizable)
 
@@ -257,6 +278,17 @@ def _assert_state_equal(
                 _assert_same(ours[index][config], theirs[key], where)
     elif name == "adagrad":
         _assert_same(state.sum[index][config], theirs["sum"], where)
+        assert float(theirs["step"]) == state.step
+    elif name in ("nadam", "radam"):
+        _assert_same(state.exp_avg[index][config], theirs["exp_avg"], where)
+        _assert_same(state.exp_avg_sq[index][config], theirs["exp_avg_sq"], where)
+        assert float(theirs["step"]) == state.step
+        if name == "nadam":  # the float32 running product of the momentum schedule
+            key = (state.beta1[config], state.momentum_decay[config])
+            assert state.products[key].at(state.step) == theirs["mu_product"].item(), where
+    elif name == "adamax":
+        _assert_same(state.exp_avg[index][config], theirs["exp_avg"], where)
+        _assert_same(state.exp_inf[index][config], theirs["exp_inf"], where)
         assert float(theirs["step"]) == state.step
     else:  # pragma: no cover - a new optimizer needs its state compared here
         pytest.fail(f"compare the state of {name!r} in _assert_state_equal")

@@ -6,6 +6,7 @@ and provides ``make_store``; every test below then runs against it too.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -360,6 +361,7 @@ class TestSqliteStore(StoreContract):
             store.save_sweep("s", {}, _entries(0.1))
         with sqlite3.connect(path) as conn:  # as optiscope wrote it before checkpoints
             conn.execute("DROP TABLE checkpoints")
+            conn.execute("ALTER TABLE curves DROP COLUMN lr")  # (schema 3's)
             conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
         conn.close()
         with SqliteStore(path, create=False) as store:
@@ -370,6 +372,30 @@ class TestSqliteStore(StoreContract):
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         conn.close()
         assert version == (str(SCHEMA_VERSION),)
+
+    def test_a_schema_2_store_gains_the_lr_column_and_keeps_its_curves(
+        self, tmp_path: Path
+    ) -> None:
+        """Curves stored before lrs were recorded read back without lrs (not zeros); curves
+        stored after the migration keep theirs, value for value."""
+        path = tmp_path / "old.sqlite"
+        old, new = _entries(0.1, 0.2)
+        with SqliteStore(path) as store:
+            store.save_sweep("s", {}, [old, new])
+            store.put_record(_record(old.config))
+        with sqlite3.connect(path) as conn:  # as optiscope wrote it before schema 3
+            conn.execute("ALTER TABLE curves DROP COLUMN lr")
+            conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.close()
+        with SqliteStore(path, create=False) as store:
+            assert store.check() == []
+            lrs = (0.2, 0.1, 1 / 30)  # (1/30: a double that must come back as it went in)
+            record = _record(new.config)
+            store.put_record(dataclasses.replace(record, curve=dataclasses.replace(
+                record.curve, lr=lrs)))  # fmt: skip
+            first, second = store.runs("s")
+        assert len(first.curve) == 3 and first.curve.lr == ()
+        assert second.curve.lr == lrs
 
     def test_a_closed_store_says_so(self, tmp_path: Path) -> None:
         store = SqliteStore(tmp_path / "s.sqlite")

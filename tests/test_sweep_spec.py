@@ -10,7 +10,8 @@ import pytest
 
 from optiscope.errors import ConfigError
 from optiscope.optim import get_optimizer
-from optiscope.settings import SETTINGS
+from optiscope.records import ScheduleSpec
+from optiscope.settings import SCHEDULES, SETTINGS
 from optiscope.sweeps import SweepSpec
 
 SMALL = {"epochs": 2, "n": 200, "hidden": (8,)}
@@ -338,7 +339,53 @@ def test_every_setting_reaches_the_config() -> None:
     assert (data.name, data.n, data.sd, data.seed) == ("friedman1", 300, 0.5, 9)
     assert (data.train_fraction, data.standardize) == (0.6, True)
     others = {"betas", "beta1", "beta2", "eps"} | set(OTHER_OPTIMIZERS_SETTINGS)
-    assert set(values) | others == set(SETTINGS)
+    others |= {name for name, setting in SETTINGS.items() if setting.target == "schedule"}
+    assert set(values) | others == set(SETTINGS)  # (schedules: the test below)
+
+
+# A value other than the default for every schedule setting.
+SCHEDULE_VALUES = {
+    "warmup": 5,
+    "warmup_start": 0.2,
+    "step_size": 2,
+    "gamma": 0.5,
+    "milestones": (1, 3),
+    "eta_min": 1e-4,
+    "pct_start": 0.4,
+    "div_factor": 10.0,
+    "final_div_factor": 100.0,
+}
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+def test_every_schedule_setting_reaches_the_config(schedule: str) -> None:
+    taken = SCHEDULES[schedule][0]
+    assert set(SCHEDULE_VALUES) == {
+        name for name, setting in SETTINGS.items() if setting.target == "schedule"
+    } - {"schedule"}
+    values = {"schedule": schedule, "epochs": 4, "n": 100, **{k: SCHEDULE_VALUES[k] for k in taken}}
+    (point,) = SweepSpec(fixed=values).expand()
+    assert point.config.schedule == ScheduleSpec(schedule, **{k: SCHEDULE_VALUES[k] for k in taken})
+    assert point.config.schedule.settings == {k: SCHEDULE_VALUES[k] for k in taken}
+
+
+def test_a_schedule_setting_applies_to_the_schedules_that_take_it() -> None:
+    """``gamma`` in a ``step,cosine`` sweep sets the step schedule's gamma and leaves the
+    cosine configs alone (one config each, labelled without it); alone, with a schedule
+    that does not take it, it is refused before anything runs."""
+    spec = SweepSpec(grid={"schedule": ["step", "cosine"], "gamma": [0.5, 0.2]}, fixed={"n": 100})
+    points = spec.expand()
+    assert sorted((p.config.schedule.name, p.config.schedule.gamma) for p in points) == [
+        ("cosine", 0.1), ("step", 0.2), ("step", 0.5),
+    ]  # fmt: skip
+    cosine = next(p for p in points if p.config.schedule.name == "cosine")
+    assert "gamma" not in cosine.settings
+    with pytest.raises(ConfigError, match="`gamma` is not a setting of the cosine lr schedule"):
+        SweepSpec(fixed={"schedule": "cosine", "gamma": 0.5}).expand()
+    with pytest.raises(ConfigError, match="`warmup` = 10000 leaves no step for the cosine"):
+        SweepSpec(fixed={"schedule": "cosine", "warmup": 10000, "epochs": 2}).expand()
+    with pytest.raises(ConfigError, match="`milestones`"):
+        SweepSpec(fixed={"schedule": "multistep", "milestones": [0, 2]}).expand()
 
 
 # The settings SGD does not take, for the optimizers that take them.

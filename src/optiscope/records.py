@@ -273,8 +273,10 @@ class Curve:
     ``valid_loss`` is the validation metric (an RMSE, a log loss or an accuracy, see
     ``RunConfig.metric``) and ``train_loss`` the mean over the epoch's batches of the
     training loss the optimizer minimizes (MSE, or cross-entropy for a classification set):
-    different units. Both may hold NaN or inf at the epoch a run
-    diverged.
+    different units. Both may hold NaN or inf at the epoch a run diverged. ``lr`` is the lr
+    the epoch's last optimizer step used (what an lr schedule set; the same for every step of
+    an epoch with a per-epoch schedule); it is empty for curves stored before optiscope
+    recorded it.
     """
 
     epoch: tuple[int, ...] = ()
@@ -283,9 +285,12 @@ class Curve:
     seconds: tuple[float, ...] = ()
     valid_loss: tuple[float, ...] = ()
     train_loss: tuple[float, ...] = ()
+    lr: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        lengths = {len(getattr(self, f.name)) for f in fields(self)}
+        lengths = {len(getattr(self, f.name)) for f in fields(self) if f.name != "lr"}
+        if self.lr:
+            lengths.add(len(self.lr))
         if len(lengths) > 1:
             raise ValueError(f"Curve fields must have equal lengths, got {sorted(lengths)}")
 
@@ -300,6 +305,7 @@ class Curve:
             "seconds": list(self.seconds),
             "valid_loss": _nan_to_none(self.valid_loss),
             "train_loss": _nan_to_none(self.train_loss),
+            "lr": list(self.lr),
         }
 
     @classmethod
@@ -311,6 +317,7 @@ class Curve:
             seconds=tuple(float(v) for v in data["seconds"]),
             valid_loss=_none_to_nan(data["valid_loss"]),
             train_loss=_none_to_nan(data["train_loss"]),
+            lr=tuple(float(v) for v in data.get("lr") or ()),
         )
 
 

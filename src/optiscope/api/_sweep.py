@@ -38,12 +38,24 @@ def sweep(
     centered: Any = None,
     lr_decay: Any = None,
     initial_accumulator_value: Any = None,
+    momentum_decay: Any = None,
+    decoupled_weight_decay: Any = None,
     batch_size: Any = None,
     epochs: Any = None,
     hidden: Any = None,
     activation: Any = None,
     metric: Any = None,
     shuffle: Any = None,
+    schedule: Any = None,
+    warmup: Any = None,
+    warmup_start: Any = None,
+    step_size: Any = None,
+    gamma: Any = None,
+    milestones: Any = None,
+    eta_min: Any = None,
+    pct_start: Any = None,
+    div_factor: Any = None,
+    final_div_factor: Any = None,
     dataset: Any = None,
     n: Any = None,
     noise: Any = None,
@@ -72,12 +84,20 @@ def sweep(
     Args:
         spec: a :class:`SweepSpec` or a spec file (TOML, YAML, JSON); settings passed here
             override it.
-        optimizer: ``adamw``, ``adam``, ``sgd``, ``rmsprop`` or ``adagrad``.
+        optimizer: ``adamw``, ``adam``, ``sgd``, ``rmsprop``, ``adagrad``, ``nadam``,
+            ``radam`` or ``adamax``.
         lr, weight_decay, betas, beta1, beta2, eps, momentum, dampening, nesterov, alpha,
-            centered, lr_decay, initial_accumulator_value: optimizer hyperparameters in
+            centered, lr_decay, initial_accumulator_value, momentum_decay,
+            decoupled_weight_decay: optimizer hyperparameters in
             ``torch.optim`` spelling (``beta1``/``beta2`` as in the exercise). A
             hyperparameter only some swept optimizers take applies to those.
         batch_size, epochs, hidden, activation, metric, shuffle: training settings.
+        schedule: the lr schedule, one of ``torch.optim.lr_scheduler``'s (``constant``,
+            ``step``, ``multistep``, ``exponential``, ``cosine``, ``linear``, ``onecycle``),
+            equal to it bit for bit in either engine; ``lr`` is its base lr.
+        warmup, warmup_start, step_size, gamma, milestones, eta_min, pct_start, div_factor,
+            final_div_factor: the schedules' settings (``milestones=[10, 20]``; a list of
+            lists is swept). A setting only some swept schedules take applies to those.
         dataset, n, noise, data_seed, train_fraction, standardize: the data.
         seed: one seed for every config (when ``seeds`` is not given).
         seeds: ``5`` for seeds 0-4, or a list; seeds are paired across configs (same initial

@@ -18,14 +18,17 @@ from optiscope.optim import get_optimizer
 from optiscope.plotting import (
     LOSS_FLOOR,
     BandsData,
+    CurvesData,
     DecisionData,
     build_bands,
+    build_lr_curves,
     figure_html,
     figure_png,
     interval,
     paired_differences,
     render_band_panels,
     render_bands,
+    render_curves,
     render_decision_boundaries,
     save_figure,
 )
@@ -241,6 +244,7 @@ class SweepResult:
                 "seconds",
                 "valid_loss",
                 "train_loss",
+                "lr",
             )
         }
         for run in self.runs:
@@ -262,6 +266,7 @@ class SweepResult:
                 columns[name] += [value] * length
             for name in ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"):
                 columns[name] += list(getattr(curve, name))
+            columns["lr"] += list(curve.lr) if curve.lr else [math.nan] * length
         frame = pd.DataFrame(columns)
         frame["config"] = pd.Categorical(frame["config"], categories=self.labels, ordered=True)
         return frame
@@ -571,6 +576,31 @@ class SweepResult:
             ConfigError: for data that is not a 2-D classification set, or no finished run.
         """
         return render_decision_boundaries(self.decision_data(seed=seed, resolution=resolution))
+
+    def lr_data(self, x: str = "epoch", *, log_y: bool = False) -> CurvesData:
+        """:meth:`plot_lr`'s figure as plain data."""
+        groups = [g for g in self._groups if g.seeds]
+        return build_lr_curves(
+            [g.seeds[0][1] for g in groups],  # (a config's seeds share their lrs)
+            [g.label for g in groups],
+            x=x,
+            log_y=log_y,
+            title=f"lr per {x}: {self.name}",
+        )
+
+    def plot_lr(self, x: str = "epoch", *, log_y: bool = False, ax: Axes | None = None) -> Figure:
+        """The lr each config used, per epoch (the lr of the epoch's last optimizer step):
+        its lr schedule, as it ran.
+
+        Args:
+            x: ``epoch``, ``step``, ``samples`` or ``seconds``.
+            log_y: logarithmic y-axis.
+            ax: matplotlib axes to draw into; ``None`` makes a new figure.
+
+        Raises:
+            ConfigError: for an unknown ``x``.
+        """
+        return render_curves(self.lr_data(x, log_y=log_y), ax)
 
     def save(self, path: str | Path, **options: Any) -> Path:
         """Save :meth:`plot`'s figure as PNG, SVG or PDF (by suffix); ``options`` as

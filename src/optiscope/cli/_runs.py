@@ -353,6 +353,37 @@ def runs_boundaries(
     click.echo(f"wrote {save_figure(figure, path, close=True)}", err=True)
 
 
+@runs_group.command("lr")
+@click.argument("name")
+@STORE_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Figure file (.png, .svg or .pdf)  [default: lr-NAME.png]",
+)
+@click.option(
+    "--x",
+    "x_axis",
+    default="epoch",
+    show_default=True,
+    type=click.Choice(["epoch", "step", "samples", "seconds"]),
+    help="x-axis of the figure.",
+)
+@click.option("--log-y", is_flag=True, help="Logarithmic y-axis.")
+def runs_lr(name: str, store: Path | None, out: Path | None, x_axis: str, log_y: bool) -> None:
+    """Draw the lr each config of a sweep used, per epoch (its lr schedule, as it ran)."""
+    from optiscope.api import SweepResult
+    from optiscope.plotting import save_figure
+
+    path = out or Path(f"lr-{name}.png")
+    check_output(path, FIGURE_SUFFIXES, "--out")
+    with user_mistake():
+        result = SweepResult.load(name, store=store)
+        figure = result.plot_lr(x_axis, log_y=log_y)
+    click.echo(f"wrote {save_figure(figure, path, close=True)}", err=True)
+
+
 @runs_group.command("export")
 @click.argument("name")
 @STORE_OPTION

@@ -26,6 +26,7 @@ _GRAMMAR = {
     "bool": "true or false",
     "widths": "layer widths joined by x (50x50), networks separated by commas",
     "pair": "pairs beta1:beta2 (0.9:0.999), separated by commas",
+    "ints": "epochs joined by x (10x20), lists separated by commas",
     "str": "names",
 }
 # (one value, several values)
@@ -33,6 +34,7 @@ _EXAMPLES = {
     "bool": ("true or false", "true, false or true,false"),
     "widths": ("widths joined by x, e.g. 50x50", "widths joined by x, e.g. 50x50,100"),
     "pair": ("as beta1:beta2, e.g. 0.9:0.999", "as beta1:beta2, e.g. 0.9:0.999,0.5:0.9"),
+    "ints": ("joined by x, e.g. 10x20", "joined by x, e.g. 10x20,5x10x15"),
 }
 
 
@@ -47,7 +49,7 @@ def _parse_one(setting: Setting, piece: str) -> Any:
             if piece.lower() in _TRUE | _FALSE:
                 return piece.lower() in _TRUE
             raise ValueError(piece)
-        if kind == "widths":
+        if kind in ("widths", "ints"):
             return tuple(int(w) for w in piece.lower().split("x"))
         if kind == "pair":
             parts = piece.split(":")

@@ -3,13 +3,17 @@
 It does what the exercise's ``train_valid`` does, written out in Python: batches in dataset
 order (seeded shuffling on request), MSE loss (cross-entropy for a classification set),
 ``opt.zero_grad(); loss.backward(); opt.step()`` per batch, validation after every epoch.
-Any ``nn.Module`` factory and any ``torch.optim`` optimizer can be plugged in.
+Any ``nn.Module`` factory and any ``torch.optim`` optimizer can be plugged in. The config's lr
+schedule is torch's own scheduler on that optimizer (see
+:func:`optiscope.optim.make_torch_scheduler`), stepped after each optimizer step or after each
+epoch, as torch's docs step it.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -22,7 +26,7 @@ from optiscope.engine._checkpoint import Checkpoint, CheckpointPolicy, skip_epoc
 from optiscope.engine._metrics import evaluate
 from optiscope.engine._validate import validate_config
 from optiscope.models import build_mlp
-from optiscope.optim import get_optimizer
+from optiscope.optim import get_optimizer, make_torch_scheduler
 from optiscope.records import Curve, RunConfig, RunRecord
 
 __all__ = ["EpochCallback", "train_reference"]
@@ -56,7 +60,8 @@ def train_reference(
         model_factory: builds the network; default: :func:`optiscope.models.build_mlp`
             with ``config.hidden``, ``config.activation`` and ``config.seed``.
         optimizer_factory: builds the optimizer from the parameters; default: the registered
-            optimizer's ``torch.optim`` class with ``config.hparams``.
+            optimizer's ``torch.optim`` class with ``config.hparams``. ``config.schedule``
+            schedules its lr either way.
         device: where to train.
         on_epoch: called as ``on_epoch(epoch, valid_loss, train_loss)`` after each epoch.
         resume: a checkpoint of this engine to go on from (the model's ``state_dict`` and
@@ -102,6 +107,11 @@ def train_reference(
     # Regression: MSE on (B, 1) targets; classification: cross-entropy of (B, C) logits
     # against (B,) labels, what nn.CrossEntropyLoss() computes.
     loss_of = F.cross_entropy if data.n_classes else F.mse_loss
+    steps_per_epoch = -(-data.n_train // config.batch_size)
+    scheduler = make_torch_scheduler(
+        config.schedule, optimizer, steps_per_epoch=steps_per_epoch, epochs=config.epochs
+    )
+    per_step = config.schedule.per_step
 
     columns: dict[str, list[float]] = {name: [] for name in Curve.__dataclass_fields__}
     status, diverged_epoch = "done", None
@@ -117,6 +127,11 @@ def train_reference(
             resume.curve.seconds[-1],
         )
         skip_epochs(order, trained)  # the same permutations from here on
+        if scheduler is not None:  # the scheduler's own steps replayed: the same floats
+            with warnings.catch_warnings():  # (torch warns: no optimizer step came first)
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(trained * steps_per_epoch if per_step else trained):
+                    scheduler.step()
     clock = (checkpoints or CheckpointPolicy()).clock()
     start = time.perf_counter()
     for epoch in range(trained + 1, config.epochs + 1):
@@ -130,15 +145,21 @@ def train_reference(
             optimizer.zero_grad()
             loss = loss_of(model(xb), yb)
             loss.backward()
+            lr = float(optimizer.param_groups[0]["lr"])  # what this step uses
             optimizer.step()
+            if scheduler is not None and per_step:
+                scheduler.step()
             losses.append(float(loss.item()))
             steps += 1
             samples += int(xb.shape[0])
+        if scheduler is not None and not per_step:
+            scheduler.step()
         train_loss = sum(losses) / len(losses)
         valid_loss = evaluate(model, X_valid, y_valid, config.metric, config.batch_size)
+        seconds = before + time.perf_counter() - start
         for name, value in zip(
-            ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"),
-            (epoch, steps, samples, before + time.perf_counter() - start, valid_loss, train_loss),
+            ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss", "lr"),
+            (epoch, steps, samples, seconds, valid_loss, train_loss, lr),
             strict=True,
         ):
             columns[name].append(value)
@@ -161,7 +182,10 @@ def train_reference(
 
 
 def _curve(columns: dict[str, list[float]]) -> Curve:
-    return Curve(**{name: tuple(values) for name, values in columns.items()})  # type: ignore[arg-type]
+    values = {name: tuple(values) for name, values in columns.items()}
+    if len(values["lr"]) != len(values["epoch"]):  # resumed from a checkpoint without lrs
+        values["lr"] = ()
+    return Curve(**values)  # type: ignore[arg-type]
 
 
 def _checkpoint(

@@ -7,6 +7,8 @@ step runs the forward, backward and optimizer update of all K at once, and every
 what :func:`optiscope.engine.train_reference` computes for each config alone: the same batches
 in the same order, the same float32 operations (see :mod:`optiscope.engine._stacked_net` and
 the optimizers' vectorized updates), the same per-batch losses summed as Python floats.
+Configs may differ in their lr schedule: each config's lr of every step is computed as torch's
+scheduler sets it (:func:`optiscope.optim.scheduled_lrs`) and read by the update at each step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,7 +36,7 @@ from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._validate import validate_config
 from optiscope.errors import ConfigError
 from optiscope.models import StackedLayout, stack_mlps, unstack_mlp
-from optiscope.optim import get_optimizer, matches_reference
+from optiscope.optim import StepLrs, get_optimizer, lr_at, matches_reference, scheduled_lrs
 from optiscope.records import Curve, RunConfig, RunRecord
 
 __all__ = ["VectorizedTrainer", "lockstep_key", "train_vectorized"]
@@ -120,6 +123,22 @@ class VectorizedTrainer:
         self.info = get_optimizer(first.optimizer)
         assert self.info.init_state is not None and self.info.step is not None
         hparams = [self.info.complete(c.hparam_dict) for c in configs]  # (checked above)
+        steps_per_epoch = -(-self.data.n_train // first.batch_size)
+        schedules: dict[tuple[Any, float], StepLrs] = {}  # configs that share one, share it
+        for config, values in zip(configs, hparams, strict=True):
+            if config.schedule.name != "constant":
+                key = (config.schedule, values["lr"])
+                if key not in schedules:
+                    schedules[key] = StepLrs(
+                        scheduled_lrs(
+                            config.schedule,
+                            values["lr"],
+                            steps_per_epoch=steps_per_epoch,
+                            epochs=first.epochs,
+                        )
+                    )
+                values["lr"] = schedules[key]
+        self.lrs = [values["lr"] for values in hparams]  # float or StepLrs, per config
         if not matches_reference(self.info, hparams, self.device):
             raise InexactError(
                 f"{self.info.title}'s vectorized update does not reproduce torch.optim on "
@@ -270,6 +289,7 @@ class VectorizedTrainer:
                 row["seconds"].append(before[i] + seconds)
                 row["valid_loss"].append(valid_loss)
                 row["train_loss"].append(train_loss)
+                row["lr"].append(lr_at(self.lrs[i], epoch * len(starts)))  # its last step's
                 if not (math.isfinite(valid_loss) and math.isfinite(train_loss)):
                     finished[i] = _record(c, row, "diverged", epoch)
                 elif epoch == config.epochs:
@@ -328,7 +348,10 @@ def train_vectorized(
 
 
 def _curve(row: dict[str, list[float]]) -> Curve:
-    return Curve(**{name: tuple(values) for name, values in row.items()})  # type: ignore[arg-type]
+    values = {name: tuple(values) for name, values in row.items()}
+    if len(values["lr"]) != len(values["epoch"]):  # resumed from a checkpoint without lrs
+        values["lr"] = ()
+    return Curve(**values)  # type: ignore[arg-type]
 
 
 def _record(

@@ -47,6 +47,7 @@ __all__ = [
     "lr_at",
     "lrs_of",
     "select_where",
+    "weight_decayed",
 ]
 
 Kind = Literal["float", "bool", "betas"]
@@ -246,6 +247,42 @@ def select_where(flags: Sequence[bool], if_true: Tensor, if_false: Tensor) -> Te
         return if_false
     mask = torch.tensor(list(flags), device=if_true.device)
     return torch.where(mask.view(-1, *([1] * (if_true.dim() - 1))), if_true, if_false)
+
+
+def weight_decayed(
+    p: Tensor,
+    g: Tensor,
+    cache: ColumnCache,
+    *,
+    lrs: Sequence[Lr],
+    weight_decay: Sequence[float],
+    decoupled: Sequence[bool],
+    step: int,
+) -> Tensor:
+    """Weight decay of K configs as ``torch.optim``'s NAdam and RAdam apply it: where
+    ``wd != 0``, ``p.mul_(1 - lr * wd)`` (decoupled, ``p`` changed in place) or
+    ``g = g.add(p, alpha=wd)`` (L2). Returns the gradient to go on with.
+
+    The decoupled factor is ``1.0`` for configs without it (``x * 1.0`` is ``x``, bit for
+    bit) and is read per step when an lr changes with the step.
+    """
+    if any(wd != 0 and d for wd, d in zip(weight_decay, decoupled, strict=True)):
+        keys = [
+            (lr, wd if d else 0.0) for lr, wd, d in zip(lrs, weight_decay, decoupled, strict=True)
+        ]
+        distinct = cache.distinct.setdefault("decoupled decay", Distinct(keys))
+        p.mul_(distinct.column_at("decoupled decay", _decay_factor, step, p))
+    l2 = [wd != 0 and not d for wd, d in zip(weight_decay, decoupled, strict=True)]
+    if any(l2):
+        wd_column = cache.column(
+            "l2", [wd if f else 0.0 for wd, f in zip(weight_decay, l2, strict=True)], p
+        )
+        g = select_where(l2, torch.addcmul(g, p, wd_column), g)  # (K, *shape)
+    return g
+
+
+def _decay_factor(lr_wd: tuple[Lr, float], t: float) -> float:
+    return 1 - lr_at(lr_wd[0], t) * lr_wd[1]
 
 
 @dataclass(frozen=True)

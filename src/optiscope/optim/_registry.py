@@ -5,15 +5,18 @@ from __future__ import annotations
 from optiscope.errors import ConfigError
 from optiscope.optim._adagrad import ADAGRAD
 from optiscope.optim._adam import ADAM
+from optiscope.optim._adamax import ADAMAX
 from optiscope.optim._adamw import ADAMW
 from optiscope.optim._base import OptimizerInfo
+from optiscope.optim._nadam import NADAM
+from optiscope.optim._radam import RADAM
 from optiscope.optim._rmsprop import RMSPROP
 from optiscope.optim._sgd import SGD
 
 __all__ = ["OPTIMIZERS", "get_optimizer"]
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
-    info.name: info for info in (ADAMW, ADAM, SGD, RMSPROP, ADAGRAD)
+    info.name: info for info in (ADAMW, ADAM, SGD, RMSPROP, ADAGRAD, NADAM, RADAM, ADAMAX)
 }
 
 

@@ -62,6 +62,7 @@ from optiscope.plotting._landscapes import (
     render_race,
     render_surface,
 )
+from optiscope.plotting._lr import LR_LABEL, build_lr_curves
 from optiscope.plotting._lr_find import (
     CheckLine,
     LrFindData,
@@ -79,6 +80,7 @@ __all__ = [
     "FIGURE_FORMATS",
     "GOALS",
     "LOSS_FLOOR",
+    "LR_LABEL",
     "PATH_COLORS",
     "X_AXES",
     "BandLine",
@@ -112,6 +114,7 @@ __all__ = [
     "build_decision_boundaries",
     "build_fair_comparison",
     "build_heatmap",
+    "build_lr_curves",
     "build_lr_find",
     "build_paths",
     "build_race",

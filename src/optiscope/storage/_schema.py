@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["CHECKPOINTS", "MIGRATIONS", "SCHEMA", "SCHEMA_VERSION", "TABLES"]
+__all__ = ["CHECKPOINTS", "CURVE_LR", "MIGRATIONS", "SCHEMA", "SCHEMA_VERSION", "TABLES"]
 
 #: Bump with a migration in ``_sqlite.py`` when a table changes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES: tuple[str, ...] = ("meta", "sweeps", "runs", "sweep_runs", "curves", "checkpoints")
 
@@ -19,7 +19,10 @@ CHECKPOINTS = """CREATE TABLE IF NOT EXISTS checkpoints (
 """A running config's latest training state (schema 2): written at epoch ends, deleted with
 its final record. Schema 1 stores gain the table when opened (see ``MIGRATIONS``)."""
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: (CHECKPOINTS,)}
+CURVE_LR = "ALTER TABLE curves ADD COLUMN lr REAL"
+"""The lr of each epoch's last optimizer step (schema 3); NULL in curves stored before it."""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: (CHECKPOINTS,), 2: (CURVE_LR,)}
 """By schema version: the statements that bring a store of that version to the next."""
 
 SCHEMA: tuple[str, ...] = (
@@ -65,6 +68,7 @@ SCHEMA: tuple[str, ...] = (
         seconds REAL NOT NULL,
         valid_loss REAL,           -- NULL where the loss was NaN (sqlite keeps no NaN)
         train_loss REAL,
+        lr REAL,                   -- lr of the epoch's last step; NULL before schema 3
         PRIMARY KEY (key, epoch)
     ) WITHOUT ROWID""",
     CHECKPOINTS,

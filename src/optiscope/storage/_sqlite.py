@@ -474,7 +474,7 @@ class SqliteStore:
                 by_key = self._curves(
                     conn,
                     "SELECT c.key, c.epoch, c.step, c.samples, c.seconds, c.valid_loss, "
-                    "c.train_loss FROM curves c JOIN sweep_runs sr ON sr.key = c.key "
+                    "c.train_loss, c.lr FROM curves c JOIN sweep_runs sr ON sr.key = c.key "
                     "WHERE sr.sweep = ? ORDER BY c.key, c.epoch",
                     (name,),
                 )
@@ -484,14 +484,17 @@ class SqliteStore:
     def _curves(conn: sqlite3.Connection, query: str, args: Sequence[Any]) -> dict[str, Curve]:
         columns: dict[str, list[list[Any]]] = {}
         for key, *values in conn.execute(query, args):
-            table = columns.setdefault(key, [[] for _ in range(6)])
+            table = columns.setdefault(key, [[] for _ in range(7)])
             for column, value in zip(table, values, strict=True):
                 column.append(value)
+        for table in columns.values():  # a curve stored before lrs were recorded has none
+            if None in table[-1]:
+                table[-1] = []
         return {
             key: Curve.from_dict(
                 dict(
                     zip(
-                        ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"),
+                        ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss", "lr"),
                         table,
                         strict=True,
                     )
@@ -617,15 +620,17 @@ class SqliteStore:
         key = record.config.key()
         now = time.time()
         curve = record.curve
+        lrs: Sequence[float | None] = curve.lr or [None] * len(curve)
         points = [
-            (key, e, s, n, sec, _float_or_none(v), _float_or_none(t))
-            for e, s, n, sec, v, t in zip(
+            (key, e, s, n, sec, _float_or_none(v), _float_or_none(t), lr)
+            for e, s, n, sec, v, t, lr in zip(
                 curve.epoch,
                 curve.step,
                 curve.samples,
                 curve.seconds,
                 curve.valid_loss,
                 curve.train_loss,
+                lrs,
                 strict=True,
             )
         ]
@@ -638,8 +643,9 @@ class SqliteStore:
             conn.execute("DELETE FROM curves WHERE key = ?", (key,))
             conn.execute("DELETE FROM checkpoints WHERE key = ?", (key,))  # (it is final now)
             conn.executemany(
-                "INSERT INTO curves (key, epoch, step, samples, seconds, valid_loss, train_loss) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO curves "
+                "(key, epoch, step, samples, seconds, valid_loss, train_loss, lr) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 points,
             )
             conn.execute(

@@ -12,11 +12,12 @@ from typing import Any
 
 from optiscope.data import resolve_data_spec, split_problem, task_of
 from optiscope.errors import ConfigError
-from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer
-from optiscope.records import DataSpec, RunConfig
+from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer, schedule_problem
+from optiscope.records import DataSpec, RunConfig, ScheduleSpec
 from optiscope.settings import (
     BETA_PARTS,
     METRICS,
+    SCHEDULES,
     SETTINGS,
     Metric,
     default,
@@ -41,10 +42,17 @@ def data_settings(spec: DataSpec) -> dict[str, Any]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-def applies(setting: str, optimizer: str) -> bool:
-    """Whether ``setting`` affects a run of ``optimizer`` (``momentum`` does not for AdamW)."""
+def applies(setting: str, optimizer: str, schedule: str = "constant") -> bool:
+    """Whether ``setting`` affects a run of ``optimizer`` with lr ``schedule`` (``momentum``
+    does not for AdamW, ``gamma`` does not for a cosine schedule)."""
     known = SETTINGS.get(setting)
+    if known is not None and known.target == "schedule" and setting != "schedule":
+        return _schedule_takes(schedule, setting)
     return known is None or known.target != "hparam" or _optimizer_takes(optimizer, setting)
+
+
+def _schedule_takes(schedule: Any, setting: str) -> bool:
+    return isinstance(schedule, str) and setting in SCHEDULES.get(schedule, ((), ""))[0]
 
 
 def _optimizer_takes(name: str, hparam: str) -> bool:
@@ -62,6 +70,7 @@ def build_config(
     *,
     own: Collection[str] = (),
     data: DataSpec | None = None,
+    schedules: Sequence[str] = (),
 ) -> tuple[RunConfig | None, list[str]]:
     """Turn one set of setting values into a complete, normalized :class:`RunConfig`.
 
@@ -75,9 +84,12 @@ def build_config(
             (``momentum`` in an ``adamw,sgd`` sweep applies to SGD only), and is a problem
             otherwise.
         own: settings that belong to this config alone (an explicit config's): one its
-            optimizer does not take is always a problem, never dropped.
+            optimizer (or lr schedule) does not take is always a problem, never dropped.
         data: the data spec to use instead of the data settings (user arrays); data
             settings in ``values`` are then a problem.
+        schedules: every lr schedule in the sweep; a schedule setting this config's
+            schedule does not take is dropped when another of them takes it (``gamma`` in a
+            ``step,cosine`` sweep), as for ``optimizers``.
 
     Returns:
         ``(config, [])`` when the values can run, else ``(None, problems)``. Hyperparameters
@@ -101,6 +113,8 @@ def build_config(
         problems.append(f"`betas` and {parts} are both given; give betas or beta1/beta2")
     hparams, found = _hparams(values, info, optimizers, own)
     problems += found
+    schedule, found = _schedule(values, schedules, own)
+    problems += found
 
     chosen: dict[str, Any] = {}
     for name, setting in SETTINGS.items():
@@ -121,7 +135,7 @@ def build_config(
         problems += found
     if data is not None and "metric" in chosen:
         problems += METRICS[chosen["metric"]].problems_on(task_of(data), data.name)
-    if problems or info is None:
+    if problems or info is None or schedule is None:
         return None, problems
     config = RunConfig(
         optimizer=info.name,
@@ -134,8 +148,45 @@ def build_config(
         data=data,
         metric=chosen.get("metric", Metric.default_for(task_of(data))),
         shuffle=bool(chosen.get("shuffle", default("shuffle"))),
+        schedule=schedule,
     )
+    if data.name != "custom":  # (arrays: checked when the engine sees their size)
+        n_train = round(data.n * data.train_fraction)
+        found_problem = schedule_problem(
+            schedule, steps_per_epoch=-(-n_train // config.batch_size), epochs=config.epochs
+        )
+        if found_problem is not None:
+            return None, [found_problem]
     return config, []
+
+
+def _schedule(
+    values: Mapping[str, Any], schedules: Sequence[str], own: Collection[str]
+) -> tuple[ScheduleSpec | None, list[str]]:
+    """The lr schedule from ``values`` (its settings normalized: ``gamma=1`` is ``1.0``),
+    and every problem with it."""
+    name = values.get("schedule", default("schedule"))
+    problems = SETTINGS["schedule"].problems(name)
+    chosen: dict[str, Any] = {}
+    for setting, rule in SETTINGS.items():
+        if rule.target != "schedule" or setting == "schedule" or setting not in values:
+            continue
+        found = rule.problems(values[setting])
+        problems += found
+        if _schedule_takes(name, setting) or name not in SCHEDULES:
+            if not found:
+                value = values[setting]
+                chosen[setting] = float(value) if rule.kind == "float" else value
+            continue
+        others = any(_schedule_takes(other, setting) for other in schedules)
+        if setting in own or not others:
+            taken = ", ".join(SCHEDULES[name][0]) or "no settings"
+            problems.append(
+                f"`{setting}` is not a setting of the {name} lr schedule; it takes: {taken}"
+            )
+    if problems:
+        return None, problems
+    return ScheduleSpec(name=name, **chosen), []
 
 
 def _hparams(

@@ -413,6 +413,11 @@ class SweepSpec:
             {values.get("optimizer", default("optimizer")) for values, _, _ in combinations}
         )
         optimizers = [o for o in optimizers if isinstance(o, str)]
+        schedules = sorted(
+            {values.get("schedule", default("schedule")) for values, _, _ in combinations},
+            key=str,
+        )
+        schedules = [s for s in schedules if isinstance(s, str)]
         points: list[SweepPoint] = []
         failures: dict[str, list[int]] = {}
         labels: dict[int, str] = {}  # config number -> its settings, for one-config problems
@@ -421,7 +426,7 @@ class SweepSpec:
         for values, settings, own in combinations:
             seeds = self._checked_seeds(values)
             first = {**values, "seed": seeds[0]}
-            config, found = build_config(first, optimizers, own=own, data=data)
+            config, found = build_config(first, optimizers, own=own, data=data, schedules=schedules)
             numbers = range(number + 1, number + 1 + len(seeds))
             for problem in found:
                 failures.setdefault(problem, []).extend(numbers)
@@ -430,7 +435,11 @@ class SweepSpec:
             number += len(seeds)
             if config is None:
                 continue
-            shown = {k: v for k, v in settings.items() if applies(k, config.optimizer)}
+            shown = {
+                k: v
+                for k, v in settings.items()
+                if applies(k, config.optimizer, config.schedule.name)
+            }
             for seed in seeds:
                 seeded = config if seed == config.seed else config.replace(seed=seed)
                 key = seeded.key()

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from optiscope import SweepResult, SweepSpec, lr_find, plan
+import optiscope
+from optiscope import SweepResult, lr_find
 from optiscope.cli._tuning import print_comparison
 from optiscope.plotting import save_figure
-from optiscope.sweeps import run_sweep
 
 IMAGES = Path(__file__).resolve().parent / "images"
 pd.set_option("display.width", 200)
@@ -27,10 +27,10 @@ pd.set_option("display.max_columns", 30)
 
 
 def sweep(*, seeds: int, name: str, store: Path, **values: object) -> SweepResult:
-    """What ``optiscope sweep`` does with these settings: plan, run, read back."""
-    checked = plan(SweepSpec.from_values(values, seeds=seeds, name=name), max_configs=None)
-    run = run_sweep(checked, store=store, progress=True)
-    return SweepResult.load(run.name, store=store, run=run)
+    """``optiscope.sweep`` with a progress bar and no size cap (the fair sweep has 768 runs)."""
+    return optiscope.sweep(
+        seeds=seeds, name=name, store=store, progress=True, max_configs=None, **values
+    )
 
 
 def spirals(store: Path) -> None:
@@ -60,14 +60,16 @@ def schedules(store: Path) -> None:
     result = sweep(
         schedule=["constant", "cosine"],
         warmup=[0, 100],
-        lr=[0.03, 0.01, 0.003],
+        lr=[0.1, 0.03, 0.01],
         seeds=5,
         name="schedules",
         store=store,
     )
-    result.save(IMAGES / "problems-schedules.png", facet="schedule")
-    show = ["rank", "config", "status", "final_mean", "final_sd", "final_ci_low", "final_ci_high"]
-    print(result.summary()[show].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    result.save(IMAGES / "problems-schedules.png", facet="lr")
+    save_figure(result.plot_lr(x="step"), IMAGES / "problems-schedules-lr.png", close=True)
+    show = ["rank", "config", "final_mean", "final_sd", "diff_mean", "diff_ci_low", "diff_ci_high"]
+    summary = result.summary(baseline={"lr": 0.03, "schedule": "constant"})
+    print(summary[show].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 def lr_find_part() -> None:

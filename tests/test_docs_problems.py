@@ -5,7 +5,8 @@ own settings (``docs/make_figures_problems.py``). Every ``optiscope sweep`` and 
 lr-find`` line gets ``--epochs 2 --n 200 --hidden 8`` appended (later flags override earlier
 ones); ``lr-find`` also ``--steps 30``; the four-optimizer sweep gets two lrs, two weight
 decays and two seeds instead of its 8 x 8 grid and 3 seeds (the comparison needs only some
-grid to compute); ``runs boundaries`` gets ``--resolution 20``. Python blocks run in one
+grid to compute); the schedule sweep gets ``--warmup 0,5`` (two epochs have 18 steps);
+``runs boundaries`` gets ``--resolution 20``. Python blocks run in one
 namespace after the commands before them.
 """
 
@@ -44,6 +45,8 @@ def _steps() -> list[tuple[str, str]]:
 def _small(args: list[str]) -> list[str]:
     if args[0] == "sweep":
         extra = SMALL_GRID if "four-optimizers" in args else []
+        if "--warmup" in args:  # (2 epochs of 9 steps: a warmup of 100 leaves no decay)
+            extra = ["--warmup", "0,5"]
         return [*args, *SMALL, *extra]
     if args[0] == "lr-find":
         return [*args, *SMALL, "--steps", "30"]

@@ -19,6 +19,7 @@ from optiscope.engine import lr_ramp, lr_range_test, smooth_losses, stop_index
 from optiscope.errors import ConfigError
 from optiscope.models import build_mlp
 from optiscope.optim import get_optimizer
+from optiscope.plotting import build_check
 from optiscope.records import DataSpec, RunConfig
 
 # 140 training rows at batch size 16: 9 steps an epoch, the last of 12 rows; 40 steps span
@@ -170,6 +171,16 @@ def test_suggest_returns_every_method() -> None:
     marks = suggest(lrs, smooth_losses(losses), 100)
     assert list(marks) == ["valley", "slide", "minimum", "steep"]
     assert all(lrs[0] / 10 <= m[0] <= lrs[-1] for m in marks.values())
+
+
+def test_the_check_counts_diverged_seeds_and_never_picks_their_lr() -> None:
+    # lr 0.1 has the lowest finite value but a diverged seed: the best is 0.01 (and for a
+    # score, the highest mean: 0.03).
+    finals = {0.1: [0.2, math.nan], 0.01: [0.5, 0.6], 0.03: [0.7, 0.9]}
+    line = build_check(finals, "min")
+    assert line.lrs == (0.01, 0.03, 0.1) and line.diverged == (0, 0, 1)
+    assert line.best_lr == 0.01 and line.mean[2] == 0.2
+    assert build_check(finals, "max").best_lr == 0.03
 
 
 def test_lr_find_checks_its_suggestions_through_the_pipeline() -> None:

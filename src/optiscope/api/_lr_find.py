@@ -230,7 +230,9 @@ def lr_find(
             suggestion to a decade above the largest, within ``min_lr .. max_lr``.
         settings: any other settings of :data:`optiscope.SETTINGS` (``{"batch_size": 32,
             "momentum": 0.9, "dataset": "friedman1", "epochs": 10}``); a list sweeps them
-            (each value gets its own range test). ``epochs`` is the check's.
+            (each value gets its own range test). ``epochs`` is the check's; so is an lr
+            ``schedule`` (the check's lrs are then its base lrs; the range test's schedule
+            is its ramp).
         engine, workers, progress: for the check sweep, as :func:`~optiscope.sweep`.
 
     Returns:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from optiscope.plotting._curves import robust_upper_limit
 from optiscope.plotting._stats import interval
-from optiscope.plotting._style import new_figure
+from optiscope.plotting._style import draw_divergence_crosses, new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -59,6 +59,7 @@ class CheckLine:
         mean, low, high: mean over seeds (runs that diverged left out) and a band of one
             standard deviation; NaN where every seed diverged.
         best_lr: the lr with the best mean (among lrs where no seed diverged).
+        diverged: per lr, how many seeds diverged (drawn as crosses on the top edge).
     """
 
     lrs: tuple[float, ...]
@@ -66,6 +67,7 @@ class CheckLine:
     low: tuple[float, ...]
     high: tuple[float, ...]
     best_lr: float
+    diverged: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,11 @@ class LrFindData:
 def build_check(finals: Mapping[float, Sequence[float]], goal: str) -> CheckLine:
     """The check line from final values per lr (one per seed; NaN: diverged)."""
     lrs = sorted(finals)
-    means, lows, highs = [], [], []
+    means, lows, highs, diverged = [], [], [], []
     best, best_lr = math.inf, math.nan
     for lr in lrs:
         values = [v for v in finals[lr] if math.isfinite(v)]
+        diverged.append(len(finals[lr]) - len(values))
         stats = interval(values, floor=0.0)  # (every metric, loss or score, is >= 0)
         means.append(stats.mean)
         lows.append(stats.low if stats.n >= 2 else stats.mean)
@@ -110,7 +113,7 @@ def build_check(finals: Mapping[float, Sequence[float]], goal: str) -> CheckLine
             score = stats.mean if goal == "min" else -stats.mean
             if score < best:
                 best, best_lr = score, lr
-    return CheckLine(tuple(lrs), tuple(means), tuple(lows), tuple(highs), best_lr)
+    return CheckLine(tuple(lrs), tuple(means), tuple(lows), tuple(highs), best_lr, tuple(diverged))
 
 
 def build_lr_find(
@@ -165,16 +168,21 @@ def render_lr_find(data: LrFindData) -> Figure:
             right.axvline(lrs[len(lrs) // 2], color=color, lw=1.8, ls="--",
                           label=f"{method}: median over seeds, band: their range")  # fmt: skip
         right.set_xscale("log")
+        crossed = [lr for lr, count in zip(check.lrs, check.diverged, strict=True) if count]
+        draw_divergence_crosses(right, crossed, "tab:blue")
+        if crossed:
+            right.plot([], [], "X", color="tab:blue", label="a seed diverged at this lr")
         means = [v for v in check.mean if math.isfinite(v)]
         if means and min(means) > 0 and max(means) > 20 * min(means):
             right.set_yscale("log")  # (a wide range: the lrs that barely train, or blow up)
-            right.set_ylim(min(means) / 2, max(v for v in shown if v > 0) * 2)
+            upper = robust_upper_limit([[v for v in shown if v > 0]], log_y=True)
+            right.set_ylim(min(means) / 2, upper * 2)  # (an lr that blew up leaves the axes)
         elif shown:
             upper = robust_upper_limit([shown])
             pad = 0.08 * (upper - min(shown) or abs(upper) or 1.0)
             right.set_ylim(min(shown) - pad, upper + pad)
         direction = "lower" if data.goal == "min" else "higher"
-        right.set_xlabel("lr (constant, trained through the normal pipeline)")
+        right.set_xlabel("lr of the check runs (trained through the normal pipeline)")
         right.set_ylabel(f"final {data.metric_label} ({direction} is better)")
         right.set_title("check: where the suggestions land")
         right.grid(True, alpha=0.3)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from optiscope.data import Dataset, make_dataset
-from optiscope.engine import evaluate, train_reference, train_vectorized
+from optiscope.engine import EVERY_EPOCH, evaluate, train_reference, train_vectorized
 from optiscope.engine._vectorized import VectorizedTrainer
 from optiscope.models import build_mlp
 from optiscope.records import DataSpec, RunConfig
@@ -161,3 +161,22 @@ def test_accuracy_and_log_loss_are_what_they_say() -> None:
 def test_build_mlp_gives_an_output_per_class() -> None:
     model = build_mlp(2, (8,), "relu", 5, out_features=4)
     assert model(torch.zeros(3, 2)).shape == (3, 4)
+
+
+def test_a_resumed_classification_group_equals_an_uninterrupted_one() -> None:
+    """Shuffled cross-entropy training stopped after epoch 2 and resumed from checkpoints."""
+    spec = DataSpec(name="cassini", n=301)
+    data = make_dataset(spec)
+    configs = _configs(spec, "accuracy", epochs=4, shuffle=True)
+    whole = train_vectorized(configs, data)
+    taken: dict[int, dict[int, Any]] = {}
+
+    def keep(checkpoints: dict[int, Any]) -> None:
+        (epoch,) = {c.epoch for c in checkpoints.values()}
+        taken[epoch] = checkpoints
+
+    train_vectorized(configs, data, on_checkpoint=keep, checkpoints=EVERY_EPOCH)
+    resumed = train_vectorized(configs, data, resume=[taken[2][i] for i in range(len(configs))])
+    for ours, theirs in zip(resumed, whole, strict=True):
+        assert ours.curve.valid_loss == theirs.curve.valid_loss
+        assert ours.curve.train_loss == theirs.curve.train_loss

@@ -12,7 +12,7 @@ against the vectorized engine on the same data.
 Usage::
 
     .venv/bin/python benchmarks/bench_classification.py               # about a minute
-    .venv/bin/python benchmarks/bench_classification.py --repeats 1 --epochs 2   # a smoke run
+    .venv/bin/python benchmarks/bench_classification.py --repeats 1 --epochs 1 --n 100  # smoke
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from optiscope.records import DataSpec, RunConfig
 SETS = {"friedman3": "rmse", "spirals": "log_loss", "cassini": "log_loss"}
 
 
-def _configs(name: str, epochs: int) -> list[RunConfig]:
-    spec = DataSpec(name=name, n=1000)
+def _configs(name: str, epochs: int, n: int) -> list[RunConfig]:
+    spec = DataSpec(name=name, n=n)
     lrs = [1e-3 * 1.25**i for i in range(16)]
     return [
         RunConfig(data=spec, metric=SETS[name], epochs=epochs, hparams={"lr": lr}, seed=seed)
@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n", type=int, default=1000, help="samples (70%% train)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
@@ -52,7 +53,7 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
         for name in SETS:
-            configs = _configs(name, args.epochs)
+            configs = _configs(name, args.epochs, args.n)
             data = make_dataset(configs[0].data)
             start = time.perf_counter()
             train_vectorized(configs, data)

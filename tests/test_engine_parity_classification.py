@@ -180,3 +180,17 @@ def test_a_resumed_classification_group_equals_an_uninterrupted_one() -> None:
     for ours, theirs in zip(resumed, whole, strict=True):
         assert ours.curve.valid_loss == theirs.curve.valid_loss
         assert ours.curve.train_loss == theirs.curve.train_loss
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none is present")
+def test_cuda_cross_entropy_matches_the_reference_on_cuda() -> None:
+    """On a GPU the stacked log-softmax is probed against the plain CUDA kernels the same way
+    (or runs per config); the loss value is the plain nll_loss_forward either way."""
+    spec = DataSpec(name="cassini", n=301)
+    data = make_dataset(spec)
+    configs = _configs(spec, "log_loss", epochs=1)
+    records = VectorizedTrainer(configs, data, device="cuda").run()
+    for config, record in zip(configs, records, strict=True):
+        expected = train_reference(config, data, device="cuda")
+        assert record.curve.valid_loss == expected.curve.valid_loss
+        assert record.curve.train_loss == expected.curve.train_loss

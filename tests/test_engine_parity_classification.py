@@ -23,6 +23,7 @@ from optiscope.engine import EVERY_EPOCH, evaluate, train_reference, train_vecto
 from optiscope.engine._vectorized import VectorizedTrainer
 from optiscope.models import build_mlp
 from optiscope.records import DataSpec, RunConfig
+from optiscope.settings import METRICS
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -194,3 +195,17 @@ def test_cuda_cross_entropy_matches_the_reference_on_cuda() -> None:
         expected = train_reference(config, data, device="cuda")
         assert record.curve.valid_loss == expected.curve.valid_loss
         assert record.curve.train_loss == expected.curve.train_loss
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_every_registered_metric_is_computed_alike_by_both_engines(metric: str) -> None:
+    """Registry-wide: a metric in optiscope.settings.METRICS must be implemented by the
+    reference loop's evaluate and the vectorized engine, with the same numbers."""
+    name = "xor" if METRICS[metric].task == "classification" else "friedman3"
+    spec = DataSpec(name=name, n=200)
+    configs = _configs(spec, metric, epochs=1, hidden=(8,))
+    data = make_dataset(spec)
+    for ours, config in zip(train_vectorized(configs, data), configs, strict=True):
+        theirs = train_reference(config, data)
+        assert ours.curve.valid_loss == theirs.curve.valid_loss
+        assert all(v >= METRICS[metric].floor for v in ours.curve.valid_loss)

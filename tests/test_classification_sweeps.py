@@ -3,6 +3,8 @@ that does not fit the data set's task is refused before anything runs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,32 @@ def test_runs_boundaries_draws_a_sweeps_decision_boundaries(
     code, _, err = run(["runs", "boundaries", "f"], capsys)
     assert code == 2 and "need a 2-D classification set; friedman3" in err
     assert len(err.strip().splitlines()) == 1 and not Path("boundaries-f.png").exists()
+
+
+def test_compare_configs_measures_a_classification_set_by_its_own_metric() -> None:
+    result = optiscope.compare_configs(
+        lr=[0.3, 0.001], epochs=3, data={"dataset": "circle", "n": 200}, hidden=(8,)
+    )
+    assert {r.config.metric for r in result.records} == {"log_loss"}
+    accuracy = optiscope.compare_configs(
+        lr=[0.3, 0.001], epochs=3, data={"dataset": "circle", "n": 200}, hidden=(8,),
+        metric="accuracy",
+    )  # fmt: skip
+    summary = accuracy.summary()
+    for record, (_, row) in zip(accuracy.records, summary.iterrows(), strict=True):
+        losses = record.curve.valid_loss
+        assert row.best_valid_loss == max(losses)  # best accuracy is the highest
+        assert row.best_epoch == losses.index(max(losses)) + 1  # its first epoch
+
+
+def test_the_classification_benchmark_runs() -> None:
+    """benchmarks/bench_classification.py in its smoke settings prints a row per data set."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_classification.py"), "--repeats", "1",
+         "--epochs", "1", "--n", "100"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split()[0] for line in done.stdout.splitlines()[2:]]
+    assert rows == ["friedman3", "spirals", "cassini"]

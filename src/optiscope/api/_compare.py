@@ -132,7 +132,7 @@ def compare_configs(
     *,
     data: DataArg = None,
     seed: int = EXERCISE["seed"],
-    metric: str = default("metric"),
+    metric: str | None = None,
     eps: float | None = None,
     hidden: Sequence[int] = default("hidden"),
     activation: str = default("activation"),
@@ -160,7 +160,9 @@ def compare_configs(
         data: the data (see :func:`resolve_data`); default the exercise's friedman3.
         seed: ``torch.manual_seed`` before each model is built (the exercise: 123).
         metric: ``rmse`` (true RMSE over the validation set) or ``batch_rmse`` (the
-            exercise's mean of per-batch RMSEs, validation batch size = ``batch_size``).
+            exercise's mean of per-batch RMSEs, validation batch size = ``batch_size``);
+            ``log_loss`` or ``accuracy`` on a classification set. ``None``: the data set's
+            own (``rmse``; ``log_loss`` for classification).
         eps: AdamW's epsilon (``None``: torch's default, 1e-8).
         hidden: hidden layer widths (the exercise: 50, 50).
         activation: ``relu`` (the exercise), ``tanh``, ``gelu`` or ``sigmoid``.
@@ -204,13 +206,14 @@ def compare_configs(
         optimizer=EXERCISE["optimizer"],
         epochs=_plain(epochs),
         seed=_plain(seed),
-        metric=metric,
         hidden=tuple(hidden),
         activation=activation,
         shuffle=shuffle,
     )
     if eps is not None:
         fixed["eps"] = _plain(eps)
+    if metric is not None:  # (else the data set's own, see optiscope.settings.Metric)
+        fixed["metric"] = metric
     data_values, dataset = resolve_data(data)
     fixed.update(data_values)
     checked = plan(

@@ -313,7 +313,8 @@ class SweepResult:
         Args:
             baseline: a config to compare with, by label (``"lr = 0.01"``) or settings
                 (``{"lr": 0.01}``); adds ``diff_*`` columns: the mean of the per-seed
-                differences (config minus baseline; negative is better) and its t-interval.
+                differences (config minus baseline; negative is better for a loss, positive
+                for accuracy) and its t-interval.
             confidence: coverage of the intervals.
 
         Returns:

@@ -285,15 +285,15 @@ def test_run_configs_reports_every_position_in_order() -> None:
 def test_an_optimizer_without_a_vectorized_update_goes_to_the_reference_engine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    nadam = OptimizerInfo(  # registered for this test only, without a vectorized update
-        name="nadam",
-        title="NAdam",
-        torch_class=torch.optim.NAdam,
-        hparams=(HParamSpec("lr", 2e-3, low=0.0, low_open=True),),
+    asgd = OptimizerInfo(  # registered for this test only, without a vectorized update
+        name="asgd",
+        title="ASGD",
+        torch_class=torch.optim.ASGD,
+        hparams=(HParamSpec("lr", 1e-2, low=0.0, low_open=True),),
     )
-    assert not nadam.vectorizable
-    monkeypatch.setitem(OPTIMIZERS, "nadam", nadam)
-    configs = [_config(optimizer="nadam", hparams={"lr": 0.001}), _config()]
+    assert not asgd.vectorizable
+    monkeypatch.setitem(OPTIMIZERS, "asgd", asgd)
+    configs = [_config(optimizer="asgd", hparams={"lr": 0.001}), _config()]
     records = run_configs(configs, workers=1)
     assert [r.engine for r in records] == ["reference", "vectorized"]
     assert _numbers(records[:1]) == _numbers([train_reference(configs[0], DATA)])

@@ -168,9 +168,10 @@ def test_heatmap_and_weight_decay_commands(capsys: pytest.CaptureFixture[str]) -
         (["heatmap", "--x", "lr=1..x"], "the range ends must be numbers"),
         (["heatmap", "--x", "lr=1e-3..1:64:sqrt"], "not 'sqrt'"),
         (
-            ["heatmap", "--opt", "nadam"],
-            "NAdam cannot run a sensitivity map (it has no vectorized update); use one of "
-            "adamw, adam, sgd, rmsprop, adagrad, momentum, or a step function",
+            ["heatmap", "--opt", "asgd"],
+            "ASGD cannot run a sensitivity map (it has no vectorized update); use one of "
+            "adamw, adam, sgd, rmsprop, adagrad, nadam, radam, adamax, momentum, or a step "
+            "function",
         ),
         (["heatmap", "--x", "beta=0,1", "--y", "beta=0,1"], "both set 'beta'"),
         (["heatmap", "--x", "lr=0.01,0.01"], "grid['lr'] repeats 0.01; give each value once"),

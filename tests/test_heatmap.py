@@ -197,10 +197,10 @@ def test_diverged_cells_are_marked_not_dropped() -> None:
     ("optimizer", "grid", "match"),
     [
         (
-            "nadam",
-            {"lr": [0.1], "momentum_decay": [0.004]},
-            "NAdam cannot run a sensitivity map .*; use one of adamw, adam, sgd, rmsprop, adagrad, "
-            "momentum, or a step function",
+            "asgd",
+            {"lr": [0.1], "lambd": [0.0001]},
+            "ASGD cannot run a sensitivity map .*; use one of adamw, adam, sgd, rmsprop, adagrad, "
+            "nadam, radam, adamax, momentum, or a step function",
         ),
         ("momentum", {"lr": [0.1]}, "exactly two hyperparameters"),
         ("momentum", {"lr": [0.1], "gamma": [1.0]}, "no hyperparameter 'gamma'; a map can vary"),

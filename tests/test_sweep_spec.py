@@ -394,6 +394,8 @@ OTHER_OPTIMIZERS_SETTINGS = {
     "centered": ("rmsprop", True),
     "lr_decay": ("adagrad", 0.01),
     "initial_accumulator_value": ("adagrad", 0.1),
+    "momentum_decay": ("nadam", 0.01),
+    "decoupled_weight_decay": ("radam", True),
 }
 
 

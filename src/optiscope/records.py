@@ -182,7 +182,7 @@ class RunConfig:
 
     Attributes:
         optimizer: registered optimizer name (``adamw``, ``adam``, ``sgd``, ``rmsprop``,
-            ``adagrad``).
+            ``adagrad``, ``nadam``, ``radam``, ``adamax``).
         hparams: the optimizer's hyperparameters, complete (defaults filled in).
         batch_size: training batch size.
         epochs: number of passes over the training set.

@@ -7,9 +7,9 @@ Optimizers and functions are written the same way on every command: a name, then
     --fn himmelblau                        --fn "rosenbrock a=1 b=2"
 
 Registered optimizers are ``momentum`` (the exercise's, from scratch), ``sgd``, ``adam``,
-``adamw``, ``rmsprop`` and ``adagrad``; any other ``torch.optim`` class works by its name
-(``nadam``, ``lbfgs``...). torch is imported inside the commands, so ``optiscope --help``
-stays fast.
+``adamw``, ``rmsprop``, ``adagrad``, ``nadam``, ``radam`` and ``adamax``; any other
+``torch.optim`` class works by its name (``asgd``, ``lbfgs``...). torch is imported inside
+the commands, so ``optiscope --help`` stays fast.
 """
 
 from __future__ import annotations

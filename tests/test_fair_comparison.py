@@ -3,6 +3,7 @@ playbook's flags, the figure, and ``optiscope runs compare``."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,12 @@ def test_runs_compare_prints_the_table_and_draws(
     assert "best_of_1" in printed.out and "tuned" in printed.out
     assert "P(adam beats sgd)" in printed.out
     assert out.stat().st_size > 10_000
+    main(["runs", "compare", "two", "--store", str(store), "--out", str(out), "--json",
+          "--resamples", "20"])  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert {row["optimizer"] for row in data["table"]} == {"adam", "sgd"}
+    assert all(flag["advice"] for flag in data["flags"])
+    assert data["goal"] == "min" and len(data["curves"]) == 6  # 3 budgets per optimizer
     with pytest.raises(SystemExit) as exit:
         main(["runs", "compare", "nope", "--store", str(store)])
     assert exit.value.code == 2

@@ -218,6 +218,8 @@ def test_lr_find_refuses_an_lr_a_bad_range_and_configs_that_cannot_share_a_run()
         lr_find("adam", settings={"lr": 0.1}, check=False)
     with pytest.raises(ConfigError, match="0 < min_lr < max_lr"):
         lr_find("adam", min_lr=1.0, max_lr=0.1, check=False, settings={"n": 200})
+    with pytest.raises(ConfigError, match="one validation metric"):
+        lr_find("adam", settings={"n": 200, "metric": ["rmse", "batch_rmse"]}, check=False)
     configs = [RunConfig(data=DATA), RunConfig(data=DATA, batch_size=32)]
     with pytest.raises(ConfigError, match="share batch size"):
         lr_range_test(configs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,10 +241,8 @@ def lr_find(
 
     Raises:
         ConfigError: for a bad setting (every config is checked before anything trains), an
-            lr among ``settings`` (the test sweeps it), or a bad range.
+            lr among ``settings`` (the test sweeps it), several metrics, or a bad range.
     """
-    import time
-
     given = dict(settings or {})
     if "lr" in given:
         raise ConfigError(
@@ -255,8 +254,13 @@ def lr_find(
     checked = plan(SweepSpec.from_values(given, seeds=seeds, name="lr-find"))
     configs = [p.config for p in checked.points]
     labels = [_label(p.settings) for p in checked.points]
-    metrics = {c.metric for c in configs}
-    metric = sorted(metrics)[0]
+    metrics = sorted({c.metric for c in configs})
+    if len(metrics) > 1:
+        raise ConfigError(
+            f"lr-find checks every config by one validation metric; got {', '.join(metrics)}. "
+            f"Give one metric."
+        )
+    metric = metrics[0]
     started = time.perf_counter()
     ranges = lr_range_test(configs, min_lr=min_lr, max_lr=max_lr, steps=steps, data=checked.data)
     seconds = {"range_test": time.perf_counter() - started}

@@ -27,23 +27,23 @@ def _epoch_lrs(spec: ScheduleSpec, lr: float, epochs: int = 3) -> list[float]:
 
 def test_a_schedule_sweep_from_python_stores_each_epochs_lr(tmp_path: Path) -> None:
     result = sweep(
-        schedule=["cosine", "step"], warmup=[0, 10], step_size=1, gamma=0.5, lr=0.01,
+        schedule=["cosine", "step"], warmup=[0, 10], step_size=1, gamma=0.5, lr=[0.01, 0.02],
         store=tmp_path / "s.sqlite", name="sched", **SMALL,
     )  # fmt: skip
-    assert len(result.runs) == 3  # step ignores warmup: its two configs are one
-    frame = result.frame
+    assert len(result.runs) == 6  # step ignores warmup: its two configs are one
+    frame = result.frame  # (a swept lr is a column of its own: the base lr)
     for stored in result.runs:
         assert stored.curve is not None
-        expected = _epoch_lrs(stored.config.schedule, 0.01)
+        expected = _epoch_lrs(stored.config.schedule, stored.config.hparam_dict["lr"])  # type: ignore[arg-type]
         assert list(stored.curve.lr) == expected
-        assert frame[frame["key"] == stored.key]["lr"].tolist() == expected
+        assert frame[frame["key"] == stored.key]["epoch_lr"].tolist() == expected
     again = SweepResult.load("sched", store=tmp_path / "s.sqlite")  # read back from the store
     assert [r.curve.lr for r in again.runs] == [r.curve.lr for r in result.runs]
 
     data = result.lr_data()
-    assert data.y_label == LR_LABEL and len(data.lines) == 3
-    by_label = {line.label: line.y for line in data.lines}
-    assert by_label["schedule = step"] == (0.01, 0.005, 0.0025)
+    assert data.y_label == LR_LABEL and len(data.lines) == 6
+    (step,) = [line for line in data.lines if "step" in line.label and "0.02" in line.label]
+    assert step.y == (0.02, 0.01, 0.005)
     assert result.plot_lr(log_y=True).axes[0].get_yscale() == "log"
 
 

@@ -224,7 +224,9 @@ class SweepResult:
 
         Columns: ``number`` (config number), ``config`` (label without seed; ordered
         categorical, ordered by value), each swept setting, ``seed``, ``status``, ``key``,
-        ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``.
+        ``epoch``, ``step``, ``samples``, ``seconds``, ``valid_loss``, ``train_loss``,
+        ``epoch_lr`` (the lr of the epoch's last step, as its schedule set it; NaN for runs
+        stored before lrs were recorded; ``lr``, when swept, is the base lr).
         Unfinished runs have no rows; a diverged run's last loss may be NaN or inf.
         """
         import pandas as pd
@@ -244,7 +246,7 @@ class SweepResult:
                 "seconds",
                 "valid_loss",
                 "train_loss",
-                "lr",
+                "epoch_lr",
             )
         }
         for run in self.runs:
@@ -266,7 +268,7 @@ class SweepResult:
                 columns[name] += [value] * length
             for name in ("epoch", "step", "samples", "seconds", "valid_loss", "train_loss"):
                 columns[name] += list(getattr(curve, name))
-            columns["lr"] += list(curve.lr) if curve.lr else [math.nan] * length
+            columns["epoch_lr"] += list(curve.lr) if curve.lr else [math.nan] * length
         frame = pd.DataFrame(columns)
         frame["config"] = pd.Categorical(frame["config"], categories=self.labels, ordered=True)
         return frame

@@ -136,3 +136,24 @@ def test_schedule_settings_are_registry_settings_and_normalized() -> None:
         "name": "cosine", "warmup": 10, "warmup_start": 0.01, "eta_min": 0.0,
     }  # fmt: skip
     assert RunConfig.from_dict(scheduled.to_dict()) == scheduled
+
+
+@pytest.mark.parametrize(
+    ("schedule", "needle"),
+    [
+        (ScheduleSpec("cosine", warmup=10**6), "`warmup` = 1000000 leaves no step"),
+        (ScheduleSpec("bogus"), "`schedule` = 'bogus' is unknown"),
+        (ScheduleSpec("step", gamma=-1.0), "`gamma` = -1.0 is outside (0, inf)"),
+    ],
+)
+def test_engines_check_a_configs_schedule_before_training(
+    schedule: ScheduleSpec, needle: str
+) -> None:
+    """A RunConfig made by hand (not by a sweep) is checked by either engine up front."""
+    from optiscope.engine import train_reference, train_vectorized
+
+    config = RunConfig(schedule=schedule, epochs=2)
+    for train in (train_reference, lambda c: train_vectorized([c])):
+        with pytest.raises(ConfigError, match="Nothing was run") as caught:
+            train(config)
+        assert needle in str(caught.value)

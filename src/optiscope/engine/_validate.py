@@ -48,7 +48,7 @@ def _schedule_problems(config: RunConfig) -> list[str]:
         return problems
     for name, value in schedule.settings.items():
         problems += SETTINGS[name].problems(value)
-    if problems or config.data.name == "custom" or problems_of_size(config):
+    if problems or config.data.name == "custom" or _length_problems(config):
         return problems
     n_train = round(config.data.n * config.data.train_fraction)
     found = schedule_problem(
@@ -57,7 +57,7 @@ def _schedule_problems(config: RunConfig) -> list[str]:
     return [found] if found is not None else []
 
 
-def problems_of_size(config: RunConfig) -> bool:
+def _length_problems(config: RunConfig) -> bool:
     """Whether the run's length is itself invalid (then the schedule is not checked by it)."""
     return bool(
         SETTINGS["batch_size"].problems(config.batch_size)

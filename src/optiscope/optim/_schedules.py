@@ -234,7 +234,7 @@ def _warmup_then(
 
 
 def _cosine(spec: ScheduleSpec, lr: float, n: int) -> list[float]:
-    t_max = _total(spec, n) - spec.warmup
+    t_max = n - spec.warmup  # (per-step schedules are asked for exactly the run's T steps)
 
     def decay(start: float, count: int) -> list[float]:
         return _cosine_from(lr, spec.eta_min, t_max, start, 1, count)
@@ -246,7 +246,7 @@ def _cosine(spec: ScheduleSpec, lr: float, n: int) -> list[float]:
 
 
 def _linear(spec: ScheduleSpec, lr: float, n: int) -> list[float]:
-    total = _total(spec, n) - spec.warmup
+    total = n - spec.warmup
 
     def decay(start: float, count: int) -> list[float]:
         return _linear_from(1.0, 0.0, total, start, 1, count)
@@ -255,11 +255,6 @@ def _linear(spec: ScheduleSpec, lr: float, n: int) -> list[float]:
         return base * (1.0 + (0.0 - 1.0) * min(total, 0) / total)
 
     return _warmup_then(decay, closed)(spec, lr, n)
-
-
-def _total(spec: ScheduleSpec, n: int) -> int:
-    """Per-step schedules are asked for exactly the run's steps: ``n`` is ``T``."""
-    return n
 
 
 def _onecycle(spec: ScheduleSpec, lr: float, n: int) -> list[float]:

@@ -23,6 +23,7 @@ RUN_BY = {
     "docs/exercise-q1.md": "test_docs.py",
     "docs/exercise-q2-q3.md": "test_docs_landscapes.py",
     "docs/sweeps.md": "test_docs_sweeps.py",
+    "docs/problems.md": "test_docs_problems.py",
     "docs/performance.md": "test_docs_pages.py (the commands below, in smoke settings)",
     "docs/web.md": "test_docs_web.py",
     "docs/architecture.md": "none: its one block is a diagram",

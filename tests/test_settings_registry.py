@@ -27,6 +27,7 @@ from optiscope.settings import (
     EXERCISE,
     OPTIMIZER_DEFAULT,
     SETTINGS,
+    Metric,
     default,
 )
 from optiscope.sweeps import SweepSpec
@@ -71,8 +72,11 @@ def test_compare_configs_defaults_are_the_exercise_defaults() -> None:
     parameters = inspect.signature(compare_configs).parameters
     for name in (*COMPARED, "epochs", "seed"):
         assert parameters[name].default == EXERCISE[name], name
-    for name in ("metric", "hidden", "activation", "shuffle"):
+    for name in ("hidden", "activation", "shuffle"):
         assert parameters[name].default == default(name), name
+    # None: the data set's own, the registry's default for its task (rmse for friedman3)
+    assert parameters["metric"].default is None
+    assert Metric.default_for("regression") == default("metric")
 
 
 def test_spec_files_take_exactly_the_settings() -> None:

@@ -20,12 +20,15 @@ from optiscope._version import __version__
 if TYPE_CHECKING:
     from optiscope.api import (
         CompareResult,
+        LrFindResult,
+        OptimizerComparison,
         PathResult,
         RaceResult,
         SensitivityMap,
         SweepResult,
         WeightDecayResult,
         compare_configs,
+        lr_find,
         race,
         sensitivity_map,
         sweep,
@@ -79,6 +82,9 @@ if TYPE_CHECKING:
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "lr_find": "optiscope.api",
+    "LrFindResult": "optiscope.api",
+    "OptimizerComparison": "optiscope.api",
     "CompareResult": "optiscope.api",
     "ConfigError": "optiscope.errors",
     "Curve": "optiscope.records",
@@ -136,7 +142,9 @@ __all__ = [
     "DiskFullError",
     "EngineError",
     "Landscape",
+    "LrFindResult",
     "NotAStoreError",
+    "OptimizerComparison",
     "OptiscopeError",
     "PathResult",
     "Plan",
@@ -160,6 +168,7 @@ __all__ = [
     "__version__",
     "compare_configs",
     "get_landscape",
+    "lr_find",
     "make_dataset",
     "plan",
     "race",

@@ -58,8 +58,11 @@ class DataSpec:
     """Which data set a run trains on, and how it is split.
 
     Attributes:
-        name: a generator from :mod:`optiscope.data` (``friedman1``, ``friedman2``,
-            ``friedman3``, ``peak``), or ``"custom"`` for arrays the user passed.
+        name: a generator from :mod:`optiscope.data` (the regression sets ``friedman1``,
+            ``friedman2``, ``friedman3``, ``peak``; the classification sets ``spirals``,
+            ``circle``, ``xor``, ``twonorm``, ``threenorm``, ``ringnorm``, ``cassini``,
+            ``2dnormals``, ``smiley``, ``hypercube``, ``shapes``), or ``"custom"`` for arrays
+            the user passed.
         n: number of samples generated (train and validation together).
         sd: standard deviation of the Gaussian noise added to the target; ``None`` means the
             generator's own default (friedman1: 1, friedman2: 125, friedman3: 0.1, peak: 0),
@@ -188,7 +191,9 @@ class RunConfig:
         activation: activation between layers (``relu``, ``tanh``, ``gelu``, ``sigmoid``).
         data: the data set and split.
         metric: ``rmse`` (true RMSE on the whole validation set) or ``batch_rmse`` (the
-            exercise's mean of per-batch RMSEs, validation batch size = training batch size).
+            exercise's mean of per-batch RMSEs, validation batch size = training batch size)
+            for regression; ``log_loss`` or ``accuracy`` for a classification set (see
+            :data:`optiscope.settings.METRICS`).
         shuffle: shuffle training batches each epoch (seeded by ``seed``); the exercise does not.
         schedule: the lr schedule (constant by default). A constant schedule is left out of
             :meth:`to_dict`, so the keys of configs stored before schedules existed hold.
@@ -265,12 +270,13 @@ class RunConfig:
 class Curve:
     """Per-epoch measurements of one run; all fields have one entry per completed epoch.
 
-    ``valid_loss`` is the validation metric (an RMSE, see ``RunConfig.metric``) and
-    ``train_loss`` the mean over the epoch's batches of the training MSE (the loss the
-    optimizer minimizes): different units. Both may hold NaN or inf at the epoch a run
-    diverged. ``lr`` is the lr the epoch's last optimizer step used (what an lr schedule
-    set; the same for every step of an epoch with a per-epoch schedule); it is empty for
-    curves stored before optiscope recorded it.
+    ``valid_loss`` is the validation metric (an RMSE, a log loss or an accuracy, see
+    ``RunConfig.metric``) and ``train_loss`` the mean over the epoch's batches of the
+    training loss the optimizer minimizes (MSE, or cross-entropy for a classification set):
+    different units. Both may hold NaN or inf at the epoch a run diverged. ``lr`` is the lr
+    the epoch's last optimizer step used (what an lr schedule set; the same for every step of
+    an epoch with a per-epoch schedule); it is empty for curves stored before optiscope
+    recorded it.
     """
 
     epoch: tuple[int, ...] = ()

@@ -31,9 +31,11 @@ __all__ = [
     "BETA_PARTS",
     "COMPARED",
     "EXERCISE",
+    "METRICS",
     "OPTIMIZER_DEFAULT",
     "SCHEDULES",
     "SETTINGS",
+    "Metric",
     "Setting",
     "check_number",
     "default",
@@ -107,6 +109,9 @@ class Setting:
             return "the optimizer's own"
         if self.default is None:
             return "the dataset's own" if self.name == "noise" else "none"
+        if self.name == "metric":
+            tasks = dict.fromkeys(m.task for m in METRICS.values())
+            return ", ".join(f"{Metric.default_for(t)} ({t})" for t in tasks)
         return format_value(self.default)
 
     def problems(self, value: Any) -> list[str]:
@@ -217,9 +222,10 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
         "metric",
         "config",
         "str",
-        "validation metric: true RMSE, or batch_rmse, the exercise's mean of per-batch RMSEs",
+        "validation metric: rmse, batch_rmse (the exercise's mean of per-batch RMSEs) for "
+        "regression; log_loss, accuracy for classification",
         "rmse",
-        choices=("rmse", "batch_rmse"),
+        choices=("rmse", "batch_rmse", "log_loss", "accuracy"),
     ),
     Setting("shuffle", "config", "bool", "shuffle batches each epoch, seeded", False),
     Setting(
@@ -289,9 +295,25 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
         "dataset",
         "data",
         "str",
-        "the data generator",
+        "the data generator (mlbench's regression and classification sets)",
         "friedman3",
-        choices=("friedman1", "friedman2", "friedman3", "peak"),
+        choices=(
+            "friedman1",
+            "friedman2",
+            "friedman3",
+            "peak",
+            "spirals",
+            "circle",
+            "xor",
+            "twonorm",
+            "threenorm",
+            "ringnorm",
+            "cassini",
+            "2dnormals",
+            "smiley",
+            "hypercube",
+            "shapes",
+        ),
     ),
     Setting("n", "data", "int", "samples generated, train + validation", 1000, low=2),
     Setting("noise", "data", "float", "noise standard deviation", None, low=0),
@@ -320,6 +342,93 @@ SCHEDULES: Final[dict[str, tuple[tuple[str, ...], Literal["epoch", "step"]]]] = 
     "cosine": (("warmup", "warmup_start", "eta_min"), "step"),
     "linear": (("warmup", "warmup_start"), "step"),
     "onecycle": (("pct_start", "div_factor", "final_div_factor"), "step"),
+}
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A validation metric: what it measures, for which task, and which way is better.
+
+    Attributes:
+        name: the ``metric`` setting's value.
+        label: the axis label of a figure.
+        task: the data it applies to: ``regression`` or ``classification``.
+        higher_is_better: ``True`` for accuracy; ``False`` for the losses and errors.
+        floor: the least value it can take (figures do not draw a band below it).
+        help: one line for help texts.
+    """
+
+    name: str
+    label: str
+    task: Task
+    higher_is_better: bool
+    floor: float
+    help: str
+
+    @property
+    def direction(self) -> str:
+        """``higher is better`` or ``lower is better``, as figures label it."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def axis_label(self) -> str:
+        """The label with its direction: ``Validation accuracy (higher is better)``."""
+        return f"{self.label} ({self.direction})"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b`` by this metric."""
+        return a > b if self.higher_is_better else a < b
+
+    def problems_on(self, task: str, dataset: str) -> list[str]:
+        """Why this metric cannot measure runs on ``dataset`` of ``task`` (empty when it can)."""
+        if self.task == task:
+            return []
+        fits = ", ".join(m.name for m in METRICS.values() if m.task == task)
+        return [
+            f"`metric` = {self.name!r} is a {self.task} metric and {dataset} is a {task} data "
+            f"set; use one of: {fits}"
+        ]
+
+    @staticmethod
+    def default_for(task: str) -> str:
+        """The metric a run on data of ``task`` measures when none is given: the first of
+        that task in :data:`METRICS` (``rmse``; ``log_loss`` for classification)."""
+        return next(m.name for m in METRICS.values() if m.task == task)
+
+
+#: Every validation metric, by name (the ``metric`` setting's choices, in order).
+METRICS: Final[dict[str, Metric]] = {
+    m.name: m
+    for m in (
+        Metric("rmse", "Validation RMSE", "regression", False, 0.0, "RMSE over the validation set"),
+        Metric(
+            "batch_rmse",
+            "Validation RMSE (mean of per-batch RMSEs, as in the exercise)",
+            "regression",
+            False,
+            0.0,
+            "the exercise's metric: mean over validation batches of each batch's RMSE "
+            "(validation batch size = training batch size); reads low for small batches",
+        ),
+        Metric(
+            "log_loss",
+            "Validation log loss",
+            "classification",
+            False,
+            0.0,
+            "mean cross-entropy of the validation set (nn.CrossEntropyLoss), in nats",
+        ),
+        Metric(
+            "accuracy",
+            "Validation accuracy",
+            "classification",
+            True,
+            0.0,
+            "share of validation samples whose largest output is their class",
+        ),
+    )
 }
 
 #: The exercise's ``beta1``/``beta2``: positions in torch's ``betas`` pair (mapped once, in

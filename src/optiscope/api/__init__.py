@@ -1,8 +1,10 @@
 """User-facing results: each function trains or runs, each result has .frame, .plot(), .save()."""
 
 from optiscope.api._compare import CompareResult, compare_configs, compared_setting, resolve_data
+from optiscope.api._fair import FLAG_KINDS, OptimizerComparison, TuningFlag
 from optiscope.api._landscape_common import check_start, check_start_value, check_steps
 from optiscope.api._landscape_results import PathResult
+from optiscope.api._lr_find import LrFindResult, lr_find
 from optiscope.api._playground import (
     MAP_BETA,
     MAX_MAP_SIDE,
@@ -34,6 +36,7 @@ from optiscope.api._weight_decay import (
 __all__ = [
     "ADAPTIVE_OPTIMIZERS",
     "EXPORT_FORMATS",
+    "FLAG_KINDS",
     "MAP_BETA",
     "MAX_MAP_SIDE",
     "MAX_PLAYGROUND_OPTIMIZERS",
@@ -43,17 +46,21 @@ __all__ = [
     "PLAYGROUND_SWEEP",
     "ROSENBROCK_SETTINGS",
     "CompareResult",
+    "LrFindResult",
+    "OptimizerComparison",
     "PathResult",
     "PlaygroundPaths",
     "RaceResult",
     "SensitivityMap",
     "SweepResult",
+    "TuningFlag",
     "WeightDecayResult",
     "check_start",
     "check_start_value",
     "check_steps",
     "compare_configs",
     "compared_setting",
+    "lr_find",
     "playground_curves",
     "playground_map",
     "playground_paths",

@@ -25,7 +25,7 @@ from optiscope.plotting import (
     save_figure,
 )
 from optiscope.records import DataSpec, RunRecord
-from optiscope.settings import COMPARED, EXERCISE, SETTINGS, default, format_value
+from optiscope.settings import COMPARED, EXERCISE, METRICS, SETTINGS, default, format_value
 from optiscope.storage import SqliteStore
 from optiscope.sweeps import Plan, SweepSpec, data_settings, plan, run_sweep
 
@@ -149,7 +149,7 @@ def compare_configs(
     *,
     data: DataArg = None,
     seed: int = EXERCISE["seed"],
-    metric: str = default("metric"),
+    metric: str | None = None,
     eps: float | None = None,
     hidden: Sequence[int] = default("hidden"),
     activation: str = default("activation"),
@@ -177,7 +177,9 @@ def compare_configs(
         data: the data (see :func:`resolve_data`); default the exercise's friedman3.
         seed: ``torch.manual_seed`` before each model is built (the exercise: 123).
         metric: ``rmse`` (true RMSE over the validation set) or ``batch_rmse`` (the
-            exercise's mean of per-batch RMSEs, validation batch size = ``batch_size``).
+            exercise's mean of per-batch RMSEs, validation batch size = ``batch_size``);
+            ``log_loss`` or ``accuracy`` on a classification set. ``None``: the data set's
+            own (``rmse``; ``log_loss`` for classification).
         eps: AdamW's epsilon (``None``: torch's default, 1e-8).
         hidden: hidden layer widths (the exercise: 50, 50).
         activation: ``relu`` (the exercise), ``tanh``, ``gelu`` or ``sigmoid``.
@@ -214,13 +216,14 @@ def compare_configs(
         optimizer=EXERCISE["optimizer"],
         epochs=_plain(epochs),
         seed=_plain(seed),
-        metric=metric,
         hidden=tuple(hidden),
         activation=activation,
         shuffle=shuffle,
     )
     if eps is not None:
         fixed["eps"] = _plain(eps)
+    if metric is not None:  # (else the data set's own, see optiscope.settings.Metric)
+        fixed["metric"] = metric
     data_values, dataset = resolve_data(data)
     fixed.update(data_values)
     checked = plan(
@@ -319,6 +322,8 @@ class CompareResult:
     def summary(self) -> pd.DataFrame:
         """One row per config: final and best validation loss, the best epoch, divergence.
 
+        "Best" follows the metric's direction: the lowest loss, or the highest accuracy.
+
         ``final_valid_loss`` is NaN for a diverged run; ``best_*`` cover its finite epochs.
         """
         import pandas as pd
@@ -328,7 +333,12 @@ class CompareResult:
             losses = record.curve.valid_loss
             finite = [(loss, e) for loss, e in zip(losses, record.curve.epoch, strict=True)]
             finite = [(loss, e) for loss, e in finite if math.isfinite(loss)]
-            best = min(finite) if finite else (math.nan, None)
+            if METRICS[record.config.metric].higher_is_better:  # best = highest, earliest
+                finite = [(-loss, e) for loss, e in finite]
+                found = min(finite, default=(math.nan, None))
+                best = (-found[0], found[1])
+            else:
+                best = min(finite) if finite else (math.nan, None)
             rows.append(
                 {
                     "config": label,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optiscope.api._decision import decision_data
 from optiscope.errors import ConfigError
 from optiscope.optim import get_optimizer
 from optiscope.plotting import (
@@ -19,6 +20,7 @@ from optiscope.plotting import (
     SLICE_METRICS,
     BandsData,
     CurvesData,
+    DecisionData,
     SliceData,
     build_bands,
     build_lr_curves,
@@ -30,10 +32,11 @@ from optiscope.plotting import (
     render_band_panels,
     render_bands,
     render_curves,
+    render_decision_boundaries,
     save_figure,
 )
 from optiscope.records import RunConfig, RunRecord
-from optiscope.settings import format_value
+from optiscope.settings import METRICS, Metric, default, format_value
 from optiscope.storage import FINISHED, SqliteStore, StoredRun
 from optiscope.sweeps import SweepPoint, SweepRun, SweepSpec, open_store
 
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from optiscope.api._fair import OptimizerComparison
 
 __all__ = ["EXPORT_FORMATS", "SweepResult", "figure_title", "fixed_settings"]
 
@@ -193,6 +198,12 @@ class SweepResult:
         return [g.label for g in self._groups]
 
     @property
+    def _metric(self) -> Metric:
+        """The runs' validation metric (the first run's, where a sweep varies it): its label
+        and which way is better."""
+        return METRICS[self.runs[0].config.metric if self.runs else default("metric")]
+
+    @property
     def records(self) -> list[RunRecord]:
         """The finished runs' records, in sweep order."""
         return [r.record for r in self.runs if r.record is not None]
@@ -299,13 +310,16 @@ class SweepResult:
     ) -> pd.DataFrame:
         """One row per config, ranked by mean final validation loss over its seeds.
 
-        Configs whose seeds all finished come first, by mean final loss; configs with a
-        diverged, failed or unfinished seed follow, marked in ``status``.
+        Configs whose seeds all finished come first, best mean final value first (lowest
+        for a loss, highest for accuracy: the metric's direction); configs with a diverged,
+        failed or unfinished seed follow, marked in ``status``. ``best_mean`` takes each
+        seed's best epoch in the same direction.
 
         Args:
             baseline: a config to compare with, by label (``"lr = 0.01"``) or settings
                 (``{"lr": 0.01}``); adds ``diff_*`` columns: the mean of the per-seed
-                differences (config minus baseline; negative is better) and its t-interval.
+                differences (config minus baseline; negative is better for a loss, positive
+                for accuracy) and its t-interval.
             confidence: coverage of the intervals.
 
         Returns:
@@ -322,6 +336,8 @@ class SweepResult:
             by_label = {g.label: g.finals() for g in self._groups}
             found = paired_differences(by_label, reference, confidence=confidence)
             differences = {d.label: d for d in found}
+        higher = self._metric.higher_is_better
+        best_of = max if higher else min
         rows = []
         for group in self._groups:
             statuses = [run.status for run in group.runs]
@@ -331,7 +347,7 @@ class SweepResult:
             for _, record in group.seeds:
                 finite = [v for v in record.curve.valid_loss if math.isfinite(v)]
                 if record.status == "done" and finite:
-                    bests.append(min(finite))
+                    bests.append(best_of(finite))
             row: dict[str, Any] = {"config": group.label}
             for key in self._keys:
                 value = group.settings.get(key)
@@ -356,11 +372,12 @@ class SweepResult:
                     pairs=diff.n,
                 )
             rows.append(row)
+        sign = -1.0 if higher else 1.0  # best first, by the metric's direction
         rows.sort(
             key=lambda r: (
                 r["status"] != "done",
                 math.isnan(r["final_mean"]),
-                r["final_mean"] if not math.isnan(r["final_mean"]) else 0.0,
+                sign * r["final_mean"] if not math.isnan(r["final_mean"]) else 0.0,
             )
         )
         frame = pd.DataFrame(rows)
@@ -537,6 +554,97 @@ class SweepResult:
                 f"leave ax out for a figure of its own."
             )
         return render_band_panels(panels, title=title)
+
+    def compare_optimizers(
+        self,
+        *,
+        resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+        diverged_share: float = 0.25,
+    ) -> OptimizerComparison:
+        """Compare the sweep's optimizers at equal tuning effort.
+
+        Per optimizer: the expected best final validation metric after ``k`` random configs
+        of its grid, ``k = 1..N`` (Tang et al. 2020's unbiased estimator) with bootstrap
+        bands; the paired probability that its tuned config beats another's over seeds; and
+        flags when its best config sits on the edge of a swept range or when more than
+        ``diverged_share`` of its runs diverged. See :mod:`optiscope.api._fair`.
+
+        Args:
+            resamples: bootstrap resamples for the bands and intervals.
+            confidence: their coverage.
+            seed: the bootstrap's random seed.
+            diverged_share: flag an optimizer when more of its runs than this share diverged.
+
+        Returns:
+            An :class:`~optiscope.api.OptimizerComparison` (``table()``, ``curves``,
+            ``improvement``, ``flags``, ``plot()``).
+
+        Raises:
+            ConfigError: when the sweep mixes metrics, or for a bad argument.
+        """
+        from optiscope.api._fair import compare_optimizers
+
+        return compare_optimizers(
+            self,
+            resamples=resamples,
+            confidence=confidence,
+            seed=seed,
+            diverged_share=diverged_share,
+        )
+
+    def decision_data(self, *, seed: int | None = None, resolution: int = 80) -> DecisionData:
+        """The data of :meth:`plot_decision_boundaries` (plain values, no matplotlib)."""
+        labels, configs, scores, statuses = [], [], [], []
+        for group in self._groups:
+            runs = [r for r in group.runs if r.record is not None and r.status != "error"]
+            if seed is not None:
+                runs = [r for r in runs if r.config.seed == seed]
+            if not runs:
+                continue
+            run = min(runs, key=lambda r: r.config.seed)
+            assert run.record is not None
+            labels.append(group.label)
+            configs.append(run.config)
+            losses = run.record.curve.valid_loss
+            scores.append(losses[-1] if losses else None)
+            statuses.append(run.status)
+        if not configs:
+            which = f"seed {seed}" if seed is not None else "any seed"
+            raise ConfigError(
+                f"sweep {self.name!r} has no finished run of {which} to draw; run it first."
+            )
+        seeds = sorted({c.seed for c in configs})
+        title = f"{self.name}: decision boundaries (seed {', '.join(map(str, seeds))})"
+        return decision_data(
+            labels,
+            configs,
+            scores=scores,
+            statuses=statuses,
+            title=title,
+            resolution=resolution,
+        )
+
+    def plot_decision_boundaries(self, *, seed: int | None = None, resolution: int = 80) -> Figure:
+        """Decision boundaries of a 2-D classification sweep: one small panel per config.
+
+        Each panel shades the class the config's network predicts over the plane (paler
+        where it is less sure) under the validation points, and shows the run's final
+        validation metric. Runs store curves, not weights, so each config's network is
+        trained again (the engines are deterministic: the same weights).
+
+        Args:
+            seed: the seed to draw; ``None`` draws each config's lowest seed.
+            resolution: grid points per axis.
+
+        Returns:
+            The matplotlib Figure.
+
+        Raises:
+            ConfigError: for data that is not a 2-D classification set, or no finished run.
+        """
+        return render_decision_boundaries(self.decision_data(seed=seed, resolution=resolution))
 
     def lr_data(self, x: str = "epoch", *, log_y: bool = False) -> CurvesData:
         """:meth:`plot_lr`'s figure as plain data."""

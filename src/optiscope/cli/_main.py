@@ -13,7 +13,7 @@ import sys
 import click
 
 from optiscope._version import __version__
-from optiscope.cli import _compare, _landscapes, _report, _serve, _sweeps
+from optiscope.cli import _compare, _landscapes, _report, _serve, _sweeps, _tuning
 from optiscope.errors import ConfigError, DataError, OptiscopeError
 
 EXIT_USAGE = 2
@@ -29,7 +29,7 @@ def cli() -> None:
     """
 
 
-for _module in (_compare, _landscapes, _sweeps, _serve, _report):
+for _module in (_compare, _landscapes, _sweeps, _tuning, _serve, _report):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -320,6 +320,39 @@ def runs_plot(name: str, store: Path | None, out: Path | None, **options: Any) -
     click.echo(f"wrote {save_sweep_figure(result, out, figure)}", err=True)
 
 
+@runs_group.command("boundaries")
+@click.argument("name")
+@STORE_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Figure file (.png, .svg or .pdf)  [default: boundaries-NAME.png]",
+)
+@click.option("--seed", type=int, default=None, help="The seed to draw  [default: the lowest]")
+@click.option(
+    "--resolution",
+    type=click.IntRange(min=2, max=400),
+    default=80,
+    show_default=True,
+    help="Grid points per axis.",
+)
+def runs_boundaries(
+    name: str, store: Path | None, out: Path | None, seed: int | None, resolution: int
+) -> None:
+    """Draw a 2-D classification sweep's decision boundaries, one panel per config (each
+    config's network is trained again: the same weights, as training is deterministic)."""
+    from optiscope.api import SweepResult
+    from optiscope.plotting import save_figure
+
+    path = out or Path(f"boundaries-{name}.png")
+    check_output(path, FIGURE_SUFFIXES, "--out")
+    with user_mistake():
+        result = SweepResult.load(name, store=store)
+        figure = result.plot_decision_boundaries(seed=seed, resolution=resolution)
+    click.echo(f"wrote {save_figure(figure, path, close=True)}", err=True)
+
+
 @runs_group.command("lr")
 @click.argument("name")
 @STORE_OPTION

@@ -1,15 +1,17 @@
-"""Data sets: the mlbench regression generators, seeded splits and user-supplied arrays."""
+"""Data sets: mlbench's regression and classification generators, seeded splits, user arrays."""
 
 from optiscope.data._dataset import (
     Dataset,
     make_dataset,
     resolve_data_spec,
     split_problem,
+    task_of,
     validate_data_spec,
 )
 from optiscope.data._generators import (
     GENERATORS,
     GeneratorInfo,
+    Task,
     friedman1,
     friedman2,
     friedman3,
@@ -21,6 +23,7 @@ __all__ = [
     "GENERATORS",
     "Dataset",
     "GeneratorInfo",
+    "Task",
     "friedman1",
     "friedman2",
     "friedman3",
@@ -29,5 +32,6 @@ __all__ = [
     "peak",
     "resolve_data_spec",
     "split_problem",
+    "task_of",
     "validate_data_spec",
 ]

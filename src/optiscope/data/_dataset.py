@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optiscope.data._generators import get_generator
+from optiscope.data._generators import GENERATORS, Task, get_generator
 from optiscope.errors import ConfigError, DataError
 from optiscope.records import DataSpec
 from optiscope.settings import SETTINGS
@@ -21,6 +21,7 @@ __all__ = [
     "make_dataset",
     "resolve_data_spec",
     "split_problem",
+    "task_of",
     "validate_data_spec",
 ]
 
@@ -31,10 +32,12 @@ class Dataset:
 
     Attributes:
         X_train: features, shape ``(N_train, F)``.
-        y_train: targets, shape ``(N_train, 1)``.
+        y_train: targets, float32 ``(N_train, 1)`` for regression; class labels, int64
+            ``(N_train,)`` for classification (what ``nn.CrossEntropyLoss`` takes).
         X_valid: features, shape ``(N_valid, F)``.
-        y_valid: targets, shape ``(N_valid, 1)``.
+        y_valid: targets, as ``y_train``.
         spec: what produced the data (``name="custom"`` for user arrays).
+        n_classes: number of classes; 0 for a regression set.
     """
 
     X_train: Tensor
@@ -42,6 +45,12 @@ class Dataset:
     X_valid: Tensor
     y_valid: Tensor
     spec: DataSpec
+    n_classes: int = 0
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units of a network for this data: one per class, or 1 for regression."""
+        return self.n_classes or 1
 
     @property
     def n_features(self) -> int:
@@ -141,7 +150,7 @@ def _as_float_array(name: str, value: Any) -> np.ndarray:
     return array
 
 
-def _finish(arrays: dict[str, np.ndarray], spec: DataSpec) -> Dataset:
+def _finish(arrays: dict[str, np.ndarray], spec: DataSpec, n_classes: int = 0) -> Dataset:
     X_train, y_train = arrays["X_train"], arrays["y_train"]
     X_valid, y_valid = arrays["X_valid"], arrays["y_valid"]
     if spec.standardize:
@@ -149,19 +158,26 @@ def _finish(arrays: dict[str, np.ndarray], spec: DataSpec) -> Dataset:
         mean, std = X_train.mean(axis=0), X_train.std(axis=0)
         std = np.where(std > 0, std, 1.0)
         X_train, X_valid = (X_train - mean) / std, (X_valid - mean) / std
-        y_mean, y_std = y_train.mean(), y_train.std()
-        y_std = y_std if y_std > 0 else 1.0
-        y_train, y_valid = (y_train - y_mean) / y_std, (y_valid - y_mean) / y_std
+        if not n_classes:  # (class labels are not scaled)
+            y_mean, y_std = y_train.mean(), y_train.std()
+            y_std = y_std if y_std > 0 else 1.0
+            y_train, y_valid = (y_train - y_mean) / y_std, (y_valid - y_mean) / y_std
 
     def tensor(a: np.ndarray) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
+    def target(a: np.ndarray) -> Tensor:
+        if n_classes:
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))  # (N,)
+        return tensor(a).reshape(-1, 1)  # (N, 1)
+
     return Dataset(
         X_train=tensor(X_train),
-        y_train=tensor(y_train).reshape(-1, 1),
+        y_train=target(y_train),
         X_valid=tensor(X_valid),
-        y_valid=tensor(y_valid).reshape(-1, 1),
+        y_valid=target(y_valid),
         spec=spec,
+        n_classes=n_classes,
     )
 
 
@@ -177,6 +193,13 @@ def resolve_data_spec(spec: DataSpec) -> DataSpec:
     if spec.sd is not None or spec.name == "custom":
         return spec
     return dataclasses.replace(spec, sd=get_generator(spec.name).default_sd)
+
+
+def task_of(spec: DataSpec) -> Task:
+    """The task of the data ``spec`` names: its generator's, or ``regression`` for user arrays
+    and names that are not registered (those are refused by :func:`validate_data_spec`)."""
+    info = GENERATORS.get(spec.name)
+    return info.task if info is not None else "regression"
 
 
 def split_problem(spec: DataSpec) -> str | None:
@@ -240,9 +263,10 @@ def make_dataset(spec: DataSpec | None = None) -> Dataset:
     validate_data_spec(spec)
     spec = resolve_data_spec(spec)
     assert spec.sd is not None  # (resolved above)
-    X, y = get_generator(spec.name).make(spec.n, spec.sd, spec.seed)
+    info = get_generator(spec.name)
+    X, y = info.make(spec.n, spec.sd, spec.seed)
     order = np.random.default_rng([spec.seed, 1]).permutation(spec.n)
     n_train = round(spec.n * spec.train_fraction)
     train, valid = order[:n_train], order[n_train:]
     arrays = {"X_train": X[train], "y_train": y[train], "X_valid": X[valid], "y_valid": y[valid]}
-    return _finish(arrays, spec)
+    return _finish(arrays, spec, info.n_classes)

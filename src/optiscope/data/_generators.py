@@ -1,4 +1,5 @@
-"""The mlbench regression generators, with mlbench's definitions and an explicit seed.
+"""The registry of data generators, and mlbench's regression generators with mlbench's
+definitions and an explicit seed (the classification sets are in ``_classification.py``).
 
 mlbench (R) draws from R's global RNG; here each call takes a ``seed`` and uses its own NumPy
 ``Generator``, so the same ``(n, sd, seed)`` always gives the same data. The distributions are
@@ -10,10 +11,24 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optiscope.data._classification import (
+    cassini,
+    circle,
+    hypercube,
+    normals2d,
+    ringnorm,
+    shapes,
+    smiley,
+    spirals,
+    threenorm,
+    twonorm,
+    xor,
+)
 from optiscope.errors import ConfigError
 
 Array = NDArray[np.float64]
@@ -119,14 +134,34 @@ def peak(n: int, sd: float = 0.0, seed: int = 0, d: int = 20) -> tuple[Array, Ar
     return x, _noise(rng, y, sd)
 
 
+Task = Literal["regression", "classification"]
+
+
 @dataclass(frozen=True)
 class GeneratorInfo:
-    """A registered generator: its function, number of features and a summary."""
+    """A registered generator and what it makes (capabilities are data, not name checks).
+
+    Attributes:
+        name: the registry's name (``friedman3``, ``spirals``).
+        make: ``make(n, sd, seed) -> (X, y)``; ``y`` is a float target for regression and
+            integer labels ``0 .. n_classes - 1`` for classification.
+        n_features: columns of ``X``.
+        summary: one line for help texts.
+        task: ``regression`` or ``classification``.
+        n_classes: number of classes (0 for regression).
+    """
 
     name: str
-    make: Callable[[int, float, int], tuple[Array, Array]]
+    make: Callable[[int, float, int], tuple[Array, Any]]
     n_features: int
     summary: str
+    task: Task = "regression"
+    n_classes: int = 0
+
+    @property
+    def classification(self) -> bool:
+        """Whether the generator makes class labels (trained with cross-entropy)."""
+        return self.task == "classification"
 
     @property
     def default_sd(self) -> float:
@@ -135,6 +170,21 @@ class GeneratorInfo:
         return float(inspect.signature(self.make).parameters["sd"].default)
 
 
+_CLASSIFICATION: tuple[tuple[str, Callable[..., tuple[Array, Any]], int, int, str], ...] = (
+    ("spirals", spirals, 2, 2, "two interlocked spirals"),
+    ("circle", circle, 2, 2, "a disc inside a square"),
+    ("xor", xor, 2, 2, "the XOR of two signs"),
+    ("twonorm", twonorm, 20, 2, "two Gaussians in 20-d (Breiman)"),
+    ("threenorm", threenorm, 20, 2, "a 2-Gaussian mixture against a third, 20-d (Breiman)"),
+    ("ringnorm", ringnorm, 20, 2, "a wide Gaussian around a narrow one, 20-d (Breiman)"),
+    ("cassini", cassini, 2, 3, "two bananas and a disc"),
+    ("2dnormals", normals2d, 2, 2, "two Gaussians on a circle"),
+    ("smiley", smiley, 2, 4, "eyes, nose and mouth"),
+    ("hypercube", hypercube, 3, 8, "Gaussians at the 8 corners of the unit cube"),
+    ("shapes", shapes, 2, 4, "a Gaussian, a square, a triangle and a wave"),
+)
+"""The mlbench classification sets: name, function, features, classes, summary."""
+
 GENERATORS: dict[str, GeneratorInfo] = {
     info.name: info
     for info in (
@@ -142,6 +192,10 @@ GENERATORS: dict[str, GeneratorInfo] = {
         GeneratorInfo("friedman2", friedman2, 4, "AC circuit impedance"),
         GeneratorInfo("friedman3", friedman3, 4, "AC circuit phase (the exercise)"),
         GeneratorInfo("peak", peak, 20, "Gaussian bump in a 20-d ball"),
+        *(
+            GeneratorInfo(name, make, features, summary, "classification", classes)
+            for name, make, features, classes, summary in _CLASSIFICATION
+        ),
     )
 }
 

@@ -14,6 +14,7 @@ from optiscope.engine._decay import (
     decay_fixed_points,
 )
 from optiscope.engine._exact import InexactError, known_choices, learn_choices
+from optiscope.engine._lr_range import LrRange, lr_ramp, lr_range_test, smooth_losses, stop_index
 from optiscope.engine._metrics import METRICS, evaluate
 from optiscope.engine._path_optimizers import (
     PATH_OPTIMIZERS,
@@ -43,6 +44,7 @@ __all__ = [
     "DecayFixedPoint",
     "GridRun",
     "InexactError",
+    "LrRange",
     "PathOptimizer",
     "VectorizedTrainer",
     "batched_names",
@@ -56,11 +58,15 @@ __all__ = [
     "known_choices",
     "learn_choices",
     "lockstep_key",
+    "lr_ramp",
+    "lr_range_test",
     "one_intra_op_thread",
     "parse_optimizer_text",
     "resolve_optimizer",
     "run_grid",
     "run_path",
+    "smooth_losses",
+    "stop_index",
     "train_reference",
     "train_vectorized",
     "validate_config",

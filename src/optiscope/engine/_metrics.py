@@ -1,4 +1,6 @@
-"""Validation metrics: the true RMSE (default) and the exercise's mean of per-batch RMSEs."""
+"""Validation metrics: the true RMSE (default), the exercise's mean of per-batch RMSEs, and for
+classification the log loss and the accuracy. What each one is (its task, its direction) is
+:data:`optiscope.settings.METRICS`; here is how it is computed."""
 
 from __future__ import annotations
 
@@ -6,13 +8,20 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["METRICS", "evaluate"]
+from optiscope.settings import METRICS
 
-METRICS: dict[str, str] = {
-    "rmse": "RMSE over the whole validation set",
-    "batch_rmse": "the exercise's metric: mean over validation batches of each batch's RMSE "
-    "(validation batch size = training batch size); reads low for small batches",
-}
+__all__ = ["METRICS", "accuracy", "evaluate"]
+
+
+def accuracy(logits: Tensor, y: Tensor) -> float:
+    """Share of rows whose largest logit is their class: ``count / n`` as a Python float.
+
+    Args:
+        logits: ``(N, C)``.
+        y: class labels ``(N,)``.
+    """
+    correct = int((logits.argmax(dim=-1) == y).sum().item())
+    return correct / int(y.shape[0])
 
 
 def evaluate(model: nn.Module, X: Tensor, y: Tensor, metric: str, batch_size: int) -> float:
@@ -21,8 +30,8 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, metric: str, batch_size: in
     Args:
         model: the network.
         X: features ``(N, F)``.
-        y: targets ``(N, 1)``.
-        metric: ``rmse`` or ``batch_rmse`` (see :data:`METRICS`).
+        y: targets ``(N, 1)``, or class labels ``(N,)`` for a classification metric.
+        metric: a name in :data:`METRICS`.
         batch_size: validation batch size for ``batch_rmse``.
 
     Returns:
@@ -32,6 +41,10 @@ def evaluate(model: nn.Module, X: Tensor, y: Tensor, metric: str, batch_size: in
     with torch.no_grad():
         if metric == "rmse":
             return float(torch.sqrt(F.mse_loss(model(X), y)).item())
+        if metric == "log_loss":
+            return float(F.cross_entropy(model(X), y).item())
+        if metric == "accuracy":
+            return accuracy(model(X), y)
         losses = []
         for first in range(0, X.shape[0], batch_size):
             rows = slice(first, first + batch_size)

@@ -1,11 +1,12 @@
 """The reference engine: the plain PyTorch training loop, the ground truth for every fast path.
 
 It does what the exercise's ``train_valid`` does, written out in Python: batches in dataset
-order (seeded shuffling on request), MSE loss, ``opt.zero_grad(); loss.backward(); opt.step()``
-per batch, validation after every epoch. Any ``nn.Module`` factory and any ``torch.optim``
-optimizer can be plugged in. The config's lr schedule is torch's own scheduler on that
-optimizer (see :func:`optiscope.optim.make_torch_scheduler`), stepped after each optimizer
-step or after each epoch, as torch's docs step it.
+order (seeded shuffling on request), MSE loss (cross-entropy for a classification set),
+``opt.zero_grad(); loss.backward(); opt.step()`` per batch, validation after every epoch.
+Any ``nn.Module`` factory and any ``torch.optim`` optimizer can be plugged in. The config's lr
+schedule is torch's own scheduler on that optimizer (see
+:func:`optiscope.optim.make_torch_scheduler`), stepped after each optimizer step or after each
+epoch, as torch's docs step it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,13 @@ def train_reference(
     data = data if data is not None else make_dataset(config.data)
     model: nn.Module
     if model_factory is None:
-        model = build_mlp(data.n_features, config.hidden, config.activation, config.seed)
+        model = build_mlp(
+            data.n_features,
+            config.hidden,
+            config.activation,
+            config.seed,
+            out_features=data.n_outputs,
+        )
     else:
         model = model_factory()
     model = model.to(device)
@@ -97,6 +104,9 @@ def train_reference(
     X_train, y_train = data.X_train.to(device), data.y_train.to(device)  # (N, F), (N, 1)
     X_valid, y_valid = data.X_valid.to(device), data.y_valid.to(device)
     order = _epoch_orders(config, data.n_train)
+    # Regression: MSE on (B, 1) targets; classification: cross-entropy of (B, C) logits
+    # against (B,) labels, what nn.CrossEntropyLoss() computes.
+    loss_of = F.cross_entropy if data.n_classes else F.mse_loss
     steps_per_epoch = -(-data.n_train // config.batch_size)
     scheduler = make_torch_scheduler(
         config.schedule, optimizer, steps_per_epoch=steps_per_epoch, epochs=config.epochs
@@ -131,9 +141,9 @@ def train_reference(
         for first in range(0, data.n_train, config.batch_size):
             stop = first + config.batch_size
             batch = slice(first, stop) if indices is None else indices[first:stop]
-            xb, yb = X_train[batch], y_train[batch]  # (B, F), (B, 1)
+            xb, yb = X_train[batch], y_train[batch]  # (B, F), (B, 1) or (B,)
             optimizer.zero_grad()
-            loss = F.mse_loss(model(xb), yb)
+            loss = loss_of(model(xb), yb)
             loss.backward()
             lr = float(optimizer.param_groups[0]["lr"])  # what this step uses
             optimizer.step()

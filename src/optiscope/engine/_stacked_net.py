@@ -30,6 +30,7 @@ from functools import cache, partial
 import torch
 from torch import Tensor
 
+from optiscope.engine._cross_entropy import CrossEntropyHead
 from optiscope.engine._exact import Candidate, Operand, choose, per_model
 from optiscope.models import ALIGN, StackedLayout, aligned_row
 
@@ -169,6 +170,9 @@ class StackedMLP:
             config has its own batch in :attr:`x` and :attr:`y` (shuffled data).
         uses: how many times its plans will run (for one config, the stacked loss is only
             worth its probe over many steps: see :data:`LOSS_PROBE_PAYS_AFTER`).
+        classes: 0 for a regressor (MSE loss); else the classes of a classifier, trained
+            with cross-entropy (see :mod:`optiscope.engine._cross_entropy`); its labels are
+            int64 ``(rows,)`` or :attr:`y` ``(K, rows)``.
     """
 
     def __init__(
@@ -181,8 +185,9 @@ class StackedMLP:
         *,
         data_offsets: Sequence[int] | None,
         uses: int = 0,
+        classes: int = 0,
     ) -> None:
-        self.layout, self.rows, self.uses = layout, rows, uses
+        self.layout, self.rows, self.uses, self.classes = layout, rows, uses, classes
         self.params, self.grads = list(params), None if grads is None else list(grads)
         self.k = k = int(params[0].shape[0])
         device = params[0].device
@@ -198,13 +203,20 @@ class StackedMLP:
             for w, a in zip(widths[1:-1], self.a, strict=False)
         ]
         self.x = aligned_stack(k, (rows, widths[0]), device) if data_offsets is None else None
-        self.y = aligned_stack(k, (rows, 1), device) if data_offsets is None else None
+        self.y: Tensor | None = None
+        if data_offsets is None:
+            self.y = (
+                torch.empty(k, rows, dtype=torch.int64, device=device)  # (K, rows) labels
+                if classes
+                else aligned_stack(k, (rows, 1), device)
+            )
         self.g: list[Tensor] = []  # dL/da[i], for a training network
         self._inner: tuple[list[Call], list[Call]] | None = None  # bound once, see plan()
         scratch = torch.empty(k, layout.row, device=device)  # parameter-shaped, for probes
-        self._choose_forward(scratch, activation, data_offsets, train)
         if train:
             self.g = [aligned_stack(k, (rows, w), device) for w in widths[1:]]  # dL/da[i]
+        self._choose_forward(scratch, activation, data_offsets, train)
+        if train:
             self.gh = [aligned_stack(k, (rows, w), device) for w in widths[1:-1]]  # dL/dh[i]
             self._choose_backward(scratch, activation, data_offsets)
 
@@ -278,6 +290,12 @@ class StackedMLP:
             )
             for i in range(self.n_layers - 1)
         ]
+        self.head: CrossEntropyHead | None = None
+        if self.classes:
+            self.head = CrossEntropyHead(
+                self._key, self.a[-1], self.g[-1] if train else None, self._loss_order
+            )
+            return
         if self.y is not None:
             y = Operand(self.y)
         else:
@@ -373,8 +391,8 @@ class StackedMLP:
         Args:
             x: the batch: ``(rows, F)``, shared by every config (a slice of the data set), or
                 :attr:`x` ``(K, rows, F)``.
-            y: its targets, ``(rows, 1)`` or :attr:`y`.
-            loss: where each config's MSE goes, ``(K,)``.
+            y: its targets, ``(rows, 1)`` (labels ``(rows,)`` for a classifier) or :attr:`y`.
+            loss: where each config's MSE (cross-entropy) goes, ``(K,)``.
 
         Returns:
             A call that runs the step: outputs, losses and (for a training network) the
@@ -392,9 +410,14 @@ class StackedMLP:
         forward_inner, backward_inner = self._inner
         calls = [self.forward_ops[0][offset].bind([x, p[0], p[1]], self.a[0])]
         calls += forward_inner
-        calls.append(self.loss_op.bind([self.a[-1], y], loss))
+        if self.head is not None:
+            grad = None if grads is None else g[-1]
+            calls += self.head.bind(self.a[-1], y, loss, grad, shuffled=offset is None)
+        else:
+            calls.append(self.loss_op.bind([self.a[-1], y], loss))
+            if grads is not None:
+                calls.append(self.loss_grad_op.bind([self.a[-1], y], g[-1]))
         if grads is not None:
-            calls.append(self.loss_grad_op.bind([self.a[-1], y], g[-1]))
             calls += backward_inner
             calls.append(self.weight_grad_ops[0][offset].bind([g[0], x], grads[0]))
             calls.append(self.bias_grad_ops[0].bind([g[0]], grads[1]))

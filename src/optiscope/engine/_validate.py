@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from optiscope.data import validate_data_spec
+from optiscope.data import GENERATORS, validate_data_spec
 from optiscope.errors import ConfigError
 from optiscope.models import validate_architecture
 from optiscope.optim import get_optimizer, schedule_problem
 from optiscope.records import RunConfig
-from optiscope.settings import SCHEDULES, SETTINGS
+from optiscope.settings import METRICS, SCHEDULES, SETTINGS
 
 __all__ = ["config_problems", "validate_config"]
 
@@ -31,6 +31,10 @@ def config_problems(config: RunConfig) -> list[str]:
         validate_data_spec(config.data)
     except ConfigError as err:
         problems.append(str(err).rstrip("."))
+    generator = GENERATORS.get(config.data.name)
+    metric = METRICS.get(config.metric)  # (an unknown one is reported above)
+    if generator is not None and metric is not None:  # (user arrays are regression data)
+        problems += metric.problems_on(generator.task, generator.name)
     problems += _schedule_problems(config)
     return problems
 

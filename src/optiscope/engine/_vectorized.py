@@ -117,6 +117,7 @@ class VectorizedTrainer:
             first.activation,
             [c.seed for c in configs],
             device=self.device,
+            out_features=self.data.n_outputs,
         )  # (K, row)
         self.grads = torch.zeros_like(self.params)  # (K, row)
         self.info = get_optimizer(first.optimizer)
@@ -225,8 +226,15 @@ class VectorizedTrainer:
         X_valid, y_valid = data.X_valid.to(device), data.y_valid.to(device)
         n, batch_size = data.n_train, config.batch_size
         starts = list(range(0, n, batch_size))
-        nets = _Nets(self.layout, config.activation, self.params, self.grads, config.epochs)
-        losses = torch.empty(len(starts), k, device=device)  # (batches, K): each step's MSE
+        nets = _Nets(
+            self.layout,
+            config.activation,
+            self.params,
+            self.grads,
+            config.epochs,
+            classes=data.n_classes,
+        )
+        losses = torch.empty(len(starts), k, device=device)  # (batches, K): each step's loss
         orders = _Orders(self.configs, n) if config.shuffle else None
         if orders is not None:
             sizes = [min(first + batch_size, n) - first for first in starts]
@@ -263,7 +271,7 @@ class VectorizedTrainer:
                     net, first = shuffled[j], starts[j]
                     picked = order[:, first : first + batch_size]  # (K, B)
                     net.x.copy_(X_train[picked])  # type: ignore[union-attr]  # (K, B, F)
-                    net.y.copy_(y_train[picked])  # type: ignore[union-attr]  # (K, B, 1)
+                    net.y.copy_(y_train[picked])  # type: ignore[union-attr]  # (K, B, 1) / (K, B)
                 plan()
                 step([self.params], [self.grads], self.state)
             per_batch = losses.T.tolist()  # (K, batches) as Python floats
@@ -362,9 +370,17 @@ class _Nets:
     """One :class:`StackedMLP` per batch size and purpose, built (and checked) on first use."""
 
     def __init__(
-        self, layout: StackedLayout, activation: str, params: Tensor, grads: Tensor, epochs: int
+        self,
+        layout: StackedLayout,
+        activation: str,
+        params: Tensor,
+        grads: Tensor,
+        epochs: int,
+        *,
+        classes: int = 0,
     ):
         self.layout, self.activation, self.epochs = layout, activation, epochs
+        self.classes = classes
         self.params, self.grads = layout.views(params), layout.views(grads)
         self._nets: dict[tuple[int, bool, bool], StackedMLP] = {}
 
@@ -384,6 +400,7 @@ class _Nets:
                 rows,
                 data_offsets=offsets,
                 uses=per_epoch * self.epochs,
+                classes=self.classes,
             )
             self._nets[key] = net
         return net
@@ -394,7 +411,7 @@ class _Nets:
     def plans(
         self, X: Tensor, y: Tensor, batch_size: int, losses: Tensor, *, train: bool
     ) -> list[Callable[[], None]]:
-        """A bound step per batch of ``X`` in order; batch ``j``'s MSE goes to ``losses[j]``."""
+        """A bound step per batch of ``X`` in order; batch ``j``'s loss goes to ``losses[j]``."""
         n = int(X.shape[0])
         starts = range(0, n, batch_size)
         offsets: dict[int, list[int]] = {}  # by batch size: where its slices start
@@ -409,21 +426,34 @@ class _Nets:
             plans.append(net.plan(X[first:stop], y[first:stop], losses[j]))  # (B, F), (B, 1)
         return plans
 
+    def whole(self, X: Tensor, y: Tensor, losses: Tensor) -> tuple[Callable[[], None], Tensor]:
+        """A forward-only step over all of ``X`` (one batch) and its outputs ``(K, N, out)``."""
+        plan = self.plans(X, y, int(X.shape[0]), losses, train=False)[0]
+        net = self.get(int(X.shape[0]), False, [element_offset(X)], per_epoch=1)
+        return plan, net.a[-1]
+
 
 class _Evaluation:
     """Each config's validation loss under each metric the group asks for.
 
     ``rmse``: ``sqrt(mse_loss(model(X), y))`` over the whole set; ``batch_rmse``: the Python
-    mean of that over batches of ``batch_size`` rows, as :func:`optiscope.engine.evaluate`.
+    mean of that over batches of ``batch_size`` rows; ``log_loss``: the cross-entropy over
+    the whole set; ``accuracy``: correct rows / rows, all as
+    :func:`optiscope.engine.evaluate` computes them.
     """
 
     def __init__(self, nets: _Nets, X: Tensor, y: Tensor, batch_size: int, metrics: set[str]):
         k, n = int(nets.params[0].shape[0]), int(X.shape[0])
+        self.y, self.n = y, n
         self.plans: dict[str, tuple[list[Callable[[], None]], Tensor]] = {}
         for metric, rows in (("rmse", n), ("batch_rmse", batch_size)):
             if metric in metrics:
                 losses = torch.empty(-(-n // rows), k, device=X.device)  # (batches, K)
                 self.plans[metric] = (nets.plans(X, y, rows, losses, train=False), losses)
+        self.classifying = bool(metrics & {"log_loss", "accuracy"})
+        if self.classifying:
+            self.log_loss = torch.empty(1, k, device=X.device)  # (1, K)
+            self.whole, self.logits = nets.whole(X, y, self.log_loss)  # _, (K, N, C)
 
     def __call__(self) -> dict[str, list[float]]:
         out = {}
@@ -432,6 +462,11 @@ class _Evaluation:
                 plan()
             per_batch = torch.sqrt(losses).T.tolist()  # (K, batches)
             out[metric] = [sum(values) / len(values) for values in per_batch]
+        if self.classifying:
+            self.whole()
+            out["log_loss"] = self.log_loss[0].tolist()
+            correct = (self.logits.argmax(dim=-1) == self.y).sum(dim=1)  # (K,)
+            out["accuracy"] = [c / self.n for c in correct.tolist()]
         return out
 
 

@@ -42,6 +42,8 @@ def build_mlp(
     hidden: Sequence[int] = (50, 50),
     activation: str = "relu",
     seed: int = 123,
+    *,
+    out_features: int = 1,
 ) -> nn.Sequential:
     """Build the MLP exactly as a plain script would after ``torch.manual_seed(seed)``.
 
@@ -59,6 +61,8 @@ def build_mlp(
         hidden: widths of the hidden layers (empty: a linear model).
         activation: ``relu``, ``tanh``, ``gelu`` or ``sigmoid``.
         seed: the seed set before construction (the exercise uses 123).
+        out_features: width of the output layer: 1 for regression, the number of classes
+            for classification (logits for ``nn.CrossEntropyLoss``).
 
     Returns:
         A float32 ``nn.Sequential`` on the CPU.
@@ -73,5 +77,5 @@ def build_mlp(
         layers: list[nn.Module] = []
         for width_in, width_out in itertools.pairwise(widths):
             layers += [nn.Linear(width_in, width_out), ACTIVATIONS[activation]()]
-        layers.append(nn.Linear(widths[-1], 1))
+        layers.append(nn.Linear(widths[-1], out_features))
         return nn.Sequential(*layers)

@@ -43,6 +43,8 @@ class StackedLayout:
         shapes: each parameter's shape (``(out, in)`` weights, ``(out,)`` biases).
         offsets: each parameter's first element in the row (multiples of :data:`ALIGN`).
         row: elements per config row.
+        out_features: width of the output (1 for regression, the classes for
+            classification).
     """
 
     in_features: int
@@ -51,11 +53,12 @@ class StackedLayout:
     shapes: tuple[tuple[int, ...], ...]
     offsets: tuple[int, ...]
     row: int
+    out_features: int = 1
 
     @property
     def widths(self) -> tuple[int, ...]:
-        """Layer widths from input to output: ``(in, *hidden, 1)``."""
-        return (self.in_features, *self.hidden, 1)
+        """Layer widths from input to output: ``(in, *hidden, out)``."""
+        return (self.in_features, *self.hidden, self.out_features)
 
     def views(self, buffer: Tensor) -> list[Tensor]:
         """Each parameter as a view ``(K, *shape)`` of a ``(K, row)`` buffer (no copy)."""
@@ -67,10 +70,11 @@ class StackedLayout:
         ]
 
 
-def mlp_layout(in_features: int, hidden: Sequence[int]) -> StackedLayout:
-    """The stacked layout of ``build_mlp(in_features, hidden)``'s parameters."""
+def mlp_layout(in_features: int, hidden: Sequence[int], out_features: int = 1) -> StackedLayout:
+    """The stacked layout of ``build_mlp(in_features, hidden, out_features=...)``'s
+    parameters."""
     validate_architecture(hidden, "relu")
-    widths = [in_features, *hidden, 1]
+    widths = [in_features, *hidden, out_features]
     names, shapes, offsets = [], [], []
     position = 0
     for layer, (width_in, width_out) in enumerate(itertools.pairwise(widths)):
@@ -87,6 +91,7 @@ def mlp_layout(in_features: int, hidden: Sequence[int]) -> StackedLayout:
         shapes=tuple(shapes),
         offsets=tuple(offsets),
         row=position,
+        out_features=out_features,
     )
 
 
@@ -97,6 +102,7 @@ def stack_mlps(
     seeds: Sequence[int],
     *,
     device: str | torch.device = "cpu",
+    out_features: int = 1,
 ) -> tuple[Tensor, StackedLayout]:
     """Initial weights of K MLPs, one per seed, stacked into one aligned buffer.
 
@@ -110,17 +116,18 @@ def stack_mlps(
         activation: the activation (it does not change the weights; checked for validity).
         seeds: one ``torch.manual_seed`` per copy.
         device: where the buffer lives.
+        out_features: output width (the number of classes for classification).
 
     Returns:
         ``(buffer, layout)`` with ``buffer`` of shape ``(K, layout.row)``, float32.
     """
-    layout = mlp_layout(in_features, hidden)
+    layout = mlp_layout(in_features, hidden, out_features)
     buffer = torch.zeros(len(seeds), layout.row)  # (K, row)
     views = layout.views(buffer)
     built: dict[int, list[Tensor]] = {}
     for k, seed in enumerate(seeds):
         if seed not in built:
-            model = build_mlp(in_features, hidden, activation, seed)
+            model = build_mlp(in_features, hidden, activation, seed, out_features=out_features)
             built[seed] = [p.detach() for p in model.parameters()]
         for view, param in zip(views, built[seed], strict=True):
             view[k].copy_(param)

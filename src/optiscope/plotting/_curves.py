@@ -22,6 +22,7 @@ from optiscope.plotting._style import (
     palette,
 )
 from optiscope.records import RunRecord
+from optiscope.settings import METRICS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,10 +53,8 @@ X_AXES: dict[str, str] = {
 #: group of configs (and seeds) in lockstep and records the group's elapsed time for each.
 SHARED_SECONDS_LABEL = "Training time of the config's group (s; stacked configs share it)"
 
-METRIC_LABELS: dict[str, str] = {
-    "rmse": "Validation RMSE",
-    "batch_rmse": "Validation RMSE (mean of per-batch RMSEs, as in the exercise)",
-}
+#: Each metric's axis label, with its direction (from the metric registry).
+METRIC_LABELS: dict[str, str] = {name: metric.axis_label for name, metric in METRICS.items()}
 
 # A line whose values run this many times above the typical level of all lines is drawn off
 # the top of the axes instead of stretching it (one exploding config flattens the rest); on a

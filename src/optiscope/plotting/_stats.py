@@ -24,8 +24,9 @@ __all__ = ["BANDS", "LOSS_FLOOR", "Interval", "interval", "t_cdf", "t_quantile"]
 #: (a t-interval of the mean at the chosen confidence).
 BANDS: tuple[str, ...] = ("std", "ci")
 
-#: The least value a validation loss can take: every metric is an RMSE, never negative, so
-#: bands and intervals of losses stop there.
+#: The least value a validation metric can take: RMSE, log loss and accuracy are never
+#: negative, so bands and intervals stop there (each metric's ``floor`` in
+#: :data:`optiscope.settings.METRICS`).
 LOSS_FLOOR = 0.0
 
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from optiscope.data import resolve_data_spec, split_problem
+from optiscope.data import resolve_data_spec, split_problem, task_of
 from optiscope.errors import ConfigError
 from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer, schedule_problem
 from optiscope.records import DataSpec, RunConfig, ScheduleSpec
-from optiscope.settings import BETA_PARTS, SCHEDULES, SETTINGS, default, unknown_setting
+from optiscope.settings import (
+    BETA_PARTS,
+    METRICS,
+    SCHEDULES,
+    SETTINGS,
+    Metric,
+    default,
+    unknown_setting,
+)
 
 __all__ = ["applies", "build_config", "data_settings"]
 
@@ -125,6 +133,8 @@ def build_config(
     else:
         data, found = _data_spec(chosen)
         problems += found
+    if data is not None and "metric" in chosen:
+        problems += METRICS[chosen["metric"]].problems_on(task_of(data), data.name)
     if problems or info is None or schedule is None:
         return None, problems
     config = RunConfig(
@@ -136,7 +146,7 @@ def build_config(
         hidden=tuple(chosen.get("hidden", default("hidden"))),
         activation=chosen.get("activation", default("activation")),
         data=data,
-        metric=chosen.get("metric", default("metric")),
+        metric=chosen.get("metric", Metric.default_for(task_of(data))),
         shuffle=bool(chosen.get("shuffle", default("shuffle"))),
         schedule=schedule,
     )

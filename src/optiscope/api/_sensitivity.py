@@ -165,7 +165,7 @@ def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> li
         for problem in found:
             problems.setdefault(problem, []).append(number)
         if not found:
-            checked.append(info.validate(cell))
+            checked.append(info.complete(cell))  # checked just above: complete, not recheck
     if problems:
         texts = [
             f"{text} (in {len(where)} of {len(cells)} cells, e.g. cell {where[0]})"

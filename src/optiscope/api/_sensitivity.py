@@ -57,7 +57,7 @@ _SHOWN_PROBLEMS = 4
 #: The most cells one map may have. All cells run as one batched computation whose state and
 #: per-step temporaries grow with the number of cells (tens of floats per cell, times the
 #: steps when paths are recorded), and the time grows with it too: a 64 x 64 map of 1,000
-#: steps takes about a second on two cores, so 512 x 512 takes about a minute. Beyond that a
+#: steps takes under a second on one core, so 512 x 512 takes under a minute. Beyond that a
 #: map is better split into several.
 MAX_CELLS = 512 * 512
 

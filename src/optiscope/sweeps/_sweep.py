@@ -46,7 +46,7 @@ from optiscope.storage import (
     release_owner,
 )
 from optiscope.sweeps._plan import Plan, plan
-from optiscope.sweeps._run import check_device, check_engine, run_configs
+from optiscope.sweeps._run import check_device, check_engine, prestart_for, run_configs
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -155,6 +155,14 @@ def run_sweep(
     check_device(device)
     if engine is not None:
         check_engine(engine)
+    # workers import torch while the store is opened and configs are claimed
+    prestart_for(
+        [p.config for p in planned.points],
+        engine=engine,
+        device=device,
+        workers=workers,
+        data=planned.data,
+    )
     name, named, points = planned.name, planned.spec, planned.points
     target, owned = open_store(store)
     try:

@@ -160,8 +160,9 @@ def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> li
         return cells
     checked: list[dict[str, Any]] = []
     problems: dict[str, list[int]] = {}
-    for number, cell in enumerate(cells, start=1):
-        found = info.problems(cell)
+    for number, (cell, found) in enumerate(
+        zip(cells, info.problems_of_each(cells), strict=True), start=1
+    ):
         for problem in found:
             problems.setdefault(problem, []).append(number)
         if not found:

@@ -282,7 +282,7 @@ def _distance64(landscape: Landscape, positions: Tensor) -> Tensor:
 
 #: Elements (steps x configs) of the position and value blocks checked together: divergence
 #: and the tolerance are looked at once per block, not at every step, which keeps a step to
-#: the function, its gradient and the update (the per-step checks were a third of a step).
+#: the function, its gradient and the update (the checks were a dozen small calls a step).
 BLOCK_ELEMENTS = 1 << 16
 
 
@@ -390,7 +390,7 @@ def run_grid(
     positions: list[Tensor] | None = [P.detach().clone()[None]] if record else None
     values: list[Tensor] | None = [] if record else None
     block = max(1, min(steps, BLOCK_ELEMENTS // max(c, 1), 255))  # 255: see _record_first
-    value_block = torch.empty(block, c, dtype=dtype)  # values at positions first-1 ... first+B-2
+    value_block: Tensor | None = None  # values at positions first-1 ... first+B-2, (B, C)
     # positions first ... first+B-1, x and y each contiguous (as P stores them)
     position_block = torch.empty(block, 2, c, dtype=dtype).transpose(1, 2)  # (B, C, 2)
     first = 1  # the step whose result is row 0 of the blocks
@@ -399,6 +399,8 @@ def run_grid(
         value = landscape(Q[:, 0], Q[:, 1])  # (C,): value at the position before this step
         (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
         row = step - first
+        if value_block is None:  # in the function's own dtype (a float64 value stays one)
+            value_block = torch.empty(block, c, dtype=value.dtype)
         value_block[row] = value.detach()
         with torch.no_grad():
             if any_l2:

@@ -487,6 +487,14 @@ def _linear_candidates(out: Tensor) -> list[Candidate]:
     kernels, exact for a 1-unit output layer where ``baddbmm`` is not) into a contiguous
     buffer (BLAS's batched path) or one with aligned slices; one ``addmm`` per config.
 
+    A 1-unit layer whose ``out`` has gaps between its slices (on AVX-512 the output layer's
+    ``(K, 16, 1)``, see :func:`aligned_stack`) tries the transposed product first: ``baddbmm``
+    into such a buffer is exact there only because it multiplies one slice at a time
+    (61 against 26 us on the Xeon the issue measured, 68 against 9 us at K = 64 on the AMD
+    EPYC, ``benchmarks/bench_layers.py``). Wider layers keep ``baddbmm`` first: at 300 rows a
+    product per slice is as fast as BLAS's batched one into a contiguous scratch buffer
+    plus the copy back (measured, same benchmark).
+
     (A chain of element-wise multiply-adds over the 4 input features is exact here too, and
     was tried: broadcasting makes it slower than ``baddbmm``.)
     """
@@ -515,7 +523,7 @@ def _linear_candidates(out: Tensor) -> list[Candidate]:
 
         return bind
 
-    return [
+    candidates = [
         Candidate(
             "baddbmm",
             lambda t, o: partial(torch.baddbmm, t[2].unsqueeze(1), t[0], t[1].mT, out=o),
@@ -524,6 +532,9 @@ def _linear_candidates(out: Tensor) -> list[Candidate]:
         Candidate("bmm_transposed", bmm_transposed(aligned)),
         per_model(lambda t, o: partial(torch.addmm, t[2], t[0], t[1].t(), out=o)),
     ]
+    if width == 1 and not out.is_contiguous():
+        candidates[:2] = candidates[1::-1]  # the transposed product first
+    return candidates
 
 
 def _input_grad_candidates(width_out: int) -> list[Candidate]:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from optiscope.optim import _native
+from optiscope.optim._adam_fused import FusedPlan, fits
 from optiscope.optim._base import (
     Distinct,
     HParamSpec,
@@ -48,7 +50,12 @@ class AdamState:
         exp_avg_sq: second moments ``v``, one per parameter.  # (K, *param_shape)
         lr, beta1, beta2, eps, weight_decay: per-config hyperparameters, K Python floats each
             (kept as doubles: torch computes its scalars from them in double precision).
+            ``lr`` is read at every step: assign a new tuple to change it (a schedule), as
+            one sets a ``torch.optim`` param group's ``lr`` between steps.
         step: steps taken so far (the same for all K).
+        fused: take the fused kernel where it is available (:func:`fused_kernel`): one pass
+            over memory instead of about a dozen torch calls, the same numbers; ``False``
+            keeps the torch calls.
     """
 
     exp_avg: list[Tensor]
@@ -59,10 +66,18 @@ class AdamState:
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
     step: int = 0
+    fused: bool = True
     _columns: dict[tuple[str, int], Tensor | float] = field(default_factory=dict, repr=False)
     _plan: _Plan | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self._derive()
+
+    def _derive(self) -> None:
+        """The values the torch calls take from the hyperparameters (again after ``lr``
+        was replaced: see :func:`adam_step`)."""
+        self._derived_lr = self.lr
+        self._columns.clear()
         self._step_size = Distinct(list(zip(self.lr, self.beta1, strict=True)))
         self._bias2 = Distinct(list(zip(self.beta2, self.eps, strict=True)))
         self._has_decay = [wd != 0 for wd in self.weight_decay]
@@ -143,6 +158,10 @@ def adam_step(
     becomes ``addcmul_(g * c, g)`` and ``addcdiv_(m, d, value=s)`` becomes
     ``addcdiv_(m * s, d)``: torch's kernels form ``value * t1`` first, so both round the same.
 
+    On the CPU these calls run as one pass of a fused kernel where it is available
+    (:func:`fused_kernel`; ``state.fused = False`` keeps the calls): the same operations on
+    each element, in the same order, with torch's own square root.
+
     Args:
         params: stacked parameters ``(K, *shape)``, updated in place.
         grads: their gradients, same shapes.
@@ -151,8 +170,12 @@ def adam_step(
     """
     state.step += 1
     plan = state._plan
+    if plan is not None and plan.fused is None and state.lr is not state._derived_lr:
+        state._derive()  # a new lr: the torch calls' scalars are bound, bind them again
+        plan = None
     if plan is None or not plan.binds(params, grads, decoupled):
-        plan = state._plan = _Plan(params, grads, state, decoupled)
+        kernel = fused_kernel() if state.fused else None
+        plan = state._plan = _Plan(params, grads, state, decoupled, kernel=kernel)
     plan.run(state.step)
 
 
@@ -169,17 +192,31 @@ class _Plan:
         grads: Sequence[Tensor],
         state: AdamState,
         decoupled: bool,
+        *,
+        kernel: _native.FusedAdam | None,
     ) -> None:
         self.state, self.decoupled = state, decoupled
-        self._tensors = [*params, *grads]
+        if state.lr is not state._derived_lr:
+            state._derive()
+        # (the fused kernel keeps their addresses: a state whose moments were replaced
+        # gets a new plan, see binds)
+        self._tensors = [*params, *grads, *state.exp_avg, *state.exp_avg_sq]
         self.calls: list[Callable[[], object]] = []
         self.refresh: list[Callable[[int], object]] = []
-        for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
+        self.fused: FusedPlan | None = None
+        moments = (state.exp_avg, state.exp_avg_sq)
+        if kernel is not None and fits((params, grads, *moments), state, decoupled):
+            clamp = _clamp_is_exact(state.beta2, state.eps)
+            self.fused = FusedPlan(
+                kernel, params, grads, *moments, state, decoupled=decoupled, clamp=clamp
+            )
+            return
+        for p, g, m, v in zip(params, grads, *moments, strict=True):
             self._bind(p, g, m, v)
 
     def binds(self, params: Sequence[Tensor], grads: Sequence[Tensor], decoupled: bool) -> bool:
-        """Whether this plan was bound to these tensors."""
-        tensors = [*params, *grads]
+        """Whether this plan was bound to these tensors (and the state's moments)."""
+        tensors = [*params, *grads, *self.state.exp_avg, *self.state.exp_avg_sq]
         return (
             decoupled == self.decoupled
             and len(tensors) == len(self._tensors)
@@ -187,6 +224,9 @@ class _Plan:
         )
 
     def run(self, t: int) -> None:
+        if self.fused is not None:
+            self.fused.run(t)
+            return
         for refresh in self.refresh:
             refresh(t)
         for call in self.calls:
@@ -276,6 +316,79 @@ class _Plan:
 
         self.refresh.append(refresh)
         return column
+
+
+@cache
+def fused_kernel() -> _native.FusedAdam | None:
+    """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
+    machine has it and it gives, on test numbers, what the torch calls give; else ``None``
+    (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
+    kernel = _native.load()
+    if kernel is None or _fused_agrees(kernel):
+        return kernel
+    _FUSED_REASON.append("the fused Adam kernel does not reproduce torch's operations here")
+    return None
+
+
+_FUSED_REASON: list[str] = []
+
+
+def fused_unavailable_reason() -> str | None:
+    """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
+    if fused_kernel() is not None:
+        return None
+    return _native.unavailable_reason() or (_FUSED_REASON[0] if _FUSED_REASON else None)
+
+
+FUSED_CHECK_HPARAMS = (
+    # (lr, beta1, beta2, eps, weight_decay): lerp's two branches (1 - beta1 < 0.5 and not),
+    # zero and nonzero decay, the sqrt clamp on (eps 1e-8) and off (eps 0)
+    (0.01, 0.9, 0.999, 1e-8, 0.01),
+    (1.0, 0.3, 0.99, 1e-6, 0.0),
+    (0.1, 0.5, 0.9999, 0.0, 0.5),
+)
+
+
+def _fused_agrees(kernel: _native.FusedAdam) -> bool:
+    """Whether the kernel's steps equal the torch calls' on numbers of mixed magnitudes
+    (with zeros and subnormals), for Adam and AdamW, both lerp branches, with and without
+    the sqrt clamp, over a length that is not a whole number of vectors."""
+    for decoupled in (False, True):
+        for hparams in (FUSED_CHECK_HPARAMS[:1], FUSED_CHECK_HPARAMS):
+            runs = []
+            for use in (kernel, None):
+                params = [_mixed((len(hparams), 3, 37), torch.Generator().manual_seed(1))]
+                grads = [torch.empty_like(params[0])]
+                state = init_adam_state(
+                    params,
+                    [
+                        {"lr": lr, "betas": (b1, b2), "eps": eps, "weight_decay": wd}
+                        for lr, b1, b2, eps, wd in hparams
+                    ],
+                )
+                plan = _Plan(params, grads, state, decoupled, kernel=use)
+                if (plan.fused is None) != (use is None):
+                    return False  # (the check must run the kernel)
+                state._plan = plan
+                drawn = torch.Generator().manual_seed(2)
+                for _ in range(4):
+                    grads[0].copy_(_mixed(grads[0].shape, drawn))
+                    adam_step(params, grads, state, decoupled=decoupled)
+                runs.append(params[0])
+            nan = runs[0].isnan()  # (eps = 0 gives 0 / 0 where v and m are 0, as in torch)
+            if not (
+                torch.equal(nan, runs[1].isnan()) and torch.equal(runs[0][~nan], runs[1][~nan])
+            ):
+                return False
+    return True
+
+
+def _mixed(shape: Sequence[int], generator: torch.Generator) -> Tensor:
+    """Normal values scaled by 10**e, e in [-44, 2], a quarter of them exactly zero."""
+    values = torch.randn(tuple(shape), generator=generator)
+    scale = torch.pow(10.0, torch.randint(-44, 3, tuple(shape), generator=generator).float())
+    scale[torch.rand(tuple(shape), generator=generator) < 0.25] = 0.0
+    return values.mul_(scale)
 
 
 def _divides_by_reciprocal(device: torch.device) -> bool:

@@ -21,10 +21,16 @@ Reported per workload: milliseconds per config, the speedup, the largest differe
 the two engines' validation curves, and the fraction of the machine's FLOP limit used (the
 limit measured here as the sgemm rate of a large square product with all threads).
 
+Competitors on the grid (``benchmarks/competitors.py``): the literal loop in two processes
+(its grid sample split in two), eager ``torch.func`` vmap with a stacked AdamW, and with
+``--compiled`` the same under ``torch.compile`` in two processes (compiling takes 10-25 s per
+process). Then issue 14's targets, each printed as met or not met, with the heatmap's from
+``benchmarks/bench_heatmap.py``. Every speedup assumes both cores are free.
+
 Usage::
 
-    .venv/bin/python benchmarks/bench_engine.py            # about five minutes on 2 cores
-    .venv/bin/python benchmarks/bench_engine.py --json out.json
+    .venv/bin/python benchmarks/bench_engine.py            # about six minutes on 2 cores
+    .venv/bin/python benchmarks/bench_engine.py --json out.json --compiled   # about 7 minutes
     .venv/bin/python benchmarks/bench_engine.py --quick    # a smoke run: 2 epochs, 16 configs
 """
 
@@ -41,12 +47,15 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+import bench_heatmap
+import competitors
 from optiscope.data import Dataset, make_dataset
 from optiscope.records import RunConfig
 from optiscope.sweeps import run_configs
@@ -152,6 +161,19 @@ def flops_per_config(settings: dict[str, float], data: Dataset) -> float:
     return EPOCHS * per_epoch
 
 
+def cpu_name() -> str:
+    """The CPU's model name and widest vector extension, from /proc/cpuinfo (Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line and line.strip())
+    name = fields.get("model name\t", platform.machine()).strip()
+    flags = fields.get("flags\t\t", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name} ({vector})"
+
+
 def sgemm_gflops() -> float:
     """The machine's float32 matrix-product rate: best of a few 2048^3 products, all threads."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
@@ -193,13 +215,19 @@ class Literal:
 
     @property
     def seconds(self) -> float:
+        if math.isnan(self.default_seconds):  # not timed (--literal-one-thread)
+            return self.one_thread_seconds
         return min(self.default_seconds, self.one_thread_seconds)
 
 
-def time_literal(settings: dict[str, float], data: Dataset, threads: int) -> Literal:
-    times = []
+def time_literal(
+    settings: dict[str, float], data: Dataset, threads: int, *, default_too: bool = True
+) -> Literal:
+    """One config through the literal loop with one thread, and first with torch's default
+    threads unless ``default_too`` is false (that time is then NaN)."""
+    times = [] if default_too else [math.nan]
     curve: list[float] = []
-    for n in (threads, 1):
+    for n in (threads, 1) if default_too else (1,):
         torch.set_num_threads(n)
         start = time.perf_counter()
         curve = literal_train_valid(settings, data)
@@ -223,16 +251,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 2 epochs, a 16-config grid"
     )
+    parser.add_argument(
+        "--compiled", action="store_true", help="also time torch.compile'd vmap (slow to compile)"
+    )
+    parser.add_argument(
+        "--literal-one-thread",
+        action="store_true",
+        help="time the literal loop with one thread only (on a busy machine torch's default "
+        "threads are far slower, and the speedups use the faster of the two anyway)",
+    )
     args = parser.parse_args(argv)
     EPOCHS = 2 if args.quick else args.epochs
     per_axis, grid_sample = (2, 2) if args.quick else (4, args.grid_sample)
 
     data = make_dataset()
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # imports torch._dynamo (seconds)
     peak = sgemm_gflops()
     threads = torch.get_num_threads()
     print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-        f"{torch.__version__}; literal loop timed with {threads} threads (default) and 1"
+        f"# {cpu_name()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}; literal loop timed with "
+        + ("1 thread" if args.literal_one_thread else f"{threads} threads (default) and 1")
     )
     print(f"# sgemm (2048^3, {threads} threads): {peak:.0f} GFLOP/s = the FLOP limit below")
 
@@ -240,7 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sweeps = five_sweeps()
     literal: dict[str, list[Literal]] = {}
     for name, settings_list in sweeps.items():
-        literal[name] = [time_literal(s, data, threads) for s in settings_list]
+        literal[name] = [
+            time_literal(s, data, threads, default_too=not args.literal_one_thread)
+            for s in settings_list
+        ]
         print(
             f"# literal {name} sweep: {sum(r.default_seconds for r in literal[name]):.1f} s "
             f"({threads} threads), {sum(r.one_thread_seconds for r in literal[name]):.1f} s "
@@ -249,7 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     grid_settings = grid(per_axis)
     sample = random.Random(0).sample(range(len(grid_settings)), grid_sample)
-    grid_literal = {i: time_literal(grid_settings[i], data, threads) for i in sample}
+    grid_literal = {
+        i: time_literal(grid_settings[i], data, threads, default_too=not args.literal_one_thread)
+        for i in sample
+    }
     print(f"# literal grid sample of {len(sample)} configs done", flush=True)
 
     workloads: dict[str, tuple[list[dict[str, float]], list[Literal | None]]] = {
@@ -304,16 +349,156 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r.optiscope_warm_ms:.1f} | {r.speedup_cold:.1f}x / {r.speedup_warm:.1f}x | "
             f"{r.max_curve_difference:.1g} | {100 * r.flop_fraction:.2f}% |"
         )
+    if args.literal_one_thread:
+        print("\nLiteral loop: one thread (--literal-one-thread).")
+    else:
+        print(
+            "\nLiteral loop: the faster of torch's default threads and 1 thread, per config. "
+            "Against the default threads alone the speedups (again) are: "
+            + ", ".join(f"{r.workload} {r.speedup_warm_default_threads:.1f}x" for r in rows)
+        )
+    grid_row = rows[-1]
+    grid_records = _run_optiscope([_config(s) for s in grid_settings], data)[1]
+    exact = [r.curve.valid_loss for r in grid_records]
+    rivals = measure_competitors(grid_settings, sample, exact, args.compiled)
+    print()
     print(
-        "\nLiteral loop: the faster of torch's default threads and 1 thread, per config. "
-        "Against the default threads alone the speedups (again) are: "
-        + ", ".join(f"{r.workload} {r.speedup_warm_default_threads:.1f}x" for r in rows)
+        f"| {len(grid_settings)}-config grid | ms/config | optiscope is faster by | max curve "
+        "difference |"
     )
+    print("|---|---:|---:|---:|")
+    print(
+        f"| literal loop, 1 process | {grid_row.literal_ms:.0f} | "
+        f"{grid_row.speedup_warm:.1f}x | 0 |"
+    )
+    for rival in rivals:
+        print(
+            f"| {rival.name} | {rival.ms:.1f} | {rival.ms / grid_row.optiscope_warm_ms:.1f}x | "
+            f"{rival.difference:.3g} |"
+        )
+    print(
+        f"| optiscope (first call / again) | {grid_row.optiscope_cold_ms:.1f} / "
+        f"{grid_row.optiscope_warm_ms:.1f} | | {grid_row.max_curve_difference:.1g} |"
+    )
+    heatmap = bench_heatmap.measure(*((16, 100, 1) if args.quick else (64, 1000, 3)))
+    targets = issue_targets(rows, rivals, heatmap)
+    print()
+    for target, (value, met) in targets.items():
+        print(f"target {target}: {value}: {met}")
     if args.json:
         with open(args.json, "w") as f:
-            summary = {"sgemm_gflops": peak, "threads": threads, "rows": [asdict(r) for r in rows]}
+            summary = {
+                "cpu": cpu_name(),
+                "sgemm_gflops": peak,
+                "threads": threads,
+                "rows": [asdict(r) for r in rows],
+                "competitors": [asdict(r) for r in rivals],
+                "heatmap": asdict(heatmap),
+                "targets": {k: {"value": v, "met": m} for k, (v, m) in targets.items()},
+            }
             json.dump(summary, f, indent=2)
     return 0
+
+
+@dataclass
+class Rival:
+    name: str
+    ms: float  # per config
+    difference: float  # largest validation-curve difference from the exact engine
+
+
+def measure_competitors(
+    grid_settings: list[dict[str, float]],
+    sample: list[int],
+    exact: list[Sequence[float]],
+    compiled: bool,
+) -> list[Rival]:
+    """The grid's other ways to train (see benchmarks/competitors.py), timed here; the
+    literal loop on the grid sample's configs (``sample``: their indices)."""
+    rivals = []
+    with competitors.two_process_pool() as pool:
+        seconds, curves = competitors.in_two_processes(
+            pool, competitors.literal_configs, [grid_settings[i] for i in sample], EPOCHS
+        )
+        difference = _largest_difference(curves, [exact[i] for i in sample])
+        rivals.append(Rival("literal loop, 2 processes", 1e3 * seconds / len(sample), difference))
+        print("# literal loop in 2 processes: done", flush=True)
+        seconds, curves = competitors.vmap_configs(grid_settings, EPOCHS)
+        rivals.append(
+            Rival(
+                "eager torch.func vmap + stacked AdamW, 1 process",
+                1e3 * seconds / len(grid_settings),
+                _largest_difference(curves, exact),
+            )
+        )
+        print("# eager vmap: done", flush=True)
+        if compiled:
+            first, _ = competitors.in_two_processes(
+                pool, competitors.vmap_configs, grid_settings, EPOCHS, True
+            )
+            seconds, curves = competitors.in_two_processes(
+                pool, competitors.vmap_configs, grid_settings, EPOCHS, True
+            )
+            difference = _largest_difference(curves, exact)
+            n = len(grid_settings)
+            rivals.append(
+                Rival("compiled vmap, 2 processes (compiled)", 1e3 * seconds / n, difference)
+            )
+            rivals.append(
+                Rival("compiled vmap, 2 processes (compiling)", 1e3 * first / n, difference)
+            )
+            print("# compiled vmap: done", flush=True)
+    return rivals
+
+
+def _largest_difference(curves: list[list[float]], exact: list[Sequence[float]]) -> float:
+    return max(_curve_difference(ours, theirs) for ours, theirs in zip(exact, curves, strict=True))
+
+
+def issue_targets(
+    rows: list[Row], rivals: list[Rival], heatmap: bench_heatmap.Result
+) -> dict[str, tuple[str, str]]:
+    """Issue 14's targets: ``{target: (measured, "met" / "not met" / why not measured)}``."""
+    by_name = {r.workload.split()[0]: r for r in rows}
+    grid_row = rows[-1]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    compiled = [r for r in rivals if r.name == "compiled vmap, 2 processes (compiled)"]
+    exact = all(r.max_curve_difference == 0 for r in rows)
+    return {
+        "curves identical to the literal loop (max difference 0)": (
+            f"{max(r.max_curve_difference for r in rows):g}",
+            verdict(exact),
+        ),
+        f"{grid_row.configs}-config grid >= 60x the literal loop (again)": (
+            f"{grid_row.speedup_warm:.1f}x (first call {grid_row.speedup_cold:.1f}x)",
+            verdict(grid_row.speedup_warm >= 60),
+        ),
+        "grid faster than compiled vmap in 2 processes": (
+            f"{grid_row.optiscope_warm_ms:.1f} vs {compiled[0].ms:.1f} ms/config"
+            if compiled
+            else "not measured (run with --compiled)",
+            verdict(grid_row.optiscope_warm_ms < compiled[0].ms) if compiled else "-",
+        ),
+        "batch-size sweep >= 12x on the first call": (
+            f"{by_name['batch-size'].speedup_cold:.1f}x",
+            verdict(by_name["batch-size"].speedup_cold >= 12),
+        ),
+        "lr sweep >= 12x on the first call": (
+            f"{by_name['lr'].speedup_cold:.1f}x",
+            verdict(by_name["lr"].speedup_cold >= 12),
+        ),
+        f"heatmap {heatmap.side}x{heatmap.side}x{heatmap.steps} < 0.25 s warm": (
+            f"{heatmap.optiscope_warm_s:.3f} s",
+            verdict(heatmap.optiscope_warm_s < bench_heatmap.TARGET_SECONDS),
+        ),
+        "heatmap within 2x of a hand-vectorized loop": (
+            f"{heatmap.ratio:.2f}x ({heatmap.hand_s:.3f} s by hand)",
+            verdict(heatmap.ratio <= bench_heatmap.TARGET_RATIO),
+        ),
+    }
 
 
 def _curve_difference(literal: Sequence[float], ours: Sequence[float]) -> float:

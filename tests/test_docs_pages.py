@@ -32,7 +32,10 @@ RUN_BY = {
 
 # The commands of docs/performance.md, and why each is not run as written.
 PERFORMANCE_NOT_RUN = {
-    ".venv/bin/python benchmarks/bench_engine.py --json bench.json": "about 5 minutes",
+    ".venv/bin/python benchmarks/bench_engine.py --compiled --json bench.json": (
+        "about 7 minutes on a quiet machine"
+    ),
+    ".venv/bin/python benchmarks/bench_heatmap.py": "a measurement of about 10 s",
     ".venv/bin/python benchmarks/bench_compiled.py --k 64 --epochs 4": (
         "torch.compile takes 10-25 s to compile, and the result is a measurement"
     ),
@@ -107,6 +110,22 @@ def test_the_engine_benchmark_runs_and_its_curves_agree(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert all(r["max_curve_difference"] == 0 for r in rows)
     assert "| workload | configs |" in done.stdout
+    rivals = json.loads(out.read_text())["competitors"]
+    assert [r["name"] for r in rivals] == [
+        "literal loop, 2 processes", "eager torch.func vmap + stacked AdamW, 1 process",
+    ]  # fmt: skip
+    assert rivals[0]["difference"] == 0  # the literal loop is exact in any process
+    targets = json.loads(out.read_text())["targets"]
+    assert len(targets) == 7
+    assert {t["met"] for t in targets.values()} <= {"met", "not met", "-"}
+    assert targets["curves identical to the literal loop (max difference 0)"]["met"] == "met"
+
+
+@pytest.mark.slow
+def test_the_heatmap_benchmark_runs_and_equals_the_hand_loop() -> None:
+    done = _script("benchmarks/bench_heatmap.py", "--side", "8", "--steps", "50", "--repeats", "1")
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]  # 1: positions differ
+    assert "max difference of final positions 0" in done.stdout
 
 
 @pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark

@@ -57,7 +57,7 @@ _SHOWN_PROBLEMS = 4
 #: The most cells one map may have. All cells run as one batched computation whose state and
 #: per-step temporaries grow with the number of cells (tens of floats per cell, times the
 #: steps when paths are recorded), and the time grows with it too: a 64 x 64 map of 1,000
-#: steps takes about a second on two cores, so 512 x 512 takes about a minute. Beyond that a
+#: steps takes under a second on one core, so 512 x 512 takes under a minute. Beyond that a
 #: map is better split into several.
 MAX_CELLS = 512 * 512
 
@@ -160,12 +160,13 @@ def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> li
         return cells
     checked: list[dict[str, Any]] = []
     problems: dict[str, list[int]] = {}
-    for number, cell in enumerate(cells, start=1):
-        found = info.problems(cell)
+    for number, (cell, found) in enumerate(
+        zip(cells, info.problems_of_each(cells), strict=True), start=1
+    ):
         for problem in found:
             problems.setdefault(problem, []).append(number)
         if not found:
-            checked.append(info.validate(cell))
+            checked.append(info.complete(cell))  # checked just above: complete, not recheck
     if problems:
         texts = [
             f"{text} (in {len(where)} of {len(cells)} cells, e.g. cell {where[0]})"

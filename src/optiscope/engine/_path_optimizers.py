@@ -337,11 +337,15 @@ def resolve_optimizer(spec: Any, *, where: str = "") -> PathOptimizer:
         name, parsed = parse_optimizer_text(spec)
         hparams = {**parsed, **hparams}
         key = name.lower()
+        if key in PATH_OPTIMIZERS and _in_schema(PATH_OPTIMIZERS[key], hparams):
+            # before _torch_classes(): building torch's optimizers imports torch._dynamo,
+            # seconds in a fresh process that a registered name does not need
+            return _registered(PATH_OPTIMIZERS[key], hparams, where)
         classes = _torch_classes()
         if key in PATH_OPTIMIZERS:
             info = PATH_OPTIMIZERS[key]
             # a torch setting the schema lacks (amsgrad, maximize): run torch's class as is
-            if key in classes and not _in_schema(info, hparams):
+            if key in classes:
                 return _generic_torch(classes[key], hparams, where)
             return _registered(info, hparams, where)
         if key in classes:

@@ -276,8 +276,47 @@ class GridRun:
 
 def _distance64(landscape: Landscape, positions: Tensor) -> Tensor:
     """Distance to the nearest minimum in float64 (the positions are exact in float64)."""
-    p64 = positions.detach().to(torch.float64)  # (C, 2)
-    return landscape.distance_to_minimum(p64[:, 0], p64[:, 1])  # (C,)
+    p64 = positions.detach().to(torch.float64)  # (..., 2)
+    return landscape.distance_to_minimum(p64[..., 0], p64[..., 1])  # (...)
+
+
+#: Elements (steps x configs) of the position and value blocks checked together: divergence
+#: and the tolerance are looked at once per block, not at every step, which keeps a step to
+#: the function, its gradient and the update (the checks were a dozen small calls a step).
+BLOCK_ELEMENTS = 1 << 16
+
+
+def _record_first(found: Tensor, hits: Tensor, offset: int) -> Tensor:
+    """``found`` with, for each config not found yet (-1) that has a hit in the ``(B, C)``
+    block ``hits``, ``offset`` plus the row of its first hit.
+
+    The first hit is found as the largest of ``hits * (B - row)`` (in uint8, so
+    ``B <= 255``): one multiply and one reduction, far cheaper than ``argmax`` over a
+    boolean block.
+    """
+    b = hits.shape[0]
+    weights = torch.arange(b, 0, -1, dtype=torch.uint8).unsqueeze(1)  # (B, 1): B ... 1
+    score = (hits * weights).amax(0).long()  # (C,): B - first row, or 0 without a hit
+    return torch.where((found < 0) & (score > 0), offset + b - score, found)
+
+
+def _record_divergence(diverged: Tensor, values: Tensor, offset: int) -> Tensor:
+    """:func:`_record_first` of the values that are not finite, in a ``(B, C)`` block.
+
+    A column whose sum is finite has only finite values (a NaN or an infinity makes the sum
+    NaN or infinite), so the elementwise check runs only for a block where some config that
+    had not diverged has a sum that is not (a new divergence, or a sum that overflowed).
+    """
+    suspect = ~torch.isfinite(values.sum(0)) & (diverged < 0)  # (C,)
+    if not bool(suspect.any()):
+        return diverged
+    return _record_first(diverged, ~torch.isfinite(values), offset)
+
+
+def _grid_start(start: Tensor, c: int) -> Tensor:
+    """``(C, 2)`` copies of ``start`` stored column by column, so ``P[:, 0]`` and ``P[:, 1]``
+    (the function's inputs at every step) are contiguous."""
+    return torch.empty(2, c, dtype=start.dtype).t().copy_(start.expand(c, 2))  # (C, 2)
 
 
 @_single_threaded
@@ -300,7 +339,8 @@ def run_grid(
     The positions are one ``(C, 2)`` tensor; the function, its gradient and the optimizer's
     update act on all rows at once, with each config's hyperparameters as per-config columns
     (the registered optimizers' vectorized updates). Each row is bit-identical to a
-    :func:`run_path` of that config alone.
+    :func:`run_path` of that config alone. Divergence and the tolerance are checked on
+    blocks of steps at once (the same values, compared the same way).
 
     Args:
         landscape: the function.
@@ -334,7 +374,7 @@ def run_grid(
     if len(rates) != c:
         raise ConfigError(f"got {len(rates)} weight_decay values for {c} configs.")
     check_decay(rates, decay, optimizer)
-    P = _start_tensor(start or landscape.start, dtype).repeat(c, 1)  # (C, 2)
+    P = _grid_start(_start_tensor(start or landscape.start, dtype), c)  # (C, 2)
     lrs = [float(h.get("lr", 0.0)) for h in hparams]
     l2 = torch.tensor(rates if decay == "l2" else [0.0] * c, dtype=dtype)[:, None]  # (C, 1)
     decoupled = (
@@ -347,24 +387,37 @@ def run_grid(
     diverged = torch.full((c,), -1, dtype=torch.long)
     reached = torch.full((c,), -1, dtype=torch.long)
     reached = torch.where(_distance64(landscape, P) < tol, 0, reached)
-    positions: list[Tensor] | None = [P.detach().clone()] if record else None
+    positions: list[Tensor] | None = [P.detach().clone()[None]] if record else None
     values: list[Tensor] | None = [] if record else None
+    block = max(1, min(steps, BLOCK_ELEMENTS // max(c, 1), 255))  # 255: see _record_first
+    value_block: Tensor | None = None  # values at positions first-1 ... first+B-2, (B, C)
+    # positions first ... first+B-1, x and y each contiguous (as P stores them)
+    position_block = torch.empty(block, 2, c, dtype=dtype).transpose(1, 2)  # (B, C, 2)
+    first = 1  # the step whose result is row 0 of the blocks
     for step in range(1, steps + 1):
         Q = P.detach().requires_grad_(True)  # (C, 2)
         value = landscape(Q[:, 0], Q[:, 1])  # (C,): value at the position before this step
         (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
-        if values is not None:
-            values.append(value.detach())
-        diverged = torch.where((diverged < 0) & ~torch.isfinite(value.detach()), step - 1, diverged)
+        row = step - first
+        if value_block is None:  # in the function's own dtype (a float64 value stays one)
+            value_block = torch.empty(block, c, dtype=value.dtype)
+        value_block[row] = value.detach()
         with torch.no_grad():
             if any_l2:
                 grad = torch.addcmul(grad, P, l2)  # grad.add(p, alpha=wd), per config
             if any_decoupled and shrink is not None:
                 P.mul_(shrink)  # p.mul_(1 - lr * wd), per config
             P = step_update(P, grad)
-        if positions is not None:
-            positions.append(P.detach().clone())
-        reached = torch.where((reached < 0) & (_distance64(landscape, P) < tol), step, reached)
+        position_block[row] = P.detach()
+        if row + 1 == block or step == steps:
+            n = row + 1  # steps first ... step are in the blocks
+            diverged = _record_divergence(diverged, value_block[:n], first - 1)
+            near = _distance64(landscape, position_block[:n]) < tol  # (n, C)
+            reached = _record_first(reached, near, first)
+            if positions is not None and values is not None:
+                positions.append(position_block[:n].clone())
+                values.append(value_block[:n].clone())
+            first = step + 1
         if on_step is not None:
             on_step(step)
     with torch.no_grad():
@@ -387,8 +440,8 @@ def run_grid(
         reached_step=reached.numpy().copy(),
         tol=tol,
         steps=steps,
-        positions=None if positions is None else torch.stack(positions).double().numpy(),
-        values=None if values is None else torch.stack([*values, final_value]).double().numpy(),
+        positions=None if positions is None else torch.cat(positions).double().numpy(),
+        values=None if values is None else torch.cat([*values, final_value[None]]).double().numpy(),
     )
 
 

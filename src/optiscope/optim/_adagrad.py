@@ -115,9 +115,9 @@ def adagrad_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: Adagr
         state: from :func:`init_adagrad_state`.
     """
     state.step += 1
-    has_decay = [wd != 0 for wd in state.weight_decay]
+    has_decay = state.flags("has_decay", lambda: [wd != 0 for wd in state.weight_decay])
     for p, g, s in zip(params, grads, state.sum, strict=True):
-        if any(has_decay):
+        if has_decay.any:
             wd = state.column("weight_decay", state.weight_decay, p)
             g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # (K, *shape)
         s.addcmul_(g, g, value=1)

@@ -35,6 +35,7 @@ from optiscope.settings import check_number
 __all__ = [
     "ColumnCache",
     "Distinct",
+    "Flags",
     "HParamSpec",
     "InitState",
     "Lr",
@@ -130,14 +131,46 @@ def config_column(values: Sequence[float], like: Tensor) -> Tensor:
     return column.view(-1, *([1] * (like.dim() - 1)))  # (K, 1, ..., 1)
 
 
+Values = Sequence[float] | Callable[[], Sequence[float]]
+"""Per-config values, or a function that makes them (called once, when first needed)."""
+
+
+class Flags:
+    """Per-config booleans, summarized once: whether all or any are set, and the mask.
+
+    A step asks these every time; computing them from K Python values at each step costs
+    more than the step itself on small tensors (a 4,096-cell map).
+
+    Args:
+        flags: one boolean per config.
+    """
+
+    def __init__(self, flags: Sequence[bool]) -> None:
+        self.values = tuple(bool(flag) for flag in flags)
+        self.all = all(self.values)
+        self.any = any(self.values)
+        self._masks: dict[tuple[int, torch.device], Tensor] = {}
+
+    def mask(self, like: Tensor) -> Tensor:
+        """The flags as a boolean column ``(K, 1, ..., 1)`` for ``like`` (made once)."""
+        key = (like.dim(), like.device)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = torch.tensor(self.values, device=like.device)
+            mask = mask.view(-1, *([1] * (like.dim() - 1)))  # (K, 1, ..., 1)
+            self._masks[key] = mask
+        return mask
+
+
 @dataclass
 class ColumnCache:
-    """Per-config columns made once per optimizer state and reused at every step.
+    """Per-config columns and flags made once per optimizer state and reused at every step.
 
-    Optimizer states derive from it (its one field is keyword-only, so it comes after theirs).
+    Optimizer states derive from it (its fields are keyword-only, so they come after theirs).
     """
 
     columns: dict[tuple[str, int], Tensor] = field(default_factory=dict, repr=False, kw_only=True)
+    flag_sets: dict[str, Flags] = field(default_factory=dict, repr=False, kw_only=True)
     distinct: dict[str, Distinct] = field(default_factory=dict, repr=False, kw_only=True)
 
     def lr_column(
@@ -155,17 +188,27 @@ class ColumnCache:
         and is one Python float when every config has the same lrs, as torch passes it.
         """
         if not any(isinstance(lr, StepLrs) for lr in lrs):
-            return self.column(name, [fn(lr) for lr in lrs], like)  # type: ignore[arg-type]
+            return self.column(name, lambda: [fn(lr) for lr in lrs], like)  # type: ignore[arg-type]
         distinct = self.distinct.setdefault(name, Distinct(list(lrs)))
         return distinct.column_at(name, lambda lr, t: fn(lr_at(lr, t)), step, like)
 
-    def column(self, name: str, values: Sequence[float], like: Tensor) -> Tensor:
+    def column(self, name: str, values: Values, like: Tensor) -> Tensor:
         """A cached column of per-config values shaped for ``like`` (see
-        :func:`config_column`), one per name and rank."""
+        :func:`config_column`), one per name and rank; ``values`` may be a function, so a
+        derived list (``1 - beta``) is built once, not at every step."""
         key = (name, like.dim())
-        if key not in self.columns:
-            self.columns[key] = config_column(values, like)
-        return self.columns[key]
+        column = self.columns.get(key)
+        if column is None:
+            column = config_column(values() if callable(values) else values, like)
+            self.columns[key] = column
+        return column
+
+    def flags(self, name: str, make: Callable[[], Sequence[bool]]) -> Flags:
+        """Cached per-config flags (``weight_decay != 0``...), made by ``make`` once."""
+        flags = self.flag_sets.get(name)
+        if flags is None:
+            flags = self.flag_sets[name] = Flags(make())
+        return flags
 
 
 def check_stacked(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]) -> None:
@@ -234,19 +277,21 @@ class Distinct:
         return table[step - first]
 
 
-def select_where(flags: Sequence[bool], if_true: Tensor, if_false: Tensor) -> Tensor:
+def select_where(flags: Sequence[bool] | Flags, if_true: Tensor, if_false: Tensor) -> Tensor:
     """Per config, ``if_true`` where its flag is set and ``if_false`` elsewhere.
 
     Used where ``torch.optim`` skips an operation for some configs (``weight_decay == 0``,
     ``momentum == 0``): the skipped configs keep their value bit for bit, even when it is not
     finite. Returns ``if_true`` itself when every flag is set and ``if_false`` when none is.
+    Pass cached :class:`Flags` (see :meth:`ColumnCache.flags`) from a step.
     """
-    if all(flags):
+    if not isinstance(flags, Flags):
+        flags = Flags(flags)
+    if flags.all:
         return if_true
-    if not any(flags):
+    if not flags.any:
         return if_false
-    mask = torch.tensor(list(flags), device=if_true.device)
-    return torch.where(mask.view(-1, *([1] * (if_true.dim() - 1))), if_true, if_false)
+    return torch.where(flags.mask(if_true), if_true, if_false)
 
 
 def weight_decayed(
@@ -392,22 +437,38 @@ class OptimizerInfo:
 
     def problems(self, values: Mapping[str, Any]) -> list[str]:
         """Every problem with ``values`` (unknown names, wrong types, out-of-range values)."""
+        return self.problems_of_each([values])[0]
+
+    def problems_of_each(self, configs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+        """:meth:`problems` of each of many sets of values, checking each distinct value of
+        each name once (a 64 x 64 sensitivity map's 4,096 cells share 64 values per axis)."""
         known = {spec.name: spec for spec in self.hparams}
-        problems = [
-            f"`{name}` is not a hyperparameter of {self.title}; it takes: {', '.join(known)}"
-            for name in values
-            if name not in known
-        ]
-        checked = {}
-        for name, value in values.items():
-            if name in known:
-                found = known[name].check(value, self.title)
+        memo: dict[tuple[str, type, Any], list[str]] = {}
+        result = []
+        for values in configs:
+            problems = [
+                f"`{name}` is not a hyperparameter of {self.title}; it takes: {', '.join(known)}"
+                for name in values
+                if name not in known
+            ]
+            checked = {}
+            for name, value in values.items():
+                if name not in known:
+                    continue
+                key = (name, type(value), value)  # the type too: 1 == 1.0 == True
+                try:
+                    found = memo[key]
+                except KeyError:
+                    found = memo[key] = known[name].check(value, self.title)
+                except TypeError:  # an unhashable value (a list): checked each time
+                    found = known[name].check(value, self.title)
                 problems += found
                 if not found:
                     checked[name] = value
-        if self.extra_checks is not None:  # on the values that passed their own checks
-            problems += self.extra_checks({**self.defaults, **checked})
-        return problems
+            if self.extra_checks is not None:  # on the values that passed their own checks
+                problems += self.extra_checks({**self.defaults, **checked})
+            result.append(problems)
+        return result
 
     def validate(self, values: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
         """Complete ``values`` with defaults and check them all at once.

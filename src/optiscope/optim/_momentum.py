@@ -188,8 +188,8 @@ def momentum_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: Mome
     """
     for p, g, v in zip(params, grads, state.velocity, strict=True):
         v.mul_(state.column("beta", state.beta, p))
-        v.addcmul_(g, state.column("1-beta", [1 - b for b in state.beta], p))  # (K, *shape)
-        p.addcmul_(v, state.column("-lr", [-lr for lr in state.lr], p))  # (K, *shape)
+        v.addcmul_(g, state.column("1-beta", lambda: [1 - b for b in state.beta], p))  # (K, *shape)
+        p.addcmul_(v, state.column("-lr", lambda: [-lr for lr in state.lr], p))  # (K, *shape)
 
 
 def momentum_reference_step(

@@ -125,19 +125,20 @@ def rmsprop_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RMSpr
         state: from :func:`init_rmsprop_state`.
     """
     state.step += 1
-    has_decay = [wd != 0 for wd in state.weight_decay]
-    has_momentum = [mu > 0 for mu in state.momentum]
+    has_decay = state.flags("has_decay", lambda: [wd != 0 for wd in state.weight_decay])
+    has_momentum = state.flags("has_momentum", lambda: [mu > 0 for mu in state.momentum])
+    centered = state.flags("centered", lambda: state.centered)
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if any(has_decay):
+        if has_decay.any:
             wd = state.column("weight_decay", state.weight_decay, p)
             g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # (K, *shape)
         v = state.square_avg[i]
         v.mul_(state.column("alpha", state.alpha, p))
-        v.addcmul_(g * state.column("1-alpha", [1 - a for a in state.alpha], p), g)
+        v.addcmul_(g * state.column("1-alpha", lambda: [1 - a for a in state.alpha], p), g)
         if state.grad_avg is not None:
             ga = state.grad_avg[i]
-            ga.lerp_(g, state.column("1-alpha", [1 - a for a in state.alpha], p))
-            avg = select_where(state.centered, v.addcmul(ga, ga, value=-1), v).sqrt()
+            ga.lerp_(g, state.column("1-alpha", lambda: [1 - a for a in state.alpha], p))
+            avg = select_where(centered, v.addcmul(ga, ga, value=-1), v).sqrt()
         else:
             avg = v.sqrt()  # (K, *shape)
         avg.add_(state.column("eps", state.eps, p))
@@ -149,7 +150,7 @@ def rmsprop_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RMSpr
             continue
         buf = state.momentum_buffer[i]
         buf.mul_(state.column("momentum", state.momentum, p)).addcdiv_(g, avg)
-        if all(has_momentum):
+        if has_momentum.all:
             p.addcmul_(buf, neg_lr)
         else:
             along_buffer = torch.addcmul(p, buf, neg_lr)

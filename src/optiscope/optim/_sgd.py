@@ -108,23 +108,26 @@ def sgd_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: SGDState)
         state: from :func:`init_sgd_state`.
     """
     state.step += 1
-    has_decay = [wd != 0 for wd in state.weight_decay]
-    has_momentum = [mu != 0 for mu in state.momentum]
+    has_decay = state.flags("has_decay", lambda: [wd != 0 for wd in state.weight_decay])
+    has_momentum = state.flags("has_momentum", lambda: [mu != 0 for mu in state.momentum])
+    nesterov = state.flags("nesterov", lambda: state.nesterov)
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if any(has_decay):
+        if has_decay.any:
             wd = state.column("weight_decay", state.weight_decay, p)
             g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # (K, *shape)
-        if any(has_momentum):
+        if has_momentum.any:
             buf = state.momentum_buffer[i]
             if buf is None:
                 buf = g.detach().clone()
                 state.momentum_buffer[i] = buf
             else:
                 buf.mul_(state.column("momentum", state.momentum, p))
-                buf.addcmul_(g, state.column("1-dampening", [1 - d for d in state.dampening], p))
-            if any(state.nesterov):
+                buf.addcmul_(
+                    g, state.column("1-dampening", lambda: [1 - d for d in state.dampening], p)
+                )
+            if nesterov.any:
                 mu = state.column("momentum", state.momentum, p)
-                step_along = select_where(state.nesterov, torch.addcmul(g, buf, mu), buf)
+                step_along = select_where(nesterov, torch.addcmul(g, buf, mu), buf)
             else:
                 step_along = buf
             step_along = select_where(has_momentum, step_along, g)

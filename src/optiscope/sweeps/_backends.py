@@ -14,9 +14,11 @@ thread; the in-process backend uses one for the duration of a call and restores 
 
 The pool: fresh ``python`` processes fed through pipes (fork is unsafe once torch's thread
 pools exist, and ``multiprocessing``'s spawn re-runs the caller's script in every worker unless
-it has an ``if __name__ == "__main__"`` guard). A worker costs about a second to start
+it has an ``if __name__ == "__main__"`` guard). A worker costs about half a second to start
 (importing torch), so the pool is started on first need and kept for the life of the process;
-later calls find it warm. :func:`start_pool` starts it ahead of time.
+later calls find it warm. :func:`start_pool` starts it ahead of time. How long a worker takes
+to start is measured on this machine the first time one starts (see
+:func:`worker_start_seconds`); the automatic choice of backend counts it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import selectors
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -52,8 +55,30 @@ from optiscope.records import DataSpec, RunRecord
 from optiscope.sweeps._groups import Task
 from optiscope.sweeps._worker import read_message, write_message
 
-WORKER_START_SECONDS = 1.5
-"""Starting a worker process (spawn, import torch and optiscope), for the auto choice."""
+WORKER_START_ESTIMATE = 0.5
+"""Seconds to start a worker process (a fresh ``python``, importing torch and optiscope)
+before one has started in this process: 0.35-0.5 s measured on the 2-vCPU machines (issue
+14; an older constant of 1.5 s kept 16-64-config sweeps on one core where two were 1.35-1.6x
+faster). Replaced by the measured time once a worker has started."""
+
+POOL_MARGIN = 0.9
+"""The pool is chosen when its estimated finish is below this fraction of one process's
+time: two vCPUs give about 1.9x, not 2x, and the estimates are rough."""
+
+_measured_start: float | None = None  # seconds the first worker of this process took to start
+
+
+def worker_start_seconds() -> float:
+    """Seconds a worker takes to start here: measured on the first start in this process
+    (from launching it to its ready message), :data:`WORKER_START_ESTIMATE` before that."""
+    return _measured_start if _measured_start is not None else WORKER_START_ESTIMATE
+
+
+def _note_start(seconds: float) -> None:
+    global _measured_start
+    if _measured_start is None:  # the first start: a cold one, as the next cold pool's
+        _measured_start = seconds
+
 
 __all__ = [
     "Backend",
@@ -64,9 +89,11 @@ __all__ = [
     "available_cpus",
     "choose_backend",
     "pool_is_warm",
+    "prestart_pool",
     "run_task",
     "start_pool",
     "stop_pool",
+    "worker_start_seconds",
 ]
 
 TaskDone = Callable[[Task, list[RunRecord]], None]
@@ -279,7 +306,7 @@ class LocalPool:
     """Worker processes (``python -c``, never the caller's ``__main__``) fed through pipes.
 
     Args:
-        workers: processes to start; they import torch in parallel (about a second).
+        workers: processes to start; they import torch in parallel (about half a second).
     """
 
     def __init__(self, workers: int) -> None:
@@ -290,6 +317,7 @@ class LocalPool:
             "OPTISCOPE_WORKER_PATH": json.dumps([p for p in sys.path if p]),
             "OPTISCOPE_PARENT_PID": str(os.getpid()),
         }
+        self.launched = time.perf_counter()
         self.processes: list[subprocess.Popen[bytes]] = [
             subprocess.Popen(
                 [sys.executable, "-c", _BOOT],
@@ -324,6 +352,7 @@ class LocalPool:
             ) from err
         if message[0] == "ready":
             self.ready.append(process)
+            _note_start(time.perf_counter() - self.launched)
             return None
         return message
 
@@ -521,24 +550,53 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def choose_backend(tasks: Sequence[Task], *, workers: int | None, device: str) -> Backend:
+def choose_backend(
+    tasks: Sequence[Task],
+    *,
+    workers: int | None,
+    device: str,
+    alone: Sequence[Task] | None = None,
+    start_seconds: float | None = None,
+) -> Backend:
     """The backend for these tasks.
 
     ``workers=1`` trains in this process, ``workers=N`` on N processes (this one and N - 1
     pool workers). By default: all CPUs when that is expected to finish sooner, counting the
     workers' start-up when the pool is cold (this process trains meanwhile), else this process
     alone. CUDA trains in this process (one GPU does not gain from several processes).
+
+    Args:
+        tasks: the tasks as planned for all CPUs (big groups split to feed every process).
+        workers: the caller's choice (``None``: decide).
+        device: where they train.
+        alone: the same configs planned for one process (groups not split), whose summed
+            cost is this process's time alone; default ``tasks``.
+        start_seconds: a cold pool's start-up (default :func:`worker_start_seconds`; tests
+            inject it).
     """
     if workers is not None:
         return InProcessBackend() if workers <= 1 else ProcessPoolBackend(workers)
     cpus = available_cpus()
     if device != "cpu" or cpus < 2 or len(tasks) < 2:
         return InProcessBackend()
-    costs = [t.cost for t in tasks]
-    start = 0.0 if pool_is_warm(cpus) else WORKER_START_SECONDS
-    if _finish_time(costs, [0.0] + [start] * (cpus - 1)) < 0.9 * sum(costs):
+    if pool_is_warm(cpus):
+        start = 0.0
+    else:
+        start = worker_start_seconds() if start_seconds is None else start_seconds
+    one_process = sum(t.cost for t in (tasks if alone is None else alone))
+    if _finish_time([t.cost for t in tasks], [0.0] + [start] * (cpus - 1)) < (
+        POOL_MARGIN * one_process
+    ):
         return ProcessPoolBackend(cpus)
     return InProcessBackend()
+
+
+def prestart_pool(workers: int) -> None:
+    """Start launching a ``workers``-process pool and return at once (the workers import torch
+    while the caller validates, opens its store and generates data); no-op when it runs."""
+    if workers > 1:
+        with _POOL_LOCK:
+            _pool(workers - 1)
 
 
 def _finish_time(costs: Sequence[float], available: Sequence[float]) -> float:

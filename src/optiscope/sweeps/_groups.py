@@ -31,8 +31,11 @@ __all__ = ["MAX_CHUNK", "MIN_SPLIT", "Task", "makespan", "plan_tasks"]
 MAX_CHUNK = 64
 """Most configs in one stacked task."""
 
-MIN_SPLIT = 8
-"""Smallest half when a chunk is split to feed idle workers."""
+MIN_SPLIT = 2
+"""Smallest half when a chunk is split to feed idle workers. A step's fixed cost is about
+as large as a few configs' share (engine/_cost.py), so halving a group of 4 already gives
+each process a shorter step; whether two processes win is decided with the one-process plan
+beside it (:func:`optiscope.sweeps._backends.choose_backend`)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from optiscope.data import Dataset
 from optiscope.engine import Checkpoint, CheckpointPolicy, validate_config
 from optiscope.errors import ConfigError
 from optiscope.records import RunConfig, RunRecord
-from optiscope.sweeps._backends import Backend, choose_backend
+from optiscope.sweeps._backends import Backend, choose_backend, prestart_pool
 from optiscope.sweeps._groups import Task, plan_tasks
 
 __all__ = ["BACKENDS", "ENGINES", "RecordCallback", "check_engine", "make_backend", "run_configs"]
@@ -164,9 +164,10 @@ def run_configs(
 
     tasks = planned(planned_workers)
     if backend is None:
-        backend = choose_backend(tasks, workers=workers, device=device)
+        alone = planned(1) if planned_workers > 1 and workers is None else tasks
+        backend = choose_backend(tasks, workers=workers, device=device, alone=alone)
         if backend.name == "in-process" and planned_workers > 1:  # no need to split groups
-            tasks = planned(1)
+            tasks = alone if alone is not tasks else planned(1)
 
     records: list[RunRecord | None] = [None] * len(configs)
 
@@ -192,6 +193,29 @@ def run_configs(
     if missing:  # a backend that skipped a task is a bug, not a user error
         raise AssertionError(f"backend {backend.name!r} returned no record for configs {missing}")
     return [r for r in records if r is not None]
+
+
+def prestart_for(
+    configs: Sequence[RunConfig],
+    *,
+    engine: str | None,
+    device: str,
+    workers: int | None,
+    data: Dataset | None = None,
+) -> None:
+    """Start the worker pool now, without waiting, when :func:`run_configs` will want it for
+    ``configs`` (the same plans and choice), so that the workers import torch while the caller
+    opens its store and claims configs. Any configs, checked or not: nothing is trained."""
+    if device != "cpu" or workers == 1 or not configs:
+        return
+    n = workers if workers is not None else _auto_workers(device)
+    n_train = data.n_train if data is not None else None
+    kind = engine or "vectorized"
+    tasks = plan_tasks(configs, engine=kind, workers=n, n_train=n_train)
+    alone = plan_tasks(configs, engine=kind, workers=1, n_train=n_train)
+    backend = choose_backend(tasks, workers=workers, device=device, alone=alone)
+    if backend.name == "process-pool":
+        prestart_pool(n)
 
 
 def _auto_workers(device: str) -> int:

@@ -53,7 +53,13 @@ from optiscope.storage import (
 )
 from optiscope.sweeps._backends import Backend
 from optiscope.sweeps._plan import Plan, plan
-from optiscope.sweeps._run import check_device, check_engine, make_backend, run_configs
+from optiscope.sweeps._run import (
+    check_device,
+    check_engine,
+    make_backend,
+    prestart_for,
+    run_configs,
+)
 from optiscope.sweeps._spec import SweepPoint, SweepSpec
 
 __all__ = ["SweepRun", "run_sweep"]
@@ -170,6 +176,14 @@ def run_sweep(
     if engine is not None:
         check_engine(engine)
     chosen = make_backend(backend)
+    if chosen is None:  # the local choice: workers import torch while the store is opened
+        prestart_for(
+            [p.config for p in planned.points],
+            engine=engine,
+            device=device,
+            workers=workers,
+            data=planned.data,
+        )
     name, named, points = planned.name, planned.spec, planned.points
     target, owned = open_store(store)
     try:

@@ -27,6 +27,9 @@ SECOND_AXIS: dict[str, tuple[str, list[float]]] = {
     "adamw": ("beta1", [0.0, 0.5, 0.9, 0.99]),
     "rmsprop": ("alpha", [0.5, 0.9, 0.99, 0.999]),
     "adagrad": ("lr_decay", [0.0, 0.01, 0.1, 0.5]),
+    "nadam": ("beta1", [0.0, 0.5, 0.9, 0.99]),
+    "radam": ("beta1", [0.0, 0.5, 0.9, 0.99]),
+    "adamax": ("beta1", [0.0, 0.5, 0.9, 0.99]),
 }
 LRS = [1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3]  # the largest diverge for some optimizers
 

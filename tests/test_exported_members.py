@@ -91,8 +91,10 @@ def test_the_public_surface_is_exactly_the_pinned_names(module: str) -> None:
 
 def test_the_public_surface_is_about_sixty_names() -> None:
     names = {name for names in PUBLIC.values() for name in names}
-    # (issue 13 added lr_find, LrFindResult and OptimizerComparison: user tasks of their own)
-    assert 55 <= len(names) <= 70, len(names)
+    # 63 after issue 10; issues 11-14 added nine, each a user task or a type users meet:
+    # lr_find, LrFindResult, OptimizerComparison (new tasks), METRICS, Metric, SCHEDULES,
+    # ScheduleSpec (new settings), TasksFailedError, MissingExtraError (the Ray backend's)
+    assert 55 <= len(names) <= 75, len(names)
 
 
 def test_every_exception_is_in_errors_and_derives_from_optiscope_error() -> None:

@@ -5,6 +5,7 @@ of config keys when it is the set's own, so results stored before ``d`` existed 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,15 @@ def test_the_cli_refuses_d_on_a_fixed_shape_in_one_line(
     assert code == 2 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert "cassini has a fixed shape and takes no dimension" in err
+
+
+def test_compare_takes_d_from_python_and_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    result = optiscope.compare_configs(
+        lr=[0.1, 0.01], data={"dataset": "twonorm", "d": 4, "n": 100}, epochs=1, hidden=(4,)
+    )
+    assert {r.config.data.d for r in result.records} == {4}
+    assert make_dataset(result.records[0].config.data).n_features == 4
+    args = ["compare", "--lr", "0.1,0.01", "--dataset", "twonorm", "--d", "4", *SMALL, "--json"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert [c["status"] for c in json.loads(out)["configs"]] == ["done", "done"]

@@ -143,9 +143,10 @@ class GeneratorInfo:
 
     Attributes:
         name: the registry's name (``friedman3``, ``spirals``).
-        make: ``make(n, sd, seed) -> (X, y)``; ``y`` is a float target for regression and
-            integer labels ``0 .. n_classes - 1`` for classification.
-        n_features: columns of ``X``.
+        make: ``make(n, sd, seed) -> (X, y)`` (and ``d=`` where :attr:`takes_d`); ``y`` is a
+            float target for regression and integer labels ``0 .. n_classes - 1`` for
+            classification.
+        n_features: columns of ``X`` at the default dimension.
         summary: one line for help texts.
         task: ``regression`` or ``classification``.
         n_classes: number of classes (0 for regression), at the default dimension.

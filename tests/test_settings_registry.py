@@ -95,8 +95,8 @@ def test_run_config_and_data_spec_defaults_come_from_the_registry() -> None:
     assert (data.name, data.n, data.sd, data.seed) == (
         default("dataset"), default("n"), default("noise"), default("data_seed"),
     )  # fmt: skip
-    assert (data.train_fraction, data.standardize) == (
-        default("train_fraction"), default("standardize"),
+    assert (data.train_fraction, data.standardize, data.d) == (
+        default("train_fraction"), default("standardize"), default("d"),
     )  # fmt: skip
 
 

@@ -316,9 +316,10 @@ def test_every_setting_reaches_the_config() -> None:
         "activation": "tanh",
         "metric": "batch_rmse",
         "shuffle": True,
-        "dataset": "friedman1",
+        "dataset": "peak",
         "n": 300,
         "noise": 0.5,
+        "d": 5,
         "data_seed": 9,
         "train_fraction": 0.6,
         "standardize": True,
@@ -336,7 +337,7 @@ def test_every_setting_reaches_the_config() -> None:
     assert (config.batch_size, config.epochs, config.seed, config.hidden) == (8, 3, 4, (7, 5))
     assert (config.activation, config.metric, config.shuffle) == ("tanh", "batch_rmse", True)
     data = config.data
-    assert (data.name, data.n, data.sd, data.seed) == ("friedman1", 300, 0.5, 9)
+    assert (data.name, data.n, data.sd, data.seed, data.d) == ("peak", 300, 0.5, 9, 5)
     assert (data.train_fraction, data.standardize) == (0.6, True)
     others = {"betas", "beta1", "beta2", "eps"} | set(OTHER_OPTIMIZERS_SETTINGS)
     others |= {name for name, setting in SETTINGS.items() if setting.target == "schedule"}

@@ -73,6 +73,12 @@ class DataSpec:
             statistics (the exercise feeds raw features, so this is off by default).
         fingerprint: for ``name="custom"``, a hash of the arrays, so stored results are only
             reused for the same data.
+        d: the dimension (mlbench's ``d``) of a set that takes one (``circle``, ``xor``,
+            ``twonorm``, ``threenorm``, ``ringnorm``, ``hypercube``, ``peak``); ``None`` means
+            the generator's own. :func:`optiscope.data.resolve_data_spec` stores the
+            generator's own dimension as ``None``, so one data set has one value and one key,
+            and :meth:`to_dict` leaves a ``None`` out (keys of results stored before ``d``
+            existed hold).
     """
 
     name: str = default("dataset")
@@ -82,16 +88,21 @@ class DataSpec:
     train_fraction: float = default("train_fraction")
     standardize: bool = default("standardize")
     fingerprint: str | None = None
+    d: int | None = default("d")
 
     @property
     def label(self) -> str:
         if self.name == "custom":
             return "custom data"
         noise = "default" if self.sd is None else f"{self.sd:g}"
-        return f"{self.name} (n={self.n}, sd={noise})"
+        dimension = "" if self.d is None else f", d={self.d}"
+        return f"{self.name} (n={self.n}, sd={noise}{dimension})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if out["d"] is None:  # (keys from before dimensions existed stay valid)
+            del out["d"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DataSpec:

@@ -74,7 +74,7 @@ class Setting:
         help: one line for help texts and the docs' table.
         default: the value a sweep uses when the setting is left out;
             :data:`OPTIMIZER_DEFAULT` for hyperparameters, ``None`` where the default
-            depends on another setting (``noise``: the dataset's own).
+            depends on another setting (``noise``, ``d``: the dataset's own).
         choices: the allowed values of a ``str`` setting.
         low, high, low_open, high_open: the allowed range of a number (config and data
             settings; hyperparameters are checked by their optimizer).
@@ -108,7 +108,7 @@ class Setting:
         if self.default is OPTIMIZER_DEFAULT:
             return "the optimizer's own"
         if self.default is None:
-            return "the dataset's own" if self.name == "noise" else "none"
+            return "the dataset's own" if self.name in ("noise", "d") else "none"
         if self.name == "metric":
             tasks = dict.fromkeys(m.task for m in METRICS.values())
             return ", ".join(f"{Metric.default_for(t)} ({t})" for t in tasks)
@@ -317,6 +317,14 @@ SETTINGS: Final[dict[str, Setting]] = _settings(
     ),
     Setting("n", "data", "int", "samples generated, train + validation", 1000, low=2),
     Setting("noise", "data", "float", "noise standard deviation", None, low=0),
+    Setting(
+        "d",
+        "data",
+        "int",
+        "dimension (mlbench's d) of a set that takes one (twonorm, xor, hypercube, ...)",
+        None,
+        low=1,
+    ),
     Setting("data_seed", "data", "int", "seed of the data and its split", 0, low=0),
     Setting(
         "train_fraction",
@@ -438,6 +446,8 @@ BETA_PARTS: Final[dict[str, int]] = {"beta1": 0, "beta2": 1}
 #: Names people reach for first, and the setting they mean (suggested, never applied).
 ALIASES: Final[dict[str, str]] = {
     "sd": "noise",
+    "dim": "d",
+    "dimension": "d",
     "learning_rate": "lr",
     "wd": "weight_decay",
     "bs": "batch_size",

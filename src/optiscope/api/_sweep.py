@@ -59,6 +59,7 @@ def sweep(
     dataset: Any = None,
     n: Any = None,
     noise: Any = None,
+    d: Any = None,
     data_seed: Any = None,
     train_fraction: Any = None,
     standardize: Any = None,
@@ -99,7 +100,10 @@ def sweep(
         warmup, warmup_start, step_size, gamma, milestones, eta_min, pct_start, div_factor,
             final_div_factor: the schedules' settings (``milestones=[10, 20]``; a list of
             lists is swept). A setting only some swept schedules take applies to those.
-        dataset, n, noise, data_seed, train_fraction, standardize: the data.
+        dataset, n, noise, d, data_seed, train_fraction, standardize: the data; ``d`` is
+            mlbench's dimension of the sets that take one (``circle``, ``xor``, ``twonorm``,
+            ``threenorm``, ``ringnorm``, ``hypercube``, ``peak``; ``d=[10, 20]`` is swept),
+            ``None`` the set's own.
         seed: one seed for every config (when ``seeds`` is not given).
         seeds: ``5`` for seeds 0-4, or a list; seeds are paired across configs (same initial
             weights, same batch order) and averaged into bands.

@@ -41,6 +41,7 @@ _SINGLE = (
     "dataset",
     "n",
     "noise",
+    "d",
     "data_seed",
     "train_fraction",
     "standardize",

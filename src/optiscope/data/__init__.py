@@ -2,6 +2,7 @@
 
 from optiscope.data._dataset import (
     Dataset,
+    dimension_problem,
     make_dataset,
     resolve_data_spec,
     split_problem,
@@ -24,6 +25,7 @@ __all__ = [
     "Dataset",
     "GeneratorInfo",
     "Task",
+    "dimension_problem",
     "friedman1",
     "friedman2",
     "friedman3",

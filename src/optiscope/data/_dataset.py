@@ -18,6 +18,7 @@ from optiscope.settings import SETTINGS
 
 __all__ = [
     "Dataset",
+    "dimension_problem",
     "make_dataset",
     "resolve_data_spec",
     "split_problem",
@@ -182,17 +183,46 @@ def _finish(arrays: dict[str, np.ndarray], spec: DataSpec, n_classes: int = 0) -
 
 
 def resolve_data_spec(spec: DataSpec) -> DataSpec:
-    """The spec with ``sd=None`` replaced by its generator's default noise.
+    """The spec with ``sd=None`` replaced by its generator's default noise, and a ``d`` equal
+    to its generator's default dimension stored as ``None``.
 
-    The one place a data set's default noise is filled in; configs are stored resolved, so
-    ``DataSpec(name="friedman1")`` and ``dataset="friedman1"`` are the same data (sd 1.0).
+    The one place a data set's defaults are settled; configs are stored resolved, so
+    ``DataSpec(name="friedman1")`` and ``dataset="friedman1"`` are the same data (sd 1.0), and
+    ``twonorm`` with ``d=20`` (its default) and without ``d`` are one value with one key, the
+    key results stored before ``d`` existed have.
 
     Raises:
         ConfigError: for an unknown generator.
     """
-    if spec.sd is not None or spec.name == "custom":
+    if spec.name == "custom":
         return spec
-    return dataclasses.replace(spec, sd=get_generator(spec.name).default_sd)
+    info = get_generator(spec.name)
+    if spec.sd is None:
+        spec = dataclasses.replace(spec, sd=info.default_sd)
+    if spec.d is not None and spec.d == info.default_d:
+        spec = dataclasses.replace(spec, d=None)
+    return spec
+
+
+def dimension_problem(spec: DataSpec) -> str | None:
+    """Why ``spec``'s dimension ``d`` does not fit its generator (``None`` when it does, or
+    when no ``d`` is given): a set of fixed shape takes none, and each set that takes one has
+    its range (:attr:`GeneratorInfo.d_range`)."""
+    if spec.d is None or spec.name not in GENERATORS:
+        return None
+    info = GENERATORS[spec.name]
+    if info.d_range is None:
+        takers = ", ".join(name for name, other in GENERATORS.items() if other.takes_d)
+        return (
+            f"`d` = {spec.d!r}: {spec.name} has a fixed shape and takes no dimension; "
+            f"the sets that take `d` are: {takers}"
+        )
+    least, most = info.d_range
+    if not least <= spec.d <= most:
+        return (
+            f"`d` = {spec.d!r} is outside {spec.name}'s dimensions; choose one in {least} .. {most}"
+        )
+    return None
 
 
 def task_of(spec: DataSpec) -> Task:
@@ -216,26 +246,28 @@ def split_problem(spec: DataSpec) -> str | None:
 
 def validate_data_spec(spec: DataSpec) -> None:
     """Check a data spec before anything is generated (the settings registry's rules for
-    ``n``, ``noise`` and ``train_fraction``, then the split).
+    ``n``, ``noise``, ``d`` and ``train_fraction``, then the generator's dimensions and the
+    split).
 
     Raises:
-        ConfigError: for an unknown generator, a non-positive size, negative noise, or a split
-            that leaves either side empty.
+        ConfigError: for an unknown generator, a non-positive size, negative noise, a ``d``
+            its generator does not take, or a split that leaves either side empty.
     """
     if spec.name == "custom":
         return
     get_generator(spec.name)
     # field -> (its setting's rule, its value); problems name the field as DataSpec spells it
-    rules = {"n": "n", "sd": "noise", "train_fraction": "train_fraction"}
+    rules = {"n": "n", "sd": "noise", "d": "d", "train_fraction": "train_fraction"}
     problems = [
         problem
         for field, setting in rules.items()
         if (value := getattr(spec, field)) is not None
         for problem in dataclasses.replace(SETTINGS[setting], name=field).problems(value)
     ]
-    split = None if problems else split_problem(spec)
-    if problems or split:
-        raise ConfigError(f"{'; '.join(problems or [split or ''])}.")
+    if not problems:
+        problems = [p for p in (dimension_problem(spec), split_problem(spec)) if p is not None]
+    if problems:
+        raise ConfigError(f"{'; '.join(problems)}.")
 
 
 def make_dataset(spec: DataSpec | None = None) -> Dataset:
@@ -246,7 +278,7 @@ def make_dataset(spec: DataSpec | None = None) -> Dataset:
 
     Args:
         spec: the data set; ``None`` gives the exercise's friedman3 (n=1000, sd=0.1, 700/300);
-            ``sd=None`` is the generator's own default noise.
+            ``sd=None`` is the generator's own default noise, ``d=None`` its own dimension.
 
     Returns:
         The split, float32 data set.
@@ -264,9 +296,10 @@ def make_dataset(spec: DataSpec | None = None) -> Dataset:
     spec = resolve_data_spec(spec)
     assert spec.sd is not None  # (resolved above)
     info = get_generator(spec.name)
-    X, y = info.make(spec.n, spec.sd, spec.seed)
+    shape = {} if spec.d is None else {"d": spec.d}
+    X, y = info.make(spec.n, spec.sd, spec.seed, **shape)  # X: (n, info.features(d))
     order = np.random.default_rng([spec.seed, 1]).permutation(spec.n)
     n_train = round(spec.n * spec.train_fraction)
     train, valid = order[:n_train], order[n_train:]
     arrays = {"X_train": X[train], "y_train": y[train], "X_valid": X[valid], "y_valid": y[valid]}
-    return _finish(arrays, spec, info.n_classes)
+    return _finish(arrays, spec, info.classes(spec.d))

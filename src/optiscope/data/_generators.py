@@ -143,20 +143,50 @@ class GeneratorInfo:
 
     Attributes:
         name: the registry's name (``friedman3``, ``spirals``).
-        make: ``make(n, sd, seed) -> (X, y)``; ``y`` is a float target for regression and
-            integer labels ``0 .. n_classes - 1`` for classification.
-        n_features: columns of ``X``.
+        make: ``make(n, sd, seed) -> (X, y)`` (and ``d=`` where :attr:`takes_d`); ``y`` is a
+            float target for regression and integer labels ``0 .. n_classes - 1`` for
+            classification.
+        n_features: columns of ``X`` at the default dimension.
         summary: one line for help texts.
         task: ``regression`` or ``classification``.
-        n_classes: number of classes (0 for regression).
+        n_classes: number of classes (0 for regression), at the default dimension.
+        d_range: the dimensions ``d`` the generator takes (its function's ``d`` argument,
+            as mlbench's), ``(least, most)``; ``None`` for a generator of fixed shape.
+        classes_of_d: the number of classes at dimension ``d``, for a set whose classes
+            grow with it (xor: ``2^(d-1)``, hypercube: ``2^d``); ``None``: ``n_classes``.
     """
 
     name: str
-    make: Callable[[int, float, int], tuple[Array, Any]]
+    make: Callable[..., tuple[Array, Any]]
     n_features: int
     summary: str
     task: Task = "regression"
     n_classes: int = 0
+    d_range: tuple[int, int] | None = None
+    classes_of_d: Callable[[int], int] | None = None
+
+    @property
+    def takes_d(self) -> bool:
+        """Whether the generator takes a dimension ``d``."""
+        return self.d_range is not None
+
+    @property
+    def default_d(self) -> int | None:
+        """The generator function's own ``d`` default (mlbench's; ``None`` when it takes no
+        ``d``): the one place a data set's default dimension is decided."""
+        if not self.takes_d:
+            return None
+        return int(inspect.signature(self.make).parameters["d"].default)
+
+    def features(self, d: int | None = None) -> int:
+        """Columns of ``X`` at dimension ``d`` (``None``: the default)."""
+        return self.n_features if d is None else d
+
+    def classes(self, d: int | None = None) -> int:
+        """Classes at dimension ``d`` (``None``: the default); 0 for regression."""
+        if d is None or self.classes_of_d is None:
+            return self.n_classes
+        return self.classes_of_d(d)
 
     @property
     def classification(self) -> bool:
@@ -170,20 +200,42 @@ class GeneratorInfo:
         return float(inspect.signature(self.make).parameters["sd"].default)
 
 
-_CLASSIFICATION: tuple[tuple[str, Callable[..., tuple[Array, Any]], int, int, str], ...] = (
-    ("spirals", spirals, 2, 2, "two interlocked spirals"),
-    ("circle", circle, 2, 2, "a disc inside a square"),
-    ("xor", xor, 2, 2, "the XOR of two signs"),
-    ("twonorm", twonorm, 20, 2, "two Gaussians in 20-d (Breiman)"),
-    ("threenorm", threenorm, 20, 2, "a 2-Gaussian mixture against a third, 20-d (Breiman)"),
-    ("ringnorm", ringnorm, 20, 2, "a wide Gaussian around a narrow one, 20-d (Breiman)"),
-    ("cassini", cassini, 2, 3, "two bananas and a disc"),
-    ("2dnormals", normals2d, 2, 2, "two Gaussians on a circle"),
-    ("smiley", smiley, 2, 4, "eyes, nose and mouth"),
-    ("hypercube", hypercube, 3, 8, "Gaussians at the 8 corners of the unit cube"),
-    ("shapes", shapes, 2, 4, "a Gaussian, a square, a triangle and a wave"),
+_WIDE = (1, 10_000)
+"""The dimensions a set whose size does not grow with ``d`` takes (10,000: a sanity cap)."""
+
+_CLASSIFICATION: tuple[GeneratorInfo, ...] = tuple(
+    GeneratorInfo(name, make, features, summary, "classification", classes, *by_d)
+    for name, make, features, classes, summary, *by_d in (
+        ("spirals", spirals, 2, 2, "two interlocked spirals"),
+        ("circle", circle, 2, 2, "a disc inside a square", _WIDE),
+        ("xor", xor, 2, 2, "the XOR of two signs", (2, 12), lambda d: 2 ** (d - 1)),
+        ("twonorm", twonorm, 20, 2, "two Gaussians in 20-d (Breiman)", _WIDE),
+        (
+            "threenorm",
+            threenorm,
+            20,
+            2,
+            "a 2-Gaussian mixture against a third, 20-d (Breiman)",
+            _WIDE,
+        ),
+        ("ringnorm", ringnorm, 20, 2, "a wide Gaussian around a narrow one, 20-d (Breiman)", _WIDE),
+        ("cassini", cassini, 2, 3, "two bananas and a disc"),
+        ("2dnormals", normals2d, 2, 2, "two Gaussians on a circle"),
+        ("smiley", smiley, 2, 4, "eyes, nose and mouth"),
+        (
+            "hypercube",
+            hypercube,
+            3,
+            8,
+            "Gaussians at the 8 corners of the unit cube",
+            (1, 10),
+            lambda d: 2**d,
+        ),
+        ("shapes", shapes, 2, 4, "a Gaussian, a square, a triangle and a wave"),
+    )
 )
-"""The mlbench classification sets: name, function, features, classes, summary."""
+"""The mlbench classification sets. xor has ``2^(d-1)`` classes and hypercube ``2^d``, so
+their ``d`` is capped where the output layer stays small (2,048 and 1,024 classes)."""
 
 GENERATORS: dict[str, GeneratorInfo] = {
     info.name: info
@@ -191,11 +243,8 @@ GENERATORS: dict[str, GeneratorInfo] = {
         GeneratorInfo("friedman1", friedman1, 10, "10 uniform inputs, 5 used"),
         GeneratorInfo("friedman2", friedman2, 4, "AC circuit impedance"),
         GeneratorInfo("friedman3", friedman3, 4, "AC circuit phase (the exercise)"),
-        GeneratorInfo("peak", peak, 20, "Gaussian bump in a 20-d ball"),
-        *(
-            GeneratorInfo(name, make, features, summary, "classification", classes)
-            for name, make, features, classes, summary in _CLASSIFICATION
-        ),
+        GeneratorInfo("peak", peak, 20, "Gaussian bump in a 20-d ball", d_range=_WIDE),
+        *_CLASSIFICATION,
     )
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from optiscope.data import resolve_data_spec, split_problem, task_of
+from optiscope.data import dimension_problem, resolve_data_spec, split_problem, task_of
 from optiscope.errors import ConfigError
 from optiscope.optim import OPTIMIZERS, OptimizerInfo, get_optimizer, schedule_problem
 from optiscope.records import DataSpec, RunConfig, ScheduleSpec
@@ -30,6 +30,7 @@ _DATA_FIELDS = {
     "dataset": "name",
     "n": "n",
     "noise": "sd",
+    "d": "d",
     "data_seed": "seed",
     "train_fraction": "train_fraction",
     "standardize": "standardize",
@@ -37,7 +38,8 @@ _DATA_FIELDS = {
 
 
 def data_settings(spec: DataSpec) -> dict[str, Any]:
-    """The data settings that describe ``spec`` (``noise`` left out when it is ``None``)."""
+    """The data settings that describe ``spec`` (``noise`` and ``d`` left out when they are
+    ``None``)."""
     found = {name: getattr(spec, field) for name, field in _DATA_FIELDS.items()}
     return {name: value for name, value in found.items() if value is not None}
 
@@ -248,8 +250,8 @@ def _data_spec(chosen: Mapping[str, Any]) -> tuple[DataSpec, list[str]]:
     if "sd" in fields:
         fields["sd"] = float(fields["sd"])
     fields["train_fraction"] = float(fields["train_fraction"])
-    spec = resolve_data_spec(DataSpec(**fields))
-    split = split_problem(spec)
-    if split is not None:
-        problems.append(split)
-    return spec, problems
+    if "d" in fields:
+        fields["d"] = int(fields["d"])
+    spec = DataSpec(**fields)
+    problems += [p for p in (dimension_problem(spec), split_problem(spec)) if p is not None]
+    return resolve_data_spec(spec), problems

@@ -137,7 +137,7 @@ class SweepSpec:
     ``weight_decay``, ``betas`` (or ``beta1``/``beta2``), ``eps``, ``momentum``,
     ``dampening``, ``nesterov``, ``alpha``, ``centered``, ``lr_decay``,
     ``initial_accumulator_value``, ``batch_size``, ``epochs``, ``hidden``, ``activation``,
-    ``metric``, ``shuffle``, ``dataset``, ``n``, ``noise``, ``data_seed``,
+    ``metric``, ``shuffle``, ``dataset``, ``n``, ``noise``, ``d``, ``data_seed``,
     ``train_fraction``, ``standardize``, ``seed``.
 
     Args:

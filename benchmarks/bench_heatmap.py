@@ -18,6 +18,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -65,6 +68,10 @@ class Result:
     hand_s: float  # best
     ratio: float  # warm optiscope / hand
     max_difference: float  # final positions of cells that did not diverge
+    optiscope_median_s: float = math.nan  # median of the warm calls
+    hand_median_s: float = math.nan
+    optiscope_cpu_s: float = math.nan  # median CPU time of this thread: what load inflates least
+    hand_cpu_s: float = math.nan
 
     @property
     def met(self) -> dict[str, bool]:
@@ -82,33 +89,54 @@ def measure(side: int = 64, steps: int = 1000, repeats: int = 3) -> Result:
     start = time.perf_counter()
     result = sensitivity_map(FUNCTION, "momentum", grid, steps=steps)
     first = time.perf_counter() - start
-    warm, hand = [], []
+    warm, hand, warm_cpu, hand_cpu = [], [], [], []
     P = hand_loop(lrs, betas, steps)
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         result = sensitivity_map(FUNCTION, "momentum", grid, steps=steps)
         warm.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        warm_cpu.append(time.thread_time() - cpu)
+        start, cpu = time.perf_counter(), time.thread_time()
         P = hand_loop(lrs, betas, steps)
         hand.append(time.perf_counter() - start)
+        hand_cpu.append(time.thread_time() - cpu)
     ok = ~np.isnan(result.run.final_x)
     ours = np.stack([result.run.final_x, result.run.final_y], 1)[ok]
     theirs = P.double().numpy()[ok]
     difference = float(np.abs(ours - theirs).max()) if ok.any() else 0.0
-    return Result(side, steps, first, min(warm), min(hand), min(warm) / min(hand), difference)
+    return Result(
+        side,
+        steps,
+        first,
+        min(warm),
+        min(hand),
+        min(warm) / min(hand),
+        difference,
+        optiscope_median_s=statistics.median(warm),
+        hand_median_s=statistics.median(hand),
+        optiscope_cpu_s=statistics.median(warm_cpu),
+        hand_cpu_s=statistics.median(hand_cpu),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--side", type=int, default=64, help="cells per axis")
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3, help="warm calls of each (best kept)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="warm calls of each (best and median shown)"
+    )
     args = parser.parse_args(argv)
     r = measure(args.side, args.steps, args.repeats)
     print(
         f"{r.side}x{r.side} cells x {r.steps} steps: optiscope {r.optiscope_first_s:.3f} s first "
         f"call, {r.optiscope_warm_s:.3f} s warm; hand-vectorized loop {r.hand_s:.3f} s; ratio "
         f"{r.ratio:.2f}x; max difference of final positions {r.max_difference:g}"
+    )
+    print(
+        f"medians of {args.repeats} warm calls: optiscope {r.optiscope_median_s:.3f} s wall, "
+        f"{r.optiscope_cpu_s:.3f} s CPU; hand loop {r.hand_median_s:.3f} s wall, "
+        f"{r.hand_cpu_s:.3f} s CPU; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
     for target, met in r.met.items():
         print(f"target {target}: {'met' if met else 'not met'}")

@@ -249,6 +249,7 @@ def _run_group(
             weight_decay=list(rates),
             decay=decay,
             record=True,
+            traced=True,  # many short paths in one server process: the recording pays
         )
         return [grid.trajectory(i, o.label) for i, o in enumerate(group)]
     return [

@@ -12,6 +12,9 @@ every value and gradient is bit-identical to ``torch.autograd.grad``'s
 Only the registered functions are traced: tracing records the ops of one call, so a function
 with a branch on its input's values would be recorded with that branch only. The registered
 ones are branch-free torch arithmetic; any other landscape runs through autograd as before.
+:func:`~optiscope.engine.run_grid` replays only when asked (``traced=True``, the playground's
+many short paths): the first recording in a process costs about a second of set-up, more than
+a one-off sensitivity map saves.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.fx.experimental.proxy_tensor import make_fx
 
 from optiscope.landscapes import LANDSCAPES, Landscape
 
@@ -70,7 +72,9 @@ _REGISTERED_CODE = frozenset(
 )
 
 
-def value_and_grad(landscape: Landscape, c: int, dtype: torch.dtype) -> ValueAndGrad:
+def value_and_grad(
+    landscape: Landscape, c: int, dtype: torch.dtype, *, traced: bool = True
+) -> ValueAndGrad:
     """``(P) -> (value, grad)`` for ``(C, 2)`` positions of ``dtype``, bit-identical to autograd.
 
     Args:
@@ -78,18 +82,22 @@ def value_and_grad(landscape: Landscape, c: int, dtype: torch.dtype) -> ValueAnd
             ``dtype``), any other runs through autograd.
         c: the number of rows of ``P``.
         dtype: the float dtype of ``P``.
+        traced: ``False``: autograd for every function (no recording to pay for).
     """
-    function_key = _trace_key(landscape)
+    function_key = _trace_key(landscape) if traced else None
     if function_key is None:
         return _autograd(landscape)
     key = (*function_key, c, dtype)
     with _lock:
-        traced = _traces.get(key)
-        if traced is not None:
+        recorded = _traces.get(key)
+        if recorded is not None:
             _traces.move_to_end(key)
-            return traced
+            return recorded
     # shapes and dtype only (the ops have no branches), stored as run_grid stores positions
     example = torch.zeros(2, c, dtype=dtype).t()  # (C, 2)
+    # imported here: a second of imports and set-up that only a traced run needs
+    from torch.fx.experimental.proxy_tensor import make_fx
+
     graph = make_fx(_autograd(landscape))(example)
 
     forward = graph.forward  # the recorded calls, without the module call's hooks

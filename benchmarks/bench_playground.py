@@ -6,7 +6,10 @@ round trip (request, exact paths on the batched engine, JSON, response). Two cas
 
 - ``slider move``: one optimizer's lr changes (the other five come from the server's cache),
   which is what a dragged slider sends;
-- ``cold``: every optimizer is new (the start moves), all six run (batched by kind).
+- ``cold``: every optimizer is new (the start moves), all six run (batched by kind);
+- ``slider drag``: slider moves back to back, as a dragged slider sends them (the two cases
+  above alternate with each other and with the baseline, which leaves the server's caches and
+  the CPU to the other work between two moves).
 
 Baseline, in this process: :func:`optiscope.race` of the same six optimizers (one path after
 another, no HTTP, no cache), so the ratios hold on a busy machine where absolute times do not.
@@ -132,12 +135,14 @@ def main() -> None:
                 started = time.perf_counter()
                 race("rosenbrock", OPTIMIZERS, steps=STEPS, start=(-1.0, 2.0))
                 baseline.append(time.perf_counter() - started)
+            timed(_body((-1.0, 2.0), 2.0))  # back at the slider's start: five paths cached
+            drags = [timed(_body((-1.0, 2.0), 2.0 + 0.01 * (r + 1))) for r in range(args.repeats)]
     finally:
         os.kill(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
     print(
-        f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"CPU: {_cpu()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; "
         f"{args.repeats} repeats; 6 optimizers x {STEPS} steps on Rosenbrock"
     )
     base_median, base_p95 = _stats(baseline)
@@ -145,6 +150,7 @@ def main() -> None:
     for name, seconds in (
         ("slider move (1 of 6 recomputed)", moves),
         ("cold (all 6 recomputed)", colds),
+        ("slider drag (moves back to back)", drags),
     ):
         median, p95 = _stats(seconds)
         print(f"{name:<34}{median:>10.1f}{p95:>10.1f}{median / base_median:>10.2f}")

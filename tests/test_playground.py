@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from optiscope.api import (
     playground_surface,
     train_playground,
 )
+from optiscope.engine import PATH_OPTIMIZERS
 from optiscope.errors import ConfigError
 from optiscope.landscapes import get_landscape
 
@@ -81,6 +83,42 @@ def test_a_slider_move_recomputes_only_the_optimizer_that_changed(
     assert calls == [1]
     (expected,) = race("rosenbrock", ["adam lr=0.2"], steps=50).trajectories
     assert again.trajectories[2].x == expected.x
+
+
+BATCHED = [name for name, info in PATH_OPTIMIZERS.items() if info.vectorizable]
+
+
+@pytest.mark.parametrize("decay", ["none", "decoupled", "l2"])
+@pytest.mark.parametrize("name", BATCHED)
+def test_every_registered_optimizer_s_path_equals_its_race_with_and_without_decay(
+    name: str, decay: str
+) -> None:
+    """The playground's path (batched engine, traced gradient) against race's (torch.optim
+    and autograd, one step after another): max difference 0.0, decay or not."""
+    assert {"nadam", "radam", "adamax"} <= set(BATCHED)
+    rate, kind = (0.0, "decoupled") if decay == "none" else (0.05, decay)
+    text = f"{name} lr=0.01"
+    if rate and PATH_OPTIMIZERS[name].defaults.get("weight_decay"):
+        text += " weight_decay=0"  # AdamW's own 0.01 is its "with decay" case; one decay at a time
+    result = playground_paths("rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=150,
+                              weight_decay=rate, decay=kind)  # fmt: skip
+    (expected,) = race("rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=150,
+                       weight_decay=rate, decay=kind).trajectories  # fmt: skip
+    (path,) = result.trajectories
+    assert path.status == expected.status == "done"
+    assert path.x == expected.x and path.y == expected.y
+    assert path.value == expected.value
+
+
+def test_the_json_text_is_the_json_dict_with_cached_paths_encoded_once() -> None:
+    texts = ["sgd lr=0.5", "adam lr=0.1"]  # the first diverges: its values end in null
+    first = playground_paths("rosenbrock", texts, steps=100, weight_decay=[0.0, 0.05])
+    assert json.loads(first.to_json_text()) == first.to_json_dict()
+    assert first.to_json_dict()["paths"][1]["fixed_point"] is not None
+    again = playground_paths("rosenbrock", [texts[1], "adagrad lr=0.4"], steps=100,
+                             weight_decay=[0.05, 0.0])  # fmt: skip
+    assert again.encoded[0] is first.encoded[1]  # from the cache, not encoded again
+    assert json.loads(again.to_json_text()) == again.to_json_dict()
 
 
 def test_the_json_has_no_nan_and_marks_a_diverged_path() -> None:

@@ -18,11 +18,12 @@ one optimizer (:func:`optiscope.sensitivity_map`), and the contour grid
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -110,10 +111,39 @@ class PlaygroundPaths:
     fixed_notes: tuple[str, ...]
     start: Point
     steps: int
+    encoded: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready: the paths (positions and values; ``None`` for a value that is not
         finite), their colors and the fixed points."""
+        paths = self._described()
+        for entry, path in zip(paths, self.trajectories, strict=True):
+            entry["x"] = [_finite(v) for v in path.x]
+            entry["y"] = [_finite(v) for v in path.y]
+            entry["value"] = [_finite(v) for v in path.value]
+        return {**self._header(), "paths": paths}
+
+    def to_json_text(self) -> str:
+        """:meth:`to_json_dict` as JSON text, with each path's points encoded once when it
+        was computed (the cached paths of a slider move cost no encoding)."""
+        encoded = self.encoded or tuple(_encode_arrays(p) for p in self.trajectories)
+        paths = [
+            json.dumps(entry, allow_nan=False)[:-1] + ", " + arrays + "}"
+            for entry, arrays in zip(self._described(), encoded, strict=True)
+        ]
+        header = json.dumps(self._header(), allow_nan=False)[:-1]
+        return header + ', "paths": [' + ", ".join(paths) + "]}"
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "function": self.landscape.describe(),
+            "start": [_finite(v) for v in self.start],
+            "steps": self.steps,
+            "decay": self.decay,
+        }
+
+    def _described(self) -> list[dict[str, Any]]:
+        """Each path's JSON object without its points."""
         lines = build_paths(self.trajectories, self.landscape)
         paths = []
         for index, (line, path) in enumerate(zip(lines, self.trajectories, strict=True)):
@@ -123,31 +153,49 @@ class PlaygroundPaths:
                     "label": line.label,
                     "legend": line.legend,
                     "color": PATH_COLORS[index % len(PATH_COLORS)],
-                    "x": list(path.x),
-                    "y": list(path.y),
-                    "value": [v if math.isfinite(v) else None for v in path.value],
                     "status": path.status,
                     "diverged_step": path.diverged_step,
                     "weight_decay": self.weight_decays[index],
                     "fixed_point": None
                     if fixed is None
                     else {
-                        "x": fixed.x,
-                        "y": fixed.y,
+                        "x": _finite(fixed.x),
+                        "y": _finite(fixed.y),
                         "rule": fixed.rule,
-                        "distance": fixed.distance,
-                        "stable": fixed.stable,
+                        "distance": _finite(fixed.distance),
+                        "stable": bool(fixed.stable),
                     },
                     "fixed_note": self.fixed_notes[index],
                 }
             )
-        return {
-            "function": self.landscape.describe(),
-            "start": list(self.start),
-            "steps": self.steps,
-            "decay": self.decay,
-            "paths": paths,
-        }
+        return paths
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or ``None`` when it is not finite (JSON has no NaN)."""
+    return value if math.isfinite(value) else None
+
+
+def _encode_arrays(path: Trajectory) -> str:
+    """``"x": [...], "y": [...], "value": [...]``: the path's points as JSON members.
+
+    Python's float repr round-trips, so the page reads the exact float32 positions (each
+    exactly a float64); a value that is not finite is ``null``.
+    """
+    arrays = {
+        "x": [_finite(v) for v in path.x],
+        "y": [_finite(v) for v in path.y],
+        "value": [_finite(v) for v in path.value],
+    }
+    return json.dumps(arrays, allow_nan=False)[1:-1]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """A cached path and its points encoded once (a slider move re-sends five of six)."""
+
+    path: Trajectory
+    arrays: str
 
 
 class _PathCache:
@@ -156,19 +204,19 @@ class _PathCache:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._paths: OrderedDict[tuple[Any, ...], Trajectory] = OrderedDict()
+        self._paths: OrderedDict[tuple[Any, ...], _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> Trajectory | None:
+    def get(self, key: tuple[Any, ...]) -> _Cached | None:
         with self._lock:
-            path = self._paths.get(key)
-            if path is not None:
+            entry = self._paths.get(key)
+            if entry is not None:
                 self._paths.move_to_end(key)
-            return path
+            return entry
 
-    def put(self, key: tuple[Any, ...], path: Trajectory) -> None:
+    def put(self, key: tuple[Any, ...], entry: _Cached) -> None:
         with self._lock:
-            self._paths[key] = path
+            self._paths[key] = entry
             self._paths.move_to_end(key)
             while len(self._paths) > self._size:
                 self._paths.popitem(last=False)
@@ -201,6 +249,7 @@ def _run_group(
             weight_decay=list(rates),
             decay=decay,
             record=True,
+            traced=True,  # many short paths in one server process: the recording pays
         )
         return [grid.trajectory(i, o.label) for i, o in enumerate(group)]
     return [
@@ -289,18 +338,19 @@ def playground_paths(
     keys = [
         (landscape, o, rate, decay, point, steps) for o, rate in zip(resolved, floats, strict=True)
     ]
-    found: list[Trajectory | None] = [_CACHE.get(key) for key in keys]
+    found: list[_Cached | None] = [_CACHE.get(key) for key in keys]
     missing: dict[str, list[int]] = {}
-    for index, path in enumerate(found):
-        if path is None:
+    for index, entry in enumerate(found):
+        if entry is None:
             missing.setdefault(resolved[index].name, []).append(index)
     for indices in missing.values():
         group = [resolved[i] for i in indices]
         paths = _run_group(landscape, group, [floats[i] for i in indices], decay, point, steps)
         for index, path in zip(indices, paths, strict=True):
-            found[index] = path
-            _CACHE.put(keys[index], path)
-    trajectories = [path for path in found if path is not None]
+            found[index] = _Cached(path, _encode_arrays(path))
+            _CACHE.put(keys[index], found[index])  # type: ignore[arg-type]
+    entries = [entry for entry in found if entry is not None]
+    trajectories = [entry.path for entry in entries]
     fixed = [
         _fixed_point(landscape, o, rate, decay, path)
         for o, rate, path in zip(resolved, floats, trajectories, strict=True)
@@ -315,6 +365,7 @@ def playground_paths(
         fixed_notes=tuple(n for _, n in fixed),
         start=point,
         steps=steps,
+        encoded=tuple(entry.arrays for entry in entries),
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from optiscope.cli._options import FIGURE_SUFFIXES, check_output, confirm_size
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output, confirm_size, out_option
 from optiscope.cli._settings import parse_setting, setting_options
 from optiscope.settings import COMPARED, EXERCISE, SETTINGS
 
@@ -69,12 +69,7 @@ _SINGLE = (
     "a curve above it has learnt nothing from the features.",
 )
 @click.option("--engine", default=None, help="Training engine (default: the fastest exact one).")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Figure file (.png, .svg or .pdf)  [default: compare-<setting>.png]",
-)
+@out_option("compare-<setting>.png")
 @click.option(
     "--csv",
     "csv_path",

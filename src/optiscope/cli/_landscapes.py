@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from optiscope import grammar
-from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output, out_option
 from optiscope.errors import ConfigError
 
 __all__ = ["COMMANDS", "check_named", "parse_axis", "parse_point"]
@@ -185,13 +185,7 @@ def functions_command(as_json: bool) -> None:
 @click.option("--start", default="-1,2", show_default=True, help="Start x,y.")
 @click.option("--weight-decay", default=0.0, show_default=True, type=float)
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("rosenbrock.png"),
-    show_default=True,
-    help="Figure file (.png, .svg or .pdf).",
-)
+@out_option("rosenbrock.png", fixed=True)
 @click.option(
     "--csv",
     "csv_path",
@@ -275,12 +269,7 @@ def rosenbrock_command(
     help="Extra weight decay for every optimizer.",
 )
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Figure file (.png, .svg or .pdf)  [default: race-<fn>.png]",
-)
+@out_option("race-<fn>.png")
 @click.option(
     "--gif",
     "gif",
@@ -391,13 +380,7 @@ def race_command(
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")
 @click.option("--weight-decay", default=0.0, show_default=True, type=float)
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("heatmap.png"),
-    show_default=True,
-    help="Figure file (.png, .svg or .pdf).",
-)
+@out_option("heatmap.png", fixed=True)
 @click.option(
     "--csv",
     "csv_path",
@@ -486,13 +469,7 @@ def heatmap_command(
 @click.option("--decay", default="decoupled", show_default=True, type=_DECAY)
 @click.option("--steps", default=3000, show_default=True, type=click.IntRange(min=1))
 @click.option("--start", default=None, help="Start x,y  [default: the function's]")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("weight-decay.png"),
-    show_default=True,
-    help="Figure file (.png, .svg or .pdf).",
-)
+@out_option("weight-decay.png", fixed=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def weight_decay_command(
     fn: str,

@@ -10,9 +10,38 @@ from typing import Any
 
 import click
 
-__all__ = ["check_output", "confirm_size", "format_seconds", "parse_number_list"]
+__all__ = ["check_output", "confirm_size", "format_seconds", "out_option", "parse_number_list"]
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+FIGURE_HELP = "Figure file (.png, .svg or .pdf)"
+
+
+def out_option(
+    default: str, *, fixed: bool = False, what: str = FIGURE_HELP
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--out`` option of a command that writes one file.
+
+    Args:
+        default: the file written when ``--out`` is not given: a fixed name (``fixed=True``,
+            the option's default) or a pattern the command fills in, such as
+            ``"lr-NAME.png"`` (the option's value is then ``None``).
+        fixed: whether ``default`` is the file name itself.
+        what: what the file is, for the help text.
+    """
+    if fixed:
+        return click.option(
+            "--out",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=Path(default),
+            show_default=True,
+            help=f"{what}.",
+        )
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"{what}  [default: {default}]",
+    )
 
 
 def check_output(path: Path | None, suffixes: Sequence[str], flag: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from optiscope.cli._options import out_option
 from optiscope.cli._runs import STORE_OPTION, user_mistake
 
 __all__ = ["COMMANDS", "report_command"]
@@ -14,12 +15,7 @@ __all__ = ["COMMANDS", "report_command"]
 @click.command("report")
 @click.argument("name")
 @STORE_OPTION
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The HTML file to write  [default: NAME.html]",
-)
+@out_option("NAME.html", what="The HTML file to write")
 def report_command(name: str, store: Path | None, out: Path | None) -> None:
     """Write a sweep's page as one self-contained HTML file.
 

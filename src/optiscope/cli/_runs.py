@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output, out_option
 
 if TYPE_CHECKING:
     from optiscope.api import SweepResult
@@ -323,12 +323,7 @@ def runs_plot(name: str, store: Path | None, out: Path | None, **options: Any) -
 @runs_group.command("boundaries")
 @click.argument("name")
 @STORE_OPTION
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Figure file (.png, .svg or .pdf)  [default: boundaries-NAME.png]",
-)
+@out_option("boundaries-NAME.png")
 @click.option("--seed", type=int, default=None, help="The seed to draw  [default: the lowest]")
 @click.option(
     "--resolution",
@@ -356,12 +351,7 @@ def runs_boundaries(
 @runs_group.command("lr")
 @click.argument("name")
 @STORE_OPTION
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Figure file (.png, .svg or .pdf)  [default: lr-NAME.png]",
-)
+@out_option("lr-NAME.png")
 @click.option(
     "--x",
     "x_axis",

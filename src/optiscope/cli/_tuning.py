@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from optiscope.cli._options import FIGURE_SUFFIXES, check_output
+from optiscope.cli._options import FIGURE_SUFFIXES, check_output, out_option
 from optiscope.cli._runs import STORE_OPTION, runs_group, user_mistake
 from optiscope.cli._settings import parse_seeds, parse_setting, setting_options
 from optiscope.settings import SETTINGS
@@ -80,12 +80,7 @@ def print_comparison(found: OptimizerComparison) -> None:
 @runs_group.command("compare")
 @click.argument("name")
 @STORE_OPTION
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Figure file (.png, .svg or .pdf)  [default: compare-NAME.png]",
-)
+@out_option("compare-NAME.png")
 @click.option(
     "--resamples",
     type=click.IntRange(min=1),
@@ -180,13 +175,7 @@ through the normal pipeline and shows how far each suggestion lands from the bes
 @click.option("--steps", type=click.IntRange(min=6), default=100, show_default=True,
               help="Steps of the ramp.")  # fmt: skip
 @click.option("--no-check", is_flag=True, help="Only the range test; train no check sweep.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("lr-find.png"),
-    show_default=True,
-    help="Figure file (.png, .svg or .pdf).",
-)
+@out_option("lr-find.png", fixed=True)
 @click.option("--engine", default=None, help="Engine of the check sweep (default: fastest exact).")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Worker processes.")
 def lr_find_command(

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from optiscope.engine._path_optimizers import STEP_FUNCTION_HELP, PathOptimizer, batched_names
 from optiscope.engine._threads import one_intra_op_thread
+from optiscope.engine._traced import value_and_grad
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.records import Trajectory
@@ -436,6 +437,7 @@ def run_grid(
     dtype: torch.dtype = torch.float32,
     on_step: ProgressCallback | None = None,
     record: bool = False,
+    traced: bool = False,
 ) -> GridRun:
     """Run C configs of one optimizer from the same start, as one batched computation.
 
@@ -458,6 +460,10 @@ def run_grid(
         dtype: float dtype of the positions.
         on_step: called with the step number after each step.
         record: keep every position and value (``GridRun.trajectory`` gives each path).
+        traced: for a registered function, replay the aten ops autograd runs, recorded once
+            per function and C (bit-identical, about 20% less time a step for a few configs;
+            the first recording in a process costs about a second, so only callers that run
+            many short paths, such as the playground, ask for it).
 
     Returns:
         Final positions, values, distances, and the steps where each config diverged or
@@ -498,14 +504,14 @@ def run_grid(
     # positions first ... first+B-1, x and y each contiguous (as P stores them)
     position_block = torch.empty(block, 2, c, dtype=dtype).transpose(1, 2)  # (B, C, 2)
     first = 1  # the step whose result is row 0 of the blocks
+    evaluate = value_and_grad(landscape, c, dtype, traced=traced)
     for step in range(1, steps + 1):
-        Q = P.detach().requires_grad_(True)  # (C, 2)
-        value = landscape(Q[:, 0], Q[:, 1])  # (C,): value at the position before this step
-        (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
+        # value (C,) at the position before this step, and its gradient (C, 2)
+        value, grad = evaluate(P)
         row = step - first
         if value_block is None:  # in the function's own dtype (a float64 value stays one)
             value_block = torch.empty(block, c, dtype=value.dtype)
-        value_block[row] = value.detach()
+        value_block[row] = value
         with torch.no_grad():
             if any_l2:
                 grad = torch.addcmul(grad, P, l2)  # grad.add(p, alpha=wd), per config

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from optiscope.api import (
@@ -152,8 +152,13 @@ def surface(
 
 
 @router.post("/paths")
-def paths(body: PathsBody) -> dict[str, Any]:
-    """Each optimizer's path (equal to ``optiscope.race``'s) and its decay's rest point."""
+def paths(body: PathsBody) -> Response:
+    """Each optimizer's path (equal to ``optiscope.race``'s) and its decay's rest point.
+
+    The JSON text comes straight from :meth:`~optiscope.api.PlaygroundPaths.to_json_text`
+    (each cached path's points encoded once), not through FastAPI's encoder, which walks
+    every one of the 9,000 floats of six 500-step paths on each slider move.
+    """
     result = playground_paths(
         body.function,
         [o.spec() for o in body.optimizers],
@@ -162,7 +167,7 @@ def paths(body: PathsBody) -> dict[str, Any]:
         weight_decay=[o.weight_decay for o in body.optimizers],
         decay=body.decay,
     )
-    return clean(result.to_json_dict())  # type: ignore[no-any-return]
+    return Response(result.to_json_text(), media_type="application/json")
 
 
 @router.post("/map")

@@ -37,6 +37,7 @@ CHROMIUM_ARGS = (
 )
 
 TOKEN = "test-token-0123456789abcdef"
+READY = "Press Ctrl-C to stop."  # the last line `optiscope serve` prints on start
 START_SECONDS = 90.0  # the server imports torch (the engine decodes live checkpoints)
 
 
@@ -110,8 +111,10 @@ def _wait_until_up(server: Server) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"optiscope serve exited early:\n{server.output()}")
+        # Up means: it answers, and it printed its URL (a thread prints that once uvicorn has
+        # started, so the first answer can come a moment before the line).
         with contextlib.suppress(httpx.HTTPError):
-            if server.get("/api/sweeps", timeout=2).status_code == 200:
+            if server.get("/api/sweeps", timeout=2).status_code == 200 and READY in server.output():
                 return
         time.sleep(0.1)
     raise RuntimeError(f"optiscope serve did not answer in {START_SECONDS} s:\n{server.output()}")

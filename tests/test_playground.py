@@ -48,7 +48,8 @@ def test_every_path_equals_the_race_of_that_optimizer_alone_bit_for_bit() -> Non
                               weight_decay=rates)  # fmt: skip
     assert len(result.trajectories) == 6
     for text, rate, path in zip(SIX, rates, result.trajectories, strict=True):
-        alone = race("rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=200, weight_decay=rate)
+        alone = race("rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=200, weight_decay=rate,
+                     dtype="float64")  # fmt: skip
         (expected,) = alone.trajectories
         assert path.x == expected.x and path.y == expected.y  # max difference 0.0
         assert path.value == expected.value
@@ -60,7 +61,7 @@ def test_two_of_a_kind_run_batched_and_each_still_equals_its_race() -> None:
     texts = ["adam lr=0.1", "adam lr=0.01 betas=0.5,0.9"]
     result = playground_paths("himmelblau", texts, steps=120)
     for text, path in zip(texts, result.trajectories, strict=True):
-        (expected,) = race("himmelblau", [text], steps=120).trajectories
+        (expected,) = race("himmelblau", [text], steps=120, dtype="float64").trajectories
         assert path.x == expected.x and path.y == expected.y
 
 
@@ -81,7 +82,7 @@ def test_a_slider_move_recomputes_only_the_optimizer_that_changed(
     moved = [*SIX[:2], "adam lr=0.2", *SIX[3:]]
     again = playground_paths("rosenbrock", moved, steps=50)
     assert calls == [1]
-    (expected,) = race("rosenbrock", ["adam lr=0.2"], steps=50).trajectories
+    (expected,) = race("rosenbrock", ["adam lr=0.2"], steps=50, dtype="float64").trajectories
     assert again.trajectories[2].x == expected.x
 
 
@@ -103,7 +104,7 @@ def test_every_registered_optimizer_s_path_equals_its_race_with_and_without_deca
     result = playground_paths("rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=150,
                               weight_decay=rate, decay=kind)  # fmt: skip
     (expected,) = race("rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=150,
-                       weight_decay=rate, decay=kind).trajectories  # fmt: skip
+                       weight_decay=rate, decay=kind, dtype="float64").trajectories  # fmt: skip
     (path,) = result.trajectories
     assert path.status == expected.status == "done"
     assert path.x == expected.x and path.y == expected.y

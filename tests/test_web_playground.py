@@ -70,7 +70,7 @@ def test_the_paths_served_equal_the_race_s_exactly(client: TestClient) -> None:
     for text, body, path in zip(texts, PATHS["optimizers"], served, strict=True):
         (expected,) = race(
             "rosenbrock a=1 b=2", [text], start=(-1.5, 2.5), steps=150,
-            weight_decay=body.get("weight_decay", 0.0),
+            weight_decay=body.get("weight_decay", 0.0), dtype="float64",
         ).trajectories  # fmt: skip
         assert path["x"] == list(expected.x)  # JSON floats round-trip exactly
         assert path["y"] == list(expected.y)
@@ -89,6 +89,7 @@ def test_the_map_served_equals_sensitivity_map(client: TestClient) -> None:
         "momentum lr=0.01",
         (Axis("lr", tuple(data["x_values"]), True), Axis("beta", tuple(data["y_values"]))),
         steps=60,
+        dtype="float64",  # the playground's map runs in float64, as its paths do
     )
     assert data["y_name"] == "beta" and len(data["final_distance"]) == 3
     for row, expected_row in zip(data["final_distance"], expected.final_distance, strict=True):

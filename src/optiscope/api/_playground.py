@@ -6,9 +6,13 @@ Two things make that possible without giving up exactness:
 
 - the paths run on the batched path engine (:func:`optiscope.engine.run_grid`): optimizers of
   the same kind run as one ``(C, 2)`` computation, each row bit-identical to the path
-  :func:`optiscope.race` computes for it alone;
+  :func:`optiscope.race` computes for it alone (in float64, :data:`PLAYGROUND_DTYPE`);
 - each optimizer's path is cached by everything that decides it (function, start, steps,
   settings, decay), so a slider that changes one optimizer recomputes only that one.
+
+The page itself computes a moved slider's path with the same rules ported to JavaScript
+(``web/static/pathsteps.js``, equal to these float64 paths to 1e-12, ``tests/test_pathsteps.py``);
+these paths are what it shows once the server answers, and where the JS has no rule.
 
 Beside the paths it gives where weight decay moves each optimizer's rest point (the same
 fixed-point rules as :func:`optiscope.weight_decay_bias`), the (lr, beta) sensitivity map of
@@ -53,6 +57,7 @@ __all__ = [
     "MAX_PLAYGROUND_OPTIMIZERS",
     "MAX_PLAYGROUND_STEPS",
     "MAX_SURFACE_SIDE",
+    "PLAYGROUND_DTYPE",
     "PlaygroundPaths",
     "playground_map",
     "playground_paths",
@@ -81,6 +86,10 @@ MAP_BETA: dict[str, tuple[str, float, float]] = {
     "adagrad": ("lr_decay", 0.0, 0.1),
 }
 
+#: The playground's float dtype, for paths and map alike: float64, which the page's JavaScript
+#: computes in (a JS number is a double), so the page and the server agree.
+PLAYGROUND_DTYPE = "float64"
+
 # Paths kept for slider moves: six optimizers times a few hundred recent settings.
 _CACHE_SIZE = 2048
 
@@ -92,7 +101,8 @@ class PlaygroundPaths:
     Attributes:
         landscape: the function.
         optimizers: the resolved optimizers, in the order given.
-        trajectories: one path each (bit-identical to :func:`optiscope.race`'s).
+        trajectories: one path each (bit-identical to :func:`optiscope.race`'s with
+            ``dtype="float64"``).
         weight_decays: the extra decay rate of each optimizer.
         decay: ``"decoupled"`` or ``"l2"``.
         fixed_points: per optimizer, where its decay moves the rest point (``None`` without
@@ -179,8 +189,8 @@ def _finite(value: float) -> float | None:
 def _encode_arrays(path: Trajectory) -> str:
     """``"x": [...], "y": [...], "value": [...]``: the path's points as JSON members.
 
-    Python's float repr round-trips, so the page reads the exact float32 positions (each
-    exactly a float64); a value that is not finite is ``null``.
+    Python's float repr round-trips, so the page reads the exact float64 positions; a value
+    that is not finite is ``null``.
     """
     arrays = {
         "x": [_finite(v) for v in path.x],
@@ -239,6 +249,7 @@ def _run_group(
 ) -> list[Trajectory]:
     """Paths of optimizers of one kind: one batched run for a registered optimizer."""
     first = group[0]
+    dtype = check_dtype(PLAYGROUND_DTYPE)
     if first.info is not None and first.info.vectorizable:
         grid = run_grid(
             landscape,
@@ -248,12 +259,15 @@ def _run_group(
             steps=steps,
             weight_decay=list(rates),
             decay=decay,
+            dtype=dtype,
             record=True,
             traced=True,  # many short paths in one server process: the recording pays
         )
         return [grid.trajectory(i, o.label) for i, o in enumerate(group)]
     return [
-        run_path(landscape, o, start=start, steps=steps, weight_decay=rate, decay=decay)
+        run_path(
+            landscape, o, start=start, steps=steps, weight_decay=rate, decay=decay, dtype=dtype
+        )
         for o, rate in zip(group, rates, strict=True)
     ]
 
@@ -298,8 +312,8 @@ def playground_paths(
         decay: ``"decoupled"`` or ``"l2"``.
 
     Returns:
-        A :class:`PlaygroundPaths`; each path equals ``race(fn, [optimizer], ...)``'s in
-        float32, bit for bit.
+        A :class:`PlaygroundPaths`; each path equals ``race(fn, [optimizer], ...,
+        dtype="float64")``'s, bit for bit.
 
     Raises:
         ConfigError: for too many optimizers or steps, or any bad setting (all optimizers
@@ -328,7 +342,7 @@ def playground_paths(
             "optimizer or a single rate for all. Nothing was run."
         )
     point = check_start(start, landscape)
-    check_start_value(landscape, point, check_dtype("float32"), dtype_choice=False)
+    check_start_value(landscape, point, check_dtype(PLAYGROUND_DTYPE), dtype_choice=False)
     for optimizer, rate in zip(resolved, rates, strict=True):
         check_decay(rate, decay, optimizer)
         check_one_decay(optimizer, float(rate), "the playground")
@@ -385,7 +399,8 @@ def playground_map(
 
     The lr axis is log-spaced over ``lr``; the other axis is the optimizer's
     :data:`MAP_BETA` setting, evenly spaced over ``beta`` (default its range there). Every
-    cell is the run :func:`playground_paths` gives for that optimizer with the cell's values.
+    cell is the run :func:`playground_paths` gives for that optimizer with the cell's values
+    (in :data:`PLAYGROUND_DTYPE`, so a clicked cell loads the path it was computed from).
 
     Args:
         fn: the function.
@@ -442,6 +457,7 @@ def playground_map(
         start=start,
         weight_decay=weight_decay,
         decay=decay,
+        dtype=PLAYGROUND_DTYPE,
     )
 
 

@@ -22,6 +22,7 @@ from optiscope.api import (
     MAX_PLAYGROUND_OPTIMIZERS,
     MAX_PLAYGROUND_STEPS,
     MAX_SURFACE_SIDE,
+    PLAYGROUND_DTYPE,
     PLAYGROUND_GRID,
     PLAYGROUND_SWEEP,
     ROSENBROCK_SETTINGS,
@@ -129,6 +130,7 @@ def options() -> dict[str, Any]:
         "starts": {n: list(lsc.start) for n, lsc in LANDSCAPES.items()},
         "optimizers": optimizers,
         "decays": list(DECAYS),
+        "dtype": PLAYGROUND_DTYPE,
         "limits": {
             "optimizers": MAX_PLAYGROUND_OPTIMIZERS,
             "steps": MAX_PLAYGROUND_STEPS,

@@ -64,12 +64,18 @@ def test_a_slider_moves_the_path_and_the_page_shows_the_python_api_s_path(
     after = _paths(page)
     assert after[0]["x"] != before[0]["x"]  # the path changed
     assert after[1]["x"] == before[1]["x"]  # the other did not
+    # every move was drawn from the page's own computation first (pathsteps.js) ...
+    moves = page.evaluate("() => window.playground.moves")
+    assert moves >= 40
+    # ... and the server's answer that followed agreed with it to 1e-12
+    agreement = page.evaluate("() => window.playground.agreement")
+    assert agreement is not None and agreement <= 1e-12
     # the drawn path is the Python API's, exactly
     lr = page.evaluate("() => window.playground.optimizers[0].lr")
     beta = page.evaluate("() => window.playground.optimizers[0].betaValue")
     steps = int(page.input_value("#steps"))
     (expected,) = race(
-        "rosenbrock", [("momentum", {"lr": lr, "beta": beta})], steps=steps
+        "rosenbrock", [("momentum", {"lr": lr, "beta": beta})], steps=steps, dtype="float64"
     ).trajectories
     assert after[0]["x"] == list(expected.x) and after[0]["y"] == list(expected.y)
     shot(page, tmp_path, "playground-slider.png", docs=False)
@@ -106,7 +112,7 @@ def test_a_map_cell_loads_its_path_and_play_scrubs_time(
     assert page.evaluate("() => window.playground.optimizers[0].lr") == lr
     final = grid["final_distance"][cell[0]][cell[1]]
     (expected,) = race(
-        "rosenbrock", [("momentum", {"lr": lr, "beta": beta})], steps=300
+        "rosenbrock", [("momentum", {"lr": lr, "beta": beta})], steps=300, dtype="float64"
     ).trajectories
     path = _paths(page)[0]
     assert path["x"] == list(expected.x)

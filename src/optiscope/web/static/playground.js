@@ -1,18 +1,27 @@
 // optiscope landscape playground: paths of up to six optimizers, redrawn on every slider move.
-// The server computes every path (exact, the batched path engine); this page only draws.
+// A moved slider's path is computed here at once in float64 (pathsteps.js: the step rules of
+// torch and optiscope ported to JS, equal to optiscope.race(..., dtype="float64") to 1e-12);
+// the server's answer (the same paths from the batched path engine, the labels and the decay's
+// rest points) follows when the slider rests and replaces it. Settings the JS has no rule for
+// wait for the server.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const { api, element, format, showError } = optiscope;
+  const pathsteps = window.optiscopePaths; // pathsteps.js
+  const SERVER_DELAY_MS = 150; // ask the server once the slider has rested this long
   const BAND_COLORS = ["#0d0887", "#41049d", "#6a00a8", "#8f0da4", "#b12a90", "#cc4778",
     "#e16462", "#f2844b", "#fca636", "#fcce25", "#f0f921"]; // plasma, dark = low
   const state = {
     options: null, surface: null, paths: null, start: null, step: 300, playing: null,
     optimizers: [], mapFor: 0, map: null, mapCell: null, training: null, version: 0,
+    lastMove: null, moves: 0, agreement: null, busy: false,
   };
   let inflight = false;
   let again = false;
+  let serverTimer = null;
+  const localCache = new Map(); // path spec (JSON) -> path computed here
   let nextId = 1;
 
   // -- sliders: lr on a log scale, weight decay 0 or log, beta linear ---------------------
@@ -70,7 +79,7 @@
     function row(label, min, max, step, value, shown, onInput, cls) {
       const input = element("input", { type: "range", min, max, step, value, class: cls });
       const out = element("span", { class: "muted" }, shown);
-      input.addEventListener("input", () => { out.textContent = onInput(Number(input.value)); refresh(); });
+      input.addEventListener("input", (event) => { out.textContent = onInput(Number(input.value)); refresh(event); });
       card.append(element("div", { class: "row" }, label, input, out));
     }
     row("lr", 0, 1000, 1, lrToSlider(opt.lr), format(opt.lr, 3), (v) => {
@@ -128,30 +137,151 @@
     };
   }
 
-  async function refresh() {
+  // -- paths computed in the page ---------------------------------------------------------
+  /** Every hyperparameter the server runs the optimizer with: its defaults (as /options gives
+   * them) and the sliders' settings, the exercise's beta1 put into torch's betas. */
+  function hparamsOf(opt) {
+    const defaults = state.options.optimizers[opt.name].defaults;
+    const hparams = Object.assign({}, defaults, { lr: opt.lr });
+    if (opt.beta === "beta1") hparams.betas = [opt.betaValue, defaults.betas[1]];
+    else if (opt.beta) hparams[opt.beta] = opt.betaValue;
+    return hparams;
+  }
+
+  function functionInfo(name) {
+    return state.options.functions.find((f) => f.name === name);
+  }
+
+  function localSpec(opt) {
+    const name = $("function").value;
+    return {
+      function: name,
+      params: functionInfo(name).params,
+      optimizer: opt.name,
+      hparams: hparamsOf(opt),
+      start: state.start,
+      steps: Number($("steps").value),
+      weight_decay: opt.weightDecay,
+      decay: $("decay").value,
+    };
+  }
+
+  function localPath(spec) {
+    const key = JSON.stringify(spec);
+    let path = localCache.get(key);
+    if (!path) {
+      path = pathsteps.runPath(spec);
+      if (localCache.size > 256) localCache.delete(localCache.keys().next().value);
+      localCache.set(key, path);
+    }
+    return { key, path };
+  }
+
+  /** Draw every path computed here, keeping each optimizer's label, colour and (when its
+   * settings did not change) its rest point from the server's last answer. Returns false,
+   * drawing nothing, when an optimizer is new to the page or has no JS rule. */
+  function drawLocal() {
+    const previous = state.paths;
+    if (!previous || !pathsteps) return false;
+    const entries = [];
+    for (const [index, opt] of state.optimizers.entries()) {
+      const spec = localSpec(opt);
+      const before = previous.paths.find((p) => p.id === opt.id);
+      if (!before || pathsteps.uncovered(spec) !== null) return false;
+      const { key, path } = localPath(spec);
+      const same = before.key === key;
+      entries.push(Object.assign({}, before, path, {
+        key, color: (previous.paths[index] || before).color, source: "page",
+        fixed_point: same ? before.fixed_point : null, fixed_note: same ? before.fixed_note : "",
+      }));
+    }
+    const name = $("function").value;
+    state.paths = {
+      function: functionInfo(name), start: state.start, steps: Number($("steps").value),
+      decay: $("decay").value, paths: entries,
+    };
+    drawPaths();
+    return true;
+  }
+
+  function drawPaths() {
+    const steps = state.paths.steps;
+    $("step").max = steps;
+    if (!state.playing) { state.step = steps; $("step").value = steps; $("step-value").textContent = steps; }
+    state.version += 1;
+    $("contour").dataset.version = String(state.version);
+    drawContour();
+    drawValues();
+    updateNotes();
+  }
+
+  /** Redraw at once from the page's own computation, then ask the server (at once when the
+   * page could not draw, else once the slider rests). `event`: the slider's input event,
+   * whose time stamp starts the measured round trip. */
+  function refresh(event) {
+    const started = performance.now();
+    const drawn = drawLocal();
+    if (drawn) {
+      const done = performance.now();
+      const since = event && event.timeStamp ? event.timeStamp : started;
+      state.lastMove = { ms: done - since, compute_ms: done - started };
+      state.moves += 1;
+      $("timing").textContent = `drawn in ${(done - since).toFixed(1)} ms in the page`;
+      $("timing").dataset.ms = (done - since).toFixed(2);
+    }
+    state.busy = true; // until the server's answer to the latest settings is drawn
+    clearTimeout(serverTimer);
+    serverTimer = setTimeout(() => { serverTimer = null; askServer(); }, drawn ? SERVER_DELAY_MS : 0);
+  }
+
+  /** The largest difference between the paths drawn here and the server's, relative where a
+   * number is above 1 in size (the tests hold it to 1e-12). */
+  function agreement(local, served) {
+    let worst = null; // nothing compared
+    for (const path of served.paths) {
+      const mine = local && local.paths.find((p) => p.id === path.id && p.key === path.key);
+      if (!mine || mine.source !== "page") continue;
+      if (mine.x.length !== path.x.length || mine.status !== path.status) return Infinity;
+      worst = worst || 0;
+      for (const name of ["x", "y", "value"]) {
+        mine[name].forEach((v, i) => {
+          const w = path[name][i];
+          worst = Math.max(worst, w === null ? Infinity : Math.abs(v - w) / Math.max(1, Math.abs(w)));
+        });
+      }
+    }
+    return worst;
+  }
+
+  async function askServer() {
     if (inflight) { again = true; return; }
     inflight = true;
-    state.busy = true;
+    let settled = false; // the answer to the latest settings is drawn (or failed)
+    const sent = body();
+    const ids = state.optimizers.map((o) => o.id);
+    const keys = state.optimizers.map((o) => JSON.stringify(localSpec(o)));
     const started = performance.now();
     try {
-      state.paths = await api("/api/playground/paths", { method: "POST", body: body() });
+      const answer = await api("/api/playground/paths", { method: "POST", body: sent });
       const ms = performance.now() - started;
-      $("timing").textContent = `paths in ${ms.toFixed(0)} ms`;
-      $("timing").dataset.ms = ms.toFixed(1);
-      showError("");
-      const steps = state.paths.steps;
-      $("step").max = steps;
-      if (!state.playing) { state.step = steps; $("step").value = steps; $("step-value").textContent = steps; }
-      state.version += 1;
-      $("contour").dataset.version = String(state.version);
-      drawContour();
-      drawValues();
-      updateNotes();
+      if (JSON.stringify(sent) === JSON.stringify(body())) { // not overtaken by a newer move
+        answer.paths.forEach((p, i) => { p.id = ids[i]; p.key = keys[i]; p.source = "server"; });
+        const worst = agreement(state.paths, answer);
+        if (worst !== null) state.agreement = Math.max(state.agreement || 0, worst);
+        state.paths = answer;
+        $("timing").dataset.serverMs = ms.toFixed(1);
+        const page = state.lastMove ? `drawn in ${state.lastMove.ms.toFixed(1)} ms in the page; ` : "";
+        $("timing").textContent = `${page}server ${ms.toFixed(0)} ms`;
+        showError("");
+        drawPaths();
+        settled = true;
+      }
     } catch (err) {
       showError(err.message);
+      settled = true;
     } finally {
       inflight = false;
-      if (again) { again = false; refresh(); } else { state.busy = false; }
+      if (again) { again = false; askServer(); } else if (settled && serverTimer === null) { state.busy = false; }
     }
   }
 

@@ -1,19 +1,30 @@
-"""The playground's slider round trip: six optimizers x 500 steps over HTTP, as the page asks.
+"""The playground's slider round trip: six optimizers x 500 steps, as the user sees it.
 
 A real ``optiscope serve`` runs in a subprocess on 127.0.0.1 (a fresh store in a temporary
-folder); this process posts ``/api/playground/paths`` bodies like the page's and times each
-round trip (request, exact paths on the batched engine, JSON, response). Two cases:
+folder). Two ways of getting a moved slider's path are timed:
 
-- ``slider move``: one optimizer's lr changes (the other five come from the server's cache),
-  which is what a dragged slider sends;
+In the page (Debian's Chromium under Playwright, the playground with six optimizers and 500
+steps on Rosenbrock): the page computes the moved path itself (``pathsteps.js``, float64) and
+redraws; the page records the time from the input event's time stamp to the redrawn canvas
+(``window.playground.lastMove``, ``performance.now()``). Three cases:
+
+- ``page: slider drag``: key presses on the first lr slider back to back (the server is asked
+  only once the slider rests);
+- ``page: slider move``: one key press, then a pause in which the server's answer arrives (its
+  work shares the CPU with the page's);
+- ``page: start click``: a click on the contour moves the start, all six paths are new.
+
+Over HTTP (this process posts ``/api/playground/paths`` bodies like the page's): the request
+the page sends when the slider rests, which before pathsteps.js was the round trip itself.
+
+- ``slider move``: one optimizer's lr changes (the other five come from the server's cache);
 - ``cold``: every optimizer is new (the start moves), all six run (batched by kind);
-- ``slider drag``: slider moves back to back, as a dragged slider sends them (the two cases
-  above alternate with each other and with the baseline, which leaves the server's caches and
-  the CPU to the other work between two moves).
+- ``slider drag``: slider moves back to back (the two cases above alternate with each other and
+  with the baseline, which leaves the server's caches and the CPU to the other work).
 
-Baseline, in this process: :func:`optiscope.race` of the same six optimizers (one path after
-another, no HTTP, no cache), so the ratios hold on a busy machine where absolute times do not.
-Reported: median and p95 in ms, and the ratio of the medians to the baseline's.
+Baseline, in this process: :func:`optiscope.race` of the same six optimizers (float64, one
+path after another, no HTTP, no cache), so the ratios hold on a busy machine where absolute
+times do not. Reported: median and p95 in ms, and the ratio of the medians to the baseline's.
 
 Usage::
 
@@ -41,6 +52,17 @@ import httpx2 as httpx
 from optiscope import race
 
 TOKEN = "bench-playground-token"
+CHROMIUM = Path("/usr/bin/chromium")
+#: Chromium stays off the network (as in tests/web_server.py).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STEPS = 500
 OPTIMIZERS: list[tuple[str, dict[str, Any]]] = [
     ("momentum", {"lr": 0.001, "beta": 0.9}),
@@ -90,6 +112,66 @@ def _stats(seconds: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1e3, p95 * 1e3
 
 
+def _page_moves(base: str, repeats: int) -> dict[str, Any]:
+    """The page's own round trips (ms, as the page measured them), and how far its paths were
+    from the server's (``window.playground.agreement``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{base}/playground?token={TOKEN}")
+            idle = "() => !window.playground.busy && window.playground.paths"
+            page.wait_for_function(idle)
+            while page.evaluate("() => window.playground.optimizers.length") < 6:
+                page.click("#add")
+                page.wait_for_function(idle)
+            page.evaluate(  # 500 steps, as a user drags the steps slider to its end
+                "() => { const s = document.getElementById('steps'); s.value = 500;"
+                " s.dispatchEvent(new Event('input')); }"
+            )
+            page.wait_for_function(idle)
+            page.wait_for_function("() => window.playground.paths.paths.every(p => p.x.length)")
+
+            def move(act: Any) -> float:
+                count = page.evaluate("() => window.playground.moves")
+                act()
+                page.wait_for_function(f"() => window.playground.moves > {count}")
+                return float(page.evaluate("() => window.playground.lastMove.ms"))
+
+            slider = page.locator(".opt[data-index='0'] input.lr")
+            slider.focus()
+            press = lambda: page.keyboard.press("ArrowRight")  # noqa: E731
+            move(press)  # warm: the first call compiles the step rules
+            drags = [move(press) for _ in range(repeats)]
+            moves = []
+            for _ in range(repeats):
+                moves.append(move(press))
+                page.wait_for_function(idle)  # the server's answer arrives in between
+            box = page.locator("#contour").bounding_box()
+            assert box is not None
+            clicks = []
+            for r in range(repeats):
+                at = (box["x"] + box["width"] * (0.2 + 0.01 * r), box["y"] + box["height"] * 0.3)
+                clicks.append(move(lambda at=at: page.mouse.click(*at)))
+                page.wait_for_function(idle)
+            agreement = page.evaluate("() => window.playground.agreement")
+            steps = page.evaluate("() => window.playground.paths.steps")
+            count = page.evaluate("() => window.playground.paths.paths.length")
+        finally:
+            browser.close()
+    return {
+        "drag": drags,
+        "move": moves,
+        "click": clicks,
+        "agreement": agreement,
+        "shape": (count, steps),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
@@ -133,10 +215,11 @@ def main() -> None:
                 moves.append(timed(_body((-1.0, 2.0), 1.0 + 0.01 * (repeat + 1))))
                 colds.append(timed(_body((-1.0 - 0.001 * (repeat + 1), 2.0), 1.0)))
                 started = time.perf_counter()
-                race("rosenbrock", OPTIMIZERS, steps=STEPS, start=(-1.0, 2.0))
+                race("rosenbrock", OPTIMIZERS, steps=STEPS, start=(-1.0, 2.0), dtype="float64")
                 baseline.append(time.perf_counter() - started)
             timed(_body((-1.0, 2.0), 2.0))  # back at the slider's start: five paths cached
             drags = [timed(_body((-1.0, 2.0), 2.0 + 0.01 * (r + 1))) for r in range(args.repeats)]
+        page = _page_moves(base, args.repeats) if CHROMIUM.exists() else None
     finally:
         os.kill(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -146,15 +229,32 @@ def main() -> None:
         f"{args.repeats} repeats; 6 optimizers x {STEPS} steps on Rosenbrock"
     )
     base_median, base_p95 = _stats(baseline)
-    print(f"{'case':<34}{'median ms':>10}{'p95 ms':>10}{'x race()':>10}")
-    for name, seconds in (
-        ("slider move (1 of 6 recomputed)", moves),
-        ("cold (all 6 recomputed)", colds),
-        ("slider drag (moves back to back)", drags),
-    ):
+    print(f"{'case':<44}{'median ms':>10}{'p95 ms':>10}{'x race()':>10}")
+    rows: list[tuple[str, list[float]]] = []
+    if page is None:
+        print(f"(no page rows: {CHROMIUM} is missing; apt-get install -y chromium)")
+    else:
+        count, steps = page["shape"]
+        print(f"in the page ({count} optimizers x {steps} steps, input event to redrawn path):")
+        rows += [
+            ("page: slider drag (1 of 6 computed)", [ms / 1e3 for ms in page["drag"]]),
+            ("page: slider move (server answers between)", [ms / 1e3 for ms in page["move"]]),
+            ("page: start click (all 6 computed)", [ms / 1e3 for ms in page["click"]]),
+        ]
+    rows += [
+        ("server: slider move (1 of 6 recomputed)", moves),
+        ("server: cold (all 6 recomputed)", colds),
+        ("server: slider drag (moves back to back)", drags),
+    ]
+    for name, seconds in rows:
         median, p95 = _stats(seconds)
-        print(f"{name:<34}{median:>10.1f}{p95:>10.1f}{median / base_median:>10.2f}")
-    print(f"{'baseline: race() in-process':<34}{base_median:>10.1f}{base_p95:>10.1f}{1.0:>10.2f}")
+        print(f"{name:<44}{median:>10.1f}{p95:>10.1f}{median / base_median:>10.3f}")
+    baseline_name = "baseline: race() in-process, float64"
+    print(f"{baseline_name:<44}{base_median:>10.1f}{base_p95:>10.1f}{1.0:>10.3f}")
+    if page is not None:
+        worst = page["agreement"]
+        shown = "nothing compared" if worst is None else f"{worst:.3g} (relative above 1)"
+        print(f"page vs server paths: largest difference {shown}")
 
 
 if __name__ == "__main__":

@@ -600,7 +600,7 @@
       state.start = [Number(x.toPrecision(4)), Number(y.toPrecision(4))];
       $("start-text").textContent = `start (${format(state.start[0])}, ${format(state.start[1])})`;
       state.map = null; drawMap();
-      refresh();
+      refresh(event);
     });
     $("map-run").addEventListener("click", runMap);
     $("map").addEventListener("click", mapClick);

@@ -112,9 +112,68 @@ def _stats(seconds: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1e3, p95 * 1e3
 
 
+def page_round_trips(page: Any, url: str, repeats: int) -> dict[str, Any]:
+    """The playground's own round trips in an open Playwright ``page`` (ms, as the page
+    measured them: input event to redrawn path) with six optimizers of 500 steps, and how far
+    its paths were from the server's (``window.playground.agreement``).
+
+    Args:
+        page: a Playwright page.
+        url: the playground's URL with the token.
+        repeats: moves per case.
+
+    Returns:
+        ``drag``, ``move`` and ``click`` lists of ms; ``agreement``; ``shape`` (optimizers,
+        steps).
+    """
+    page.goto(url)
+    idle = "() => !window.playground.busy && window.playground.paths"
+    page.wait_for_function(idle)
+    while page.evaluate("() => window.playground.optimizers.length") < 6:
+        page.click("#add")
+        page.wait_for_function(idle)
+    page.evaluate(  # 500 steps, as a user drags the steps slider to its end
+        "() => { const s = document.getElementById('steps'); s.value = 500;"
+        " s.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function(idle)
+
+    def move(act: Any) -> float:
+        count = page.evaluate("() => window.playground.moves")
+        act()
+        page.wait_for_function(f"() => window.playground.moves > {count}")
+        return float(page.evaluate("() => window.playground.lastMove.ms"))
+
+    slider = page.locator(".opt[data-index='0'] input.lr")
+    slider.focus()
+    press = lambda: page.keyboard.press("ArrowRight")  # noqa: E731
+    move(press)  # warm: the first call compiles the step rules
+    drags = [move(press) for _ in range(repeats)]
+    moves = []
+    for _ in range(repeats):
+        moves.append(move(press))
+        page.wait_for_function(idle)  # the server's answer arrives in between
+    box = page.locator("#contour").bounding_box()
+    assert box is not None
+    clicks = []
+    for r in range(repeats):
+        at = (box["x"] + box["width"] * (0.2 + 0.01 * r), box["y"] + box["height"] * 0.3)
+        clicks.append(move(lambda at=at: page.mouse.click(*at)))
+        page.wait_for_function(idle)
+    return {
+        "drag": drags,
+        "move": moves,
+        "click": clicks,
+        "agreement": page.evaluate("() => window.playground.agreement"),
+        "shape": (
+            page.evaluate("() => window.playground.paths.paths.length"),
+            page.evaluate("() => window.playground.paths.steps"),
+        ),
+    }
+
+
 def _page_moves(base: str, repeats: int) -> dict[str, Any]:
-    """The page's own round trips (ms, as the page measured them), and how far its paths were
-    from the server's (``window.playground.agreement``)."""
+    """:func:`page_round_trips` in a Chromium of its own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -123,53 +182,9 @@ def _page_moves(base: str, repeats: int) -> dict[str, Any]:
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{base}/playground?token={TOKEN}")
-            idle = "() => !window.playground.busy && window.playground.paths"
-            page.wait_for_function(idle)
-            while page.evaluate("() => window.playground.optimizers.length") < 6:
-                page.click("#add")
-                page.wait_for_function(idle)
-            page.evaluate(  # 500 steps, as a user drags the steps slider to its end
-                "() => { const s = document.getElementById('steps'); s.value = 500;"
-                " s.dispatchEvent(new Event('input')); }"
-            )
-            page.wait_for_function(idle)
-            page.wait_for_function("() => window.playground.paths.paths.every(p => p.x.length)")
-
-            def move(act: Any) -> float:
-                count = page.evaluate("() => window.playground.moves")
-                act()
-                page.wait_for_function(f"() => window.playground.moves > {count}")
-                return float(page.evaluate("() => window.playground.lastMove.ms"))
-
-            slider = page.locator(".opt[data-index='0'] input.lr")
-            slider.focus()
-            press = lambda: page.keyboard.press("ArrowRight")  # noqa: E731
-            move(press)  # warm: the first call compiles the step rules
-            drags = [move(press) for _ in range(repeats)]
-            moves = []
-            for _ in range(repeats):
-                moves.append(move(press))
-                page.wait_for_function(idle)  # the server's answer arrives in between
-            box = page.locator("#contour").bounding_box()
-            assert box is not None
-            clicks = []
-            for r in range(repeats):
-                at = (box["x"] + box["width"] * (0.2 + 0.01 * r), box["y"] + box["height"] * 0.3)
-                clicks.append(move(lambda at=at: page.mouse.click(*at)))
-                page.wait_for_function(idle)
-            agreement = page.evaluate("() => window.playground.agreement")
-            steps = page.evaluate("() => window.playground.paths.steps")
-            count = page.evaluate("() => window.playground.paths.paths.length")
+            return page_round_trips(page, f"{base}/playground?token={TOKEN}", repeats)
         finally:
             browser.close()
-    return {
-        "drag": drags,
-        "move": moves,
-        "click": clicks,
-        "agreement": agreement,
-        "shape": (count, steps),
-    }
 
 
 def main() -> None:

@@ -15,8 +15,10 @@ of ``--repeats`` runs in this one process:
   per epoch, over ``--epochs`` epochs. The target is under 1 s; the watcher looks every
   0.2 s, so about 0.1 s plus the work is expected.
 
-The slider round trip of the landscape playground is measured by the playground's own section
-(marked below, added with the playground).
+- ``slider round trip (page)``: the playground with six optimizers of 500 steps; a key press
+  on an lr slider, from the input event to the redrawn path, as the page measures it (it
+  computes the path itself, pathsteps.js); ``benchmarks/bench_playground.py`` has the other
+  cases and the server's request beside it.
 
 Absolute times depend on the machine and its load; the ratios to the small sweep page, taken
 in the same process, travel better.
@@ -47,6 +49,7 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))  # the suite's server and browser fixtures, and its stores
 
 import web_data  # noqa: E402
+from bench_playground import page_round_trips  # noqa: E402  (this folder is on sys.path)
 from web_server import CHROMIUM, CHROMIUM_ARGS, Server, chromium_missing, serve  # noqa: E402
 
 
@@ -173,7 +176,9 @@ def main() -> None:
                 f"view JSON ({side * side:,}), cached": cached,
             }
             latency = live_latency(server, page, entry, epochs)
-            # -- slider round trip (landscape playground): its section goes here -------------
+            # -- slider round trip (landscape playground) ---------------------------------
+            trips = page_round_trips(page, server.url("/playground"), max(repeats, 25))
+            rows["slider round trip (page)"] = [ms / 1e3 for ms in trips["drag"] + trips["move"]]
             browser.close()
 
     base = statistics.median(rows["sweep page (12 runs)"])

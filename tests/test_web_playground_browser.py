@@ -105,7 +105,8 @@ def test_a_map_cell_loads_its_path_and_play_scrubs_time(
     version = _version(page)
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-    _wait_for_new_paths(page, version)
+    _wait_for_new_paths(page, version)  # drawn by the page's own computation first
+    page.wait_for_function("() => !window.playground.busy")  # then the server's answer
     cell = page.evaluate("() => window.playground.mapCell")
     grid = page.evaluate("() => window.playground.map")
     lr, beta = grid["x_values"][cell[1]], grid["y_values"][cell[0]]

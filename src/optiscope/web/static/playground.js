@@ -186,8 +186,8 @@
     const entries = [];
     for (const [index, opt] of state.optimizers.entries()) {
       const spec = localSpec(opt);
-      const before = previous.paths.find((p) => p.id === opt.id);
-      if (!before || pathsteps.uncovered(spec) !== null) return false;
+      const before = previous.paths.find((p) => p.id === opt.id && p.name === opt.name);
+      if (!before || pathsteps.uncovered(spec) !== null) return false; // new here: ask the server
       const { key, path } = localPath(spec);
       const same = before.key === key;
       entries.push(Object.assign({}, before, path, {
@@ -259,13 +259,14 @@
     let settled = false; // the answer to the latest settings is drawn (or failed)
     const sent = body();
     const ids = state.optimizers.map((o) => o.id);
+    const names = state.optimizers.map((o) => o.name);
     const keys = state.optimizers.map((o) => JSON.stringify(localSpec(o)));
     const started = performance.now();
     try {
       const answer = await api("/api/playground/paths", { method: "POST", body: sent });
       const ms = performance.now() - started;
       if (JSON.stringify(sent) === JSON.stringify(body())) { // not overtaken by a newer move
-        answer.paths.forEach((p, i) => { p.id = ids[i]; p.key = keys[i]; p.source = "server"; });
+        answer.paths.forEach((p, i) => { p.id = ids[i]; p.name = names[i]; p.key = keys[i]; p.source = "server"; });
         const worst = agreement(state.paths, answer);
         if (worst !== null) state.agreement = Math.max(state.agreement || 0, worst);
         state.paths = answer;

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,30 @@ def test_the_training_sliders_switch_between_stored_curves(tmp_path: Path, page:
         assert "2 seeds" in page.text_content("#training-plot")
         shot(page, tmp_path, "playground-training.png")
         page.goto("about:blank")
+
+
+def test_an_optimizer_the_page_has_no_rule_for_is_left_to_the_server(
+    web_server: Server, page: Any
+) -> None:
+    """With pathsteps.js served without the momentum rule, a momentum slider draws nothing
+    from the page; the server's answer moves the path."""
+    source = (resources.files("optiscope.web") / "static" / "pathsteps.js").read_text()
+    start = source.index("    momentum: {")
+    end = source.index("  };", start)
+    assert "step(p, g, s, h)" in source[start:end]
+    without = source[:start] + source[end:]
+    page.route(
+        "**/static/pathsteps.js",
+        lambda route: route.fulfill(body=without, content_type="text/javascript"),
+    )
+    page.goto(web_server.url("/playground"))
+    page.wait_for_function("() => !window.playground.busy && window.playground.paths")
+    assert page.evaluate("() => 'momentum' in window.optiscopePaths.optimizers") is False
+    before = _paths(page)
+    slider = page.locator(".opt[data-index='0'] input.lr")  # the momentum card
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => !window.playground.busy")
+    page.wait_for_function(f"() => window.playground.paths.paths[0].x[5] !== {before[0]['x'][5]}")
+    assert page.evaluate("() => window.playground.moves") == 0  # nothing drawn by the page
+    assert _paths(page)[0]["source"] == "server"

@@ -1,7 +1,8 @@
 // optiscope path steps: the 2-D test functions and the registered optimizers' step rules in
 // float64, written operation for operation as torch runs them on a (2,) float64 parameter, so
-// a path computed here equals optiscope.race(..., dtype="float64") to 1e-12 (tests/test_pathsteps.py
-// checks every registered function and optimizer against Python, step by step and whole paths).
+// each step equals optiscope.race(..., dtype="float64")'s to 1e-12, and so do whole paths but
+// for those that amplify a last-bit difference as Python's own do (tests/test_pathsteps.py
+// checks every registered function and optimizer against Python; docs/web.md has the figures).
 // Plain JavaScript, no DOM, no dependencies: the playground loads it with a <script> tag and
 // computes a slider's path in the page.
 //
@@ -13,7 +14,7 @@
 // - Python's float ** int (bias corrections) is the C library's pow, correctly rounded here;
 //   powInt() computes it in double-double arithmetic and rounds once;
 // - torch's float64 sqrt, cos and sin are not always the correctly rounded ones that JS's are:
-//   those differ in the last bit now and then (2 in 1,000 for sqrt, 3 in 100 for cos).
+//   those differ in the last bit now and then (about 1.5 in 100 for sqrt, 3 in 100 for cos).
 "use strict";
 
 (function (root) {

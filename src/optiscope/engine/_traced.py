@@ -41,12 +41,22 @@ _lock = threading.Lock()
 
 
 def _autograd(landscape: Landscape) -> ValueAndGrad:
-    """The value and gradient by autograd: what :func:`value_and_grad` replays."""
+    """The value and gradient by autograd: what :func:`value_and_grad` replays.
+
+    The backward pass starts from a kept tensor of ones, the gradient that ``value.sum()``
+    would hand each row (1.0, so every product with it is exact and the gradients are the
+    same bits), without the sum and its backward node: two fewer calls a step, about 5% of a
+    64 x 64 map's step. Autograd reads ``grad_outputs`` and never writes it.
+    """
+    ones: Tensor | None = None
 
     def evaluate(P: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal ones
         Q = P.detach().requires_grad_(True)  # (C, 2)
         value = landscape(Q[:, 0], Q[:, 1])  # (C,)
-        (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
+        if ones is None or ones.shape != value.shape or ones.dtype != value.dtype:
+            ones = torch.ones_like(value)  # (C,)
+        (grad,) = torch.autograd.grad(value, Q, ones)  # (C, 2); rows are independent
         return value.detach(), grad
 
     return evaluate

@@ -81,15 +81,23 @@ def record_first(found: np.ndarray, hits: np.ndarray, offset: int, cells: np.nda
     found[cells[has]] = offset + hits.argmax(axis=0)[has]
 
 
-def record_divergence(diverged: np.ndarray, values: np.ndarray, offset: int) -> None:
+def _numpy(tensor: Tensor) -> np.ndarray:
+    """A NumPy view of ``tensor``; a dtype NumPy lacks (bfloat16) widened exactly to float32."""
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    return tensor.detach().numpy()
+
+
+def record_divergence(diverged: np.ndarray, block: Tensor, offset: int) -> None:
     """Record in ``diverged`` (in place) the first value that is not finite in the ``(B, C)``
-    block ``values`` (row ``r`` is the value at position ``offset + r``), for the configs that
-    had not diverged.
+    ``block`` of values (row ``r`` is the value at position ``offset + r``), for the configs
+    that had not diverged.
 
     A column whose sum is finite has only finite values (a NaN or an infinity makes the sum
     NaN or infinite), so the elementwise check runs only for the columns of configs that had
     not diverged whose sum is not (a new divergence, or a sum that overflowed).
     """
+    values = _numpy(block)  # (B, C)
     with np.errstate(all="ignore"):  # a sum may overflow to inf: that is what is looked for
         sums = values.sum(axis=0)  # (C,)
     suspect = np.flatnonzero(~np.isfinite(sums) & (diverged < 0))  # (K,)
@@ -191,16 +199,17 @@ def record_reached(
     skipped: a later hit would be dropped anyway (it is after the divergence).
     """
     active = (reached < 0) & unfinished  # (C,)
-    xy = block.detach().transpose(1, 2).numpy()  # (B, 2, C): a view, contiguous as stored
-    if near is not None:
-        active &= near(xy)
-    cells = np.flatnonzero(active)  # (K,)
-    if cells.size == 0:
-        return
     if near is None:
+        cells = np.flatnonzero(active)  # (K,)
+        if cells.size == 0:
+            return
         distance = distance64(landscape, block[:, torch.from_numpy(cells)])  # (B, K)
-    else:  # (near is built for the base class's distance only)
+    else:  # built for float32 and float64 and the base class's distance only
+        xy = block.detach().transpose(1, 2).numpy()  # (B, 2, C): a view, contiguous as stored
+        cells = np.flatnonzero(active & near(xy))  # (K,)
+        if cells.size == 0:
+            return
         distance = _numpy_distance(landscape, xy[:, 0, cells], xy[:, 1, cells])  # (B, K)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # NaN distances: no hit, no warning
         hits = distance < tol  # (B, K)
     record_first(reached, hits, offset, cells)

@@ -390,7 +390,7 @@ def run_grid(
         if row + 1 == block or step == steps:
             n = row + 1  # steps first ... step are in the blocks
             unfinished = diverged < 0  # (C,): had not diverged before this block
-            record_divergence(diverged, value_block[:n].numpy(), first - 1)
+            record_divergence(diverged, value_block[:n], first - 1)
             record_reached(landscape, near_box, reached, unfinished, position_block[:n], first, tol)
             if positions is not None and values is not None:
                 positions.append(position_block[:n].clone())

@@ -255,7 +255,7 @@ def test_a_map_over_the_cell_limit_fails_before_anything_is_built(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a cell was built")
 
-    monkeypatch.setattr(_sensitivity, "_cell_settings", refuse)
+    monkeypatch.setattr(_sensitivity, "grid_cells", refuse)
     side = math.isqrt(_sensitivity.MAX_CELLS) + 1
     grid = {"lr": np.geomspace(1e-3, 1, side), "beta": np.linspace(0, 0.9, side)}
     with pytest.raises(ConfigError, match=f"a map runs at most {_sensitivity.MAX_CELLS:,}"):

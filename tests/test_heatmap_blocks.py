@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from optiscope import race, sensitivity_map
 from optiscope.engine import PATH_OPTIMIZERS, _trajectory, resolve_optimizer, run_grid
@@ -115,3 +116,23 @@ def test_block_checks_give_the_steps_a_per_step_scan_gives(
     for name in ("diverged_step", "reached_step", "final_x", "final_y", "final_value"):
         np.testing.assert_array_equal(getattr(plain, name), getattr(recorded, name))
     assert math.isnan(plain.final_x[int(np.argmax(diverged))])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_runs_give_the_steps_a_per_step_scan_gives(
+    dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_grid takes any float dtype (the maps offer float32 and float64): without the box
+    filter every open cell gets the float64 distance, and bfloat16 values, which NumPy cannot
+    hold, are widened exactly for the divergence check."""
+    optimizer = resolve_optimizer("sgd momentum=0.9")
+    lrs = np.linspace(6.6e-3, 8.5e-3, 12).tolist()
+    cells = [{**optimizer.hparam_dict, "lr": lr} for lr in lrs]
+    f = get_landscape("rosenbrock")
+    _small_blocks(monkeypatch, len(cells), 7)
+    start, tol = (0.7, 0.5), 0.55
+    run = run_grid(f, optimizer, cells, start=start, steps=80, tol=tol, dtype=dtype, record=True)
+    diverged, reached = _scan(run, f, tol)
+    assert (reached >= 0).any() and (diverged >= 0).any()
+    np.testing.assert_array_equal(run.diverged_step, diverged)
+    np.testing.assert_array_equal(run.reached_step, reached)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 import torch
 
-from optiscope.engine._traced import _autograd, value_and_grad
+from optiscope.engine._traced import _GRAD_OUTPUTS_CHECK, _autograd, value_and_grad
 from optiscope.landscapes import LANDSCAPES, Landscape, get_landscape
 
 
@@ -61,3 +63,35 @@ def test_a_function_that_is_not_registered_runs_through_autograd() -> None:
     expected = _autograd(other)(P)
     assert torch.equal(value, expected[0]) and torch.equal(grad, expected[1])
     assert evaluate.__name__ == "evaluate"  # autograd's closure, not a replayed trace
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(LANDSCAPES))
+def test_backward_from_ones_equals_backward_from_the_sum(name: str, dtype: torch.dtype) -> None:
+    """The two starts of the backward pass give the same bits (values, gradients, signs of
+    zero), for sizes that use torch's vector loops and their tails."""
+    landscape = LANDSCAPES[name]
+    for c in (1, 37, 4096):
+        P = _positions(c, dtype)
+        from_sum = _autograd(landscape, from_ones=False)
+        from_ones = _autograd(landscape, from_ones=True)
+        for _ in range(2):  # the second call reuses the kept ones
+            (v1, g1), (v2, g2) = from_sum(P), from_ones(P)
+            assert torch.equal(v1, v2) and torch.equal(g1, g2)
+            assert torch.equal(torch.signbit(g1), torch.signbit(g2))
+
+
+def test_a_map_in_a_fresh_process_does_not_import_sympy() -> None:
+    """Checking a ``grad_outputs`` tensor imports sympy (0.45 s): a one-off map must not pay
+    it (the backward from the sum runs where it is not loaded)."""
+    code = (
+        "import sys\n"
+        "from optiscope import sensitivity_map\n"
+        "sensitivity_map('rosenbrock a=1 b=2', 'momentum', {'lr': [0.01, 0.1], 'beta': [0.5]},"
+        " steps=3)\n"
+        "print(sorted(m for m in ('sympy', _GRAD) if m in sys.modules))\n"
+    ).replace("_GRAD", repr(_GRAD_OUTPUTS_CHECK))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -30,14 +30,8 @@ from optiscope.api._landscape_common import (
     resolve_landscape,
     resolve_optimizers,
 )
-from optiscope.engine import (
-    GridRun,
-    PathOptimizer,
-    batched_names,
-    check_decay,
-    format_hparams,
-    run_grid,
-)
+from optiscope.api._map_cells import check_names, grid_cells
+from optiscope.engine import GridRun, PathOptimizer, batched_names, format_hparams, run_grid
 from optiscope.errors import ConfigError
 from optiscope.grammar import Axis
 from optiscope.landscapes import Landscape, Point
@@ -50,9 +44,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["LOG_AXIS_SPAN", "MAX_CELLS", "SensitivityMap", "sensitivity_map"]
-
-# How many different problems an error lists before it says "and N more".
-_SHOWN_PROBLEMS = 4
 
 #: The most cells one map may have. All cells run as one batched computation whose state and
 #: per-step temporaries grow with the number of cells (tens of floats per cell, times the
@@ -118,65 +109,6 @@ def _axes(grid: Any) -> tuple[Axis, Axis]:
         "grid must name exactly two hyperparameters, e.g. {'lr': [...], 'beta': [...]} or "
         f"(Axis('lr', (...), log=True), Axis('beta', (...))); got {got!r}."
     )
-
-
-def _cell_settings(
-    optimizer: PathOptimizer, names: tuple[str, str], pair: tuple[float, float]
-) -> tuple[dict[str, Any], float | None]:
-    """One cell's hyperparameters, and its landscape-level decay rate if an axis sets it."""
-    values: dict[str, Any] = dict(zip(names, pair, strict=True))
-    base = optimizer.hparam_dict
-    decay_rate = None
-    if "weight_decay" in values and "weight_decay" not in base:
-        decay_rate = values.pop("weight_decay")
-    if {"beta1", "beta2"} & set(values) and "betas" in base:
-        beta1, beta2 = base["betas"]
-        betas = (values.pop("beta1", beta1), values.pop("beta2", beta2))
-        values["betas"] = betas
-    return {**base, **values}, decay_rate
-
-
-def _check_names(optimizer: PathOptimizer, names: tuple[str, str]) -> None:
-    """The grid's names must be the optimizer's hyperparameters (or beta1/beta2/weight_decay)."""
-    known = set(optimizer.hparam_dict) | {"weight_decay"}
-    if "betas" in known:
-        known |= {"beta1", "beta2"}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        how = (
-            "" if optimizer.info is not None else " (give it as a keyword argument with a default)"
-        )
-        raise ConfigError(
-            f"{optimizer.title} has no hyperparameter {', '.join(map(repr, unknown))}{how}; a map "
-            f"can vary: {', '.join(sorted(known))}. Nothing was run."
-        )
-
-
-def _validate_cells(optimizer: PathOptimizer, cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every cell's settings checked (and completed) at once; one error lists the problems,
-    each with how many cells have it."""
-    info = optimizer.info
-    if info is None:
-        return cells
-    checked: list[dict[str, Any]] = []
-    problems: dict[str, list[int]] = {}
-    for number, (cell, found) in enumerate(
-        zip(cells, info.problems_of_each(cells), strict=True), start=1
-    ):
-        for problem in found:
-            problems.setdefault(problem, []).append(number)
-        if not found:
-            checked.append(info.complete(cell))  # checked just above: complete, not recheck
-    if problems:
-        texts = [
-            f"{text} (in {len(where)} of {len(cells)} cells, e.g. cell {where[0]})"
-            for text, where in list(problems.items())[:_SHOWN_PROBLEMS]
-        ]
-        more = len(problems) - _SHOWN_PROBLEMS
-        raise ConfigError(
-            "; ".join(texts) + (f"; and {more} more" if more > 0 else "") + ". Nothing was run."
-        )
-    return checked
 
 
 def sensitivity_map(
@@ -248,21 +180,14 @@ def sensitivity_map(
             f"cells; a map runs at most {MAX_CELLS:,} (512 x 512) as one batched computation. "
             "Use fewer values, or split the range into several maps. Nothing was run."
         )
-    _check_names(resolved, (x_name, y_name))
+    check_names(resolved, (x_name, y_name))
     check_one_decay(resolved, weight_decay, "the map")
     steps = check_steps(steps)
     point = check_start(start, landscape)
     torch_dtype = check_dtype(dtype)
     check_start_value(landscape, point, torch_dtype)
     tol = check_tol(tol)
-    cells, rates = [], []
-    for y in y_values:
-        for x in x_values:
-            settings, rate = _cell_settings(resolved, (x_name, y_name), (x, y))
-            cells.append(settings)
-            rates.append(weight_decay if rate is None else rate)
-    check_decay(rates, decay, resolved if resolved.step_function is None else None)
-    cells = _validate_cells(resolved, cells)
+    cells, rates = grid_cells(resolved, x_axis, y_axis, weight_decay, decay)
 
     started = time.perf_counter()
     bar = progress_bar(steps, f"{len(cells)} cells") if progress else None

@@ -19,6 +19,7 @@ a one-off sensitivity map saves.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -40,13 +41,35 @@ _traces: OrderedDict[tuple[object, ...], ValueAndGrad] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _autograd(landscape: Landscape) -> ValueAndGrad:
-    """The value and gradient by autograd: what :func:`value_and_grad` replays."""
+#: The module ``torch.autograd.grad`` imports to check a ``grad_outputs`` tensor: sympy and
+#: torch's symbolic shapes, about 0.45 s the first time in a process (make_fx loads it too).
+_GRAD_OUTPUTS_CHECK = "torch.fx.experimental.symbolic_shapes"
+
+
+def _autograd(landscape: Landscape, *, from_ones: bool | None = None) -> ValueAndGrad:
+    """The value and gradient by autograd: what :func:`value_and_grad` replays.
+
+    Backward starts from ``value.sum()``, or, with ``from_ones``, from a kept tensor of ones:
+    the gradient the sum hands each row (1.0, so every product with it is exact and the
+    gradients are the same bits), without the sum and its backward node: a 64 x 64 map's step
+    about 10% faster, a replayed trace 18%. Autograd reads ``grad_outputs`` and never writes
+    it. But checking ``grad_outputs`` imports :data:`_GRAD_OUTPUTS_CHECK` (0.45 s, more than a
+    one-off map saves), so by default (``None``) the ones are used only where that module is
+    already loaded: while make_fx traces, and in a process that has used it before.
+    """
+    ones: Tensor | None = None
 
     def evaluate(P: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal ones
         Q = P.detach().requires_grad_(True)  # (C, 2)
         value = landscape(Q[:, 0], Q[:, 1])  # (C,)
-        (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
+        use_ones = _GRAD_OUTPUTS_CHECK in sys.modules if from_ones is None else from_ones
+        if not use_ones:
+            (grad,) = torch.autograd.grad(value.sum(), Q)  # (C, 2); rows are independent
+            return value.detach(), grad
+        if ones is None or ones.shape != value.shape or ones.dtype != value.dtype:
+            ones = torch.ones_like(value)  # (C,)
+        (grad,) = torch.autograd.grad(value, Q, ones)  # (C, 2)
         return value.detach(), grad
 
     return evaluate

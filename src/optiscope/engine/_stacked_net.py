@@ -386,7 +386,9 @@ class StackedMLP:
 
     # -- running ---------------------------------------------------------------------------
 
-    def plan(self, x: Tensor, y: Tensor, loss: Tensor) -> Callable[[], None]:
+    def plan(
+        self, x: Tensor, y: Tensor, loss: Tensor | None, *, collect: Tensor | None = None
+    ) -> Callable[[], None]:
         """One batch's forward, per-config MSE (and backward), bound into one call.
 
         Args:
@@ -394,6 +396,8 @@ class StackedMLP:
                 :attr:`x` ``(K, rows, F)``.
             y: its targets, ``(rows, 1)`` (labels ``(rows,)`` for a classifier) or :attr:`y`.
             loss: where each config's MSE (cross-entropy) goes, ``(K,)``.
+            collect: for a forward-only regressor, ``(K, rows, 1)``: copy the outputs here
+                instead of computing the loss (see :mod:`optiscope.engine._batch_losses`).
 
         Returns:
             A call that runs the step: outputs, losses and (for a training network) the
@@ -411,9 +415,16 @@ class StackedMLP:
         forward_inner, backward_inner = self._inner
         calls = [self.forward_ops[0][offset].bind([x, p[0], p[1]], self.a[0])]
         calls += forward_inner
-        if self.head is not None:
+        if collect is not None:
+            if grads is not None or self.head is not None:
+                raise ValueError("only a forward-only regressor's outputs can be collected")
+            calls.append(partial(collect.copy_, self.a[-1]))
+        elif self.head is not None:
+            assert loss is not None
             grad = None if grads is None else g[-1]
             calls += self.head.bind(self.a[-1], y, loss, grad, shuffled=offset is None)
+        elif loss is None:
+            raise ValueError("a plan computes a loss or collects its outputs")
         elif grads is not None and self.loss_op.name == self.loss_grad_op.name == "stacked":
             calls.append(_stacked_mse_and_grad(self.a[-1], y, loss, g[-1]))
         else:

@@ -47,7 +47,7 @@ def test_each_batch_gets_mse_loss_of_that_batch_alone(rows: int) -> None:
     y = _mixed((n + 1, 1), generator)[1:]  # a slice that does not start a 64-byte block
     batches = -(-n // rows)
     losses = torch.empty(k, batches)
-    call = batch_losses.batched_mse(("test",), outputs, y, rows, losses)
+    call = batch_losses.batched_mse(("test",), outputs, y, rows, losses, uses=10**6)
     assert call is not None, "the batched sums are exact on this machine"
     for _ in range(3):
         outputs.copy_(_mixed((k, n, 1), generator))
@@ -68,12 +68,23 @@ def test_a_batched_form_that_is_not_exact_is_refused(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(batch_losses, "_bind", off_by_one_row)
     outputs, y = torch.empty(2, 40, 1), torch.randn(40, 1)
-    assert batch_losses.batched_mse(("test",), outputs, y, 8, torch.empty(2, 5)) is None
+    losses = torch.empty(2, 5)
+    assert batch_losses.batched_mse(("test",), outputs, y, 8, losses, uses=10**6) is None
+
+
+def test_the_probe_runs_only_where_it_pays_or_the_answer_is_known() -> None:
+    outputs, y, losses = torch.empty(2, 40, 1), torch.randn(40, 1), torch.empty(2, 5)
+    few = batch_losses.PAYS_AFTER - 1
+    assert batch_losses.batched_mse(("test",), outputs, y, 8, losses, uses=few) is None
+    assert not [k for k in exact.known_choices() if k[0] == "batch_mse"], "nothing probed"  # type: ignore[index]
+    assert batch_losses.batched_mse(("test",), outputs, y, 8, losses, uses=few + 1) is not None
+    assert batch_losses.batched_mse(("test",), outputs, y, 8, losses, uses=1) is not None
 
 
 def test_the_engine_gives_the_plain_loops_batch_rmse_either_way(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(batch_losses, "PAYS_AFTER", 0)  # (one epoch: few batches)
     data = make_dataset()
     configs = [
         RunConfig(metric="batch_rmse", batch_size=bs, epochs=1, hparams={"lr": lr})

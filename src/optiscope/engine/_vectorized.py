@@ -466,7 +466,8 @@ class _Evaluation:
                 collected = torch.empty(k, n, 1, device=X.device)  # (K, N, 1)
                 by_config = torch.empty(k, batches, device=X.device)  # (K, batches)
                 key = (element_offset(y), str(X.device))
-                losses_of = batched_mse(key, collected, y, rows, by_config)
+                uses = batches * nets.epochs
+                losses_of = batched_mse(key, collected, y, rows, by_config, uses=uses)
                 if losses_of is not None:
                     plans = nets.plans(X, y, rows, None, train=False, collect=collected)
                     self.plans[metric] = ([*plans, losses_of], by_config.T)  # (batches, K)

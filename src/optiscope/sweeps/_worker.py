@@ -102,6 +102,7 @@ def serve_forked(requests: int, replies: int, parent: int, inherited: Sequence[i
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler of the parent's
         for fd in inherited:
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -167,6 +167,18 @@ def test_an_eight_config_group_splits_in_two_and_gives_one_processes_numbers() -
     assert [r.config for r in split] == EIGHT
 
 
+def test_workers_forked_after_torch_ran_on_two_threads_give_one_processes_numbers() -> None:
+    """The caller's intra-op thread pool exists when it forks (as after the literal loop
+    with torch's default threads): the forked workers run one thread and neither hang nor
+    drift."""
+    torch.set_num_threads(2)
+    square = torch.randn(512, 512)
+    assert torch.isfinite(square @ square).all()  # a product that runs on both threads
+    start_pool(2, method="fork")
+    split = run_configs(EIGHT, workers=2)
+    assert _numbers(split) == _numbers(run_configs(EIGHT, workers=1))
+
+
 def test_run_configs_trains_the_unsplit_plan_when_it_chooses_one_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

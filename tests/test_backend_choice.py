@@ -1,6 +1,6 @@
 """The automatic choice between one process and the pool, with injected costs (no timing is
-asserted), the measured worker start-up, the early pool start, and that a group split over
-two processes gives the numbers one process gives."""
+asserted), how workers start (forked where that is safe) and the measured start-up, the early
+pool start, and that a group split over two processes gives the numbers one process gives."""
 
 from __future__ import annotations
 
@@ -89,17 +89,59 @@ def test_one_task_one_cpu_cuda_or_an_explicit_choice(monkeypatch: pytest.MonkeyP
     assert _choose([5.0, 5.0], [10.0], start=0.0) == "in-process"
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_the_start_up_is_an_estimate_until_a_worker_has_started(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    monkeypatch.setattr(backends, "_measured_start", {})
+    assert worker_start_seconds(method) == backends.WORKER_START_ESTIMATES[method]
+    start_pool(2, method=method)
+    measured = backends._measured_start[method]
+    assert measured > 0
+    assert worker_start_seconds(method) == measured
+    backends._note_start(method, measured + 100)  # later starts do not replace the first
+    assert worker_start_seconds(method) == measured
+    other = "spawn" if method == "fork" else "fork"  # each way of starting is its own
+    assert worker_start_seconds(other) == backends.WORKER_START_ESTIMATES[other]
+
+
+def test_workers_are_forked_only_where_that_is_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    safe = {"platform": "linux", "python_threads": 1, "cuda": False}
+    assert backends._fork_is_safe(**safe)
+    for unsafe in ({"platform": "darwin"}, {"platform": "win32"}, {"python_threads": 2}):
+        assert not backends._fork_is_safe(**{**safe, **unsafe}), unsafe
+    assert not backends._fork_is_safe(**{**safe, "cuda": True})
+    monkeypatch.setattr(backends, "FORK", False)
+    assert not backends._fork_is_safe(**safe)
+    assert backends.start_method() == "spawn"
+
+
+def test_the_choice_counts_the_start_up_of_the_way_a_pool_would_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(backends, "_measured_start", None)
-    assert worker_start_seconds() == backends.WORKER_START_ESTIMATE
-    start_pool(2)
-    measured = backends._measured_start
-    assert measured is not None and measured > 0
-    assert worker_start_seconds() == measured
-    backends._note_start(measured + 100)  # later starts do not replace the first
-    assert worker_start_seconds() == measured
+    monkeypatch.setattr(backends, "available_cpus", lambda: 2)
+    monkeypatch.setattr(backends, "_measured_start", {"fork": 0.01, "spawn": 5.0})
+    tasks = [_task(1.0), _task(1.0)]  # 1.01 s forked, 6 s spawned, against 2 s alone
+    monkeypatch.setattr(backends, "start_method", lambda: "fork")
+    assert choose_backend(tasks, workers=None, device="cpu").name == "process-pool"
+    monkeypatch.setattr(backends, "start_method", lambda: "spawn")
+    assert choose_backend(tasks, workers=None, device="cpu").name == "in-process"
+
+
+def test_a_forked_worker_ends_when_its_input_closes_and_can_be_killed() -> None:
+    """The other workers' pipe ends are closed in each child: closing one worker's input
+    ends that worker, whatever the others hold."""
+    pool = backends.LocalPool(2, method="fork")
+    try:
+        pool.wait_ready()
+        first, second = pool.processes
+        assert first.stdin is not None
+        first.stdin.close()
+        assert first.wait(timeout=10) == 0
+        second.kill()
+        assert second.wait(timeout=10) != 0
+    finally:
+        pool.close(kill=True)
 
 
 def _config(lr: float, **fields: Any) -> RunConfig:
@@ -125,6 +167,18 @@ def test_an_eight_config_group_splits_in_two_and_gives_one_processes_numbers() -
     assert [r.config for r in split] == EIGHT
 
 
+def test_workers_forked_after_torch_ran_on_two_threads_give_one_processes_numbers() -> None:
+    """The caller's intra-op thread pool exists when it forks (as after the literal loop
+    with torch's default threads): the forked workers run one thread and neither hang nor
+    drift."""
+    torch.set_num_threads(2)
+    square = torch.randn(512, 512)
+    assert torch.isfinite(square @ square).all()  # a product that runs on both threads
+    start_pool(2, method="fork")
+    split = run_configs(EIGHT, workers=2)
+    assert _numbers(split) == _numbers(run_configs(EIGHT, workers=1))
+
+
 def test_run_configs_trains_the_unsplit_plan_when_it_chooses_one_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -137,8 +191,7 @@ def test_run_configs_trains_the_unsplit_plan_when_it_chooses_one_process(
 
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
     monkeypatch.setattr(backends.InProcessBackend, "run", spy)
-    monkeypatch.setattr(backends, "WORKER_START_ESTIMATE", 1e6)  # a pool never pays here
-    monkeypatch.setattr(backends, "_measured_start", None)
+    monkeypatch.setattr(backends, "_measured_start", {"fork": 1e6, "spawn": 1e6})  # never pays
     run_configs(EIGHT)
     assert seen == [8]
 
@@ -147,11 +200,10 @@ def test_the_pool_is_started_early_only_when_the_choice_is_the_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
-    monkeypatch.setattr(backends, "_measured_start", None)
-    monkeypatch.setattr(backends, "WORKER_START_ESTIMATE", 1e6)
+    monkeypatch.setattr(backends, "_measured_start", {"fork": 1e6, "spawn": 1e6})
     run_module.prestart_for(EIGHT, engine=None, device="cpu", workers=None)
     assert backends._POOL is None
-    monkeypatch.setattr(backends, "WORKER_START_ESTIMATE", 0.0)
+    monkeypatch.setattr(backends, "_measured_start", {"fork": 0.0, "spawn": 0.0})
     run_module.prestart_for(EIGHT, engine=None, device="cpu", workers=None)
     assert backends._POOL is not None  # launched, not waited for
     backends._POOL.wait_ready()

@@ -144,9 +144,16 @@ def _ray_backend() -> Backend:
     return RayBackend(cpus=2, temp_dir=_RAY_SESSION[0] / "contract")
 
 
+def _pool_backend(method: str) -> Backend:
+    """Two processes, the worker started by ``method`` (forked, or a fresh python)."""
+    start_pool(2, method=method)
+    return ProcessPoolBackend(2)
+
+
 BACKENDS = [
     pytest.param(InProcessBackend, id="in-process"),
-    pytest.param(lambda: ProcessPoolBackend(2), id="process-pool"),
+    pytest.param(lambda: _pool_backend("fork"), id="process-pool-fork"),
+    pytest.param(lambda: _pool_backend("spawn"), id="process-pool-spawn"),
     pytest.param(_ray_backend, id="ray"),
 ]
 _RAY_SESSION: list[Path] = []
@@ -240,6 +247,10 @@ def test_a_pool_started_from_a_thread_that_ends_stays_up() -> None:
     time.sleep(0.5)  # time for a worker tied to the thread (PR_SET_PDEATHSIG) to be killed
     try:
         assert pool_is_warm(2)
+        import optiscope.sweeps._backends as backends
+
+        assert backends._POOL is not None
+        assert backends._POOL.method == "spawn", "never forked while another thread runs"
         backend = ProcessPoolBackend(2)
         assert _numbers(run_configs(MIXED, backend=backend)) == _numbers(
             [train_reference(c, DATA) for c in MIXED]

@@ -99,6 +99,44 @@ def test_both_paths_equal_torch_optim(name: str, fused: bool, scheduled: bool) -
             )
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_blocks_of_precomputed_scalars_across_boundaries_and_an_lr_change(name: str) -> None:
+    """With a constant lr the fused step reads its scalars from tables of BLOCK steps: over
+    600 steps (three tables), with the lrs replaced at step 300 (a new table from there), the
+    kernel equals torch.optim bit for bit."""
+    _kernel_or_skip()
+    from optiscope.optim._adam_fused import BLOCK
+
+    info = get_optimizer(name)
+    hparams = _grid(name)[::4]  # 8 configs: both beta1s, both beta2s, both weight decays
+    k, steps, change = len(hparams), 600, 300
+    assert steps > 2 * BLOCK
+    generator = torch.Generator().manual_seed(15)
+    stacked = [_mixed((k, 5), generator) + 1.0]
+    singles = []
+    for config, values in enumerate(hparams):
+        params = [stacked[0][config].clone().requires_grad_()]
+        singles.append((params[0], info.make_torch(params, values)))
+    grads = [torch.empty_like(stacked[0])]
+    assert info.init_state is not None and info.step is not None
+    state = info.init_state(stacked, hparams)
+    for step in range(1, steps + 1):
+        if step == change:
+            state.lr = tuple(h["lr"] / 3 for h in hparams)
+            for config, (_, optimizer) in enumerate(singles):
+                optimizer.param_groups[0]["lr"] = state.lr[config]
+        grads[0].copy_(torch.randn(grads[0].shape, generator=generator) * 1e-3)
+        info.step(stacked, grads, state)
+        assert state._plan.fused is not None
+        for config, (param, optimizer) in enumerate(singles):
+            param.grad = grads[0][config].clone()
+            optimizer.step()
+    for config, (param, _) in enumerate(singles):
+        torch.testing.assert_close(
+            stacked[0][config], param.detach(), rtol=0, atol=0, equal_nan=True
+        )
+
+
 def test_the_kernel_is_built_here() -> None:
     """Where a C compiler is on PATH (every machine this project's setup targets), the
     kernel is built and passes its checks: otherwise the fast path would silently vanish."""

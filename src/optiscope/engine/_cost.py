@@ -21,8 +21,10 @@ CONFIG_STEP_SECONDS = 12e-6
 """Extra cost of one step per stacked config."""
 ROW_STEP_SECONDS = 0.6e-6
 """Extra cost of one step per config and batch row."""
-SMALL_BATCH_SECONDS = 30e-6
-"""Extra per config and step for batches under 8 rows (per-config output layer)."""
+SMALL_BATCH_SECONDS = 8e-6
+"""Extra per config and step for batches under 8 rows (per-config output layer). Was 30 us:
+on the AMD EPYC (Zen 4), with the fused AdamW step, groups of 8-64 configs at batch sizes 2
+and 4 took 0.46-0.66x the estimate that gave, batch sizes 8-64 0.75-1.3x (noisy, under load)."""
 VALID_ROW_SECONDS = 0.25e-6
 """Validation forward, per config and validation row."""
 REFERENCE_STEP_SECONDS = 600e-6

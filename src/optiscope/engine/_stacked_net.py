@@ -69,8 +69,9 @@ ACTIVATION_OPS: dict[str, ActivationOps] = {
         forward=torch.relu,
         bind_forward=lambda a, h: partial(torch.clamp_min, a, 0, out=h),  # relu's kernel
         backward=lambda g, h: _aten.threshold_backward.default(g, h, 0),
+        # (the overload's own C++ entry: its Python __call__ costs about 1.5 us a call)
         bind_backward=lambda g, h, o: partial(
-            _aten.threshold_backward.grad_input, g, h, 0, grad_input=o
+            _aten.threshold_backward.grad_input._op, g, h, 0, grad_input=o
         ),
     ),
     "tanh": ActivationOps(
@@ -385,7 +386,9 @@ class StackedMLP:
 
     # -- running ---------------------------------------------------------------------------
 
-    def plan(self, x: Tensor, y: Tensor, loss: Tensor) -> Callable[[], None]:
+    def plan(
+        self, x: Tensor, y: Tensor, loss: Tensor | None, *, collect: Tensor | None = None
+    ) -> Callable[[], None]:
         """One batch's forward, per-config MSE (and backward), bound into one call.
 
         Args:
@@ -393,6 +396,8 @@ class StackedMLP:
                 :attr:`x` ``(K, rows, F)``.
             y: its targets, ``(rows, 1)`` (labels ``(rows,)`` for a classifier) or :attr:`y`.
             loss: where each config's MSE (cross-entropy) goes, ``(K,)``.
+            collect: for a forward-only regressor, ``(K, rows, 1)``: copy the outputs here
+                instead of computing the loss (see :mod:`optiscope.engine._batch_losses`).
 
         Returns:
             A call that runs the step: outputs, losses and (for a training network) the
@@ -410,9 +415,18 @@ class StackedMLP:
         forward_inner, backward_inner = self._inner
         calls = [self.forward_ops[0][offset].bind([x, p[0], p[1]], self.a[0])]
         calls += forward_inner
-        if self.head is not None:
+        if collect is not None:
+            if grads is not None or self.head is not None:
+                raise ValueError("only a forward-only regressor's outputs can be collected")
+            calls.append(partial(collect.copy_, self.a[-1]))
+        elif self.head is not None:
+            assert loss is not None
             grad = None if grads is None else g[-1]
             calls += self.head.bind(self.a[-1], y, loss, grad, shuffled=offset is None)
+        elif loss is None:
+            raise ValueError("a plan computes a loss or collects its outputs")
+        elif grads is not None and self.loss_op.name == self.loss_grad_op.name == "stacked":
+            calls.append(_stacked_mse_and_grad(self.a[-1], y, loss, g[-1]))
         else:
             calls.append(self.loss_op.bind([self.a[-1], y], loss))
             if grads is not None:
@@ -490,6 +504,26 @@ def _stacked_mse_grad(t: Sequence[Tensor], o: Tensor) -> Call:
         o.mul_(norm)
 
     return grad
+
+
+def _stacked_mse_and_grad(out: Tensor, y: Tensor, loss: Tensor, grad: Tensor) -> Call:
+    """:func:`_stacked_mse` and :func:`_stacked_mse_grad` (both exact where the probe chose
+    them) in one call that forms ``out - y`` once: the same operations on the same numbers,
+    one pass fewer."""
+    k, count = out.shape[0], math.prod(out.shape[1:])
+    diff = torch.empty(out.shape, device=out.device)  # (K, rows, 1), contiguous
+    per_config = diff.view(k, count)
+    divisor = torch.tensor(float(count), device=out.device)
+    norm = torch.tensor(2.0 / out.shape[1], device=out.device)
+
+    def mse_and_grad() -> None:
+        torch.sub(out, y, out=diff)
+        torch.mul(diff, norm, out=grad)  # mse_loss_backward: (out - y) * (2 / rows)
+        diff.square_()
+        torch.sum(per_config, 1, out=loss)  # (K,)
+        loss.div_(divisor)
+
+    return mse_and_grad
 
 
 def _single_mse_grad(t: Sequence[Tensor], o: Tensor) -> Call:

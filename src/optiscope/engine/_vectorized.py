@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from optiscope.data import Dataset, make_dataset
+from optiscope.engine._batch_losses import batched_mse
 from optiscope.engine._checkpoint import (
     Checkpoint,
     CheckpointCallback,
@@ -409,9 +410,17 @@ class _Nets:
         return self.get(rows, True, offsets, per_epoch=per_epoch)
 
     def plans(
-        self, X: Tensor, y: Tensor, batch_size: int, losses: Tensor, *, train: bool
+        self,
+        X: Tensor,
+        y: Tensor,
+        batch_size: int,
+        losses: Tensor | None,
+        *,
+        train: bool,
+        collect: Tensor | None = None,
     ) -> list[Callable[[], None]]:
-        """A bound step per batch of ``X`` in order; batch ``j``'s loss goes to ``losses[j]``."""
+        """A bound step per batch of ``X`` in order; batch ``j``'s loss goes to ``losses[j]``
+        (or, with ``collect``, ``(K, N, 1)``, its outputs to their rows of it)."""
         n = int(X.shape[0])
         starts = range(0, n, batch_size)
         offsets: dict[int, list[int]] = {}  # by batch size: where its slices start
@@ -423,7 +432,9 @@ class _Nets:
             stop = min(first + batch_size, n)
             rows = stop - first
             net = self.get(rows, train, offsets[rows], per_epoch=len(offsets[rows]))
-            plans.append(net.plan(X[first:stop], y[first:stop], losses[j]))  # (B, F), (B, 1)
+            loss = None if losses is None else losses[j]
+            rows_out = None if collect is None else collect[:, first:stop]  # (K, B, 1)
+            plans.append(net.plan(X[first:stop], y[first:stop], loss, collect=rows_out))
         return plans
 
     def whole(self, X: Tensor, y: Tensor, losses: Tensor) -> tuple[Callable[[], None], Tensor]:
@@ -445,11 +456,24 @@ class _Evaluation:
     def __init__(self, nets: _Nets, X: Tensor, y: Tensor, batch_size: int, metrics: set[str]):
         k, n = int(nets.params[0].shape[0]), int(X.shape[0])
         self.y, self.n = y, n
-        self.plans: dict[str, tuple[list[Callable[[], None]], Tensor]] = {}
+        # by metric: the calls, and where they leave the losses, (batches, K) or (K, batches)
+        self.plans: dict[str, tuple[list[Callable[[], object]], Tensor]] = {}
         for metric, rows in (("rmse", n), ("batch_rmse", batch_size)):
-            if metric in metrics:
-                losses = torch.empty(-(-n // rows), k, device=X.device)  # (batches, K)
-                self.plans[metric] = (nets.plans(X, y, rows, losses, train=False), losses)
+            if metric not in metrics:
+                continue
+            batches = -(-n // rows)
+            if metric == "batch_rmse" and batches > 1 and not nets.classes:
+                collected = torch.empty(k, n, 1, device=X.device)  # (K, N, 1)
+                by_config = torch.empty(k, batches, device=X.device)  # (K, batches)
+                key = (element_offset(y), str(X.device))
+                uses = batches * nets.epochs
+                losses_of = batched_mse(key, collected, y, rows, by_config, uses=uses)
+                if losses_of is not None:
+                    plans = nets.plans(X, y, rows, None, train=False, collect=collected)
+                    self.plans[metric] = ([*plans, losses_of], by_config.T)  # (batches, K)
+                    continue
+            losses = torch.empty(batches, k, device=X.device)  # (batches, K)
+            self.plans[metric] = ([*nets.plans(X, y, rows, losses, train=False)], losses)
         self.classifying = bool(metrics & {"log_loss", "accuracy"})
         if self.classifying:
             self.log_loss = torch.empty(1, k, device=X.device)  # (1, K)

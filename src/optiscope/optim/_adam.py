@@ -224,12 +224,20 @@ class _Plan:
 
     def binds(self, params: Sequence[Tensor], grads: Sequence[Tensor], decoupled: bool) -> bool:
         """Whether this plan was bound to these tensors (and the state's moments)."""
-        tensors = [*params, *grads, *self.state.exp_avg, *self.state.exp_avg_sq]
-        return (
-            decoupled == self.decoupled
-            and len(tensors) == len(self._tensors)
-            and all(a is b for a, b in zip(tensors, self._tensors, strict=True))
-        )
+        bound, n, state = self._tensors, len(params), self.state
+        if decoupled != self.decoupled or len(bound) != 4 * n:
+            return False
+        if len(grads) != n or len(state.exp_avg) != n or len(state.exp_avg_sq) != n:
+            return False
+        for i in range(n):  # (checked every step: no lists built, no generator)
+            if (
+                params[i] is not bound[i]
+                or grads[i] is not bound[n + i]
+                or state.exp_avg[i] is not bound[2 * n + i]
+                or state.exp_avg_sq[i] is not bound[3 * n + i]
+            ):
+                return False
+        return True
 
     def run(self, t: int) -> None:
         if self.fused is not None:

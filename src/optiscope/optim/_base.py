@@ -244,6 +244,15 @@ class Distinct:
         self._index = [position[key] for key in keys]
         self._blocks: dict[tuple[str, int, torch.device], tuple[int, Tensor]] = {}
 
+    def table(
+        self, fn: Callable[[Any, float], float], first: int, count: int, dtype: torch.dtype
+    ) -> Tensor:
+        """``fn(key, step)`` for ``count`` steps from ``first`` (rows) and each config
+        (columns), computed in Python doubles and rounded once to ``dtype``: ``(count, K)``,
+        contiguous, each row what :meth:`column_at` gives for its step."""
+        rows = [[fn(value, float(s)) for value in self.values] for s in range(first, first + count)]
+        return torch.tensor(rows, dtype=dtype)[:, self._index].contiguous()  # (count, K)
+
     def column_at(
         self, name: str, fn: Callable[[Any, float], float], step: int, like: Tensor
     ) -> Tensor | float:

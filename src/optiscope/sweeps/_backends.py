@@ -12,13 +12,15 @@ Threads: torch would use every core for intra-op parallelism, but these tensors 
 small to gain from it, and processes would fight over cores. Each worker runs one intra-op
 thread; the in-process backend uses one for the duration of a call and restores the setting.
 
-The pool: fresh ``python`` processes fed through pipes (fork is unsafe once torch's thread
-pools exist, and ``multiprocessing``'s spawn re-runs the caller's script in every worker unless
-it has an ``if __name__ == "__main__"`` guard). A worker costs about half a second to start
-(importing torch), so the pool is started on first need and kept for the life of the process;
-later calls find it warm. :func:`start_pool` starts it ahead of time. How long a worker takes
-to start is measured on this machine the first time one starts (see
-:func:`worker_start_seconds`); the automatic choice of backend counts it.
+The pool: worker processes fed through pipes, started on first need and kept for the life of
+the process; later calls find them warm. Where it is safe (Linux, no other Python thread,
+no CUDA in use: :func:`start_method`) a worker is forked from this process and is ready in
+about 10 ms, torch and optiscope already loaded; elsewhere it is a fresh ``python`` (fork is
+unsafe once other threads may hold locks, and ``multiprocessing``'s spawn re-runs the
+caller's script in every worker unless it has an ``if __name__ == "__main__"`` guard), which
+costs a second or more to import torch. :func:`start_pool` starts the pool ahead of time. How
+long a worker takes to start is measured on this machine the first time one starts, for each
+way of starting (see :func:`worker_start_seconds`); the automatic choice of backend counts it.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ import functools
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from queue import Empty, SimpleQueue
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
+
+import torch
 
 from optiscope.data import Dataset, make_dataset
 from optiscope.engine import (
@@ -53,31 +59,65 @@ from optiscope.engine import (
 from optiscope.errors import EngineError
 from optiscope.records import DataSpec, RunRecord
 from optiscope.sweeps._groups import Task
-from optiscope.sweeps._worker import read_message, write_message
+from optiscope.sweeps._worker import read_message, serve_forked, write_message
 
-WORKER_START_ESTIMATE = 0.5
-"""Seconds to start a worker process (a fresh ``python``, importing torch and optiscope)
-before one has started in this process: 0.35-0.5 s measured on the 2-vCPU machines (issue
-14; an older constant of 1.5 s kept 16-64-config sweeps on one core where two were 1.35-1.6x
-faster). Replaced by the measured time once a worker has started."""
+WORKER_START_ESTIMATES: dict[str, float] = {"fork": 0.05, "spawn": 0.5}
+"""Seconds to start a worker before one has started in this process, by start method
+(:func:`start_method`); replaced by the measured time once one has started. ``fork``: about
+10 ms measured on the 2-vCPU machines, plus the child's first messages. ``spawn``: a fresh
+``python`` importing torch and optiscope: 0.35-0.5 s measured on the Intel Xeon of issue 14,
+1.1-1.4 s on the AMD EPYC (Zen 4); an older constant of 1.5 s kept 16-64-config sweeps on one
+core where two were 1.35-1.6x faster."""
 
 POOL_MARGIN = 0.9
 """The pool is chosen when its estimated finish is below this fraction of one process's
 time: two vCPUs give about 1.9x, not 2x, and the estimates are rough."""
 
-_measured_start: float | None = None  # seconds the first worker of this process took to start
+FORK = True
+"""Whether workers may be forked where :func:`start_method` finds it safe (``False``: always
+a fresh ``python``)."""
+
+_measured_start: dict[str, float] = {}  # by start method: the first start in this process
 
 
-def worker_start_seconds() -> float:
-    """Seconds a worker takes to start here: measured on the first start in this process
-    (from launching it to its ready message), :data:`WORKER_START_ESTIMATE` before that."""
-    return _measured_start if _measured_start is not None else WORKER_START_ESTIMATE
+def start_method() -> str:
+    """How a pool started now would start its workers: ``fork`` or ``spawn``."""
+    return "fork" if _fork_is_safe() else "spawn"
 
 
-def _note_start(seconds: float) -> None:
-    global _measured_start
-    if _measured_start is None:  # the first start: a cold one, as the next cold pool's
-        _measured_start = seconds
+def _fork_is_safe(
+    *,
+    platform: str | None = None,
+    python_threads: int | None = None,
+    cuda: bool | None = None,
+) -> bool:
+    """Whether a worker may be forked from this process (arguments: for tests).
+
+    Only on Linux (macOS's system libraries are not fork-safe), only while this is the one
+    Python thread (another could hold a lock, in Python or in a torch call that released the
+    GIL, that the child would wait on forever), and not once CUDA is initialized (a forked
+    child cannot use it, and the pool trains on the CPU anyway). torch's intra-op threads are
+    no obstacle: a worker runs one thread, and with one thread torch never enters a parallel
+    region (PyTorch's DataLoader forks its workers the same way).
+    """
+    platform = sys.platform if platform is None else platform
+    python_threads = threading.active_count() if python_threads is None else python_threads
+    if cuda is None:
+        cuda = torch.cuda.is_initialized()
+    return FORK and platform == "linux" and python_threads == 1 and not cuda
+
+
+def worker_start_seconds(method: str | None = None) -> float:
+    """Seconds a worker takes to start here, started by ``method`` (default: as a pool
+    started now would be, :func:`start_method`): measured on the first such start in this
+    process (from launching it to its ready message), :data:`WORKER_START_ESTIMATES` before."""
+    method = start_method() if method is None else method
+    return _measured_start.get(method, WORKER_START_ESTIMATES[method])
+
+
+def _note_start(method: str, seconds: float) -> None:
+    if method not in _measured_start:  # the first start: a cold one, as the next cold pool's
+        _measured_start[method] = seconds
 
 
 __all__ = [
@@ -91,6 +131,7 @@ __all__ = [
     "pool_is_warm",
     "prestart_pool",
     "run_task",
+    "start_method",
     "start_pool",
     "stop_pool",
     "worker_start_seconds",
@@ -295,7 +336,78 @@ _BOOT = (
     "from optiscope.sweeps._worker import main; main()"
 )
 
-Process = subprocess.Popen  # of bytes
+
+class WorkerProcess(Protocol):
+    """What the pool uses of a worker process (:class:`subprocess.Popen` has it)."""
+
+    pid: int
+    stdin: IO[bytes] | None
+    stdout: IO[bytes] | None
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class ForkedWorker:
+    """A worker forked from this process (see :func:`start_method`), with the part of
+    :class:`subprocess.Popen`'s interface the pool uses: ``stdin`` takes its tasks, ``stdout``
+    gives its answers (two pipes; the child's real standard streams are the parent's).
+
+    Args:
+        inherited: the parent's ends of the other workers' pipes, which the child closes (a
+            worker must see the end of its input when the parent closes it).
+    """
+
+    def __init__(self, inherited: Sequence[int] = ()) -> None:
+        tasks_read, tasks_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        parent = os.getpid()
+        with warnings.catch_warnings():  # (Python 3.12+ warns of the idle intra-op threads)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: never returns from here
+            os.close(tasks_write)
+            os.close(answers_read)
+            serve_forked(tasks_read, answers_write, parent, inherited)
+        os.close(tasks_read)
+        os.close(answers_write)
+        self.pid = pid
+        self.stdin: IO[bytes] | None = os.fdopen(tasks_write, "wb", buffering=0)
+        self.stdout: IO[bytes] | None = os.fdopen(answers_read, "rb", buffering=0)
+        self.returncode: int | None = None
+
+    def fds(self) -> list[int]:
+        """This end's open pipe descriptors."""
+        return [s.fileno() for s in (self.stdin, self.stdout) if s is not None and not s.closed]
+
+    def poll(self) -> int | None:
+        """The exit code, once the child has ended (it is then reaped)."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to end and return its exit code.
+
+        Raises:
+            subprocess.TimeoutExpired: when it has not ended within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"forked worker {self.pid}", timeout or 0.0)
+            time.sleep(0.005)
+        return code
+
+    def kill(self) -> None:
+        """End the child now (SIGKILL)."""
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
 
 # What the feeder thread puts on the results queue: a task taken, checkpoints, records, or
 # an error.
@@ -306,29 +418,42 @@ class LocalPool:
     """Worker processes (``python -c``, never the caller's ``__main__``) fed through pipes.
 
     Args:
-        workers: processes to start; they import torch in parallel (about half a second).
+        workers: processes to start: forked (ready in milliseconds) or fresh ``python``
+            processes, which import torch in parallel (a second or so).
+        method: ``fork`` or ``spawn`` (default: :func:`start_method`).
     """
 
-    def __init__(self, workers: int) -> None:
-        env = {
-            **os.environ,
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "OPTISCOPE_WORKER_PATH": json.dumps([p for p in sys.path if p]),
-            "OPTISCOPE_PARENT_PID": str(os.getpid()),
-        }
+    def __init__(self, workers: int, *, method: str | None = None) -> None:
+        self.method = start_method() if method is None else method
         self.launched = time.perf_counter()
-        self.processes: list[subprocess.Popen[bytes]] = [
-            subprocess.Popen(
-                [sys.executable, "-c", _BOOT],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                bufsize=0,
+        self.processes: list[WorkerProcess] = []
+        if self.method == "fork":
+            for stream in (sys.stdout, sys.stderr):  # or the child would print them again
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    stream.flush()
+            forked: list[ForkedWorker] = []
+            for _ in range(workers):
+                forked.append(ForkedWorker([fd for w in forked for fd in w.fds()]))
+            self.processes.extend(forked)
+        else:
+            env = {
+                **os.environ,
+                "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+                "OPTISCOPE_WORKER_PATH": json.dumps([p for p in sys.path if p]),
+                "OPTISCOPE_PARENT_PID": str(os.getpid()),
+            }
+            self.processes.extend(
+                subprocess.Popen(
+                    [sys.executable, "-c", _BOOT],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                    bufsize=0,
+                )
+                for _ in range(workers)
             )
-            for _ in range(workers)
-        ]
-        self.ready: list[subprocess.Popen[bytes]] = []
+        self.ready: list[WorkerProcess] = []
 
     @property
     def warm(self) -> bool:
@@ -341,7 +466,7 @@ class LocalPool:
             if process not in self.ready:
                 self._receive(process)
 
-    def _receive(self, process: subprocess.Popen[bytes]) -> tuple[Any, ...] | None:
+    def _receive(self, process: WorkerProcess) -> tuple[Any, ...] | None:
         assert process.stdout is not None
         try:
             message: tuple[Any, ...] = read_message(process.stdout)
@@ -352,7 +477,7 @@ class LocalPool:
             ) from err
         if message[0] == "ready":
             self.ready.append(process)
-            _note_start(time.perf_counter() - self.launched)
+            _note_start(self.method, time.perf_counter() - self.launched)
             return None
         return message
 
@@ -498,12 +623,12 @@ _POOL_LOCK = threading.RLock()
 _POOL: LocalPool | None = None
 
 
-def _pool(workers: int) -> LocalPool:
+def _pool(workers: int, *, method: str | None = None) -> LocalPool:
     global _POOL
     if _POOL is not None and len(_POOL.processes) != workers:
         _close_pool()
     if _POOL is None:
-        _POOL = LocalPool(workers)
+        _POOL = LocalPool(workers, method=method)
     return _POOL
 
 
@@ -514,17 +639,24 @@ def _close_pool(*, kill: bool = False) -> None:
         pool.close(kill=kill)
 
 
-def start_pool(workers: int | None = None) -> None:
+def start_pool(workers: int | None = None, *, method: str | None = None) -> None:
     """Start the warm worker pool now and wait until every worker is up.
 
     ``workers`` counts this process, as :class:`ProcessPoolBackend` does (default: the CPUs
     this process may use); later calls with that many workers find the pool warm. It lives
     until :func:`stop_pool` or the end of the process.
+
+    Args:
+        workers: processes, this one included.
+        method: ``fork`` or ``spawn`` (default: :func:`start_method`); a pool that runs
+            started the other way is replaced.
     """
     workers = workers if workers is not None else available_cpus()
     if workers > 1:
         with _POOL_LOCK:
-            _pool(workers - 1).wait_ready()
+            if method is not None and _POOL is not None and _POOL.method != method:
+                _close_pool()
+            _pool(workers - 1, method=method).wait_ready()
 
 
 def pool_is_warm(workers: int) -> bool:

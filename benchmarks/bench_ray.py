@@ -53,7 +53,7 @@ from optiscope.sweeps import (
     stop_pool,
     stop_ray,
 )
-from optiscope.sweeps._backends import available_cpus
+from optiscope.sweeps._pool import available_cpus
 
 
 def _timed(backend: Any, configs: list[RunConfig], cpus: int) -> tuple[float, list[RunRecord]]:

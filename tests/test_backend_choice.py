@@ -11,18 +11,13 @@ import pytest
 import torch
 
 import optiscope.sweeps._backends as backends
+import optiscope.sweeps._pool as pool_module
 import optiscope.sweeps._run as run_module
 from optiscope.records import RunConfig, RunRecord
 from optiscope.sweeps import run_configs
-from optiscope.sweeps._backends import (
-    POOL_MARGIN,
-    choose_backend,
-    pool_is_warm,
-    start_pool,
-    stop_pool,
-    worker_start_seconds,
-)
+from optiscope.sweeps._backends import POOL_MARGIN, choose_backend
 from optiscope.sweeps._groups import Task, plan_tasks
+from optiscope.sweeps._pool import pool_is_warm, start_pool, stop_pool, worker_start_seconds
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +46,7 @@ def _choose(tasks: list[float], alone: list[float], start: float, cpus: int = 2)
 @pytest.fixture
 def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
 
 
 @pytest.mark.usefixtures("two_cpus")
@@ -78,6 +74,7 @@ def test_a_warm_pool_costs_no_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_one_task_one_cpu_cuda_or_an_explicit_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
     assert _choose([9.0], [9.0], start=0.0) == "in-process"  # nothing to share
     tasks = [_task(5.0), _task(5.0)]
     assert choose_backend(tasks, workers=None, device="cuda", start_seconds=0).name == (
@@ -86,6 +83,7 @@ def test_one_task_one_cpu_cuda_or_an_explicit_choice(monkeypatch: pytest.MonkeyP
     assert choose_backend(tasks, workers=3, device="cpu").name == "process-pool"
     assert choose_backend(tasks, workers=1, device="cpu").name == "in-process"
     monkeypatch.setattr(backends, "available_cpus", lambda: 1)
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 1)
     assert _choose([5.0, 5.0], [10.0], start=0.0) == "in-process"
 
 
@@ -93,45 +91,46 @@ def test_one_task_one_cpu_cuda_or_an_explicit_choice(monkeypatch: pytest.MonkeyP
 def test_the_start_up_is_an_estimate_until_a_worker_has_started(
     monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
-    monkeypatch.setattr(backends, "_measured_start", {})
-    assert worker_start_seconds(method) == backends.WORKER_START_ESTIMATES[method]
+    monkeypatch.setattr(pool_module, "_measured_start", {})
+    assert worker_start_seconds(method) == pool_module.WORKER_START_ESTIMATES[method]
     start_pool(2, method=method)
-    measured = backends._measured_start[method]
+    measured = pool_module._measured_start[method]
     assert measured > 0
     assert worker_start_seconds(method) == measured
-    backends._note_start(method, measured + 100)  # later starts do not replace the first
+    pool_module._note_start(method, measured + 100)  # later starts do not replace the first
     assert worker_start_seconds(method) == measured
     other = "spawn" if method == "fork" else "fork"  # each way of starting is its own
-    assert worker_start_seconds(other) == backends.WORKER_START_ESTIMATES[other]
+    assert worker_start_seconds(other) == pool_module.WORKER_START_ESTIMATES[other]
 
 
 def test_workers_are_forked_only_where_that_is_safe(monkeypatch: pytest.MonkeyPatch) -> None:
     safe = {"platform": "linux", "python_threads": 1, "cuda": False}
-    assert backends._fork_is_safe(**safe)
+    assert pool_module._fork_is_safe(**safe)
     for unsafe in ({"platform": "darwin"}, {"platform": "win32"}, {"python_threads": 2}):
-        assert not backends._fork_is_safe(**{**safe, **unsafe}), unsafe
-    assert not backends._fork_is_safe(**{**safe, "cuda": True})
-    monkeypatch.setattr(backends, "FORK", False)
-    assert not backends._fork_is_safe(**safe)
-    assert backends.start_method() == "spawn"
+        assert not pool_module._fork_is_safe(**{**safe, **unsafe}), unsafe
+    assert not pool_module._fork_is_safe(**{**safe, "cuda": True})
+    monkeypatch.setattr(pool_module, "FORK", False)
+    assert not pool_module._fork_is_safe(**safe)
+    assert pool_module.start_method() == "spawn"
 
 
 def test_the_choice_counts_the_start_up_of_the_way_a_pool_would_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
-    monkeypatch.setattr(backends, "_measured_start", {"fork": 0.01, "spawn": 5.0})
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
+    monkeypatch.setattr(pool_module, "_measured_start", {"fork": 0.01, "spawn": 5.0})
     tasks = [_task(1.0), _task(1.0)]  # 1.01 s forked, 6 s spawned, against 2 s alone
-    monkeypatch.setattr(backends, "start_method", lambda: "fork")
+    monkeypatch.setattr(pool_module, "start_method", lambda: "fork")
     assert choose_backend(tasks, workers=None, device="cpu").name == "process-pool"
-    monkeypatch.setattr(backends, "start_method", lambda: "spawn")
+    monkeypatch.setattr(pool_module, "start_method", lambda: "spawn")
     assert choose_backend(tasks, workers=None, device="cpu").name == "in-process"
 
 
 def test_a_forked_worker_ends_when_its_input_closes_and_can_be_killed() -> None:
     """The other workers' pipe ends are closed in each child: closing one worker's input
     ends that worker, whatever the others hold."""
-    pool = backends.LocalPool(2, method="fork")
+    pool = pool_module.LocalPool(2, method="fork")
     try:
         pool.wait_ready()
         first, second = pool.processes
@@ -190,8 +189,9 @@ def test_run_configs_trains_the_unsplit_plan_when_it_chooses_one_process(
         real(self, tasks, **kwargs)
 
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
     monkeypatch.setattr(backends.InProcessBackend, "run", spy)
-    monkeypatch.setattr(backends, "_measured_start", {"fork": 1e6, "spawn": 1e6})  # never pays
+    monkeypatch.setattr(pool_module, "_measured_start", {"fork": 1e6, "spawn": 1e6})  # never pays
     run_configs(EIGHT)
     assert seen == [8]
 
@@ -200,11 +200,12 @@ def test_the_pool_is_started_early_only_when_the_choice_is_the_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(backends, "available_cpus", lambda: 2)
-    monkeypatch.setattr(backends, "_measured_start", {"fork": 1e6, "spawn": 1e6})
+    monkeypatch.setattr(pool_module, "available_cpus", lambda: 2)
+    monkeypatch.setattr(pool_module, "_measured_start", {"fork": 1e6, "spawn": 1e6})
     run_module.prestart_for(EIGHT, engine=None, device="cpu", workers=None)
-    assert backends._POOL is None
-    monkeypatch.setattr(backends, "_measured_start", {"fork": 0.0, "spawn": 0.0})
+    assert pool_module._POOL is None
+    monkeypatch.setattr(pool_module, "_measured_start", {"fork": 0.0, "spawn": 0.0})
     run_module.prestart_for(EIGHT, engine=None, device="cpu", workers=None)
-    assert backends._POOL is not None  # launched, not waited for
-    backends._POOL.wait_ready()
+    assert pool_module._POOL is not None  # launched, not waited for
+    pool_module._POOL.wait_ready()
     assert pool_is_warm(2)

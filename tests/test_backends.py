@@ -30,12 +30,10 @@ from optiscope.sweeps._backends import (
     InProcessBackend,
     ProcessPoolBackend,
     choose_backend,
-    pool_is_warm,
     run_task,
-    start_pool,
-    stop_pool,
 )
 from optiscope.sweeps._groups import MAX_CHUNK, Task, makespan, plan_tasks
+from optiscope.sweeps._pool import pool_is_warm, start_pool, stop_pool
 
 DATA = make_dataset()
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,12 +228,12 @@ def test_backend_reports_a_failing_task(make: Any) -> None:
 def test_the_pool_stays_warm_between_calls() -> None:
     start_pool(2)
     assert pool_is_warm(2)
-    import optiscope.sweeps._backends as backends
+    import optiscope.sweeps._pool as pool_module
 
-    assert backends._POOL is not None
-    pids = [p.pid for p in backends._POOL.processes]
+    assert pool_module._POOL is not None
+    pids = [p.pid for p in pool_module._POOL.processes]
     run_configs(MIXED[:3], workers=2)
-    assert [p.pid for p in backends._POOL.processes] == pids
+    assert [p.pid for p in pool_module._POOL.processes] == pids
 
 
 @pytest.mark.slow  # seconds: a subprocess, a full page or a benchmark
@@ -247,10 +245,10 @@ def test_a_pool_started_from_a_thread_that_ends_stays_up() -> None:
     time.sleep(0.5)  # time for a worker tied to the thread (PR_SET_PDEATHSIG) to be killed
     try:
         assert pool_is_warm(2)
-        import optiscope.sweeps._backends as backends
+        import optiscope.sweeps._pool as pool_module
 
-        assert backends._POOL is not None
-        assert backends._POOL.method == "spawn", "never forked while another thread runs"
+        assert pool_module._POOL is not None
+        assert pool_module._POOL.method == "spawn", "never forked while another thread runs"
         backend = ProcessPoolBackend(2)
         assert _numbers(run_configs(MIXED, backend=backend)) == _numbers(
             [train_reference(c, DATA) for c in MIXED]
@@ -263,10 +261,10 @@ def test_workers_and_the_parent_share_what_the_exactness_probe_found() -> None:
     """A kernel checked in one process is not probed again in another: the parent learns a
     worker's answers with its records, and hands everything it knows to the next task."""
     import optiscope.engine._exact as exact
-    import optiscope.sweeps._backends as backends
+    import optiscope.sweeps._pool as pool_module
 
     start_pool(2)
-    pool = backends._POOL
+    pool = pool_module._POOL
     assert pool is not None and pool.warm
     before = exact.known_choices()
     exact._CHOSEN.clear()

@@ -1,14 +1,9 @@
 """Sweeps: expand settings into configs, group them, run them on a backend."""
 
-from optiscope.sweeps._backends import (
-    Backend,
-    InProcessBackend,
-    ProcessPoolBackend,
-    start_pool,
-    stop_pool,
-)
+from optiscope.sweeps._backends import Backend, InProcessBackend, ProcessPoolBackend
 from optiscope.sweeps._groups import Task, plan_tasks
 from optiscope.sweeps._plan import MAX_CONFIGS, Plan, plan
+from optiscope.sweeps._pool import start_pool, stop_pool
 from optiscope.sweeps._ray import RayBackend, stop_ray
 from optiscope.sweeps._run import (
     BACKENDS,

@@ -42,17 +42,16 @@ from optiscope.data import Dataset
 from optiscope.engine import known_choices, learn_choices, one_intra_op_thread
 from optiscope.errors import MissingExtraError, TasksFailedError
 from optiscope.records import Curve, DataSpec, RunRecord
-from optiscope.sweeps._backends import (
+from optiscope.sweeps._backends import _dataset, run_task
+from optiscope.sweeps._groups import Task
+from optiscope.sweeps._pool import (
     TaskCheckpoint,
     TaskDone,
     TaskStarted,
-    _dataset,
     _ignore,
     _ignore_checkpoints,
     available_cpus,
-    run_task,
 )
-from optiscope.sweeps._groups import Task
 
 __all__ = ["IN_FLIGHT_PER_CPU", "MAX_RETRIES", "RayBackend", "import_ray", "stop_ray"]
 

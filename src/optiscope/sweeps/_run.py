@@ -10,8 +10,9 @@ from optiscope.data import Dataset
 from optiscope.engine import Checkpoint, CheckpointPolicy, validate_config
 from optiscope.errors import ConfigError
 from optiscope.records import RunConfig, RunRecord
-from optiscope.sweeps._backends import Backend, choose_backend, prestart_pool
+from optiscope.sweeps._backends import Backend, choose_backend
 from optiscope.sweeps._groups import Task, plan_tasks
+from optiscope.sweeps._pool import prestart_pool
 
 __all__ = ["BACKENDS", "ENGINES", "RecordCallback", "check_engine", "make_backend", "run_configs"]
 
@@ -219,6 +220,6 @@ def prestart_for(
 
 
 def _auto_workers(device: str) -> int:
-    from optiscope.sweeps._backends import available_cpus
+    from optiscope.sweeps._pool import available_cpus
 
     return available_cpus() if device == "cpu" else 1

@@ -1,9 +1,9 @@
 """A worker process of the local pool: reads tasks from one pipe, writes records to another.
 
-Started by :class:`optiscope.sweeps._backends.LocalPool` in one of two ways:
+Started by :class:`optiscope.sweeps._pool.LocalPool` in one of two ways:
 
 - forked from the parent (:func:`serve_forked`), where that is safe (see
-  :func:`optiscope.sweeps._backends.start_method`): the child has torch and optiscope loaded
+  :func:`optiscope.sweeps._pool.start_method`): the child has torch and optiscope loaded
   already and is ready in about 10 ms instead of the second or so a fresh ``python`` takes to
   import torch;
 - as ``python -c`` with the parent's ``sys.path`` (:func:`main`, tasks on stdin, records on

@@ -22,20 +22,25 @@
   const SPLIT = 134217729; // 2^27 + 1: Veltkamp's splitter for 53-bit doubles
   const SAFE = 1e290; // beyond this the splitter overflows: fall back to plain arithmetic
 
-  /** a * b + c with one rounding, as torch's fused multiply-add kernels compute it. */
-  function fma(a, b, c) {
-    const p = a * b;
-    if (!(Math.abs(a) < SAFE && Math.abs(b) < SAFE && Math.abs(c) < SAFE && Math.abs(p) < SAFE)) {
-      return p + c; // not finite or huge: the rounding of the last bit no longer matters
-    }
-    // a * b = p + e exactly (Dekker's product)
+  /** The exact error of the rounded product p = a * b: a * b = p + e exactly (Dekker's
+   * product, with Veltkamp's splitting of each factor into two non-overlapping halves). */
+  function productError(a, b, p) {
     let t = SPLIT * a;
     const ah = t - (t - a);
     const al = a - ah;
     t = SPLIT * b;
     const bh = t - (t - b);
     const bl = b - bh;
-    const e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+  }
+
+  /** a * b + c with one rounding, as torch's fused multiply-add kernels compute it. */
+  function fma(a, b, c) {
+    const p = a * b;
+    if (!(Math.abs(a) < SAFE && Math.abs(b) < SAFE && Math.abs(c) < SAFE && Math.abs(p) < SAFE)) {
+      return p + c; // not finite or huge: the rounding of the last bit no longer matters
+    }
+    const e = productError(a, b, p); // a * b = p + e exactly
     // p + c = s + r exactly (Knuth's two-sum)
     const s = p + c;
     const v = s - p;
@@ -46,13 +51,7 @@
   /** The double-double product (ah + al) * (bh + bl), as [high, low]. */
   function ddMul(ah, al, bh, bl) {
     const p = ah * bh;
-    let t = SPLIT * ah;
-    const xh = t - (t - ah);
-    const xl = ah - xh;
-    t = SPLIT * bh;
-    const yh = t - (t - bh);
-    const yl = bh - yh;
-    const e = ((xh * yh - p) + xh * yl + xl * yh) + xl * yl + (ah * bl + al * bh);
+    const e = productError(ah, bh, p) + (ah * bl + al * bh);
     const s = p + e;
     return [s, e - (s - p)];
   }

@@ -51,18 +51,12 @@ import httpx2 as httpx
 
 from optiscope import race
 
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(TESTS))  # the suite's Chromium settings (kept off the network)
+
+from web_server import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 TOKEN = "bench-playground-token"
-CHROMIUM = Path("/usr/bin/chromium")
-#: Chromium stays off the network (as in tests/web_server.py).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STEPS = 500
 OPTIMIZERS: list[tuple[str, dict[str, Any]]] = [
     ("momentum", {"lr": 0.001, "beta": 0.9}),
@@ -178,7 +172,7 @@ def _page_moves(base: str, repeats: int) -> dict[str, Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS)
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -124,3 +124,17 @@ def test_the_probe_runs_only_where_it_pays_or_the_answer_is_known() -> None:
     assert len(_whole_answers()) == 1, "probed, and the answer (either way) remembered"
     # known: the same answer whatever the epochs, without a probe
     assert whole_forward.whole_forward_is_exact(layout, "relu", X, 64, epochs=1) == answer
+
+
+def test_the_exercises_30_epochs_take_the_whole_forward_by_themselves() -> None:
+    """No threshold changed: at batch size 4, 30 epochs repay the probe, the forward over all
+    300 rows is taken where exact, and the curve is still the plain loop's."""
+    data = make_dataset()
+    config = RunConfig(metric="batch_rmse", batch_size=4, epochs=30, seed=123)
+    assert whole_forward.epochs_to_repay(data.n_valid, 4) <= 30
+    (record,) = train_vectorized([config], data)
+    expected = train_reference(config, data).curve
+    assert record.curve.valid_loss == expected.valid_loss
+    assert record.curve.train_loss == expected.train_loss
+    assert len(_whole_answers()) == 1, "probed once"
+    print(f"batch size 4 of 300 rows, one forward: {list(_whole_answers().values())}")

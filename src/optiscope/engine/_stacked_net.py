@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, cached_property, partial
 
 import torch
 from torch import Tensor
@@ -296,27 +296,39 @@ class StackedMLP:
             self.head = CrossEntropyHead(
                 self._key, self.a[-1], self.g[-1] if train else None, self._loss_order
             )
-            return
+
+    # A regressor's MSE and its gradient are chosen when a plan first needs them (before
+    # training: the probe overwrites the output buffer): a forward-only network never needs
+    # the gradient, and one whose outputs are collected (see plan()) not even the loss.
+
+    def _y_operand(self) -> Operand:
         if self.y is not None:
-            y = Operand(self.y)
-        else:
-            shared = _shared_scratch(self.rows, 1, 0, self.device)
-            y = Operand(shared.expand(self.k, self.rows, 1), shared=True)
-        self.loss_grad_op = choose(
+            return Operand(self.y)
+        shared = _shared_scratch(self.rows, 1, 0, self.device)
+        return Operand(shared.expand(self.k, self.rows, 1), shared=True)
+
+    @cached_property
+    def loss_op(self) -> Candidate:
+        """The MSE per config (stacked, or ``mse_loss`` per config)."""
+        return choose(
+            self._key("mse", self.y is None),
+            self._loss_order([Candidate("stacked", _stacked_mse), per_model(_single_mse)]),
+            lambda t: _aten.mse_loss.default(t[0], t[1], _MEAN),
+            [Operand(self.a[-1]), self._y_operand()],
+            torch.empty(self.k, device=self.device),
+        )
+
+    @cached_property
+    def loss_grad_op(self) -> Candidate:
+        """The MSE's gradient per config (stacked, or ``mse_loss_backward`` per config)."""
+        return choose(
             self._key("mse_grad", self.y is None),
             self._loss_order(
                 [Candidate("stacked", _stacked_mse_grad), per_model(_single_mse_grad)]
             ),
             lambda t: _aten.mse_loss_backward.default(_ONE, t[0], t[1], _MEAN),
-            [Operand(self.a[-1]), y],
+            [Operand(self.a[-1]), self._y_operand()],
             aligned_stack(self.k, (self.rows, 1), self.device),
-        )
-        self.loss_op = choose(
-            self._key("mse", self.y is None),
-            self._loss_order([Candidate("stacked", _stacked_mse), per_model(_single_mse)]),
-            lambda t: _aten.mse_loss.default(t[0], t[1], _MEAN),
-            [Operand(self.a[-1]), y],
-            torch.empty(self.k, device=self.device),
         )
 
     def _choose_backward(
@@ -435,6 +447,33 @@ class StackedMLP:
             calls += backward_inner
             calls.append(self.weight_grad_ops[0][offset].bind([g[0], x], grads[0]))
             calls.append(self.bias_grad_ops[0].bind([g[0]], grads[1]))
+
+        def step() -> None:
+            for call in calls:
+                call()
+
+        return step
+
+    def loss_plan(self, outputs: Tensor, y: Tensor, loss: Tensor) -> Callable[[], None]:
+        """A forward-only regressor's loss of outputs computed elsewhere, as :meth:`plan`'s.
+
+        Args:
+            outputs: ``(K, rows, 1)``, equal to what this network's forward would give
+                (rows of a forward over the whole set, see
+                :mod:`optiscope.engine._whole_forward`).
+            y: the targets, ``(rows, 1)``.
+            loss: where each config's MSE goes, ``(K,)``.
+
+        Returns:
+            A call copying ``outputs`` into this network's output buffer (where the loss was
+            probed) and computing the loss from there.
+        """
+        if self.grads is not None or self.head is not None:
+            raise ValueError("only a forward-only regressor's loss is planned apart")
+        calls: list[Call] = [
+            partial(self.a[-1].copy_, outputs),
+            self.loss_op.bind([self.a[-1], y.expand(self.k, *y.shape)], loss),
+        ]
 
         def step() -> None:
             for call in calls:

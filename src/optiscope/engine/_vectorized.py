@@ -35,6 +35,7 @@ from optiscope.engine._exact import InexactError
 from optiscope.engine._stacked_net import StackedMLP, element_offset
 from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._validate import validate_config
+from optiscope.engine._whole_forward import whole_forward_is_exact
 from optiscope.errors import ConfigError
 from optiscope.models import StackedLayout, stack_mlps, unstack_mlp
 from optiscope.optim import StepLrs, get_optimizer, lr_at, matches_reference, scheduled_lrs
@@ -383,14 +384,16 @@ class _Nets:
         self.layout, self.activation, self.epochs = layout, activation, epochs
         self.classes = classes
         self.params, self.grads = layout.views(params), layout.views(grads)
-        self._nets: dict[tuple[int, bool, bool], StackedMLP] = {}
+        self._nets: dict[tuple[int, bool, tuple[int, ...] | None], StackedMLP] = {}
 
     def get(
         self, rows: int, train: bool, offsets: Sequence[int] | None, *, per_epoch: int
     ) -> StackedMLP:
         """The network for batches of ``rows`` (built on first use), whose plans run
-        ``per_epoch`` times an epoch."""
-        key = (rows, train, offsets is None)
+        ``per_epoch`` times an epoch, reading data slices that start at ``offsets`` (see
+        :func:`element_offset`; ``None``: its own batch buffers; empty: no data, for
+        :meth:`loss_plans`)."""
+        key = (rows, train, None if offsets is None else tuple(sorted(set(offsets))))
         net = self._nets.get(key)
         if net is None:
             net = StackedMLP(
@@ -437,6 +440,21 @@ class _Nets:
             plans.append(net.plan(X[first:stop], y[first:stop], loss, collect=rows_out))
         return plans
 
+    def loss_plans(
+        self, outputs: Tensor, y: Tensor, batch_size: int, losses: Tensor
+    ) -> list[Callable[[], None]]:
+        """Each batch's loss of outputs computed elsewhere, ``(K, N, 1)``, into ``losses[j]``,
+        by the networks :meth:`plans` uses for these batches (their loss, their buffers)."""
+        n = int(y.shape[0])
+        starts = range(0, n, batch_size)
+        sizes = [min(first + batch_size, n) - first for first in starts]
+        plans = []
+        for j, (first, rows) in enumerate(zip(starts, sizes, strict=True)):
+            net = self.get(rows, False, [], per_epoch=sizes.count(rows))
+            stop = first + rows
+            plans.append(net.loss_plan(outputs[:, first:stop], y[first:stop], losses[j]))
+        return plans
+
     def whole(self, X: Tensor, y: Tensor, losses: Tensor) -> tuple[Callable[[], None], Tensor]:
         """A forward-only step over all of ``X`` (one batch) and its outputs ``(K, N, out)``."""
         plan = self.plans(X, y, int(X.shape[0]), losses, train=False)[0]
@@ -463,15 +481,8 @@ class _Evaluation:
                 continue
             batches = -(-n // rows)
             if metric == "batch_rmse" and batches > 1 and not nets.classes:
-                collected = torch.empty(k, n, 1, device=X.device)  # (K, N, 1)
-                by_config = torch.empty(k, batches, device=X.device)  # (K, batches)
-                key = (element_offset(y), str(X.device))
-                uses = batches * nets.epochs
-                losses_of = batched_mse(key, collected, y, rows, by_config, uses=uses)
-                if losses_of is not None:
-                    plans = nets.plans(X, y, rows, None, train=False, collect=collected)
-                    self.plans[metric] = ([*plans, losses_of], by_config.T)  # (batches, K)
-                    continue
+                self.plans[metric] = _batch_rmse_plans(nets, X, y, rows)
+                continue
             losses = torch.empty(batches, k, device=X.device)  # (batches, K)
             self.plans[metric] = ([*nets.plans(X, y, rows, losses, train=False)], losses)
         self.classifying = bool(metrics & {"log_loss", "accuracy"})
@@ -492,6 +503,33 @@ class _Evaluation:
             correct = (self.logits.argmax(dim=-1) == self.y).sum(dim=1)  # (K,)
             out["accuracy"] = [c / self.n for c in correct.tolist()]
         return out
+
+
+def _batch_rmse_plans(
+    nets: _Nets, X: Tensor, y: Tensor, rows: int
+) -> tuple[list[Callable[[], object]], Tensor]:
+    """``batch_rmse``'s calls for a regressor, and where they leave the losses (a
+    ``(batches, K)`` view): the forward over the whole set at once where that gives each
+    batch's bits (:mod:`optiscope.engine._whole_forward`), else batch by batch; the losses of
+    all batches at once where that is exact and pays (:mod:`optiscope.engine._batch_losses`),
+    else batch by batch."""
+    k, n = int(nets.params[0].shape[0]), int(X.shape[0])
+    batches = -(-n // rows)
+    collected = torch.empty(k, n, 1, device=X.device)  # (K, N, 1): every batch's outputs
+    by_config = torch.empty(k, batches, device=X.device)  # (K, batches)
+    key = (element_offset(y), str(X.device))
+    losses_of = batched_mse(key, collected, y, rows, by_config, uses=batches * nets.epochs)
+    if whole_forward_is_exact(nets.layout, nets.activation, X, rows, epochs=nets.epochs):
+        forward = nets.plans(X, y, n, None, train=False, collect=collected)
+    elif losses_of is not None:
+        forward = nets.plans(X, y, rows, None, train=False, collect=collected)
+    else:
+        losses = torch.empty(batches, k, device=X.device)  # (batches, K)
+        return [*nets.plans(X, y, rows, losses, train=False)], losses
+    if losses_of is not None:
+        return [*forward, losses_of], by_config.T
+    losses = torch.empty(batches, k, device=X.device)
+    return [*forward, *nets.loss_plans(collected, y, rows, losses)], losses
 
 
 class _Orders:

@@ -34,6 +34,7 @@ from optiscope.optim._base import (
     config_column,
     lr_at,
     lrs_of,
+    reference_decayed,
 )
 
 __all__ = ["ADAM", "AdamState", "adam_reference_step", "adam_step", "init_adam_state"]
@@ -480,11 +481,7 @@ def adam_reference_step(
     step = state["step"] = state.get("step", 0) + 1
     moments = state["moments"]
     for p, g, (m, v) in zip(params, grads, moments, strict=True):
-        if weight_decay != 0:
-            if decoupled:
-                p.mul_(1 - lr * weight_decay)
-            else:
-                g = g.add(p, alpha=weight_decay)
+        g = reference_decayed(p, g, lr, weight_decay, decoupled)
         m.lerp_(g, 1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         step_size = lr / (1 - beta1 ** float(step))  # torch reads its step counter as a float

@@ -339,6 +339,42 @@ def _decay_factor(lr_wd: tuple[Lr, float], t: float) -> float:
     return 1 - lr_at(lr_wd[0], t) * lr_wd[1]
 
 
+def reference_decayed(
+    p: Tensor, g: Tensor, lr: float, weight_decay: float, decoupled: bool
+) -> Tensor:
+    """Weight decay of one config as ``torch.optim``'s Adam, NAdam and RAdam write it (the
+    reference of :func:`weight_decayed`): where ``wd != 0``, ``p.mul_(1 - lr * wd)``
+    (decoupled, ``p`` changed in place) or ``g = g.add(p, alpha=wd)`` (L2). Returns the
+    gradient to go on with."""
+    if weight_decay != 0:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = g.add(p, alpha=weight_decay)
+    return g
+
+
+def update_moments(
+    m: Tensor,
+    v: Tensor,
+    g: Tensor,
+    cache: ColumnCache,
+    *,
+    beta1: Sequence[float],
+    beta2: Sequence[float],
+) -> None:
+    """Adam's two moments of K configs, in place, op for op as torch's single-tensor path::
+
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+
+    with per-config columns (``addcmul_(g, g, value=c)`` as ``addcmul_(g * c, g)``: torch's
+    kernel forms ``value * t1`` first, so both round the same)."""
+    m.lerp_(g, cache.column("1-beta1", lambda: [1 - b for b in beta1], m))
+    v.mul_(cache.column("beta2", beta2, v))
+    v.addcmul_(g * cache.column("1-beta2", lambda: [1 - b for b in beta2], v), g)
+
+
 @dataclass(frozen=True)
 class HParamSpec:
     """One hyperparameter: torch's name, its default and its allowed range."""

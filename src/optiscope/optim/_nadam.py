@@ -36,6 +36,8 @@ from optiscope.optim._base import (
     check_stacked,
     lr_at,
     lrs_of,
+    reference_decayed,
+    update_moments,
     weight_decayed,
 )
 
@@ -163,9 +165,7 @@ def nadam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: NAdamSt
             p, g, state, lrs=state.lr, weight_decay=state.weight_decay,
             decoupled=state.decoupled_weight_decay, step=t,
         )  # fmt: skip
-        m.lerp_(g, state.column("1-beta1", [1 - b for b in state.beta1], p))
-        v.mul_(state.column("beta2", state.beta2, p))
-        v.addcmul_(g * state.column("1-beta2", [1 - b for b in state.beta2], p), g)
+        update_moments(m, v, g, state, beta1=state.beta1, beta2=state.beta2)
         bias2 = state._bias2.column_at("bias2", _bias2, t, p)
         denom = v.div(bias2).sqrt_().add_(state.column("eps", state.eps, p))  # (K, *shape)
         for x, name, fn in (
@@ -208,11 +208,7 @@ def nadam_reference_step(
         params, grads, state["moments"], state["mu_product"], strict=True
     ):
         bias_correction2 = 1 - beta2**step
-        if weight_decay != 0:
-            if hparams["decoupled_weight_decay"]:
-                p.mul_(1 - lr * weight_decay)
-            else:
-                g = g.add(p, alpha=weight_decay)
+        g = reference_decayed(p, g, lr, weight_decay, hparams["decoupled_weight_decay"])
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
         mu_product *= mu

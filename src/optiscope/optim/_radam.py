@@ -35,7 +35,9 @@ from optiscope.optim._base import (
     check_stacked,
     lr_at,
     lrs_of,
+    reference_decayed,
     select_where,
+    update_moments,
     weight_decayed,
 )
 
@@ -142,9 +144,7 @@ def radam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RAdamSt
             p, g, state, lrs=state.lr, weight_decay=state.weight_decay,
             decoupled=state.decoupled_weight_decay, step=t,
         )  # fmt: skip
-        m.lerp_(g, state.column("1-beta1", [1 - b for b in state.beta1], p))
-        v.mul_(state.column("beta2", state.beta2, p))
-        v.addcmul_(g * state.column("1-beta2", [1 - b for b in state.beta2], p), g)
+        update_moments(m, v, g, state, beta1=state.beta1, beta2=state.beta2)
         lr = state._lr.column_at("lr", lr_at, t, p)
         update = m / state._beta1.column_at("bias1", _bias1, t, p) * lr  # (K, *shape)
         if any(rectified):
@@ -184,11 +184,7 @@ def radam_reference_step(
     state["step"] = state.get("step", 0) + 1
     step = float(state["step"])  # torch reads its float32 step counter as a Python float
     for p, g, (m, v) in zip(params, grads, state["moments"], strict=True):
-        if weight_decay != 0:
-            if hparams["decoupled_weight_decay"]:
-                p.mul_(1 - lr * weight_decay)
-            else:
-                g = g.add(p, alpha=weight_decay)
+        g = reference_decayed(p, g, lr, weight_decay, hparams["decoupled_weight_decay"])
         m.lerp_(g, 1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
         bias_correction1 = 1 - beta1**step

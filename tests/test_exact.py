@@ -23,6 +23,7 @@ from optiscope.engine._exact import (
     known_choices,
     per_model,
 )
+from optiscope.engine._stacked_net import LOSS_PROBE, OUTPUT_BIAS_PROBE
 
 
 def _plain_sum(t: Sequence[Tensor]) -> Tensor:
@@ -124,3 +125,77 @@ def test_one_config_takes_the_plain_call_without_a_probe() -> None:
 def test_no_exact_candidate_raises() -> None:
     with pytest.raises(InexactError, match="reproduces the plain model"):
         _probe("none", [Candidate("reversed", _reversed_sum)])
+
+
+def test_configs_laid_out_as_fresh_tensors_take_the_plain_call_without_a_probe() -> None:
+    """Slices of an aligned stack (each on a 64-byte boundary, with a fresh tensor's strides)
+    make the per-model call the plain model's own call: with it first, nothing is probed."""
+    calls = []
+
+    def single(t: Sequence[Tensor]) -> Tensor:
+        calls.append(1)
+        return _plain_sum(t)
+
+    g = torch.empty(4, 16, 16)  # (K, rows, width): each slice 1 KiB, so all start aligned
+    assert g.data_ptr() % 64 == 0
+    key = ("test_exact", "fresh")
+    chosen = choose(key, [_per_model_sum()], single, [Operand(g)], torch.empty(4, 16))
+    assert chosen.name == "per_model" and calls == [] and key not in known_choices()
+
+
+@pytest.mark.parametrize("layout", ["misaligned", "transposed"])
+def test_configs_not_laid_out_as_fresh_tensors_are_probed(layout: str) -> None:
+    """A slice off a 64-byte boundary, or with other strides, is not what the plain model
+    computes on: the per-model call is probed like any other."""
+    calls = []
+
+    def single(t: Sequence[Tensor]) -> Tensor:
+        calls.append(1)
+        return _plain_sum(t)
+
+    if layout == "misaligned":
+        g = torch.empty(4 * 16 * 16 + 1)[1:].view(4, 16, 16)  # starts 4 bytes in
+    else:
+        g = torch.empty(4, 16, 16).transpose(1, 2)  # (K, rows, width), column-major slices
+    key = ("test_exact", "not fresh", layout)
+    chosen = choose(key, [_per_model_sum()], single, [Operand(g)], torch.empty(4, 16))
+    assert chosen.name == "per_model" and calls and known_choices()[key] == "per_model"
+
+
+@pytest.mark.parametrize("layout", ["aligned", "misaligned", "transposed"])
+def test_the_plain_call_gets_inputs_laid_out_as_fresh_tensors(layout: str) -> None:
+    """Whatever the operand's own slices look like, the plain call in a probe gets what the
+    plain model has: contiguous (or a copy's strides), on a 64-byte boundary, unshared."""
+    seen: list[Tensor] = []
+
+    def single(t: Sequence[Tensor]) -> Tensor:
+        seen.append(t[0])
+        return _plain_sum(t)
+
+    base = torch.empty(5 * 12 * 10 + 1)
+    if layout == "aligned":
+        g = torch.empty(5, 12, 16)[:, :, :10]  # gaps: (12, 10) slices of a (12, 16) row
+    elif layout == "misaligned":
+        g = base[1:].view(5, 12, 10)
+    else:
+        g = base[:600].view(5, 10, 12).transpose(1, 2)
+    stacked = Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o))
+    choose(("test_exact", "inputs", layout), [stacked], single, [Operand(g)], torch.empty(5, 10))
+    assert seen
+    fresh_strides = torch.empty_like(g[0]).stride()
+    for t in seen:
+        assert t.data_ptr() % 64 == 0 and t.stride() == fresh_strides
+        assert t.untyped_storage().data_ptr() != g.untyped_storage().data_ptr()
+    assert len({t.data_ptr() for t in seen}) > 1  # a new tensor per slice and trial
+
+
+def test_one_number_per_config_is_probed_only_where_the_steps_repay_it() -> None:
+    """The exercise's lr sweep at batch size 16: 4 configs, 540 full batches in 30 epochs
+    (the probe pays) and 30 short last ones (it does not); one config pays only over the
+    10,500 steps of batch size 2; a 1-unit layer's bias sum of one config never."""
+    assert LOSS_PROBE.pays(4, 540) and not LOSS_PROBE.pays(4, 30)
+    assert LOSS_PROBE.pays(1, 10_500) and not LOSS_PROBE.pays(1, 1_320)
+    assert not OUTPUT_BIAS_PROBE.pays(1, 10**9)
+    for cost in (LOSS_PROBE, OUTPUT_BIAS_PROBE):
+        needed = [next(u for u in range(1, 10**6) if cost.pays(k, u)) for k in (2, 4, 16, 64)]
+        assert needed == sorted(needed, reverse=True)  # more configs: fewer steps to repay

@@ -26,6 +26,7 @@ those configs with the reference engine instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,10 @@ _CHOSEN: dict[Hashable, str] = {}
 _MIN_COMPARED = 1024
 _PERIOD = 16
 """Slices after which the 64-byte alignment of slices at a constant float32 stride repeats."""
+_ALIGN_BYTES = 64
+"""Where torch's CPU allocator starts every tensor: on a multiple of this."""
+_DRAWN = torch.float32
+"""The dtype the probe draws its random inputs in (copied into the operands' own dtype)."""
 
 
 def known_choices() -> dict[Hashable, str]:
@@ -145,8 +150,10 @@ def choose(
         out: the real output buffer.
         trials: random fills per candidate.
 
-    For one config (``K = 1``) with :func:`per_model` first, that candidate is taken
-    without a probe: on one config it is the plain call itself.
+    With :func:`per_model` first, that candidate is taken without a probe for one config
+    (``K = 1``), and on the CPU for K configs whose every slice is laid out as a fresh
+    tensor: it is then the plain call itself. (A caller puts it first where a probe would
+    cost more than the stacked form saves.)
 
     Raises:
         InexactError: when no candidate is exact.
@@ -155,11 +162,14 @@ def choose(
     cached = _CHOSEN.get(key)
     if cached is not None and cached in by_name:
         return by_name[cached]
-    if out.shape[0] == 1 and candidates[0].name == "per_model":
-        # One config: the plain call on slices that are laid out as fresh tensors are (the
-        # same sizes and strides, starting on 64-byte boundaries) is the plain model's call
-        # itself. Nothing to compare it with (and nothing to remember: a caller that tries
-        # a stacked form first for this key gets it probed).
+    if candidates[0].name == "per_model" and (
+        out.shape[0] == 1 or _slices_laid_out_fresh([*operands, Operand(out)])
+    ):
+        # The plain call on slices that are laid out as fresh tensors are (the same sizes
+        # and strides, starting on 64-byte boundaries: one config's, or the slices of an
+        # aligned stack) is the plain model's call itself. Nothing to compare it with (and
+        # nothing to remember: a caller that tries a stacked form first for this key gets
+        # it probed).
         return candidates[0]
     probe = _Probe(single, operands, out, trials)
     for candidate in candidates:
@@ -173,7 +183,15 @@ def choose(
 
 
 class _Probe:
-    """Random inputs for the checked slices, and the plain call's answers to compare with."""
+    """Random inputs for the checked slices, and the plain call's answers to compare with.
+
+    A trial copies one draw into the checked slices, asks the plain call for each slice's
+    answer and runs the candidate. The plain call gets each input as the plain model has it,
+    a fresh tensor: on the CPU the drawn slice itself where the operand's slices have a fresh
+    tensor's strides (every drawn slice starts on a 64-byte boundary, as a fresh tensor
+    does), else a copy of the operand's slice. (Drawn slices save a copy per slice and
+    trial: a probe of one number per config makes about a thousand plain calls.)
+    """
 
     BLOCK = 64
     """Trials whose random inputs are drawn at once."""
@@ -191,6 +209,23 @@ class _Probe:
         self.generator = torch.Generator().manual_seed(20240611)
         for operand in operands:  # slices that are not checked: zeros, not stale memory
             (operand.tensor[0] if operand.shared else operand.tensor).zero_()
+        # (bound once: a trial only copies and calls)
+        self.shared = [o.tensor[0] if o.shared else None for o in operands]
+        self.heads = [o.tensor[: self.first] for o in operands]
+        beyond = len(self.checked) > self.first
+        self.lasts = [o.tensor[-1] if beyond and not o.shared else None for o in operands]
+        self.index = torch.tensor(self.checked, device=out.device) if beyond else None
+        # The plain call gets the drawn slices themselves where they are laid out as the
+        # plain model's fresh tensor (a copy of the operand's slice) would be; elsewhere
+        # copies of the operand's checked slices.
+        self.own_slices = [
+            None
+            if out.device.type == "cpu"
+            and o.tensor.dtype == _DRAWN
+            and torch.empty_like(o.tensor[0]).stride() == _fresh_strides(o.tensor.shape[1:])
+            else [o.tensor[k] for k in self.checked]
+            for o in operands
+        ]
 
     def agrees(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` gives the plain call's numbers in every trial."""
@@ -204,31 +239,70 @@ class _Probe:
         return True
 
     def _draw(self, operand: Operand, block: int) -> Tensor:
+        """``(block, slices, *shape)`` random values; on the CPU each ``[trial][slice]``
+        starts on a 64-byte boundary, laid out as a fresh tensor of the operand's shape."""
         slices = 1 if operand.shared else len(self.checked)
-        shape = (block, slices, *operand.tensor.shape[1:])
-        return _random(shape, operand, self.generator).to(self.out.device)
+        shape = tuple(operand.tensor.shape[1:])
+        values = _random((block, slices, *shape), operand, self.generator)
+        if self.out.device.type != "cpu":
+            return values.to(self.out.device)
+        numel, align = math.prod(shape), _ALIGN_BYTES // values.element_size()
+        padded = torch.empty(block * slices, -(-max(numel, 1) // align) * align)
+        rows = padded[:, :numel]
+        rows.copy_(values.view(block * slices, numel))
+        return rows.view(block, slices, *shape)
 
     def _agrees_once(self, call: Callable[[], object], values: Sequence[Tensor]) -> bool:
-        for operand, value in zip(self.operands, values, strict=True):
-            if operand.shared:
-                operand.tensor[0].copy_(value[0])
+        """One trial; ``values[i]``: operand ``i``'s draw, ``(slices, *shape)``."""
+        singles: list[Sequence[Tensor]] = []  # per operand, what the plain call gets per slice
+        for i, drawn in enumerate(values):
+            shared = self.shared[i]
+            if shared is not None:
+                shared.copy_(drawn[0])
+                singles.append([shared] * len(self.checked))
                 continue
-            operand.tensor[: self.first].copy_(value[: self.first])
-            if len(self.checked) > self.first:
-                operand.tensor[-1].copy_(value[-1])
+            last = self.lasts[i]
+            if last is None:
+                self.heads[i].copy_(drawn)
+            else:
+                self.heads[i].copy_(drawn[: self.first])
+                last.copy_(drawn[-1])
+            own = self.own_slices[i]
+            singles.append([t.clone() for t in own] if own is not None else drawn.unbind(0))
         # The plain call first: a candidate may write over its input (an in-place activation).
-        expected = [
-            self.single([o.tensor[k] if o.shared else o.tensor[k].clone() for o in self.operands])
-            for k in self.checked
-        ]
+        expected = torch.stack([self.single(inputs) for inputs in zip(*singles, strict=True)])
         call()
-        return all(torch.equal(e, self.out[k]) for e, k in zip(expected, self.checked, strict=True))
+        answers = self.out if self.index is None else self.out.index_select(0, self.index)
+        return torch.equal(expected, answers)
+
+
+def _fresh_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """The strides of a fresh (contiguous) tensor of ``shape``."""
+    return tuple(torch.empty(tuple(shape), device="meta").stride())
+
+
+def _slices_laid_out_fresh(operands: Sequence[Operand]) -> bool:
+    """Whether every slice of the operands that are not shared is laid out as a fresh CPU
+    tensor of its shape: the same strides, starting on a 64-byte boundary (torch's CPU
+    allocator aligns every tensor so), or is one number (whose place cannot change how it
+    is computed)."""
+    for operand in operands:
+        t = operand.tensor
+        if operand.shared or t[0].numel() <= 1:
+            continue
+        if t.device.type != "cpu" or t[0].stride() != _fresh_strides(t.shape[1:]):
+            return False
+        if any(t[k].data_ptr() % _ALIGN_BYTES for k in range(t.shape[0])):
+            return False
+    return True
 
 
 def _random(shape: Sequence[int], operand: Operand, generator: torch.Generator) -> Tensor:
     """Uniform values in ``[low, high)``, each scaled by a random power of two in
     ``[2**-6, 2**6]``: terms of different magnitudes make a sum's rounding depend on its
     order, so kernels that sum differently show it."""
-    values = torch.empty(shape).uniform_(operand.low, operand.high, generator=generator)
+    values = torch.empty(shape, dtype=_DRAWN).uniform_(
+        operand.low, operand.high, generator=generator
+    )
     exponents = torch.randint(-6, 7, tuple(shape), generator=generator)
     return values.mul_(torch.pow(2.0, exponents))

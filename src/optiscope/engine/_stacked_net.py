@@ -39,6 +39,9 @@ __all__ = ["ACTIVATION_OPS", "ActivationOps", "StackedMLP", "aligned_stack", "el
 _aten = torch.ops.aten
 _NONE, _MEAN = 0, 1  # torch's reduction codes (at::Reduction)
 _ONE = torch.ones(())  # the gradient backward() starts from
+# F.mse_loss's own call, with torch's reduction code (its stub says a string): the same
+# aten op as torch.ops.aten.mse_loss at half the Python cost (4.9 against 9.6 us)
+_mse_loss: Callable[[Tensor, Tensor, int], Tensor] = torch._C._nn.mse_loss  # type: ignore
 
 
 Call = Callable[[], object]
@@ -98,11 +101,39 @@ ACTIVATION_OPS: dict[str, ActivationOps] = {
 }
 
 
-LOSS_PROBE_PAYS_AFTER = 5000
-"""Steps after which, for one config, the stacked loss and its gradient repay their probe:
-they save about 8 us a step over the plain ``mse_loss`` calls, and probing both (a thousand
-trials of one number) takes about 45 ms per batch shape. Batch size 2 runs 10,500 steps in
-the exercise's 30 epochs, batch size 16 only 1,320."""
+@dataclass(frozen=True)
+class ProbeCost:
+    """Whether probing an operation that gives one number per config (a loss, the bias
+    gradient of a 1-unit layer) repays itself: a probe compares at least 1,024 numbers, so it
+    makes about a thousand plain calls however many configs there are, while the stacked
+    form saves the plain calls of K configs at every step.
+
+    All in microseconds on one core (``benchmarks/bench_probes.py``; AMD EPYC Zen 4).
+
+    Attributes:
+        plain: the plain call, per config and step.
+        stacked: the stacked form, per step.
+        fixed: the probe's plain calls (the same for any K).
+        trials: the probe's per-trial work for one config (a trial checks K numbers, so it
+            shrinks as 1/K).
+    """
+
+    plain: float
+    stacked: float
+    fixed: float
+    trials: float
+
+    def pays(self, k: int, uses: int) -> bool:
+        """Whether ``uses`` steps of ``k`` configs save more than the probe costs."""
+        return uses * (self.plain * k - self.stacked) >= self.fixed + self.trials / k
+
+
+LOSS_PROBE = ProbeCost(plain=9.0, stacked=5.0, fixed=7000.0, trials=20000.0)
+"""The MSE and its gradient: at K = 4 they repay their probe after about 400 steps (the
+exercise's batch size 16 runs 540 full batches in 30 epochs, and its last, shorter batch
+only 30), for one config after about 7,000 (batch size 2 runs 10,500)."""
+OUTPUT_BIAS_PROBE = ProbeCost(plain=1.4, stacked=1.5, fixed=3000.0, trials=10000.0)
+"""The bias gradient of a 1-unit output layer: a sum of one column per config."""
 
 CHEAP_ALONE = frozenset({"outer"})
 """Candidates cheaper than the plain call even for one config (an element-wise product
@@ -169,8 +200,8 @@ class StackedMLP:
         data_offsets: for a data batch shared by all configs (a slice of the data set), the
             offsets (see :func:`element_offset`) its slices can start at; ``None`` when each
             config has its own batch in :attr:`x` and :attr:`y` (shuffled data).
-        uses: how many times its plans will run (for one config, the stacked loss is only
-            worth its probe over many steps: see :data:`LOSS_PROBE_PAYS_AFTER`).
+        uses: how many times its plans will run (an operation with one number per config
+            is probed only where the stacked form repays that: see :class:`ProbeCost`).
         classes: 0 for a regressor (MSE loss); else the classes of a classifier, trained
             with cross-entropy (see :mod:`optiscope.engine._cross_entropy`); its labels are
             int64 ``(rows,)`` or :attr:`y` ``(K, rows)``.
@@ -223,12 +254,20 @@ class StackedMLP:
 
     # -- choosing exact kernels ------------------------------------------------------------
 
-    def _loss_order(self, candidates: list[Candidate]) -> list[Candidate]:
-        """The loss and its gradient: stacked first, but for one config only over enough
-        steps to repay the probe."""
-        if self.k == 1 and self.uses < LOSS_PROBE_PAYS_AFTER:
-            return _ordered(candidates, 1)
-        return candidates
+    def _loss_order(
+        self, candidates: list[Candidate], cost: ProbeCost = LOSS_PROBE
+    ) -> list[Candidate]:
+        """An operation with one number per config (the loss, its gradient, a 1-unit
+        layer's bias gradient): stacked first where its probe repays itself over this
+        network's uses; else the plain call first, which :func:`choose` takes without a
+        probe where every slice is laid out as a fresh tensor."""
+        return candidates if cost.pays(self.k, self.uses) else _ordered(candidates, 1)
+
+    def _head_order(self, candidates: list[Candidate]) -> list[Candidate]:
+        """A classifier's log-softmax: stacked first for K configs (its probe compares a row
+        of C numbers a trial, so it is quick); for one config, only over the steps that
+        repay the MSE's probe."""
+        return self._loss_order(candidates) if self.k == 1 else candidates
 
     def _key(self, *parts: object) -> tuple[object, ...]:
         return (*parts, self.layout.widths, self.k, self.rows, str(self.device))
@@ -294,7 +333,7 @@ class StackedMLP:
         self.head: CrossEntropyHead | None = None
         if self.classes:
             self.head = CrossEntropyHead(
-                self._key, self.a[-1], self.g[-1] if train else None, self._loss_order
+                self._key, self.a[-1], self.g[-1] if train else None, self._head_order
             )
 
     # A regressor's MSE and its gradient are chosen when a plan first needs them (before
@@ -313,7 +352,7 @@ class StackedMLP:
         return choose(
             self._key("mse", self.y is None),
             self._loss_order([Candidate("stacked", _stacked_mse), per_model(_single_mse)]),
-            lambda t: _aten.mse_loss.default(t[0], t[1], _MEAN),
+            lambda t: _mse_loss(t[0], t[1], _MEAN),
             [Operand(self.a[-1]), self._y_operand()],
             torch.empty(self.k, device=self.device),
         )
@@ -352,16 +391,17 @@ class StackedMLP:
                     for offset, z in self._layer_inputs(i, data_offsets).items()
                 }
             )
+            sums = [
+                Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o)),
+                per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o)),
+            ]
+            one_unit = self.layout.widths[i + 1] == 1
             self.bias_grad_ops.append(
                 choose(
                     self._key("bias_grad", i),
-                    _ordered(
-                        [
-                            Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o)),
-                            per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o)),
-                        ],
-                        self.k,
-                    ),
+                    self._loss_order(sums, OUTPUT_BIAS_PROBE)
+                    if one_unit
+                    else _ordered(sums, self.k),
                     lambda t: t[0].sum(0),
                     [Operand(self.g[i])],
                     grads[2 * i + 1],
@@ -573,7 +613,7 @@ def _single_mse(t: Sequence[Tensor], o: Tensor) -> Call:
     out, y = t
 
     def mse() -> None:  # (mse_loss.out writes the unreduced loss into `out` first: a warning)
-        o.copy_(_aten.mse_loss.default(out, y, _MEAN))
+        o.copy_(_mse_loss(out, y, _MEAN))
 
     return mse
 

@@ -18,7 +18,7 @@ from optiscope.engine import resolve_optimizer, run_grid
 from optiscope.engine._gradient import _GRAD_OUTPUTS_CHECK, _autograd, value_and_grad
 from optiscope.errors import ConfigError
 from optiscope.landscapes import LANDSCAPES, Landscape, get_landscape
-from optiscope.landscapes._base import ExplicitGradient, ValueAndGrad
+from optiscope.landscapes._base import ExplicitGradient, ValueAndPartials
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -143,7 +143,7 @@ def test_the_landscape_level_contract(name: str, dtype: torch.dtype) -> None:
         assert _same_bits(a, b)
 
 
-def _off_by_one_unit(explicit: ValueAndGrad, row: int) -> ValueAndGrad:
+def _off_by_one_unit(explicit: ValueAndPartials, row: int) -> ValueAndPartials:
     def perturbed(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         value, grad_x, grad_y = explicit(x, y)
         grad_y = grad_y.clone()

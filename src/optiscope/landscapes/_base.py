@@ -22,7 +22,7 @@ __all__ = [
     "ExplicitGradient",
     "Landscape",
     "Point",
-    "ValueAndGrad",
+    "ValueAndPartials",
     "check_param",
     "cos",
     "points",
@@ -35,7 +35,7 @@ ArrayT = TypeVar("ArrayT", Tensor, np.ndarray, float)
 
 #: ``(x, y) -> (value, grad_x, grad_y)`` on tensors of one shape: the function's value and
 #: the gradients autograd gives ``x`` and ``y`` for ``value.sum()``, bit for bit.
-ValueAndGrad = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+ValueAndPartials = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ExplicitGradient:
     """
 
     function: Callable[[Any, Any], Any]
-    value_and_grad: ValueAndGrad
+    value_and_grad: ValueAndPartials
 
 
 def cos(value: ArrayT) -> ArrayT:
@@ -174,7 +174,7 @@ class Landscape:
     #: private: the engine's fast path, not part of a landscape's description
     _explicit: ExplicitGradient | None = field(default=None, repr=False, compare=False)
 
-    def _explicit_gradient(self) -> ValueAndGrad | None:
+    def _explicit_gradient(self) -> ValueAndPartials | None:
         """The hand-written ``(x, y) -> (value, grad_x, grad_y)`` of this very function, or
         ``None`` (a user's function, or a registered one's replaced by another): for the
         engine, which otherwise runs autograd."""

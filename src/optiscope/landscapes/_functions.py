@@ -52,10 +52,10 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:
 
     def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r = torch.rsub(x, a)  # a - x
-        s = torch.sub(y, torch.pow(x, 2))  # y - x^2
-        value = torch.add(torch.pow(r, 2), torch.mul(torch.pow(s, 2), b))
-        grad_y = torch.mul(s, 2.0).mul_(b)  # b * 2s: the gradient into s
-        grad_x = torch.neg(grad_y).mul_(torch.mul(x, 2.0))  # -(b * 2s) * 2x
+        d = torch.sub(y, torch.pow(x, 2))  # y - x^2
+        value = torch.add(torch.pow(r, 2), torch.mul(torch.pow(d, 2), b))
+        grad_y = torch.mul(d, 2.0).mul_(b)  # b * 2d: the gradient into d
+        grad_x = torch.neg(grad_y).mul_(torch.mul(x, 2.0))  # -(b * 2d) * 2x
         grad_x.add_(torch.mul(r, 2.0).neg_())  # + -(2r)
         return value, grad_x, grad_y
 

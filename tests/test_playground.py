@@ -94,7 +94,7 @@ BATCHED = [name for name, info in PATH_OPTIMIZERS.items() if info.vectorizable]
 def test_every_registered_optimizer_s_path_equals_its_race_with_and_without_decay(
     name: str, decay: str
 ) -> None:
-    """The playground's path (batched engine, traced gradient) against race's (torch.optim
+    """The playground's path (batched engine, explicit gradient) against race's (torch.optim
     and autograd, one step after another): max difference 0.0, decay or not."""
     assert {"nadam", "radam", "adamax"} <= set(BATCHED)
     rate, kind = (0.0, "decoupled") if decay == "none" else (0.05, decay)

@@ -261,7 +261,6 @@ def _run_group(
             decay=decay,
             dtype=dtype,
             record=True,
-            traced=True,  # many short paths in one server process: the recording pays
         )
         return [grid.trajectory(i, o.label) for i, o in enumerate(group)]
     return [

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from optiscope.engine._gradient import value_and_grad
 from optiscope.engine._grid_checks import NearBox, distance64, record_divergence, record_reached
 from optiscope.engine._path_optimizers import STEP_FUNCTION_HELP, PathOptimizer, batched_names
 from optiscope.engine._threads import one_intra_op_thread
-from optiscope.engine._traced import value_and_grad
 from optiscope.errors import ConfigError
 from optiscope.landscapes import Landscape, Point
 from optiscope.records import Trajectory
@@ -305,7 +305,6 @@ def run_grid(
     dtype: torch.dtype = torch.float32,
     on_step: ProgressCallback | None = None,
     record: bool = False,
-    traced: bool = False,
 ) -> GridRun:
     """Run C configs of one optimizer from the same start, as one batched computation.
 
@@ -328,10 +327,6 @@ def run_grid(
         dtype: float dtype of the positions.
         on_step: called with the step number after each step.
         record: keep every position and value (``GridRun.trajectory`` gives each path).
-        traced: for a registered function, replay the aten ops autograd runs, recorded once
-            per function and C (bit-identical, about 20% less time a step for a few configs;
-            the first recording in a process costs about a second, so only callers that run
-            many short paths, such as the playground, ask for it).
 
     Returns:
         Final positions, values, distances, and the steps where each config diverged or
@@ -372,7 +367,8 @@ def run_grid(
     # positions first ... first+B-1, x and y each contiguous (as P stores them)
     position_block = torch.empty(block, 2, c, dtype=dtype).transpose(1, 2)  # (B, C, 2)
     first = 1  # the step whose result is row 0 of the blocks
-    evaluate = value_and_grad(landscape, c, dtype, traced=traced)
+    # a registered function's explicit gradient (autograd's ops without its bookkeeping)
+    evaluate = value_and_grad(landscape, dtype)
     for step in range(1, steps + 1):
         # value (C,) at the position before this step, and its gradient (C, 2)
         value, grad = evaluate(P)

@@ -6,6 +6,7 @@ arrays or plain floats (so a grid can be drawn), with the same expression for bo
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,61 @@ from torch import Tensor
 
 from optiscope.errors import ConfigError
 
-__all__ = ["Landscape", "Point", "check_param", "cos", "points", "sqrt"]
+__all__ = [
+    "ExplicitGradient",
+    "Landscape",
+    "Point",
+    "ValueAndPartials",
+    "check_param",
+    "cos",
+    "points",
+    "rounded_product",
+    "sqrt",
+]
 
 Point = tuple[float, float]
 ArrayT = TypeVar("ArrayT", Tensor, np.ndarray, float)
+
+#: ``(x, y) -> (value, grad_x, grad_y)`` on tensors of one shape: the function's value and
+#: the gradients autograd gives ``x`` and ``y`` for ``value.sum()``, bit for bit.
+ValueAndPartials = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class ExplicitGradient:
+    """A registered function's value and gradient written out as the ops autograd runs.
+
+    Autograd builds and walks a graph of a dozen small ops at every step of a 2-D run, which
+    costs more than the ops themselves. ``value_and_grad`` performs the same torch ops as the
+    forward pass and autograd's backward formulas, on the same operands, in the same order,
+    so the value and both gradients are autograd's to the bit (signs of zero, infinities and
+    NaN included; ``tests/test_explicit_gradient.py`` checks every registered function). It
+    leaves out only what changes no bit: multiplying by the ones that backward starts from,
+    and ``pow(t, 1.0)``, a copy.
+
+    How to write one: print the ops autograd runs and transcribe them, operand order
+    included (``a + b`` and ``b + a`` differ in which NaN comes out when both are NaN)::
+
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        def grads(x, y):
+            x, y = x.detach().requires_grad_(), y.detach().requires_grad_()
+            return torch.autograd.grad(landscape(x, y).sum(), (x, y))
+
+        print(make_fx(grads)(torch.zeros(8), torch.zeros(8)).code)
+
+    A product of two numbers that autograd computes on tensors (the ``0.5`` of the quadratic
+    times its ``condition``) is rounded in the tensor's dtype (:func:`rounded_product`).
+
+    Attributes:
+        function: the function it differentiates; the gradient is used only while a
+            landscape's ``function`` is this very object (a landscape rebuilt around another
+            function, even under a registered name, runs through autograd).
+        value_and_grad: ``(x, y) -> (value, grad_x, grad_y)``, for float32 and float64.
+    """
+
+    function: Callable[[Any, Any], Any]
+    value_and_grad: ValueAndPartials
 
 
 def cos(value: ArrayT) -> ArrayT:
@@ -42,6 +94,17 @@ def sqrt(value: ArrayT) -> ArrayT:
     if isinstance(value, Tensor):
         return torch.sqrt(value)
     return np.sqrt(value)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def rounded_product(a: float, b: float, dtype: torch.dtype) -> float:
+    """``a * b`` rounded as torch rounds the product of two tensors of ``dtype``.
+
+    Where autograd multiplies two constants on tensors (``0.5`` times a parameter), an
+    explicit gradient multiplies by this number instead: it is exact in ``dtype``, so a
+    tensor times it gives the same bits.
+    """
+    return float(torch.tensor(a, dtype=dtype) * torch.tensor(b, dtype=dtype))
 
 
 def check_param(
@@ -107,6 +170,18 @@ class Landscape:
     factory: Callable[..., Landscape] | None = field(default=None, repr=False, compare=False)
     notes: str = ""
     saddle_points: tuple[Point, ...] = ()
+    #: the registered functions' hand-written gradient (see :class:`ExplicitGradient`);
+    #: private: the engine's fast path, not part of a landscape's description
+    _explicit: ExplicitGradient | None = field(default=None, repr=False, compare=False)
+
+    def _explicit_gradient(self) -> ValueAndPartials | None:
+        """The hand-written ``(x, y) -> (value, grad_x, grad_y)`` of this very function, or
+        ``None`` (a user's function, or a registered one's replaced by another): for the
+        engine, which otherwise runs autograd."""
+        explicit = self._explicit
+        if explicit is None or explicit.function is not self.function:
+            return None
+        return explicit.value_and_grad
 
     def __call__(self, x: ArrayT, y: ArrayT) -> ArrayT:
         """The function's value at ``(x, y)``, elementwise; tensors keep their autograd graph."""

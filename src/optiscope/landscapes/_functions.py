@@ -1,8 +1,15 @@
 """The 2-D test functions: Rosenbrock, Beale, Himmelblau, Rastrigin, Booth, a quadratic, a saddle.
 
-Each factory checks its parameters and returns a :class:`Landscape`. The minima are exact
-where a closed form exists; Himmelblau's three irrational minima were found with Newton's
-method in float64 (``tests/test_landscapes.py`` checks the gradient vanishes there).
+Each factory checks its parameters and returns a :class:`Landscape`. Next to each function
+is its value and gradient written out as the ops autograd runs (see
+:class:`~optiscope.landscapes._base.ExplicitGradient`): the comments name autograd's
+intermediate results (``g`` for the gradient flowing back into a term), each line is one of
+its ops with the same operands in the same order, and a function whose formula changes
+needs its gradient transcribed again (the tests compare every one with autograd).
+
+The minima are exact where a closed form exists; Himmelblau's three irrational minima were
+found with Newton's method in float64 (``tests/test_landscapes.py`` checks the gradient
+vanishes there).
 """
 
 from __future__ import annotations
@@ -10,7 +17,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from optiscope.landscapes._base import Landscape, check_param, cos, points
+import torch
+from torch import Tensor
+
+from optiscope.landscapes._base import (
+    ExplicitGradient,
+    Landscape,
+    check_param,
+    cos,
+    points,
+    rounded_product,
+)
 
 __all__ = ["beale", "booth", "himmelblau", "quadratic", "rastrigin", "rosenbrock", "saddle"]
 
@@ -33,6 +50,15 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:
     def f(x: Any, y: Any) -> Any:
         return (a - x) ** 2 + b * (y - x**2) ** 2
 
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        r = torch.rsub(x, a)  # a - x
+        d = torch.sub(y, torch.pow(x, 2))  # y - x^2
+        value = torch.add(torch.pow(r, 2), torch.mul(torch.pow(d, 2), b))
+        grad_y = torch.mul(d, 2.0).mul_(b)  # b * 2d: the gradient into d
+        grad_x = torch.neg(grad_y).mul_(torch.mul(x, 2.0))  # -(b * 2d) * 2x
+        grad_x.add_(torch.mul(r, 2.0).neg_())  # + -(2r)
+        return value, grad_x, grad_y
+
     s = max(abs(a), 1.0)
     return Landscape(
         name="rosenbrock",
@@ -45,6 +71,7 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:
         start=(-s, 2 * s * s),
         params=(("a", a), ("b", b)),
         factory=rosenbrock,
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes="a curved, flat-bottomed valley: easy to find, slow to follow",
     )
 
@@ -54,6 +81,27 @@ def beale() -> Landscape:
 
     def f(x: Any, y: Any) -> Any:
         return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
+
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        u1 = torch.add(torch.rsub(x, 1.5), torch.mul(x, y))  # 1.5 - x + xy
+        y2 = torch.pow(y, 2)
+        u2 = torch.add(torch.rsub(x, 2.25), torch.mul(x, y2))  # 2.25 - x + xy^2
+        y3 = torch.pow(y, 3)
+        u3 = torch.add(torch.rsub(x, 2.625), torch.mul(x, y3))  # 2.625 - x + xy^3
+        value = torch.add(torch.pow(u1, 2), torch.pow(u2, 2)).add_(torch.pow(u3, 2))
+        # autograd walks the terms last to first; x and y each gather six contributions
+        g3 = torch.mul(u3, 2.0)
+        grad_y = torch.mul(g3, x).mul_(torch.pow(y, 2.0).mul_(3.0))  # g3 x * 3y^2
+        grad_x = torch.mul(g3, y3).add_(g3.neg_())  # g3 y^3 - g3
+        g2 = torch.mul(u2, 2.0)
+        grad_x.add_(torch.mul(g2, y2))  # + g2 y^2
+        grad_y.add_(torch.mul(g2, x).mul_(torch.mul(y, 2.0)))  # + g2 x * 2y
+        grad_x.add_(g2.neg_())  # - g2
+        g1 = torch.mul(u1, 2.0)
+        grad_x.add_(torch.mul(g1, y))  # + g1 y
+        grad_y.add_(torch.mul(g1, x))  # + g1 x
+        grad_x.add_(g1.neg_())  # - g1
+        return value, grad_x, grad_y
 
     return Landscape(
         name="beale",
@@ -65,6 +113,7 @@ def beale() -> Landscape:
         domain=((-4.5, 4.5), (-4.5, 4.5)),
         start=(1.0, 1.5),
         factory=None,
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes="values span ten orders of magnitude; flat near y = 1",
     )
 
@@ -85,6 +134,16 @@ def himmelblau() -> Landscape:
     def f(x: Any, y: Any) -> Any:
         return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
 
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        u1 = torch.add(torch.pow(x, 2), y).sub_(11)  # x^2 + y - 11
+        u2 = torch.add(x, torch.pow(y, 2)).sub_(7)  # x + y^2 - 7
+        value = torch.add(torch.pow(u1, 2), torch.pow(u2, 2))
+        g2 = torch.mul(u2, 2.0)
+        g1 = torch.mul(u1, 2.0)
+        grad_y = torch.mul(g2, torch.mul(y, 2.0)).add_(g1)  # g2 * 2y + g1
+        grad_x = torch.add(g2, torch.mul(g1, torch.mul(x, 2.0)))  # g2 + g1 * 2x
+        return value, grad_x, grad_y
+
     return Landscape(
         name="himmelblau",
         title="Himmelblau",
@@ -94,6 +153,7 @@ def himmelblau() -> Landscape:
         min_value=0.0,
         domain=((-5.0, 5.0), (-5.0, 5.0)),
         start=(-0.3, -0.9),
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes=(
             "four equal minima; the start sits next to the local maximum at (-0.2708, -0.9230), "
             "so which minimum an optimizer reaches depends on its path"
@@ -117,6 +177,15 @@ def rastrigin(A: float = 10.0) -> Landscape:
     def f(x: Any, y: Any) -> Any:
         return 2 * A + x**2 - A * cos(two_pi * x) + y**2 - A * cos(two_pi * y)
 
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        wx, wy = torch.mul(x, two_pi), torch.mul(y, two_pi)
+        value = torch.add(torch.pow(x, 2), 2 * A).sub_(torch.mul(torch.cos(wx), A))
+        value.add_(torch.pow(y, 2)).sub_(torch.mul(torch.cos(wy), A))
+        # -A cos(w): (-1 * A) * -sin(w) * 2 pi; then + 2y (or 2x)
+        grad_y = torch.sin(wy).neg_().mul_(-A).mul_(two_pi).add_(torch.mul(y, 2.0))
+        grad_x = torch.sin(wx).neg_().mul_(-A).mul_(two_pi).add_(torch.mul(x, 2.0))
+        return value, grad_x, grad_y
+
     return Landscape(
         name="rastrigin",
         title="Rastrigin",
@@ -128,6 +197,7 @@ def rastrigin(A: float = 10.0) -> Landscape:
         start=(-2.2, 1.8),
         params=(("A", A),),
         factory=rastrigin,
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes="a local minimum near every integer point; gradient methods stop in the nearest",
     )
 
@@ -138,6 +208,16 @@ def booth() -> Landscape:
     def f(x: Any, y: Any) -> Any:
         return (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2
 
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        u1 = torch.add(x, torch.mul(y, 2)).sub_(7)  # x + 2y - 7
+        u2 = torch.add(torch.mul(x, 2), y).sub_(5)  # 2x + y - 5
+        value = torch.add(torch.pow(u1, 2), torch.pow(u2, 2))
+        g2 = torch.mul(u2, 2.0)
+        g1 = torch.mul(u1, 2.0)
+        grad_x = torch.mul(g2, 2).add_(g1)  # g2 * 2 + g1
+        grad_y = torch.add(g2, g1.mul_(2))  # g2 + g1 * 2
+        return value, grad_x, grad_y
+
     return Landscape(
         name="booth",
         title="Booth",
@@ -147,6 +227,7 @@ def booth() -> Landscape:
         min_value=0.0,
         domain=((-10.0, 10.0), (-10.0, 10.0)),
         start=(-8.0, -6.0),
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes="a quadratic bowl with condition number 9, tilted 45 degrees",
     )
 
@@ -171,6 +252,13 @@ def quadratic(condition: float = 10.0) -> Landscape:
     def f(x: Any, y: Any) -> Any:
         return 0.5 * (x**2 + k * y**2)
 
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        value = torch.add(torch.pow(x, 2), torch.mul(torch.pow(y, 2), k)).mul_(0.5)
+        # the gradient into the sum is 0.5 (a tensor), times k for y: rounded in the dtype
+        grad_y = torch.mul(y, 2.0).mul_(rounded_product(0.5, k, y.dtype))  # 0.5k * 2y
+        grad_x = torch.mul(x, 2.0).mul_(0.5)  # 0.5 * 2x
+        return value, grad_x, grad_y
+
     return Landscape(
         name="quadratic",
         title="Quadratic",
@@ -182,6 +270,7 @@ def quadratic(condition: float = 10.0) -> Landscape:
         start=(-8.0, 6.0),
         params=(("condition", k),),
         factory=quadratic,
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes="condition number = `condition`: steps that suit y are too small for x",
     )
 
@@ -197,6 +286,13 @@ def saddle() -> Landscape:
     def f(x: Any, y: Any) -> Any:
         return x**2 - 2 * y**2 + y**4
 
+    def value_and_grad(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        value = torch.sub(torch.pow(x, 2), torch.mul(torch.pow(y, 2), 2)).add_(torch.pow(y, 4))
+        # 4y^3 + (-1 * 2) * 2y
+        grad_y = torch.pow(y, 3.0).mul_(4.0).add_(torch.mul(y, 2.0).mul_(-2))
+        grad_x = torch.mul(x, 2.0)
+        return value, grad_x, grad_y
+
     return Landscape(
         name="saddle",
         title="Saddle",
@@ -206,6 +302,7 @@ def saddle() -> Landscape:
         min_value=-1.0,
         domain=((-2.0, 2.0), (-2.0, 2.0)),
         start=(-1.8, 0.01),
+        _explicit=ExplicitGradient(f, value_and_grad),
         notes="a saddle point at (0, 0): gradients vanish there, so escaping takes time",
         saddle_points=((0.0, 0.0),),
     )

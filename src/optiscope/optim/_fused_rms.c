@@ -93,6 +93,33 @@ static inline float clamped(float x, int64_t clamp)
     return (clamp && x >= 0.0f && x < FLT_MIN) ? FLT_MIN : x;
 }
 
+/* The first pass over a block of one config: gradient (with decay), square_avg, grad_avg
+ * and the square root's argument. The flags are constants at each call below, so the
+ * compiler makes a vectorized loop for each case (one loop that tests them does not vectorize). */
+static inline __attribute__((always_inline)) void rms_first(
+    int64_t nb, const float *restrict p, const float *restrict g, float *restrict v,
+    float *restrict ga, float *restrict grad, float *restrict buf, float wd, float alpha,
+    float w, float coeff, int small, int64_t clamp, const int decay, const int average,
+    const int centered)
+{
+    for (int64_t j = 0; j < nb; j++) {
+        float gj = g[j];
+        if (decay) gj = fmaf(p[j], wd, gj);
+        float vj = v[j] * alpha;
+        vj = fmaf(w * gj, gj, vj);
+        v[j] = vj;
+        float x = vj;
+        if (average) {
+            const float gaj = ga[j];
+            const float next = fmaf(coeff, gj - gaj, small ? gaj : gj);
+            ga[j] = next;
+            if (centered) x = fmaf(-next, next, vj);
+        }
+        grad[j] = gj;
+        buf[j] = clamped(x, clamp);
+    }
+}
+
 void optiscope_rmsprop_step(const rmsprop_args *a)
 {
     float buf[BLOCK], grad[BLOCK];
@@ -103,42 +130,46 @@ void optiscope_rmsprop_step(const rmsprop_args *a)
         float *restrict b = a->b ? a->b + c * a->stride : NULL;
         const float *restrict g = a->g + c * a->stride;
         const int32_t mode = a->mode[c];
+        const int decay = (mode & DECAY) != 0, centered = (mode & CENTERED) != 0;
         const float wd = a->wd[c], alpha = a->alpha[c], w = a->w[c], eps = a->eps[c];
         const float mu = a->mu[c], neg_lr = a->neg_lr[c];
         const int small = fabsf(w) < 0.5f; /* torch's is_lerp_weight_small */
         const float coeff = small ? w : w - 1.0f;
         for (int64_t i0 = 0; i0 < a->n; i0 += BLOCK) {
             const int64_t nb = a->n - i0 < BLOCK ? a->n - i0 : BLOCK;
-            for (int64_t j = 0; j < nb; j++) {
-                const int64_t i = i0 + j;
-                float gj = g[i];
-                if (mode & DECAY) gj = fmaf(p[i], wd, gj);
-                float vj = v[i] * alpha;
-                vj = fmaf(w * gj, gj, vj);
-                v[i] = vj;
-                float x = vj;
-                if (ga) {
-                    const float gaj = ga[i];
-                    const float next = fmaf(coeff, gj - gaj, small ? gaj : gj);
-                    ga[i] = next;
-                    if (mode & CENTERED) x = fmaf(-next, next, vj);
-                }
-                grad[j] = gj;
-                buf[j] = clamped(x, a->clamp);
+            float *restrict pb = p + i0, *restrict vb = v + i0;
+            float *restrict gab = ga ? ga + i0 : NULL;
+            const float *restrict gb = g + i0;
+#define FIRST(D, A, C) \
+    rms_first(nb, pb, gb, vb, gab, grad, buf, wd, alpha, w, coeff, small, a->clamp, D, A, C)
+            if (!ga) {
+                if (decay) FIRST(1, 0, 0); else FIRST(0, 0, 0);
+            } else if (centered) {
+                if (decay) FIRST(1, 1, 1); else FIRST(0, 1, 1);
+            } else {
+                if (decay) FIRST(1, 1, 0); else FIRST(0, 1, 0);
             }
+#undef FIRST
             root(buf, nb, a->vsqrt, a->vsqrt_mode);
-            for (int64_t j = 0; j < nb; j++) {
-                const int64_t i = i0 + j;
-                const float d = buf[j] + eps, gj = grad[j];
-                if (b) {
-                    const float bj = b[i] * mu + gj / d;
-                    b[i] = bj;
-                    if (mode & MOMENTUM) {
-                        p[i] = fmaf(bj, neg_lr, p[i]);
-                        continue;
-                    }
+            if (!b) {
+                for (int64_t j = 0; j < nb; j++) {
+                    pb[j] = pb[j] + (neg_lr * grad[j]) / (buf[j] + eps);
                 }
-                p[i] = p[i] + (neg_lr * gj) / d;
+                continue;
+            }
+            float *restrict bb = b + i0;
+            if (mode & MOMENTUM) {
+                for (int64_t j = 0; j < nb; j++) {
+                    const float bj = bb[j] * mu + grad[j] / (buf[j] + eps);
+                    bb[j] = bj;
+                    pb[j] = fmaf(bj, neg_lr, pb[j]);
+                }
+            } else { /* (the buffer as the torch calls leave it; torch never reads it) */
+                for (int64_t j = 0; j < nb; j++) {
+                    const float d = buf[j] + eps;
+                    bb[j] = bb[j] * mu + grad[j] / d;
+                    pb[j] = pb[j] + (neg_lr * grad[j]) / d;
+                }
             }
         }
     }

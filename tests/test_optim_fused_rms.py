@@ -365,3 +365,47 @@ def test_state_tensors_replaced_between_steps_are_the_ones_updated(name: str) ->
             info.step(params, grads, state)
         runs.append(TENSORS[name](params, [], state))
     _assert_same(runs[0], runs[1], name)
+
+
+# Each FMA the kernels use, and each product they do not fuse, written the other way: the
+# check before first use must refuse every one (it compares against the torch calls, so
+# this is also the measurement of which torch ops round once on this CPU).
+MUTATIONS = {
+    "rmsprop": [
+        ("gj = fmaf(p[j], wd, gj);", "gj = p[j] * wd + gj;"),  # g.add(p, alpha=wd)
+        ("vj = fmaf(w * gj, gj, vj);", "vj = (w * gj) * gj + vj;"),  # v.addcmul_
+        ("fmaf(coeff, gj - gaj, small ? gaj : gj)", "coeff * (gj - gaj) + (small ? gaj : gj)"),
+        ("x = fmaf(-next, next, vj)", "x = -next * next + vj"),  # addcmul(value=-1)
+        ("pb[j] = fmaf(bj, neg_lr, pb[j]);", "pb[j] = bj * neg_lr + pb[j];"),  # add_(alpha=)
+        (
+            "const float bj = bb[j] * mu + grad[j] / (buf[j] + eps);",  # mul_, then addcdiv_
+            "const float bj = fmaf(bb[j], mu, grad[j] / (buf[j] + eps));",
+        ),
+        (  # addcdiv_(value=-lr): (value * g) / d
+            "pb[j] = pb[j] + (neg_lr * grad[j]) / (buf[j] + eps);",
+            "pb[j] = pb[j] + neg_lr * (grad[j] / (buf[j] + eps));",
+        ),
+    ],
+    "adagrad": [
+        ("if (mode & DECAY) gj = fmaf(p[i], wd, gj);", "if (mode & DECAY) gj = p[i] * wd + gj;"),
+        ("fmaf(gj, gj, s[i])", "gj * gj + s[i]"),  # s.addcmul_(g, g, value=1)
+        ("(neg_clr * grad[j]) / (buf[j] + eps)", "neg_clr * (grad[j] / (buf[j] + eps))"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+def test_the_check_refuses_each_operation_rounded_otherwise(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _kernel_or_skip(name)
+    module, kernel = MODULES[name], MODULES[name].fused_kernel()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # (the changed builds)
+    source = _native.RMS_SOURCE.read_text()
+    for number, (ours, other) in enumerate(MUTATIONS[name]):
+        assert source.count(ours) == 1, ours
+        changed = tmp_path / f"{number}" / "_fused_rms.c"
+        changed.parent.mkdir()
+        changed.write_text(source.replace(ours, other))
+        library = ctypes.CDLL(str(_native._build(changed, "changed")))
+        assert not module._fused_agrees(_native.FusedRms(library, kernel.vsqrt)), other

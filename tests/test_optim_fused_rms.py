@@ -24,7 +24,8 @@ import torch
 
 from optiscope.engine import train_vectorized
 from optiscope.optim import StepLrs, _adagrad, _native, _rmsprop, get_optimizer
-from optiscope.optim._rms_fused import BLOCK, adagrad_tensors, rmsprop_tensors
+from optiscope.optim._fused_plan import BLOCK
+from optiscope.optim._rms_fused import adagrad_tensors, rmsprop_tensors
 from optiscope.records import DataSpec, RunConfig
 
 SIZES = [(3, 7), (50,), (1,), (67,), (1030,)]  # on and off every vector width, and past

@@ -36,15 +36,8 @@ from optiscope.optim._base import (
     lrs_of,
     select_where,
 )
-from optiscope.optim._rms_fused import (
-    AdagradPlan,
-    Bound,
-    adagrad_tensors,
-    fits,
-    mixed,
-    neg_clr,
-    same,
-)
+from optiscope.optim._fused_plan import Bound, fits, mixed, same
+from optiscope.optim._rms_fused import AdagradPlan, adagrad_tensors, neg_clr
 
 __all__ = [
     "ADAGRAD",

@@ -47,6 +47,7 @@ __all__ = [
     "AdamArgs",
     "FusedAdam",
     "FusedRms",
+    "KernelLibrary",
     "RmspropArgs",
     "load",
     "load_rms",
@@ -152,7 +153,7 @@ MODE_DECAY, MODE_CENTERED, MODE_MOMENTUM = 1, 2, 4
 """Per-config flags of the RMSprop and Adagrad kernels (``mode`` in :file:`_fused_rms.c`)."""
 
 
-class _Library:
+class KernelLibrary:
     """A loaded library and the square root its kernels take (checked by :func:`_same_sqrt`).
 
     Attributes:
@@ -181,7 +182,7 @@ class _Library:
         return out
 
 
-class FusedAdam(_Library):
+class FusedAdam(KernelLibrary):
     """The loaded Adam/AdamW kernel.
 
     Attributes:
@@ -193,7 +194,7 @@ class FusedAdam(_Library):
         self.step = self._function("optiscope_adam_step")
 
 
-class FusedRms(_Library):
+class FusedRms(KernelLibrary):
     """The loaded RMSprop and Adagrad kernels.
 
     Attributes:
@@ -229,7 +230,7 @@ def load_rms() -> FusedRms | None:
     return _load(RMS_SOURCE, "fused_rms", "rms", FusedRms)
 
 
-_L = TypeVar("_L", bound=_Library)
+_L = TypeVar("_L", bound=KernelLibrary)
 
 
 _TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad"}
@@ -269,7 +270,7 @@ def _torch_vsqrt() -> int | None:
     return None
 
 
-def _same_sqrt(kernel: _Library) -> bool:
+def _same_sqrt(kernel: KernelLibrary) -> bool:
     """Whether the kernel's square root equals ``torch.sqrt`` on 16,384 numbers spread
     over every binade, with zeros, subnormals, inf and NaN (the two differed on 17% of
     such numbers where they differ at all)."""

@@ -36,7 +36,8 @@ from optiscope.optim._base import (
     lrs_of,
     select_where,
 )
-from optiscope.optim._rms_fused import Bound, RmspropPlan, fits, mixed, rmsprop_tensors, same
+from optiscope.optim._fused_plan import Bound, fits, mixed, same
+from optiscope.optim._rms_fused import RmspropPlan, rmsprop_tensors
 
 __all__ = [
     "RMSPROP",

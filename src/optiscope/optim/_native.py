@@ -3,7 +3,8 @@
 Torch runs Adam's single-tensor step as about a dozen element-wise kernels, each a pass over
 the stacked parameters; :file:`_fused_adam.c` does the same float32 operations, element for
 element, in one pass (see its header for the list and the FMAs), and :file:`_fused_rms.c`
-does the same for RMSprop and Adagrad (:func:`load_rms`). Why plain C through
+and :file:`_fused_nadam.c` do the same for RMSprop and Adagrad (:func:`load_rms`) and NAdam
+(:func:`load_nadam`). Why plain C through
 :mod:`ctypes` rather than a torch C++ extension, numba or an inductor kernel (measured on
 the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py``):
 
@@ -20,8 +21,9 @@ the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py
 Each library is built once per machine into ``$XDG_CACHE_HOME/optiscope`` (``~/.cache``),
 named by a hash of its source, the flags and the CPU, so processes of a pool share it. Where
 there is no C compiler, the build fails, or the loaded library's square root is not torch's
-(:func:`load` and :func:`load_rms` check), they return ``None`` with the reason in
-:func:`unavailable_reason`, and the update runs as torch calls: the same numbers, slower.
+(:func:`load`, :func:`load_rms` and :func:`load_nadam` check), they return ``None`` with the
+reason in :func:`unavailable_reason`, and the update runs as torch calls: the same numbers,
+slower.
 (Each optimizer then checks its kernel's steps against its torch calls before first use.)
 """
 
@@ -46,16 +48,20 @@ __all__ = [
     "AdagradArgs",
     "AdamArgs",
     "FusedAdam",
+    "FusedNadam",
     "FusedRms",
     "KernelLibrary",
+    "NadamArgs",
     "RmspropArgs",
     "load",
+    "load_nadam",
     "load_rms",
     "unavailable_reason",
 ]
 
 SOURCE = Path(__file__).with_name("_fused_adam.c")
 RMS_SOURCE = Path(__file__).with_name("_fused_rms.c")
+NADAM_SOURCE = Path(__file__).with_name("_fused_nadam.c")
 FLAGS = (
     "-O3",
     "-march=native",  # the cache file is named by the CPU's flags (see _cache_path)
@@ -149,6 +155,35 @@ class AdagradArgs(ctypes.Structure):
     ]
 
 
+class NadamArgs(ctypes.Structure):
+    """The NAdam kernel's arguments (``nadam_args`` in :file:`_fused_nadam.c`): set once per
+    bound tensor; :attr:`decay`, :attr:`bias2`, :attr:`cg` and :attr:`cm` point at this
+    step's scalars."""
+
+    _fields_ = [
+        ("k", _I),
+        ("n", _I),
+        ("stride", _I),
+        ("p", _P),
+        ("m", _P),
+        ("v", _P),
+        ("g", _P),
+        ("mode", _P),
+        ("decay", _P),
+        ("wd", _P),
+        ("w1", _P),
+        ("beta2", _P),
+        ("c2", _P),
+        ("eps", _P),
+        ("bias2", _P),
+        ("cg", _P),
+        ("cm", _P),
+        ("clamp", _I),
+        ("vsqrt", _P),
+        ("vsqrt_mode", _I),
+    ]
+
+
 MODE_DECAY, MODE_CENTERED, MODE_MOMENTUM = 1, 2, 4
 """Per-config flags of the RMSprop and Adagrad kernels (``mode`` in :file:`_fused_rms.c`)."""
 
@@ -210,9 +245,23 @@ class FusedRms(KernelLibrary):
         self.adagrad = self._function("optiscope_adagrad_step")
 
 
+class FusedNadam(KernelLibrary):
+    """The loaded NAdam kernel.
+
+    Attributes:
+        nadam: ``nadam(ctypes.byref(args))`` with :class:`NadamArgs`: one step.
+    """
+
+    SQRT = "optiscope_nadam_sqrt"
+
+    def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
+        super().__init__(library, vsqrt)
+        self.nadam = self._function("optiscope_nadam_step")
+
+
 def unavailable_reason(library: str = "adam") -> str | None:
-    """Why :func:`load` (``"adam"``) or :func:`load_rms` (``"rms"``) returned ``None``
-    (``None`` when it has not, or has not been called)."""
+    """Why :func:`load` (``"adam"``), :func:`load_rms` (``"rms"``) or :func:`load_nadam`
+    (``"nadam"``) returned ``None`` (``None`` when it has not, or has not been called)."""
     return _REASONS.get(library)
 
 
@@ -230,10 +279,17 @@ def load_rms() -> FusedRms | None:
     return _load(RMS_SOURCE, "fused_rms", "rms", FusedRms)
 
 
+@cache
+def load_nadam() -> FusedNadam | None:
+    """The fused NAdam kernel, built on first use; ``None`` where it cannot be had
+    (``unavailable_reason("nadam")`` says why)."""
+    return _load(NADAM_SOURCE, "fused_nadam", "nadam", FusedNadam)
+
+
 _L = TypeVar("_L", bound=KernelLibrary)
 
 
-_TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad"}
+_TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad", "nadam": "NAdam"}
 
 
 def _load(

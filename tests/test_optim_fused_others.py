@@ -1,5 +1,5 @@
-"""The fused RMSprop and Adagrad kernels: bit for bit the torch calls they replace (and so
-torch.optim), over every option in one group and alone, and a clean fallback to the torch
+"""The fused RMSprop, Adagrad and NAdam kernels: bit for bit the torch calls they replace (and
+so torch.optim), over every option in one group and alone, and a clean fallback to the torch
 calls where the kernels cannot be built or do not reproduce them.
 
 ``tests/test_optim_vectorized.py`` holds the default step (the fused one where the kernel is
@@ -23,8 +23,9 @@ import pytest
 import torch
 
 from optiscope.engine import train_vectorized
-from optiscope.optim import StepLrs, _adagrad, _native, _rmsprop, get_optimizer
+from optiscope.optim import StepLrs, _adagrad, _nadam, _native, _rmsprop, get_optimizer
 from optiscope.optim._fused_plan import BLOCK
+from optiscope.optim._nadam_fused import nadam_tensors
 from optiscope.optim._rms_fused import adagrad_tensors, rmsprop_tensors
 from optiscope.records import DataSpec, RunConfig
 
@@ -44,12 +45,26 @@ ADAGRAD_GRID = [
         (1.0, 0.01), (0.0, 0.05), (0.0, 0.25), (0.0, 0.1), (1e-10, 0.0)
     )
 ]  # 32 configs
-GRIDS = {"rmsprop": RMSPROP_GRID, "adagrad": ADAGRAD_GRID}
-MODULES: dict[str, Any] = {"rmsprop": _rmsprop, "adagrad": _adagrad}
+NADAM_GRID = [
+    {"lr": lr, "betas": betas, "eps": eps, "weight_decay": wd, "momentum_decay": psi,
+     "decoupled_weight_decay": decoupled}
+    for lr, betas, eps, wd, psi, decoupled in itertools.product(
+        (1.0, 0.01), ((0.9, 0.999), (0.3, 0.5)), (1e-8, 0.0), (0.0, 0.25), (4e-3, 0.1),
+        (False, True),
+    )
+]  # fmt: skip
+# (64 configs: L2 and decoupled decay in one group, both lerp branches, the clamp's cases)
+GRIDS = {"rmsprop": RMSPROP_GRID, "adagrad": ADAGRAD_GRID, "nadam": NADAM_GRID}
+NAMES = list(GRIDS)
+MODULES: dict[str, Any] = {"rmsprop": _rmsprop, "adagrad": _adagrad, "nadam": _nadam}
 TENSORS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "rmsprop": rmsprop_tensors,
     "adagrad": adagrad_tensors,
+    "nadam": nadam_tensors,
 }
+LOADERS: dict[str, Any] = {"rmsprop": _native.load_rms, "adagrad": _native.load_rms}
+LOADERS["nadam"] = _native.load_nadam
+SECOND_MOMENTS = {"rmsprop": "square_avg", "adagrad": "sum", "nadam": "exp_avg_sq"}
 
 
 def _mixed(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -110,7 +125,7 @@ def _assert_same(a: list[torch.Tensor], b: list[torch.Tensor], where: str) -> No
         )
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("scheduled", [False, True], ids=["constant_lr", "scheduled_lr"])
 def test_fused_equals_the_torch_calls_for_every_option_in_one_group(
     name: str, scheduled: bool
@@ -125,7 +140,7 @@ def test_fused_equals_the_torch_calls_for_every_option_in_one_group(
         assert any(((t != 0) & (t.abs() < torch.finfo().tiny)).any() for t in state)
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 def test_fused_equals_the_torch_calls_for_one_config_at_a_time(name: str) -> None:
     """K = 1: every pointer the kernel may skip (no centered config, no momentum) is null,
     and the clamp is on or off per config."""
@@ -139,7 +154,7 @@ def test_fused_equals_the_torch_calls_for_one_config_at_a_time(name: str) -> Non
         )
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 def test_fused_equals_torch_optim(name: str) -> None:
     """The fused path against torch.optim itself (not only the torch calls), parameters
     and state, with an lr that changes every step."""
@@ -163,12 +178,12 @@ def test_fused_equals_torch_optim(name: str) -> None:
         info.step(stacked, grads, state)
         assert state._plan.kernel is not None
         for config, (params, optimizer) in enumerate(singles):
-            optimizer.param_groups[0]["lr"] = hparams[config]["lr"].at(step)
+            optimizer.param_groups[0]["lr"] = hparams[config]["lr"].at(step)  # (a scheduler)
             for param, grad in zip(params, grads, strict=True):
                 param.grad = grad[config].clone()
             optimizer.step()
-    key = "square_avg" if name == "rmsprop" else "sum"
-    moments = state.square_avg if name == "rmsprop" else state.sum
+    key = SECOND_MOMENTS[name]
+    moments = getattr(state, key)
     for config, (params, optimizer) in enumerate(singles):
         for index, param in enumerate(params):
             where = f"{name}, config {grid[config]}, param {SIZES[index]}"
@@ -212,7 +227,7 @@ def test_adagrad_step_sizes_across_blocks_of_precomputed_steps() -> None:
     _assert_same(runs[0], runs[1], "adagrad, 600 steps")
 
 
-def _nudged(kernel: _native.FusedRms, name: str) -> _native.FusedRms:
+def _nudged(kernel: Any, name: str) -> Any:
     """The kernel with one wrong result: after each step, the first parameter of the
     first config one ulp up (as an FMA missing or added somewhere would do to some)."""
     broken = copy.copy(kernel)
@@ -228,7 +243,7 @@ def _nudged(kernel: _native.FusedRms, name: str) -> _native.FusedRms:
     return broken
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 def test_a_kernel_with_a_wrong_result_is_refused(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,9 +262,9 @@ def test_a_kernel_with_a_wrong_result_is_refused(
         out[:] = np.nextafter(np.sqrt(values), np.float32(np.inf))
 
     address = ctypes.cast(off_by_one_ulp, ctypes.c_void_p).value
-    assert not module._fused_agrees(_native.FusedRms(kernel._library, address))
+    assert not module._fused_agrees(type(kernel)(kernel._library, address))
 
-    monkeypatch.setattr(_native, "load_rms", lambda: _nudged(kernel, name))
+    monkeypatch.setattr(_native, LOADERS[name].__name__, lambda: _nudged(kernel, name))
     monkeypatch.setattr(_native, "_REASONS", {})
     monkeypatch.setattr(module, "_FUSED_REASON", [])
     unchecked = module.fused_kernel.__wrapped__
@@ -275,11 +290,11 @@ def test_the_kernel_is_built_here() -> None:
     kernels are built and pass their checks: otherwise the fast path would silently vanish."""
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler on PATH: the torch calls are used instead")
-    assert _rmsprop.fused_kernel() is not None, _rmsprop.fused_unavailable_reason()
-    assert _adagrad.fused_kernel() is not None, _adagrad.fused_unavailable_reason()
+    for module in MODULES.values():
+        assert module.fused_kernel() is not None, module.fused_unavailable_reason()
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 def test_fused_false_keeps_the_torch_calls(name: str) -> None:
     state = _run_plain_with(name, fused=False)
     assert state._plan is None
@@ -301,13 +316,15 @@ def test_without_a_compiler_the_torch_calls_give_the_same_curves(
 ) -> None:
     """No compiler (and nothing cached): :func:`_native.load_rms` says why and returns
     None, and training falls back to the torch calls with the kernels' curves."""
-    _kernel_or_skip("rmsprop")
-    _kernel_or_skip("adagrad")
+    for name in NAMES:
+        _kernel_or_skip(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     monkeypatch.setattr(_native, "_REASONS", {})  # (the reason below stays in this test)
     assert _native.load_rms.__wrapped__() is None
     assert "could not be built" in (_native.unavailable_reason("rms") or "")
+    assert _native.load_nadam.__wrapped__() is None
+    assert "could not be built" in (_native.unavailable_reason("nadam") or "")
 
     data = DataSpec(name="friedman3", n=120, train_fraction=0.75)
     groups = [
@@ -320,29 +337,35 @@ def test_without_a_compiler_the_torch_calls_give_the_same_curves(
         for optimizer, first, second in (
             ("rmsprop", {"lr": 0.001, "momentum": 0.9}, {"lr": 0.003, "centered": True}),
             ("adagrad", {"lr": 0.05, "lr_decay": 0.01}, {"initial_accumulator_value": 0.1}),
+            (
+                "nadam",
+                {"weight_decay": 0.01},
+                {"decoupled_weight_decay": True, "weight_decay": 0.1},
+            ),
         )
     ]
     with_kernel = [train_vectorized(group) for group in groups]
-    for module in (_rmsprop, _adagrad):
-        monkeypatch.setattr(module, "fused_kernel", _native.load_rms.__wrapped__)  # None
+    for name, module in MODULES.items():
+        monkeypatch.setattr(module, "fused_kernel", LOADERS[name].__wrapped__)  # None
     for group, records in zip(groups, with_kernel, strict=True):
         without = train_vectorized(group)
         assert [r.curve.valid_loss for r in records] == [r.curve.valid_loss for r in without]
         assert [r.curve.train_loss for r in records] == [r.curve.train_loss for r in without]
 
 
+@pytest.mark.parametrize(("library", "stem"), [("rms", "fused_rms-"), ("nadam", "fused_nadam-")])
 def test_a_fresh_cache_builds_its_own_library(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    library: str, stem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler on PATH")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    kernel = _native.load_rms.__wrapped__()
-    assert kernel is not None, _native.unavailable_reason("rms")
-    assert [p.name.startswith("fused_rms-") for p in (tmp_path / "optiscope").iterdir()] == [True]
+    kernel = getattr(_native, f"load_{library}").__wrapped__()
+    assert kernel is not None, _native.unavailable_reason(library)
+    assert [p.name.startswith(stem) for p in (tmp_path / "optiscope").iterdir()] == [True]
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 def test_state_tensors_replaced_between_steps_are_the_ones_updated(name: str) -> None:
     """The kernel holds the state's addresses: a state whose tensors were replaced (as a
     restore might) is bound again, so the new tensors are updated."""
@@ -360,7 +383,8 @@ def test_state_tensors_replaced_between_steps_are_the_ones_updated(name: str) ->
         for step in range(6):
             grads[0].copy_(torch.randn(2, 40, generator=generator))
             if step == 3:
-                for field in ("square_avg", "grad_avg", "momentum_buffer", "sum"):
+                fields = ("square_avg", "grad_avg", "momentum_buffer", "sum", "exp_avg")
+                for field in (*fields, "exp_avg_sq"):
                     if getattr(state, field, None) is not None:
                         setattr(state, field, [t.clone() for t in getattr(state, field)])
             info.step(params, grads, state)
@@ -392,21 +416,31 @@ MUTATIONS = {
         ("fmaf(gj, gj, s[i])", "gj * gj + s[i]"),  # s.addcmul_(g, g, value=1)
         ("(neg_clr * grad[j]) / (buf[j] + eps)", "neg_clr * (grad[j] / (buf[j] + eps))"),
     ],
+    "nadam": [
+        ("if (l2) gj = fmaf(pj, wd, gj);", "if (l2) gj = pj * wd + gj;"),  # g.add(p, alpha=)
+        ("fmaf(coeff, gj - mj, small ? mj : gj)", "coeff * (gj - mj) + (small ? mj : gj)"),
+        ("vj = fmaf(c2 * gj, gj, vj);", "vj = (c2 * gj) * gj + vj;"),  # v.addcmul_
+        ("const float x = vj / bias2;", "const float x = vj * (1.0f / bias2);"),  # v.div
+        ("pb[j] + (cg * grad[j]) / d;", "pb[j] + cg * (grad[j] / d);"),  # addcdiv_(value=)
+        ("pj + (cm * mb[j]) / d;", "pj + cm * (mb[j] / d);"),
+    ],
 }
+SOURCES = {"rmsprop": _native.RMS_SOURCE, "adagrad": _native.RMS_SOURCE}
+SOURCES["nadam"] = _native.NADAM_SOURCE
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", NAMES)
 def test_the_check_refuses_each_operation_rounded_otherwise(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _kernel_or_skip(name)
     module, kernel = MODULES[name], MODULES[name].fused_kernel()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # (the changed builds)
-    source = _native.RMS_SOURCE.read_text()
+    source = SOURCES[name].read_text()
     for number, (ours, other) in enumerate(MUTATIONS[name]):
         assert source.count(ours) == 1, ours
-        changed = tmp_path / f"{number}" / "_fused_rms.c"
+        changed = tmp_path / f"{number}" / SOURCES[name].name
         changed.parent.mkdir()
         changed.write_text(source.replace(ours, other))
         library = ctypes.CDLL(str(_native._build(changed, "changed")))
-        assert not module._fused_agrees(_native.FusedRms(library, kernel.vsqrt)), other
+        assert not module._fused_agrees(type(kernel)(library, kernel.vsqrt)), other

@@ -36,7 +36,7 @@ from optiscope.optim._base import (
     lrs_of,
     select_where,
 )
-from optiscope.optim._fused_plan import Bound, fits, mixed, same
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
 from optiscope.optim._rms_fused import AdagradPlan, adagrad_tensors, neg_clr
 
 __all__ = [
@@ -192,11 +192,11 @@ FUSED_CHECK_HPARAMS = (
     (
         (0.1, 0.01, 0.01, 0.1, 1e-10),
         (1.0, 0.0, 0.0, 0.0, 1e-6),
-        (0.01, 0.5, 0.5, 0.0, 1e-10),
+        (0.01, 0.5, 0.3, 0.0, 1e-10),
     ),
     (
         (0.1, 0.01, 0.01, 0.1, 1e-10),
-        (1.0, 0.0, 0.0, 0.0, 0.0),
+        (1.0, 0.0, 0.3, 0.0, 0.0),
     ),
 )
 
@@ -210,7 +210,7 @@ def _fused_agrees(kernel: _native.FusedRms) -> bool:
         hparams = [ADAGRAD.complete(dict(zip(names, h, strict=True))) for h in group]
         runs = []
         for use in (kernel, None):
-            params = [mixed((len(hparams), 3, 37), torch.Generator().manual_seed(1))]
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
             grads = [torch.empty_like(params[0])]
             state = init_adagrad_state(params, hparams)
             plan = _plan(use, params, grads, state)

@@ -26,6 +26,7 @@ from optiscope.optim._native import KernelLibrary
 
 __all__ = [
     "BLOCK",
+    "CHECK_SHAPE",
     "Bound",
     "KernelPlan",
     "PerStep",
@@ -42,6 +43,15 @@ BLOCK = 256
 """Steps whose per-step scalars are computed together."""
 
 FLT_MIN = float(torch.finfo(torch.float32).tiny)
+
+CHECK_SHAPE = (9, 37)
+"""Each config's parameters in the checks before first use: 333 numbers, not a whole number
+of vectors. (With 111, RAdam's check passed a kernel whose L2 term was not an FMA: numbers of
+mixed magnitudes make an FMA's single rounding visible only where the product and the sum
+are of about the same size, so the check needs a few hundred of them; and the checks' L2
+weight decays are not powers of two, whose products are exact, and each optimizer's check
+has an L2 config whose state shows a one-ulp change of the gradient, such as an Adagrad
+sum that starts at zero. tests/test_optim_fused_others.py holds each check to this.)"""
 
 
 class Bound:

@@ -42,7 +42,7 @@ from optiscope.optim._base import (
     update_moments,
     weight_decayed,
 )
-from optiscope.optim._fused_plan import Bound, fits, mixed, same
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
 from optiscope.optim._nadam_fused import NadamPlan, bias2, nadam_tensors
 
 __all__ = ["NADAM", "NAdamState", "init_nadam_state", "nadam_reference_step", "nadam_step"]
@@ -246,7 +246,7 @@ FUSED_CHECK_HPARAMS = (
     ),
     (
         (0.002, 0.9, 0.999, 1e-8, 0.01, 4e-3, True),
-        (0.1, 0.3, 0.5, 0.0, 0.5, 0.0, False),
+        (0.1, 0.3, 0.5, 0.0, 0.3, 0.0, False),
     ),
 )
 
@@ -274,7 +274,7 @@ def _fused_agrees(kernel: _native.FusedNadam) -> bool:
             )
         runs = []
         for use in (kernel, None):
-            params = [mixed((len(hparams), 3, 37), torch.Generator().manual_seed(1))]
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
             grads = [torch.empty_like(params[0])]
             state = init_nadam_state(params, hparams)
             plan = _plan(use, params, grads, state)

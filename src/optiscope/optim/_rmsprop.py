@@ -36,7 +36,7 @@ from optiscope.optim._base import (
     lrs_of,
     select_where,
 )
-from optiscope.optim._fused_plan import Bound, fits, mixed, same
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
 from optiscope.optim._rms_fused import RmspropPlan, rmsprop_tensors
 
 __all__ = [
@@ -234,11 +234,11 @@ FUSED_CHECK_HPARAMS = (
         (0.01, 0.99, 1e-8, 0.01, 0.9, True),
         (1.0, 0.3, 1e-6, 0.0, 0.0, False),
         (0.001, 0.9, 1e-8, 0.0, 0.5, False),
-        (0.1, 0.5, 1e-8, 0.5, 0.0, True),
+        (0.1, 0.5, 1e-8, 0.3, 0.0, True),
     ),
     (
         (0.01, 0.99, 1e-8, 0.01, 0.9, True),
-        (0.1, 0.5, 0.0, 0.5, 0.0, True),
+        (0.1, 0.5, 0.0, 0.3, 0.0, True),
         (1.0, 0.3, 0.0, 0.0, 0.0, False),
     ),
 )
@@ -253,7 +253,7 @@ def _fused_agrees(kernel: _native.FusedRms) -> bool:
         hparams = [RMSPROP.complete(dict(zip(names, h, strict=True))) for h in group]
         runs = []
         for use in (kernel, None):
-            params = [mixed((len(hparams), 3, 37), torch.Generator().manual_seed(1))]
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
             grads = [torch.empty_like(params[0])]
             state = init_rmsprop_state(params, hparams)
             plan = _plan(use, params, grads, state)

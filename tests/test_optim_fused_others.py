@@ -1,6 +1,6 @@
-"""The fused RMSprop, Adagrad and NAdam kernels: bit for bit the torch calls they replace (and
-so torch.optim), over every option in one group and alone, and a clean fallback to the torch
-calls where the kernels cannot be built or do not reproduce them.
+"""The fused RMSprop, Adagrad, NAdam and RAdam kernels: bit for bit the torch calls they
+replace (and so torch.optim), over every option in one group and alone, and a clean fallback
+to the torch calls where the kernels cannot be built or do not reproduce them.
 
 ``tests/test_optim_vectorized.py`` holds the default step (the fused one where the kernel is
 available) to torch.optim; here the fused and the torch-call paths run side by side on the
@@ -23,9 +23,10 @@ import pytest
 import torch
 
 from optiscope.engine import train_vectorized
-from optiscope.optim import StepLrs, _adagrad, _nadam, _native, _rmsprop, get_optimizer
+from optiscope.optim import StepLrs, _adagrad, _nadam, _native, _radam, _rmsprop, get_optimizer
 from optiscope.optim._fused_plan import BLOCK
 from optiscope.optim._nadam_fused import nadam_tensors
+from optiscope.optim._radam_fused import radam_tensors
 from optiscope.optim._rms_fused import adagrad_tensors, rmsprop_tensors
 from optiscope.records import DataSpec, RunConfig
 
@@ -54,17 +55,30 @@ NADAM_GRID = [
     )
 ]  # fmt: skip
 # (64 configs: L2 and decoupled decay in one group, both lerp branches, the clamp's cases)
+RADAM_GRID = [
+    {"lr": lr, "betas": (b1, b2), "eps": eps, "weight_decay": wd,
+     "decoupled_weight_decay": decoupled}
+    for lr, b1, b2, eps, wd, decoupled in itertools.product(
+        (1.0, 0.01), (0.9, 0.3), (0.5, 0.9, 0.999), (1e-8, 0.0), (0.0, 0.25), (False, True),
+    )
+]  # fmt: skip
+# (96 configs: rectified from step 3 (beta2 0.9), from step 6 (0.999) or never (0.5) in one
+# group, L2 and decoupled decay, both lerp branches, the clamp's cases)
 GRIDS = {"rmsprop": RMSPROP_GRID, "adagrad": ADAGRAD_GRID, "nadam": NADAM_GRID}
+GRIDS["radam"] = RADAM_GRID
 NAMES = list(GRIDS)
 MODULES: dict[str, Any] = {"rmsprop": _rmsprop, "adagrad": _adagrad, "nadam": _nadam}
+MODULES["radam"] = _radam
 TENSORS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "rmsprop": rmsprop_tensors,
     "adagrad": adagrad_tensors,
     "nadam": nadam_tensors,
+    "radam": radam_tensors,
 }
 LOADERS: dict[str, Any] = {"rmsprop": _native.load_rms, "adagrad": _native.load_rms}
-LOADERS["nadam"] = _native.load_nadam
-SECOND_MOMENTS = {"rmsprop": "square_avg", "adagrad": "sum", "nadam": "exp_avg_sq"}
+LOADERS["nadam"], LOADERS["radam"] = _native.load_nadam, _native.load_radam
+SECOND_MOMENTS = {"rmsprop": "square_avg", "adagrad": "sum"}
+SECOND_MOMENTS["nadam"] = SECOND_MOMENTS["radam"] = "exp_avg_sq"
 
 
 def _mixed(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -323,8 +337,9 @@ def test_without_a_compiler_the_torch_calls_give_the_same_curves(
     monkeypatch.setattr(_native, "_REASONS", {})  # (the reason below stays in this test)
     assert _native.load_rms.__wrapped__() is None
     assert "could not be built" in (_native.unavailable_reason("rms") or "")
-    assert _native.load_nadam.__wrapped__() is None
-    assert "could not be built" in (_native.unavailable_reason("nadam") or "")
+    for library in ("nadam", "radam"):
+        assert getattr(_native, f"load_{library}").__wrapped__() is None
+        assert "could not be built" in (_native.unavailable_reason(library) or "")
 
     data = DataSpec(name="friedman3", n=120, train_fraction=0.75)
     groups = [
@@ -353,7 +368,10 @@ def test_without_a_compiler_the_torch_calls_give_the_same_curves(
         assert [r.curve.train_loss for r in records] == [r.curve.train_loss for r in without]
 
 
-@pytest.mark.parametrize(("library", "stem"), [("rms", "fused_rms-"), ("nadam", "fused_nadam-")])
+@pytest.mark.parametrize(
+    ("library", "stem"),
+    [("rms", "fused_rms-"), ("nadam", "fused_nadam-"), ("radam", "fused_radam-")],
+)
 def test_a_fresh_cache_builds_its_own_library(
     library: str, stem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -424,9 +442,19 @@ MUTATIONS = {
         ("pb[j] + (cg * grad[j]) / d;", "pb[j] + cg * (grad[j] / d);"),  # addcdiv_(value=)
         ("pj + (cm * mb[j]) / d;", "pj + cm * (mb[j] / d);"),
     ],
+    "radam": [
+        ("if (l2) gj = fmaf(pj, wd, gj);", "if (l2) gj = pj * wd + gj;"),  # g.add(p, alpha=)
+        ("vj = fmaf(c2 * gj, gj, vj);", "vj = (c2 * gj) * gj + vj;"),  # v.addcmul_
+        ("pb[j] = pb[j] - (mb[j] / bias1) * lr;", "pb[j] = pb[j] - mb[j] * (lr / bias1);"),
+        ("(1.0f / (buf[j] + eps)) * sb2", "sb2 / (buf[j] + eps)"),  # reciprocal_, then mul_
+        (
+            "pb[j] - (((mb[j] / bias1) * lr) * adaptive) * rect;",  # (update * adaptive) * rect
+            "pb[j] - ((mb[j] / bias1) * lr) * (adaptive * rect);",
+        ),
+    ],
 }
 SOURCES = {"rmsprop": _native.RMS_SOURCE, "adagrad": _native.RMS_SOURCE}
-SOURCES["nadam"] = _native.NADAM_SOURCE
+SOURCES["nadam"], SOURCES["radam"] = _native.NADAM_SOURCE, _native.RADAM_SOURCE
 
 
 @pytest.mark.parametrize("name", NAMES)

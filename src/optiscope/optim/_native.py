@@ -2,9 +2,10 @@
 
 Torch runs Adam's single-tensor step as about a dozen element-wise kernels, each a pass over
 the stacked parameters; :file:`_fused_adam.c` does the same float32 operations, element for
-element, in one pass (see its header for the list and the FMAs), and :file:`_fused_rms.c`
-and :file:`_fused_nadam.c` do the same for RMSprop and Adagrad (:func:`load_rms`) and NAdam
-(:func:`load_nadam`). Why plain C through
+element, in one pass (see its header for the list and the FMAs), and :file:`_fused_rms.c`,
+:file:`_fused_nadam.c` and :file:`_fused_radam.c` do the same for RMSprop and Adagrad
+(:func:`load_rms`), NAdam (:func:`load_nadam`) and RAdam (:func:`load_radam`). Why plain C
+through
 :mod:`ctypes` rather than a torch C++ extension, numba or an inductor kernel (measured on
 the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py``):
 
@@ -21,7 +22,7 @@ the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py
 Each library is built once per machine into ``$XDG_CACHE_HOME/optiscope`` (``~/.cache``),
 named by a hash of its source, the flags and the CPU, so processes of a pool share it. Where
 there is no C compiler, the build fails, or the loaded library's square root is not torch's
-(:func:`load`, :func:`load_rms` and :func:`load_nadam` check), they return ``None`` with the
+(:func:`load` and the other ``load_*`` check), they return ``None`` with the
 reason in :func:`unavailable_reason`, and the update runs as torch calls: the same numbers,
 slower.
 (Each optimizer then checks its kernel's steps against its torch calls before first use.)
@@ -49,12 +50,15 @@ __all__ = [
     "AdamArgs",
     "FusedAdam",
     "FusedNadam",
+    "FusedRadam",
     "FusedRms",
     "KernelLibrary",
     "NadamArgs",
+    "RadamArgs",
     "RmspropArgs",
     "load",
     "load_nadam",
+    "load_radam",
     "load_rms",
     "unavailable_reason",
 ]
@@ -62,6 +66,7 @@ __all__ = [
 SOURCE = Path(__file__).with_name("_fused_adam.c")
 RMS_SOURCE = Path(__file__).with_name("_fused_rms.c")
 NADAM_SOURCE = Path(__file__).with_name("_fused_nadam.c")
+RADAM_SOURCE = Path(__file__).with_name("_fused_radam.c")
 FLAGS = (
     "-O3",
     "-march=native",  # the cache file is named by the CPU's flags (see _cache_path)
@@ -184,6 +189,36 @@ class NadamArgs(ctypes.Structure):
     ]
 
 
+class RadamArgs(ctypes.Structure):
+    """The RAdam kernel's arguments (``radam_args`` in :file:`_fused_radam.c`): set once per
+    bound tensor; :attr:`decay`, :attr:`lr`, :attr:`bias1`, :attr:`sb2` and :attr:`rect`
+    point at this step's scalars."""
+
+    _fields_ = [
+        ("k", _I),
+        ("n", _I),
+        ("stride", _I),
+        ("p", _P),
+        ("m", _P),
+        ("v", _P),
+        ("g", _P),
+        ("mode", _P),
+        ("decay", _P),
+        ("wd", _P),
+        ("w1", _P),
+        ("beta2", _P),
+        ("c2", _P),
+        ("eps", _P),
+        ("lr", _P),
+        ("bias1", _P),
+        ("sb2", _P),
+        ("rect", _P),
+        ("clamp", _I),
+        ("vsqrt", _P),
+        ("vsqrt_mode", _I),
+    ]
+
+
 MODE_DECAY, MODE_CENTERED, MODE_MOMENTUM = 1, 2, 4
 """Per-config flags of the RMSprop and Adagrad kernels (``mode`` in :file:`_fused_rms.c`)."""
 
@@ -259,9 +294,24 @@ class FusedNadam(KernelLibrary):
         self.nadam = self._function("optiscope_nadam_step")
 
 
+class FusedRadam(KernelLibrary):
+    """The loaded RAdam kernel.
+
+    Attributes:
+        radam: ``radam(ctypes.byref(args))`` with :class:`RadamArgs`: one step.
+    """
+
+    SQRT = "optiscope_radam_sqrt"
+
+    def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
+        super().__init__(library, vsqrt)
+        self.radam = self._function("optiscope_radam_step")
+
+
 def unavailable_reason(library: str = "adam") -> str | None:
-    """Why :func:`load` (``"adam"``), :func:`load_rms` (``"rms"``) or :func:`load_nadam`
-    (``"nadam"``) returned ``None`` (``None`` when it has not, or has not been called)."""
+    """Why :func:`load` (``"adam"``), :func:`load_rms` (``"rms"``), :func:`load_nadam`
+    (``"nadam"``) or :func:`load_radam` (``"radam"``) returned ``None`` (``None`` when it
+    has not, or has not been called)."""
     return _REASONS.get(library)
 
 
@@ -286,10 +336,17 @@ def load_nadam() -> FusedNadam | None:
     return _load(NADAM_SOURCE, "fused_nadam", "nadam", FusedNadam)
 
 
+@cache
+def load_radam() -> FusedRadam | None:
+    """The fused RAdam kernel, built on first use; ``None`` where it cannot be had
+    (``unavailable_reason("radam")`` says why)."""
+    return _load(RADAM_SOURCE, "fused_radam", "radam", FusedRadam)
+
+
 _L = TypeVar("_L", bound=KernelLibrary)
 
 
-_TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad", "nadam": "NAdam"}
+_TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad", "nadam": "NAdam", "radam": "RAdam"}
 
 
 def _load(

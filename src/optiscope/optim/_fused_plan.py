@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import Distinct, Lr, StepLrs
+from optiscope.optim._base import Distinct, Lr, StepLrs, lr_at
 from optiscope.optim._native import KernelLibrary
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "KernelPlan",
     "PerStep",
     "clamp_is_exact",
+    "decay_factor",
     "fits",
     "floats",
     "mixed",
@@ -212,3 +213,9 @@ def same(a: Tensor, b: Tensor) -> bool:
     """Equal as numbers, element for element, with NaN where the other has NaN."""
     nan = a.isnan()
     return bool(torch.equal(nan, b.isnan()) and torch.equal(a[~nan], b[~nan]))
+
+
+def decay_factor(lr_wd: tuple[Lr, float], t: float) -> float:
+    """Decoupled weight decay's ``1 - lr * wd`` at step ``t`` (``p.mul_(1 - lr * wd)``), in
+    Python doubles as torch computes it."""
+    return 1 - lr_at(lr_wd[0], t) * lr_wd[1]

@@ -15,11 +15,12 @@ from typing import Protocol
 
 from torch import Tensor
 
-from optiscope.optim._base import Lr, lr_at
+from optiscope.optim._base import Lr
 from optiscope.optim._fused_plan import (
     KernelPlan,
     PerStep,
     clamp_is_exact,
+    decay_factor,
     floats,
     modes,
     scheduled,
@@ -76,7 +77,7 @@ class NadamPlan(KernelPlan):
                 (lr, wd if d else 0.0)
                 for lr, wd, d in zip(state.lr, state.weight_decay, decoupled, strict=True)
             ]
-            scalars.append((PerStep(keys, _decay, constant=not scheduled(state.lr)), "decay"))
+            scalars.append((PerStep(keys, decay_factor, constant=not scheduled(state.lr)), "decay"))
         super().__init__(kernel, nadam_tensors(params, grads, state), scalars)
         k = int(params[0].shape[0])
         l2 = [
@@ -126,7 +127,3 @@ def nadam_tensors(
 def bias2(beta2: float, t: float) -> float:
     """NAdam's ``1 - beta2**t``, in Python doubles as torch computes it."""
     return float(1 - beta2**t)
-
-
-def _decay(lr_wd: tuple[Lr, float], t: float) -> float:
-    return 1 - lr_at(lr_wd[0], t) * lr_wd[1]  # p.mul_(1 - lr * weight_decay)

@@ -19,6 +19,7 @@ from optiscope.optim._fused_plan import (
     KernelPlan,
     PerStep,
     clamp_is_exact,
+    decay_factor,
     floats,
     modes,
     scheduled,
@@ -75,7 +76,7 @@ class RadamPlan(KernelPlan):
                 (lr, wd if d else 0.0)
                 for lr, wd, d in zip(state.lr, state.weight_decay, decoupled, strict=True)
             ]
-            scalars.append((PerStep(keys, _decay, constant=not scheduled(state.lr)), "decay"))
+            scalars.append((PerStep(keys, decay_factor, constant=not scheduled(state.lr)), "decay"))
         super().__init__(kernel, radam_tensors(params, grads, state), scalars)
         k = int(params[0].shape[0])
         l2 = [
@@ -121,7 +122,3 @@ def radam_tensors(
 ) -> list[Tensor]:
     """Every tensor a RAdam step reads or writes, in a fixed order."""
     return [*params, *grads, *state.exp_avg, *state.exp_avg_sq]
-
-
-def _decay(lr_wd: tuple[Lr, float], t: float) -> float:
-    return 1 - lr_at(lr_wd[0], t) * lr_wd[1]  # p.mul_(1 - lr * weight_decay)

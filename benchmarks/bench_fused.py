@@ -1,11 +1,12 @@
-"""The fused AdamW, RMSprop, Adagrad and NAdam kernels against the torch calls they replace, in one
-process.
+"""The fused AdamW, RMSprop, Adagrad, NAdam and RAdam kernels against the torch calls they
+replace, in one process.
 
 For K configs of the exercise's network (4-50-50-1 ReLU, friedman3 n=1000, batch size 16,
 each ``--optimizer`` with a grid of its options: for AdamW lr, weight decay and betas; for
 RMSprop lr, alpha, momentum, centered and weight decay; for Adagrad lr, lr_decay, weight
 decay, the starting sum and eps; for NAdam lr, betas, L2 or decoupled weight decay and
-momentum_decay), each path is timed on
+momentum_decay; for RAdam lr, betas (rectified from different steps) and weight decay),
+each path is timed on
 
 - the optimizer step alone, on the stacked state of a trained group (moments with the zeros
   and subnormals of late training), and
@@ -20,7 +21,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_fused.py                 # about a minute on 2 cores
     .venv/bin/python benchmarks/bench_fused.py --k 64 --epochs 2 --repeats 3
-    .venv/bin/python benchmarks/bench_fused.py --optimizer rmsprop adagrad nadam --k 4 64
+    .venv/bin/python benchmarks/bench_fused.py --optimizer rmsprop adagrad nadam radam --k 4 64
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import torch
 
 from optiscope.data import make_dataset
 from optiscope.engine import VectorizedTrainer
-from optiscope.optim import _adagrad, _adam, _nadam, _native, _rmsprop
+from optiscope.optim import _adagrad, _adam, _nadam, _native, _radam, _rmsprop
 from optiscope.records import RunConfig
 
 GRID = {
@@ -76,12 +77,20 @@ GRIDS = {  # 256 configs each; --k takes every (256 // K)-th
             [False, True], [4e-3, 0.1]
         )
     ],
+    "radam": [
+        {"lr": lr, "betas": (b1, b2), "weight_decay": wd, "decoupled_weight_decay": d}
+        for lr, b1, b2, wd, d in itertools.product(
+            [0.003, 0.001, 0.0003, 0.0001], [0.9, 0.5], [0.999, 0.99, 0.9, 0.5],
+            [0.0, 0.01, 0.1, 0.3], [False, True]
+        )
+    ],
 }  # fmt: skip
 KERNELS = {
     "adamw": (_adam.fused_kernel, _adam.fused_unavailable_reason),
     "rmsprop": (_rmsprop.fused_kernel, _rmsprop.fused_unavailable_reason),
     "adagrad": (_adagrad.fused_kernel, _adagrad.fused_unavailable_reason),
     "nadam": (_nadam.fused_kernel, _nadam.fused_unavailable_reason),
+    "radam": (_radam.fused_kernel, _radam.fused_unavailable_reason),
 }
 
 
@@ -179,9 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     adam, rms = build_seconds(), build_seconds(_native.load_rms.__wrapped__)
     nadam = build_seconds(_native.load_nadam.__wrapped__)
+    radam = build_seconds(_native.load_radam.__wrapped__)
     print(
         f"# first build of the kernels (fresh cache): Adam {adam:.2f} s, "
-        f"RMSprop/Adagrad {rms:.2f} s, NAdam {nadam:.2f} s"
+        f"RMSprop/Adagrad {rms:.2f} s, NAdam {nadam:.2f} s, RAdam {radam:.2f} s"
     )
     data = make_dataset()
     print(

@@ -144,12 +144,18 @@ def test_the_fused_benchmark_runs_and_both_paths_give_the_same_curves() -> None:
         pytest.skip("no C compiler on PATH: no fused kernels to compare")
     done = _script(
         "benchmarks/bench_fused.py",
-        *("--optimizer", "adamw", "rmsprop", "adagrad", "nadam"),
+        *("--optimizer", "adamw", "rmsprop", "adagrad", "nadam", "radam"),
         *("--k", "2", "--epochs", "1", "--repeats", "1", "--steps", "2"),
     )
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]  # 1: no kernel here
     rows = [
         line for line in done.stdout.splitlines() if line.startswith("| ") and "K |" not in line
     ]
-    assert [row.split("|")[1].strip() for row in rows] == ["adamw", "rmsprop", "adagrad", "nadam"]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "adamw",
+        "rmsprop",
+        "adagrad",
+        "nadam",
+        "radam",
+    ]
     assert all(row.rstrip().endswith("| 0.0 |") for row in rows), rows

@@ -472,3 +472,22 @@ def test_the_check_refuses_each_operation_rounded_otherwise(
         changed.write_text(source.replace(ours, other))
         library = ctypes.CDLL(str(_native._build(changed, "changed")))
         assert not module._fused_agrees(type(kernel)(library, kernel.vsqrt)), other
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "nadam", "radam"])
+def test_the_square_root_of_nan_inf_and_negative_numbers_is_torchs(name: str) -> None:
+    """The kernels hand NaN, infinite and negative numbers (a diverged config's state) to
+    sqrtf instead of MKL's slow path: the values stay torch.sqrt's (NaN as NaN, +inf, and
+    -0.0 kept as -0.0), in blocks with and without such numbers."""
+    _kernel_or_skip(name)
+    kernel = MODULES[name].fused_kernel()
+    generator = torch.Generator().manual_seed(9)
+    values = torch.rand(5000, generator=generator) * 10.0  # (5000,): past four blocks
+    special = torch.tensor([float("nan"), float("inf"), -float("inf"), -1.0, -0.0, 0.0])
+    where = torch.randint(0, 3000, (300,), generator=generator)  # (the last blocks: none)
+    values[where] = special[torch.randint(0, 6, (300,), generator=generator)]
+    expected, got = torch.sqrt(values), kernel.sqrt(values)
+    nan = expected.isnan()
+    assert torch.equal(nan, got.isnan())
+    assert torch.equal(expected[~nan], got[~nan])
+    assert torch.equal(expected[~nan].signbit(), got[~nan].signbit())  # (-0.0 stays -0.0)

@@ -24,10 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* torch's own square root over an array, or NULL for sqrtf: as in _fused_adam.c. */
-typedef void (*vsqrt_fn)(int n, const float *a, float *r, int64_t mode);
-
-#define BLOCK 1024
+#include "_fused_root.h"
 
 enum { DECAY = 1 };
 
@@ -50,15 +47,6 @@ typedef struct {
     vsqrt_fn vsqrt;
     int64_t vsqrt_mode;
 } radam_args;
-
-static void root(float *buf, int64_t nb, vsqrt_fn vsqrt, int64_t mode)
-{
-    if (vsqrt) {
-        vsqrt((int)nb, buf, buf, mode);
-    } else {
-        for (int64_t j = 0; j < nb; j++) buf[j] = sqrtf(buf[j]);
-    }
-}
 
 /* The first pass over a block of one config; the flags are constants at each call, so
  * the compiler makes a vectorized loop for each case. */

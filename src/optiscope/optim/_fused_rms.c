@@ -37,11 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* torch's own square root over an array (MKL's vmsSqrt where torch uses it), or NULL for
- * the correctly rounded sqrtf: as in _fused_adam.c. */
-typedef void (*vsqrt_fn)(int n, const float *a, float *r, int64_t mode);
-
-#define BLOCK 1024
+#include "_fused_root.h"
 
 enum { DECAY = 1, CENTERED = 2, MOMENTUM = 4 };
 
@@ -76,15 +72,6 @@ typedef struct {
     vsqrt_fn vsqrt;
     int64_t vsqrt_mode;
 } adagrad_args;
-
-static void root(float *buf, int64_t nb, vsqrt_fn vsqrt, int64_t mode)
-{
-    if (vsqrt) {
-        vsqrt((int)nb, buf, buf, mode);
-    } else {
-        for (int64_t j = 0; j < nb; j++) buf[j] = sqrtf(buf[j]);
-    }
-}
 
 /* The square root's argument, clamped where that is exact (a NaN or a negative number
  * fails the first comparison and keeps its NaN square root). */

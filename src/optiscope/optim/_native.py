@@ -34,6 +34,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,8 @@ __all__ = [
     "unavailable_reason",
 ]
 
+HERE = Path(__file__).parent
+"""Where the kernels' sources and their shared header (``_fused_root.h``) are."""
 SOURCE = Path(__file__).with_name("_fused_adam.c")
 RMS_SOURCE = Path(__file__).with_name("_fused_rms.c")
 NADAM_SOURCE = Path(__file__).with_name("_fused_nadam.c")
@@ -410,7 +413,7 @@ def _build(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
         result = subprocess.run(
-            [compiler, *FLAGS, str(source), "-o", str(built), "-lm"],
+            [compiler, *FLAGS, "-I", str(HERE), str(source), "-o", str(built), "-lm"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -424,11 +427,23 @@ def _build(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
 
 def _cache_path(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     key = hashlib.sha256()
-    for part in (source.read_bytes(), " ".join(FLAGS).encode(), _cpu_identity().encode()):
+    flags, cpu = " ".join(FLAGS).encode(), _cpu_identity().encode()
+    for part in (source.read_bytes(), *_headers(source), flags, cpu):
         key.update(part)
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     suffix = ".dll" if sys.platform == "win32" else ".so"
     return root / "optiscope" / f"{stem}-{key.hexdigest()[:16]}{suffix}"
+
+
+def _headers(source: Path) -> list[bytes]:
+    """The local headers ``source`` includes (``#include "name.h"``), as bytes: part of the
+    library's identity. (The Adam kernel includes none, so its cache name is as before.)"""
+    names = re.findall(rb'^#include "([^"]+)"', source.read_bytes(), flags=re.MULTILINE)
+    found = []
+    for name in names:
+        beside = source.parent / name.decode()
+        found.append((beside if beside.exists() else HERE / name.decode()).read_bytes())
+    return found
 
 
 def _cpu_identity() -> str:

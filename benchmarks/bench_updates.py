@@ -1,14 +1,15 @@
 """Each registered optimizer's stacked update, against the fused AdamW step, in one process.
 
-Issue 14 asked for exact one-pass updates, "AdamW/Adam (then the others)". AdamW and Adam have
-one (``optim/_fused_adam.c``); every other registered optimizer updates the stacked state with
-torch calls bound once per group (exact, a pass over the state per call). This script measures
-what that leaves on the table: for K configs of the exercise's network (4-50-50-1 ReLU,
-friedman3, batch size 16) it trains each optimizer one epoch (so the state holds the values of
-real training), then times its update alone, and a whole training step for scale (the AdamW
-group's forward, backward, loss and update). Medians of ``--repeats`` alternations, one
-intra-op thread; the ratio to the fused AdamW update measured in the same process is the
-result.
+Issue 14 asked for exact one-pass updates, "AdamW/Adam (then the others)". AdamW, Adam,
+RMSprop and Adagrad have one (``optim/_fused_adam.c``, ``optim/_fused_rms.c``); every other
+registered optimizer updates the stacked state with torch calls bound once per group (exact, a
+pass over the state per call). This script measures what that leaves on the table: for K
+configs of the exercise's network (4-50-50-1 ReLU, friedman3, batch size 16) it trains each
+optimizer one epoch (so the state holds the values of real training), then times its update
+alone, and a whole training step for scale (the AdamW group's forward, backward, loss and
+update). Where an optimizer has a fused update, its torch calls (``state.fused = False``) are
+timed too, alternating with it. Medians of ``--repeats`` alternations, one intra-op thread;
+the ratios measured in the same process are the result.
 
 Usage::
 
@@ -54,14 +55,27 @@ def trainer(optimizer: str, k: int, data: Dataset) -> VectorizedTrainer:
     return group
 
 
-def update_us(group: VectorizedTrainer, steps: int) -> float:
-    """Microseconds per update of the group's stacked state (its parameters keep moving)."""
+def update_us(group: VectorizedTrainer, steps: int, *, fused: bool = True) -> float:
+    """Microseconds per update of the group's stacked state (its parameters keep moving),
+    with the fused kernel or (``fused=False``, where the state has one) the torch calls."""
     step = group.info.step
     assert step is not None
+    if hasattr(group.state, "fused"):
+        group.state.fused = fused
+        group.state._plan = None  # (bound again at the first step: outside the timing)
+        step([group.params], [group.grads], group.state)
     start = time.perf_counter()
     for _ in range(steps):
         step([group.params], [group.grads], group.state)
     return (time.perf_counter() - start) / steps * 1e6
+
+
+def has_fused(group: VectorizedTrainer) -> bool:
+    """Whether the group's update has a fused kernel here (and so torch calls to compare)."""
+    plan = getattr(group.state, "_plan", None)
+    return plan is not None and (
+        getattr(plan, "fused", None) is not None or getattr(plan, "kernel", None) is not None
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,17 +99,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         adamw.run()
         whole = (time.perf_counter() - start) / steps_per_epoch * 1e6
         times: dict[str, list[float]] = {name: [] for name in groups}
+        calls: dict[str, list[float]] = {n: [] for n, g in groups.items() if has_fused(g)}
         for _ in range(args.repeats):
             for name, group in groups.items():
                 times[name].append(update_us(group, args.steps))
+                if name in calls:
+                    calls[name].append(update_us(group, args.steps, fused=False))
+                    update_us(group, 1)  # (back to the fused step for the next repeat)
         fused = statistics.median(times["adamw"])
         print(f"\nK = {k}: a whole AdamW training step (batch 16, with validation) {whole:.0f} us")
-        print("| optimizer | update, us/step | / fused AdamW | share of an AdamW-sized step |")
-        print("|---|---:|---:|---:|")
+        print(
+            "| optimizer | update, us/step | / fused AdamW | share of an AdamW-sized step "
+            "| its torch calls, us/step | fused speed-up |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
         for name, values in times.items():
             us = statistics.median(values)
             share = us / (whole - fused + us)
-            print(f"| {name} | {us:.1f} | {us / fused:.2f} | {share:.0%} |")
+            plain = statistics.median(calls[name]) if name in calls else None
+            columns = ("-", "-") if plain is None else (f"{plain:.1f}", f"{plain / us:.2f}x")
+            print(
+                f"| {name} | {us:.1f} | {us / fused:.2f} | {share:.0%} "
+                f"| {columns[0]} | {columns[1]} |"
+            )
     return 0
 
 

@@ -9,6 +9,7 @@ their small smoke settings.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,28 @@ def test_the_gpu_benchmark_runs_on_the_cpu_in_its_smoke_settings() -> None:
     done = _script("benchmarks/bench_gpu.py", "--device", "cpu", "--sizes", "8", "--epochs", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].endswith("| 0 |")  # max curve difference
+
+
+@pytest.mark.slow
+def test_the_fused_benchmark_runs_and_both_paths_give_the_same_curves() -> None:
+    """bench_fused.py in smoke settings, for each fused optimizer: the curves of the fused
+    kernels and of the torch calls differ by 0.0."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on PATH: no fused kernels to compare")
+    done = _script(
+        "benchmarks/bench_fused.py",
+        *("--optimizer", "adamw", "rmsprop", "adagrad", "nadam", "radam"),
+        *("--k", "2", "--epochs", "1", "--repeats", "1", "--steps", "2"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]  # 1: no kernel here
+    rows = [
+        line for line in done.stdout.splitlines() if line.startswith("| ") and "K |" not in line
+    ]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "adamw",
+        "rmsprop",
+        "adagrad",
+        "nadam",
+        "radam",
+    ]
+    assert all(row.rstrip().endswith("| 0.0 |") for row in rows), rows

@@ -17,12 +17,14 @@ distinct ``(lr, lr_decay)``, as torch computes it, and rounded once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from optiscope.optim import _native
 from optiscope.optim._base import (
     ColumnCache,
     Distinct,
@@ -31,10 +33,11 @@ from optiscope.optim._base import (
     OptimizerInfo,
     check_stacked,
     config_column,
-    lr_at,
     lrs_of,
     select_where,
 )
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
+from optiscope.optim._rms_fused import AdagradPlan, adagrad_tensors, neg_clr
 
 __all__ = [
     "ADAGRAD",
@@ -55,6 +58,9 @@ class AdagradState(ColumnCache):
         lr: per-config lrs (Python floats, or :class:`StepLrs` read at each step).
         lr_decay, eps, weight_decay: per-config hyperparameters (K Python floats).
         step: steps taken so far (the same for all K).
+        fused: take the fused kernel where it is available (:func:`fused_kernel`): one pass
+            over memory instead of about six torch calls, the same numbers; ``False`` keeps
+            the torch calls.
         columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
     """
 
@@ -64,6 +70,8 @@ class AdagradState(ColumnCache):
     eps: tuple[float, ...]
     weight_decay: tuple[float, ...]
     step: int = 0
+    fused: bool = True
+    _plan: Bound | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._step_size = Distinct(list(zip(self.lr, self.lr_decay, strict=True)))
@@ -109,12 +117,23 @@ def adagrad_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: Adagr
     both round the same). When every config has the same ``(lr, lr_decay)`` the step size
     stays the Python scalar torch passes.
 
+    On the CPU these calls run as one pass of a fused kernel where it is available
+    (:func:`fused_kernel`; ``state.fused = False`` keeps the calls): the same operations on
+    each element, in the same order, with torch's own square root.
+
     Args:
         params: stacked parameters ``(K, *shape)``, updated in place.
         grads: their gradients, same shapes.
         state: from :func:`init_adagrad_state`.
     """
     state.step += 1
+    if state.fused:
+        plan = state._plan
+        if plan is None or not plan.binds(adagrad_tensors(params, grads, state)):
+            plan = state._plan = _plan(fused_kernel(), params, grads, state)
+        if plan.kernel is not None:
+            plan.run(state.step)
+            return
     has_decay = state.flags("has_decay", lambda: [wd != 0 for wd in state.weight_decay])
     for p, g, s in zip(params, grads, state.sum, strict=True):
         if has_decay.any:
@@ -122,16 +141,90 @@ def adagrad_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: Adagr
             g = select_where(has_decay, torch.addcmul(g, p, wd), g)  # (K, *shape)
         s.addcmul_(g, g, value=1)
         std = s.sqrt().add_(state.column("eps", state.eps, p))  # (K, *shape)
-        neg_clr = state._step_size.column_at("-clr", _neg_step_size, state.step, p)
-        if isinstance(neg_clr, float):
-            p.addcdiv_(g, std, value=neg_clr)
+        step_size = state._step_size.column_at("-clr", neg_clr, state.step, p)
+        if isinstance(step_size, float):
+            p.addcdiv_(g, std, value=step_size)
         else:
-            p.addcdiv_(g * neg_clr, std)
+            p.addcdiv_(g * step_size, std)
 
 
-def _neg_step_size(lr_lr_decay: tuple[Lr, float], t: float) -> float:
-    lr, lr_decay = lr_lr_decay
-    return -(lr_at(lr, t) / (1 + (t - 1) * lr_decay))
+def _plan(
+    kernel: _native.FusedRms | None,
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: AdagradState,
+) -> Bound:
+    """The fused step for these tensors, or (no kernel, or tensors it cannot take) a plan
+    that leaves the step to the torch calls."""
+    groups = [[p, g, s] for p, g, s in zip(params, grads, state.sum, strict=True)]
+    if kernel is None or not fits(groups):
+        return Bound(adagrad_tensors(params, grads, state))
+    return AdagradPlan(kernel, params, grads, state)
+
+
+@cache
+def fused_kernel() -> _native.FusedRms | None:
+    """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
+    machine has it and it gives, on test numbers, what the torch calls give; else ``None``
+    (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
+    kernel = _native.load_rms()
+    if kernel is None or _fused_agrees(kernel):
+        return kernel
+    _FUSED_REASON.append("the fused Adagrad kernel does not reproduce torch's operations here")
+    return None
+
+
+_FUSED_REASON: list[str] = []
+
+
+def fused_unavailable_reason() -> str | None:
+    """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
+    if fused_kernel() is not None:
+        return None
+    return _native.unavailable_reason("rms") or (_FUSED_REASON[0] if _FUSED_REASON else None)
+
+
+FUSED_CHECK_HPARAMS = (
+    # (lr, lr_decay, weight_decay, initial_accumulator_value, eps): decay on and off in one
+    # group, a step size that changes every step, a starting sum, and the sqrt clamp on
+    # (eps > 0) and off (eps = 0: 0 / 0 stays NaN)
+    ((0.01, 0.0, 0.0, 0.0, 1e-10),),
+    (
+        (0.1, 0.01, 0.01, 0.1, 1e-10),
+        (1.0, 0.0, 0.0, 0.0, 1e-6),
+        (0.01, 0.5, 0.3, 0.0, 1e-10),
+    ),
+    (
+        (0.1, 0.01, 0.01, 0.1, 1e-10),
+        (1.0, 0.0, 0.3, 0.0, 0.0),
+    ),
+)
+
+
+def _fused_agrees(kernel: _native.FusedRms) -> bool:
+    """Whether the kernel's steps equal the torch calls' (parameters and sums) on numbers of
+    mixed magnitudes with zeros and subnormals, for every group of
+    :data:`FUSED_CHECK_HPARAMS`, over a length that is not a whole number of vectors."""
+    names = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    for group in FUSED_CHECK_HPARAMS:
+        hparams = [ADAGRAD.complete(dict(zip(names, h, strict=True))) for h in group]
+        runs = []
+        for use in (kernel, None):
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
+            grads = [torch.empty_like(params[0])]
+            state = init_adagrad_state(params, hparams)
+            plan = _plan(use, params, grads, state)
+            if (plan.kernel is None) != (use is None):
+                return False  # (the check must run the kernel)
+            state._plan, state.fused = plan, use is not None
+            drawn = torch.Generator().manual_seed(2)
+            for _ in range(4):
+                grads[0].copy_(mixed(grads[0].shape, drawn))
+                adagrad_step(params, grads, state)
+            runs.append(adagrad_tensors(params, [], state))
+        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
+            return False
+    return True
 
 
 def adagrad_reference_step(

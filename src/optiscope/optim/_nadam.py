@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from optiscope.optim import _native
 from optiscope.optim._base import (
     ColumnCache,
     Distinct,
@@ -40,6 +42,8 @@ from optiscope.optim._base import (
     update_moments,
     weight_decayed,
 )
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
+from optiscope.optim._nadam_fused import NadamPlan, bias2, nadam_tensors
 
 __all__ = ["NADAM", "NAdamState", "init_nadam_state", "nadam_reference_step", "nadam_step"]
 
@@ -76,6 +80,9 @@ class NAdamState(ColumnCache):
         beta1, beta2, eps, weight_decay, momentum_decay: per-config hyperparameters.
         decoupled_weight_decay: per-config flags (AdamW-style decay when set).
         step: steps taken so far (the same for all K).
+        fused: take the fused kernel where it is available (:func:`fused_kernel`): one pass
+            over memory instead of about fifteen torch calls, the same numbers; ``False``
+            keeps the torch calls.
     """
 
     exp_avg: list[Tensor]
@@ -89,6 +96,8 @@ class NAdamState(ColumnCache):
     decoupled_weight_decay: tuple[bool, ...]
     step: int = 0
     products: dict[tuple[float, float], MuProducts] = field(default_factory=dict, repr=False)
+    fused: bool = True
+    _plan: Bound | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for key in zip(self.beta1, self.momentum_decay, strict=True):
@@ -153,6 +162,10 @@ def nadam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: NAdamSt
     kernels form ``value * t1`` first, so both round the same), or as the Python scalars
     themselves where every config has the same.
 
+    On the CPU these calls run as one pass of a fused kernel where it is available
+    (:func:`fused_kernel`; ``state.fused = False`` keeps the calls): the same operations on
+    each element, in the same order, with torch's own square root.
+
     Args:
         params: stacked parameters ``(K, *shape)``, updated in place.
         grads: their gradients, same shapes.
@@ -160,14 +173,21 @@ def nadam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: NAdamSt
     """
     state.step += 1
     t = state.step
+    if state.fused:
+        plan = state._plan
+        if plan is None or not plan.binds(nadam_tensors(params, grads, state)):
+            plan = state._plan = _plan(fused_kernel(), params, grads, state)
+        if plan.kernel is not None:
+            plan.run(t)
+            return
     for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
         g = weight_decayed(
             p, g, state, lrs=state.lr, weight_decay=state.weight_decay,
             decoupled=state.decoupled_weight_decay, step=t,
         )  # fmt: skip
         update_moments(m, v, g, state, beta1=state.beta1, beta2=state.beta2)
-        bias2 = state._bias2.column_at("bias2", _bias2, t, p)
-        denom = v.div(bias2).sqrt_().add_(state.column("eps", state.eps, p))  # (K, *shape)
+        correction = state._bias2.column_at("bias2", bias2, t, p)
+        denom = v.div(correction).sqrt_().add_(state.column("eps", state.eps, p))  # (K, *shape)
         for x, name, fn in (
             (g, "grad", state.grad_coefficient),
             (m, "avg", state.avg_coefficient),
@@ -179,8 +199,96 @@ def nadam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: NAdamSt
                 p.addcdiv_(x * value, denom)
 
 
-def _bias2(beta2: float, t: float) -> float:
-    return float(1 - beta2**t)
+def _plan(
+    kernel: _native.FusedNadam | None,
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: NAdamState,
+) -> Bound:
+    """The fused step for these tensors, or (no kernel, or tensors it cannot take) a plan
+    that leaves the step to the torch calls."""
+    moments = zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True)
+    if kernel is None or not fits([list(group) for group in moments]):
+        return Bound(nadam_tensors(params, grads, state))
+    return NadamPlan(kernel, params, grads, state)
+
+
+@cache
+def fused_kernel() -> _native.FusedNadam | None:
+    """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
+    machine has it and it gives, on test numbers, what the torch calls give; else ``None``
+    (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
+    kernel = _native.load_nadam()
+    if kernel is None or _fused_agrees(kernel):
+        return kernel
+    _FUSED_REASON.append("the fused NAdam kernel does not reproduce torch's operations here")
+    return None
+
+
+_FUSED_REASON: list[str] = []
+
+
+def fused_unavailable_reason() -> str | None:
+    """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
+    if fused_kernel() is not None:
+        return None
+    return _native.unavailable_reason("nadam") or (_FUSED_REASON[0] if _FUSED_REASON else None)
+
+
+FUSED_CHECK_HPARAMS = (
+    # (lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled): lerp's two branches,
+    # L2 and decoupled decay (and none) in one group, and the sqrt clamp on and off (eps = 0)
+    ((0.002, 0.9, 0.999, 1e-8, 0.0, 4e-3, False),),
+    (
+        (0.002, 0.9, 0.999, 1e-8, 0.01, 4e-3, False),
+        (1.0, 0.3, 0.99, 1e-6, 0.1, 0.1, True),
+        (0.01, 0.5, 0.9, 1e-8, 0.0, 4e-3, True),
+    ),
+    (
+        (0.002, 0.9, 0.999, 1e-8, 0.01, 4e-3, True),
+        (0.1, 0.3, 0.5, 0.0, 0.3, 0.0, False),
+    ),
+)
+
+
+def _fused_agrees(kernel: _native.FusedNadam) -> bool:
+    """Whether the kernel's steps equal the torch calls' (parameters and moments) on numbers
+    of mixed magnitudes with zeros and subnormals, for every group of
+    :data:`FUSED_CHECK_HPARAMS`, over a length that is not a whole number of vectors."""
+    names = ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay", "decoupled")
+    for group in FUSED_CHECK_HPARAMS:
+        hparams = []
+        for values in group:
+            h = dict(zip(names, values, strict=True))
+            hparams.append(
+                NADAM.complete(
+                    {
+                        "lr": h["lr"],
+                        "betas": (h["beta1"], h["beta2"]),
+                        "eps": h["eps"],
+                        "weight_decay": h["weight_decay"],
+                        "momentum_decay": h["momentum_decay"],
+                        "decoupled_weight_decay": h["decoupled"],
+                    }
+                )
+            )
+        runs = []
+        for use in (kernel, None):
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
+            grads = [torch.empty_like(params[0])]
+            state = init_nadam_state(params, hparams)
+            plan = _plan(use, params, grads, state)
+            if (plan.kernel is None) != (use is None):
+                return False  # (the check must run the kernel)
+            state._plan, state.fused = plan, use is not None
+            drawn = torch.Generator().manual_seed(2)
+            for _ in range(4):
+                grads[0].copy_(mixed(grads[0].shape, drawn))
+                nadam_step(params, grads, state)
+            runs.append(nadam_tensors(params, [], state))
+        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
+            return False
+    return True
 
 
 def nadam_reference_step(

@@ -1,8 +1,11 @@
-"""The fused Adam/AdamW kernel: a small C file compiled at first use, loaded with ctypes.
+"""The fused optimizer kernels: small C files compiled at first use, loaded with ctypes.
 
 Torch runs Adam's single-tensor step as about a dozen element-wise kernels, each a pass over
 the stacked parameters; :file:`_fused_adam.c` does the same float32 operations, element for
-element, in one pass (see its header for the list and the FMAs). Why plain C through
+element, in one pass (see its header for the list and the FMAs), and :file:`_fused_rms.c`,
+:file:`_fused_nadam.c` and :file:`_fused_radam.c` do the same for RMSprop and Adagrad
+(:func:`load_rms`), NAdam (:func:`load_nadam`) and RAdam (:func:`load_radam`). Why plain C
+through
 :mod:`ctypes` rather than a torch C++ extension, numba or an inductor kernel (measured on
 the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py``):
 
@@ -16,11 +19,13 @@ the 2-vCPU AMD EPYC these notes were written on, see ``benchmarks/bench_fused.py
   function out of the already loaded torch library, and the correctly rounded ``sqrtf``
   where torch does not use MKL. Which one agrees with ``torch.sqrt`` is checked at load time.
 
-The library is built once per machine into ``$XDG_CACHE_HOME/optiscope`` (``~/.cache``),
-named by a hash of the source, the flags and the CPU, so processes of a pool share it. Where
-there is no C compiler, the build fails, or the loaded kernel does not reproduce torch's
-operations on test numbers (:func:`load` checks), :func:`load` returns ``None`` with the reason
-in :func:`unavailable_reason`, and Adam's update runs as torch calls: the same numbers, slower.
+Each library is built once per machine into ``$XDG_CACHE_HOME/optiscope`` (``~/.cache``),
+named by a hash of its source, the flags and the CPU, so processes of a pool share it. Where
+there is no C compiler, the build fails, or the loaded library's square root is not torch's
+(:func:`load` and the other ``load_*`` check), they return ``None`` with the
+reason in :func:`unavailable_reason`, and the update runs as torch calls: the same numbers,
+slower.
+(Each optimizer then checks its kernel's steps against its torch calls before first use.)
 """
 
 from __future__ import annotations
@@ -29,18 +34,42 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
-__all__ = ["AdamArgs", "FusedAdam", "load", "unavailable_reason"]
+__all__ = [
+    "AdagradArgs",
+    "AdamArgs",
+    "FusedAdam",
+    "FusedNadam",
+    "FusedRadam",
+    "FusedRms",
+    "KernelLibrary",
+    "NadamArgs",
+    "RadamArgs",
+    "RmspropArgs",
+    "load",
+    "load_nadam",
+    "load_radam",
+    "load_rms",
+    "unavailable_reason",
+]
 
+HERE = Path(__file__).parent
+"""Where the kernels' sources and their shared header (``_fused_root.h``) are."""
 SOURCE = Path(__file__).with_name("_fused_adam.c")
+RMS_SOURCE = Path(__file__).with_name("_fused_rms.c")
+NADAM_SOURCE = Path(__file__).with_name("_fused_nadam.c")
+RADAM_SOURCE = Path(__file__).with_name("_fused_radam.c")
 FLAGS = (
     "-O3",
     "-march=native",  # the cache file is named by the CPU's flags (see _cache_path)
@@ -54,7 +83,7 @@ VSQRT_MODE = 0x00000002 | 0x00140000 | 0x00000100
 """``VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE``: the mode torch passes to MKL's
 ``vmsSqrt`` (``ATen/cpu/vml.h``)."""
 
-_REASON: list[str] = []
+_REASONS: dict[str, str] = {}  # library ("adam", "rms") -> why load() gave None
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
@@ -87,51 +116,258 @@ class AdamArgs(ctypes.Structure):
     ]
 
 
-class FusedAdam:
-    """The loaded kernel.
+class RmspropArgs(ctypes.Structure):
+    """The RMSprop kernel's arguments (``rmsprop_args`` in :file:`_fused_rms.c`): set once
+    per bound tensor, only :attr:`neg_lr` changes from step to step."""
+
+    _fields_ = [
+        ("k", _I),
+        ("n", _I),
+        ("stride", _I),
+        ("p", _P),
+        ("v", _P),
+        ("ga", _P),
+        ("b", _P),
+        ("g", _P),
+        ("mode", _P),
+        ("wd", _P),
+        ("alpha", _P),
+        ("w", _P),
+        ("eps", _P),
+        ("mu", _P),
+        ("neg_lr", _P),
+        ("clamp", _I),
+        ("vsqrt", _P),
+        ("vsqrt_mode", _I),
+    ]
+
+
+class AdagradArgs(ctypes.Structure):
+    """The Adagrad kernel's arguments (``adagrad_args`` in :file:`_fused_rms.c`): set once
+    per bound tensor, only :attr:`neg_clr` changes from step to step."""
+
+    _fields_ = [
+        ("k", _I),
+        ("n", _I),
+        ("stride", _I),
+        ("p", _P),
+        ("s", _P),
+        ("g", _P),
+        ("mode", _P),
+        ("wd", _P),
+        ("eps", _P),
+        ("neg_clr", _P),
+        ("clamp", _I),
+        ("vsqrt", _P),
+        ("vsqrt_mode", _I),
+    ]
+
+
+class NadamArgs(ctypes.Structure):
+    """The NAdam kernel's arguments (``nadam_args`` in :file:`_fused_nadam.c`): set once per
+    bound tensor; :attr:`decay`, :attr:`bias2`, :attr:`cg` and :attr:`cm` point at this
+    step's scalars."""
+
+    _fields_ = [
+        ("k", _I),
+        ("n", _I),
+        ("stride", _I),
+        ("p", _P),
+        ("m", _P),
+        ("v", _P),
+        ("g", _P),
+        ("mode", _P),
+        ("decay", _P),
+        ("wd", _P),
+        ("w1", _P),
+        ("beta2", _P),
+        ("c2", _P),
+        ("eps", _P),
+        ("bias2", _P),
+        ("cg", _P),
+        ("cm", _P),
+        ("clamp", _I),
+        ("vsqrt", _P),
+        ("vsqrt_mode", _I),
+    ]
+
+
+class RadamArgs(ctypes.Structure):
+    """The RAdam kernel's arguments (``radam_args`` in :file:`_fused_radam.c`): set once per
+    bound tensor; :attr:`decay`, :attr:`lr`, :attr:`bias1`, :attr:`sb2` and :attr:`rect`
+    point at this step's scalars."""
+
+    _fields_ = [
+        ("k", _I),
+        ("n", _I),
+        ("stride", _I),
+        ("p", _P),
+        ("m", _P),
+        ("v", _P),
+        ("g", _P),
+        ("mode", _P),
+        ("decay", _P),
+        ("wd", _P),
+        ("w1", _P),
+        ("beta2", _P),
+        ("c2", _P),
+        ("eps", _P),
+        ("lr", _P),
+        ("bias1", _P),
+        ("sb2", _P),
+        ("rect", _P),
+        ("clamp", _I),
+        ("vsqrt", _P),
+        ("vsqrt_mode", _I),
+    ]
+
+
+MODE_DECAY, MODE_CENTERED, MODE_MOMENTUM = 1, 2, 4
+"""Per-config flags of the RMSprop and Adagrad kernels (``mode`` in :file:`_fused_rms.c`)."""
+
+
+class KernelLibrary:
+    """A loaded library and the square root its kernels take (checked by :func:`_same_sqrt`).
 
     Attributes:
-        step: ``step(ctypes.byref(args))``: one step for the tensors ``args`` points to.
-        vsqrt: the address of torch's square root the kernel calls (``None``: ``sqrtf``).
+        vsqrt: the address of torch's square root the kernels call (``None``: ``sqrtf``).
     """
+
+    SQRT = "optiscope_sqrt"
 
     def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
         self._library = library  # (kept alive: the functions below point into it)
-        self.step = library.optiscope_adam_step
-        self.step.argtypes = [_P]
-        self.step.restype = None
         self.vsqrt = vsqrt
-        self._sqrt = library.optiscope_sqrt
+        self._sqrt = getattr(library, self.SQRT)
         self._sqrt.argtypes = [_P, _P, _I, _P, _I]
         self._sqrt.restype = None
 
+    def _function(self, name: str) -> Callable[[object], None]:
+        function = getattr(self._library, name)
+        function.argtypes = [_P]
+        function.restype = None
+        return function  # type: ignore[no-any-return]
+
     def sqrt(self, values: torch.Tensor) -> torch.Tensor:
-        """The kernel's square root of contiguous float32 ``values`` (for checks)."""
+        """The kernels' square root of contiguous float32 ``values`` (for checks)."""
         out = torch.empty_like(values)
         self._sqrt(values.data_ptr(), out.data_ptr(), values.numel(), self.vsqrt, VSQRT_MODE)
         return out
 
 
-def unavailable_reason() -> str | None:
-    """Why :func:`load` returned ``None`` (``None`` when it has not, or has not been called)."""
-    return _REASON[0] if _REASON else None
+class FusedAdam(KernelLibrary):
+    """The loaded Adam/AdamW kernel.
+
+    Attributes:
+        step: ``step(ctypes.byref(args))``: one step for the tensors ``args`` points to.
+    """
+
+    def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
+        super().__init__(library, vsqrt)
+        self.step = self._function("optiscope_adam_step")
+
+
+class FusedRms(KernelLibrary):
+    """The loaded RMSprop and Adagrad kernels.
+
+    Attributes:
+        rmsprop: ``rmsprop(ctypes.byref(args))`` with :class:`RmspropArgs`: one step.
+        adagrad: ``adagrad(ctypes.byref(args))`` with :class:`AdagradArgs`: one step.
+    """
+
+    SQRT = "optiscope_rms_sqrt"
+
+    def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
+        super().__init__(library, vsqrt)
+        self.rmsprop = self._function("optiscope_rmsprop_step")
+        self.adagrad = self._function("optiscope_adagrad_step")
+
+
+class FusedNadam(KernelLibrary):
+    """The loaded NAdam kernel.
+
+    Attributes:
+        nadam: ``nadam(ctypes.byref(args))`` with :class:`NadamArgs`: one step.
+    """
+
+    SQRT = "optiscope_nadam_sqrt"
+
+    def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
+        super().__init__(library, vsqrt)
+        self.nadam = self._function("optiscope_nadam_step")
+
+
+class FusedRadam(KernelLibrary):
+    """The loaded RAdam kernel.
+
+    Attributes:
+        radam: ``radam(ctypes.byref(args))`` with :class:`RadamArgs`: one step.
+    """
+
+    SQRT = "optiscope_radam_sqrt"
+
+    def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
+        super().__init__(library, vsqrt)
+        self.radam = self._function("optiscope_radam_step")
+
+
+def unavailable_reason(library: str = "adam") -> str | None:
+    """Why :func:`load` (``"adam"``), :func:`load_rms` (``"rms"``), :func:`load_nadam`
+    (``"nadam"``) or :func:`load_radam` (``"radam"``) returned ``None`` (``None`` when it
+    has not, or has not been called)."""
+    return _REASONS.get(library)
 
 
 @cache
 def load() -> FusedAdam | None:
-    """The fused kernel, built on first use; ``None`` where it cannot be had (see the module
-    docstring; :func:`unavailable_reason` says why)."""
-    _REASON.clear()
+    """The fused Adam kernel, built on first use; ``None`` where it cannot be had (see the
+    module docstring; :func:`unavailable_reason` says why)."""
+    return _load(SOURCE, "fused_adam", "adam", FusedAdam)  # (named as before: caches stay)
+
+
+@cache
+def load_rms() -> FusedRms | None:
+    """The fused RMSprop and Adagrad kernels, built on first use; ``None`` where they cannot
+    be had (``unavailable_reason("rms")`` says why)."""
+    return _load(RMS_SOURCE, "fused_rms", "rms", FusedRms)
+
+
+@cache
+def load_nadam() -> FusedNadam | None:
+    """The fused NAdam kernel, built on first use; ``None`` where it cannot be had
+    (``unavailable_reason("nadam")`` says why)."""
+    return _load(NADAM_SOURCE, "fused_nadam", "nadam", FusedNadam)
+
+
+@cache
+def load_radam() -> FusedRadam | None:
+    """The fused RAdam kernel, built on first use; ``None`` where it cannot be had
+    (``unavailable_reason("radam")`` says why)."""
+    return _load(RADAM_SOURCE, "fused_radam", "radam", FusedRadam)
+
+
+_L = TypeVar("_L", bound=KernelLibrary)
+
+
+_TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad", "nadam": "NAdam", "radam": "RAdam"}
+
+
+def _load(
+    source: Path, stem: str, name: str, kind: Callable[[ctypes.CDLL, int | None], _L]
+) -> _L | None:
+    """``source`` built (or found in the cache) and loaded, with the square root that agrees
+    with ``torch.sqrt``; ``None`` with the reason in ``_REASONS[name]``."""
+    _REASONS.pop(name, None)
     try:
-        library = ctypes.CDLL(str(_build()))
+        library = ctypes.CDLL(str(_build(source, stem)))
     except (OSError, subprocess.SubprocessError) as err:
-        _REASON.append(f"the fused Adam kernel could not be built or loaded: {err}")
+        _REASONS[name] = f"the fused {_TITLES[name]} kernel could not be built or loaded: {err}"
         return None
     for vsqrt in (_torch_vsqrt(), None):
-        kernel = FusedAdam(library, vsqrt)
+        kernel = kind(library, vsqrt)
         if _same_sqrt(kernel):
             return kernel
-    _REASON.append("neither MKL's vmsSqrt nor sqrtf reproduces torch.sqrt on this machine")
+    _REASONS[name] = "neither MKL's vmsSqrt nor sqrtf reproduces torch.sqrt on this machine"
     return None
 
 
@@ -150,7 +386,7 @@ def _torch_vsqrt() -> int | None:
     return None
 
 
-def _same_sqrt(kernel: FusedAdam) -> bool:
+def _same_sqrt(kernel: KernelLibrary) -> bool:
     """Whether the kernel's square root equals ``torch.sqrt`` on 16,384 numbers spread
     over every binade, with zeros, subnormals, inf and NaN (the two differed on 17% of
     such numbers where they differ at all)."""
@@ -165,9 +401,9 @@ def _same_sqrt(kernel: FusedAdam) -> bool:
     return bool(torch.equal(nan, got.isnan()) and torch.equal(expected[~nan], got[~nan]))
 
 
-def _build() -> Path:
+def _build(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     """The compiled library: from the cache, or compiled into it now."""
-    target = _cache_path()
+    target = _cache_path(source, stem)
     if target.exists():
         return target
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
@@ -177,7 +413,7 @@ def _build() -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
         result = subprocess.run(
-            [compiler, *FLAGS, str(SOURCE), "-o", str(built), "-lm"],
+            [compiler, *FLAGS, "-I", str(HERE), str(source), "-o", str(built), "-lm"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -189,13 +425,25 @@ def _build() -> Path:
     return target
 
 
-def _cache_path() -> Path:
+def _cache_path(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), _cpu_identity().encode()):
+    flags, cpu = " ".join(FLAGS).encode(), _cpu_identity().encode()
+    for part in (source.read_bytes(), *_headers(source), flags, cpu):
         key.update(part)
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     suffix = ".dll" if sys.platform == "win32" else ".so"
-    return root / "optiscope" / f"fused_adam-{key.hexdigest()[:16]}{suffix}"
+    return root / "optiscope" / f"{stem}-{key.hexdigest()[:16]}{suffix}"
+
+
+def _headers(source: Path) -> list[bytes]:
+    """The local headers ``source`` includes (``#include "name.h"``), as bytes: part of the
+    library's identity. (The Adam kernel includes none, so its cache name is as before.)"""
+    names = re.findall(rb'^#include "([^"]+)"', source.read_bytes(), flags=re.MULTILINE)
+    found = []
+    for name in names:
+        beside = source.parent / name.decode()
+        found.append((beside if beside.exists() else HERE / name.decode()).read_bytes())
+    return found
 
 
 def _cpu_identity() -> str:

@@ -20,12 +20,14 @@ with :math:`r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from optiscope.optim import _native
 from optiscope.optim._base import (
     ColumnCache,
     Distinct,
@@ -40,6 +42,8 @@ from optiscope.optim._base import (
     update_moments,
     weight_decayed,
 )
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
+from optiscope.optim._radam_fused import RadamPlan, radam_tensors
 
 __all__ = ["RADAM", "RAdamState", "init_radam_state", "radam_reference_step", "radam_step"]
 
@@ -72,6 +76,9 @@ class RAdamState(ColumnCache):
         beta1, beta2, eps, weight_decay: per-config hyperparameters (K Python floats).
         decoupled_weight_decay: per-config flags (AdamW-style decay when set).
         step: steps taken so far (the same for all K).
+        fused: take the fused kernel where it is available (:func:`fused_kernel`): one pass
+            over memory instead of about fifteen torch calls, the same numbers; ``False``
+            keeps the torch calls.
     """
 
     exp_avg: list[Tensor]
@@ -83,6 +90,8 @@ class RAdamState(ColumnCache):
     weight_decay: tuple[float, ...]
     decoupled_weight_decay: tuple[bool, ...]
     step: int = 0
+    fused: bool = True
+    _plan: Bound | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         lrs: list[Hashable] = list(self.lr)
@@ -131,6 +140,10 @@ def radam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RAdamSt
     (``Tensor.__rtruediv__``), and so it is here. Whether ``rho_t > 5`` depends on the
     config's ``beta2`` and the step: configs on either side of it keep their own form.
 
+    On the CPU these calls run as one pass of a fused kernel where it is available
+    (:func:`fused_kernel`; ``state.fused = False`` keeps the calls): the same operations on
+    each element, in the same order, with torch's own square root.
+
     Args:
         params: stacked parameters ``(K, *shape)``, updated in place.
         grads: their gradients, same shapes.
@@ -138,6 +151,13 @@ def radam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RAdamSt
     """
     state.step += 1
     t = state.step
+    if state.fused:
+        plan = state._plan
+        if plan is None or not plan.binds(radam_tensors(params, grads, state)):
+            plan = state._plan = _plan(fused_kernel(), params, grads, state)
+        if plan.kernel is not None:
+            plan.run(t)
+            return
     rectified = [rho(beta2, float(t))[1] > 5.0 for beta2 in state.beta2]
     for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True):
         g = weight_decayed(
@@ -153,6 +173,104 @@ def radam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RAdamSt
             full = update * adaptive * state._beta2.column_at("rect", rectification, t, p)
             update = select_where(rectified, full, update)
         p.add_(update, alpha=-1.0)
+
+
+def _plan(
+    kernel: _native.FusedRadam | None,
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: RAdamState,
+) -> Bound:
+    """The fused step for these tensors, or (no kernel, or tensors it cannot take) a plan
+    that leaves the step to the torch calls."""
+    moments = zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True)
+    if kernel is None or not fits([list(group) for group in moments]):
+        return Bound(radam_tensors(params, grads, state))
+    return RadamPlan(
+        kernel,
+        params,
+        grads,
+        state,
+        bias1=_bias1,
+        sqrt_bias2=_sqrt_bias2,
+        rectification=rectification,
+    )
+
+
+@cache
+def fused_kernel() -> _native.FusedRadam | None:
+    """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
+    machine has it and it gives, on test numbers, what the torch calls give; else ``None``
+    (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
+    kernel = _native.load_radam()
+    if kernel is None or _fused_agrees(kernel):
+        return kernel
+    _FUSED_REASON.append("the fused RAdam kernel does not reproduce torch's operations here")
+    return None
+
+
+_FUSED_REASON: list[str] = []
+
+
+def fused_unavailable_reason() -> str | None:
+    """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
+    if fused_kernel() is not None:
+        return None
+    return _native.unavailable_reason("radam") or (_FUSED_REASON[0] if _FUSED_REASON else None)
+
+
+FUSED_CHECK_HPARAMS = (
+    # (lr, beta1, beta2, eps, weight_decay, decoupled): lerp's two branches, L2 and decoupled
+    # decay (and none) in one group, configs rectified from step 3 (beta2 0.9), from step 6
+    # (0.999) and never (0.5) side by side, and the sqrt clamp on and off (eps = 0)
+    ((0.001, 0.9, 0.9, 1e-8, 0.0, False),),
+    (
+        (0.001, 0.9, 0.999, 1e-8, 0.01, False),
+        (1.0, 0.3, 0.9, 1e-6, 0.1, True),
+        (0.01, 0.5, 0.5, 1e-8, 0.0, True),
+    ),
+    (
+        (0.001, 0.9, 0.9, 1e-8, 0.01, True),
+        (0.1, 0.3, 0.9, 0.0, 0.3, False),
+    ),
+)
+
+
+def _fused_agrees(kernel: _native.FusedRadam) -> bool:
+    """Whether the kernel's steps equal the torch calls' (parameters and moments) on numbers
+    of mixed magnitudes with zeros and subnormals, for every group of
+    :data:`FUSED_CHECK_HPARAMS`, over 7 steps (past every rectification threshold above)
+    and a length that is not a whole number of vectors."""
+    for group in FUSED_CHECK_HPARAMS:
+        hparams = [
+            RADAM.complete(
+                {
+                    "lr": lr,
+                    "betas": (beta1, beta2),
+                    "eps": eps,
+                    "weight_decay": wd,
+                    "decoupled_weight_decay": decoupled,
+                }
+            )
+            for lr, beta1, beta2, eps, wd, decoupled in group
+        ]
+        runs = []
+        for use in (kernel, None):
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
+            grads = [torch.empty_like(params[0])]
+            state = init_radam_state(params, hparams)
+            plan = _plan(use, params, grads, state)
+            if (plan.kernel is None) != (use is None):
+                return False  # (the check must run the kernel)
+            state._plan, state.fused = plan, use is not None
+            drawn = torch.Generator().manual_seed(2)
+            for _ in range(7):
+                grads[0].copy_(mixed(grads[0].shape, drawn))
+                radam_step(params, grads, state)
+            runs.append(radam_tensors(params, [], state))
+        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
+            return False
+    return True
 
 
 def _bias1(beta1: float, t: float) -> float:

@@ -19,12 +19,14 @@ so every per-config constant is a column fixed when the state is built.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from optiscope.optim import _native
 from optiscope.optim._base import (
     ColumnCache,
     HParamSpec,
@@ -34,6 +36,8 @@ from optiscope.optim._base import (
     lrs_of,
     select_where,
 )
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
+from optiscope.optim._rms_fused import RmspropPlan, rmsprop_tensors
 
 __all__ = [
     "RMSPROP",
@@ -58,6 +62,9 @@ class RMSpropState(ColumnCache):
         alpha, eps, weight_decay, momentum: per-config hyperparameters (K Python floats).
         centered: per-config flags.
         step: steps taken so far.
+        fused: take the fused kernel where it is available (:func:`fused_kernel`): one pass
+            over memory instead of about ten torch calls, the same numbers; ``False`` keeps
+            the torch calls.
         columns: float32 per-config columns ``(K, 1, ...)``, cached by name and rank.
     """
 
@@ -71,6 +78,8 @@ class RMSpropState(ColumnCache):
     momentum: tuple[float, ...]
     centered: tuple[bool, ...]
     step: int = 0
+    fused: bool = True
+    _plan: Bound | None = field(default=None, repr=False)
 
 
 def init_rmsprop_state(
@@ -119,12 +128,24 @@ def rmsprop_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RMSpr
     same). Where configs differ in ``centered`` or in whether they use momentum, both forms
     are computed and each config keeps the one torch would have run.
 
+    On the CPU these calls run as one pass of a fused kernel where it is available
+    (:func:`fused_kernel`; ``state.fused = False`` keeps the calls): the same operations on
+    each element, in the same order, with torch's own square root.
+
     Args:
         params: stacked parameters ``(K, *shape)``, updated in place.
         grads: their gradients, same shapes.
         state: from :func:`init_rmsprop_state`.
     """
     state.step += 1
+    if state.fused:
+        tensors = rmsprop_tensors(params, grads, state)
+        plan = state._plan
+        if plan is None or not plan.binds(tensors):
+            plan = state._plan = _plan(fused_kernel(), params, grads, state)
+        if plan.kernel is not None:
+            plan.run(state.step)
+            return
     has_decay = state.flags("has_decay", lambda: [wd != 0 for wd in state.weight_decay])
     has_momentum = state.flags("has_momentum", lambda: [mu > 0 for mu in state.momentum])
     centered = state.flags("centered", lambda: state.centered)
@@ -160,6 +181,93 @@ def rmsprop_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: RMSpr
 
 def _negative(lr: float) -> float:
     return -lr
+
+
+def _plan(
+    kernel: _native.FusedRms | None,
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: RMSpropState,
+) -> Bound:
+    """The fused step for these tensors, or (no kernel, or tensors it cannot take) a plan
+    that leaves the step to the torch calls."""
+    tensors = rmsprop_tensors(params, grads, state)
+    groups = [
+        [p, g, state.square_avg[i]]
+        + ([] if state.grad_avg is None else [state.grad_avg[i]])
+        + ([] if state.momentum_buffer is None else [state.momentum_buffer[i]])
+        for i, (p, g) in enumerate(zip(params, grads, strict=True))
+    ]
+    if kernel is None or not fits(groups):
+        return Bound(tensors)
+    return RmspropPlan(kernel, params, grads, state)
+
+
+@cache
+def fused_kernel() -> _native.FusedRms | None:
+    """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
+    machine has it and it gives, on test numbers, what the torch calls give; else ``None``
+    (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
+    kernel = _native.load_rms()
+    if kernel is None or _fused_agrees(kernel):
+        return kernel
+    _FUSED_REASON.append("the fused RMSprop kernel does not reproduce torch's operations here")
+    return None
+
+
+_FUSED_REASON: list[str] = []
+
+
+def fused_unavailable_reason() -> str | None:
+    """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
+    if fused_kernel() is not None:
+        return None
+    return _native.unavailable_reason("rms") or (_FUSED_REASON[0] if _FUSED_REASON else None)
+
+
+FUSED_CHECK_HPARAMS = (
+    # (lr, alpha, eps, weight_decay, momentum, centered): lerp's two branches (1 - alpha
+    # < 0.5 and not), each of decay, momentum and centered on and off in one group, and the
+    # sqrt clamp on (eps > 0) and off (eps = 0: 0 / 0 stays NaN)
+    ((0.01, 0.99, 1e-8, 0.0, 0.0, False),),
+    (
+        (0.01, 0.99, 1e-8, 0.01, 0.9, True),
+        (1.0, 0.3, 1e-6, 0.0, 0.0, False),
+        (0.001, 0.9, 1e-8, 0.0, 0.5, False),
+        (0.1, 0.5, 1e-8, 0.3, 0.0, True),
+    ),
+    (
+        (0.01, 0.99, 1e-8, 0.01, 0.9, True),
+        (0.1, 0.5, 0.0, 0.3, 0.0, True),
+        (1.0, 0.3, 0.0, 0.0, 0.0, False),
+    ),
+)
+
+
+def _fused_agrees(kernel: _native.FusedRms) -> bool:
+    """Whether the kernel's steps equal the torch calls' (parameters and state) on numbers
+    of mixed magnitudes with zeros and subnormals, for every group of
+    :data:`FUSED_CHECK_HPARAMS`, over a length that is not a whole number of vectors."""
+    names = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    for group in FUSED_CHECK_HPARAMS:
+        hparams = [RMSPROP.complete(dict(zip(names, h, strict=True))) for h in group]
+        runs = []
+        for use in (kernel, None):
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
+            grads = [torch.empty_like(params[0])]
+            state = init_rmsprop_state(params, hparams)
+            plan = _plan(use, params, grads, state)
+            if (plan.kernel is None) != (use is None):
+                return False  # (the check must run the kernel)
+            state._plan, state.fused = plan, use is not None
+            drawn = torch.Generator().manual_seed(2)
+            for _ in range(4):
+                grads[0].copy_(mixed(grads[0].shape, drawn))
+                rmsprop_step(params, grads, state)
+            runs.append(rmsprop_tensors(params, [], state))
+        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
+            return False
+    return True
 
 
 def rmsprop_reference_step(

@@ -24,11 +24,10 @@ import torch
 
 from optiscope.engine import train_vectorized
 from optiscope.optim import StepLrs, _adagrad, _nadam, _native, _radam, _rmsprop, get_optimizer
-from optiscope.optim._fused_plan import BLOCK
-from optiscope.optim._nadam_fused import nadam_tensors
-from optiscope.optim._radam_fused import radam_tensors
+from optiscope.optim._fused_plan import BLOCK, moment_tensors
 from optiscope.optim._rms_fused import adagrad_tensors, rmsprop_tensors
 from optiscope.records import DataSpec, RunConfig
+from test_optim_fused import _mixed
 
 SIZES = [(3, 7), (50,), (1,), (67,), (1030,)]  # on and off every vector width, and past
 # the kernel's block of 1,024 elements
@@ -72,22 +71,13 @@ MODULES["radam"] = _radam
 TENSORS: dict[str, Callable[..., list[torch.Tensor]]] = {
     "rmsprop": rmsprop_tensors,
     "adagrad": adagrad_tensors,
-    "nadam": nadam_tensors,
-    "radam": radam_tensors,
+    "nadam": moment_tensors,
+    "radam": moment_tensors,
 }
 LOADERS: dict[str, Any] = {"rmsprop": _native.load_rms, "adagrad": _native.load_rms}
 LOADERS["nadam"], LOADERS["radam"] = _native.load_nadam, _native.load_radam
 SECOND_MOMENTS = {"rmsprop": "square_avg", "adagrad": "sum"}
 SECOND_MOMENTS["nadam"] = SECOND_MOMENTS["radam"] = "exp_avg_sq"
-
-
-def _mixed(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Normal values times 10**e, e in [-44, 3]: squares from subnormal to large, and a
-    quarter of the values exactly zero (dead units)."""
-    values = torch.randn(shape, generator=generator)
-    scale = torch.pow(10.0, torch.randint(-44, 4, shape, generator=generator).float())
-    scale[torch.rand(shape, generator=generator) < 0.25] = 0.0
-    return values * scale
 
 
 def _schedule(step: int, base: float) -> float:

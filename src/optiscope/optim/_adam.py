@@ -36,6 +36,7 @@ from optiscope.optim._base import (
     lrs_of,
     reference_decayed,
 )
+from optiscope.optim._fused_plan import mixed
 
 __all__ = ["ADAM", "AdamState", "adam_reference_step", "adam_step", "init_adam_state"]
 
@@ -342,11 +343,7 @@ def fused_kernel() -> _native.FusedAdam | None:
     """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
     machine has it and it gives, on test numbers, what the torch calls give; else ``None``
     (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
-    kernel = _native.load()
-    if kernel is None or _fused_agrees(kernel):
-        return kernel
-    _FUSED_REASON.append("the fused Adam kernel does not reproduce torch's operations here")
-    return None
+    return _native.checked(_native.load(), _fused_agrees, _FUSED_REASON, "Adam")
 
 
 _FUSED_REASON: list[str] = []
@@ -354,9 +351,7 @@ _FUSED_REASON: list[str] = []
 
 def fused_unavailable_reason() -> str | None:
     """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
-    if fused_kernel() is not None:
-        return None
-    return _native.unavailable_reason() or (_FUSED_REASON[0] if _FUSED_REASON else None)
+    return _native.why_unavailable(fused_kernel(), "adam", _FUSED_REASON)
 
 
 FUSED_CHECK_HPARAMS = (
@@ -376,7 +371,7 @@ def _fused_agrees(kernel: _native.FusedAdam) -> bool:
         for hparams in (FUSED_CHECK_HPARAMS[:1], FUSED_CHECK_HPARAMS):
             runs = []
             for use in (kernel, None):
-                params = [_mixed((len(hparams), 3, 37), torch.Generator().manual_seed(1))]
+                params = [mixed((len(hparams), 3, 37), torch.Generator().manual_seed(1))]
                 grads = [torch.empty_like(params[0])]
                 state = init_adam_state(
                     params,
@@ -391,7 +386,7 @@ def _fused_agrees(kernel: _native.FusedAdam) -> bool:
                 state._plan = plan
                 drawn = torch.Generator().manual_seed(2)
                 for _ in range(4):
-                    grads[0].copy_(_mixed(grads[0].shape, drawn))
+                    grads[0].copy_(mixed(grads[0].shape, drawn))
                     adam_step(params, grads, state, decoupled=decoupled)
                 runs.append(params[0])
             nan = runs[0].isnan()  # (eps = 0 gives 0 / 0 where v and m are 0, as in torch)
@@ -400,14 +395,6 @@ def _fused_agrees(kernel: _native.FusedAdam) -> bool:
             ):
                 return False
     return True
-
-
-def _mixed(shape: Sequence[int], generator: torch.Generator) -> Tensor:
-    """Normal values scaled by 10**e, e in [-44, 2], a quarter of them exactly zero."""
-    values = torch.randn(tuple(shape), generator=generator)
-    scale = torch.pow(10.0, torch.randint(-44, 3, tuple(shape), generator=generator).float())
-    scale[torch.rand(tuple(shape), generator=generator) < 0.25] = 0.0
-    return values.mul_(scale)
 
 
 def _divides_by_reciprocal(device: torch.device) -> bool:

@@ -16,26 +16,30 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from optiscope.optim._base import Distinct, Lr, StepLrs, lr_at
-from optiscope.optim._native import KernelLibrary
+from optiscope.optim._native import MODE_DECAY, VSQRT_MODE, KernelLibrary
 
 __all__ = [
     "BLOCK",
     "CHECK_SHAPE",
     "Bound",
     "KernelPlan",
+    "MomentHyper",
     "PerStep",
     "clamp_is_exact",
     "decay_factor",
+    "decoupled_decay",
     "fits",
     "floats",
     "mixed",
     "modes",
+    "moment_fields",
+    "moment_tensors",
     "same",
     "scheduled",
 ]
@@ -219,3 +223,90 @@ def decay_factor(lr_wd: tuple[Lr, float], t: float) -> float:
     """Decoupled weight decay's ``1 - lr * wd`` at step ``t`` (``p.mul_(1 - lr * wd)``), in
     Python doubles as torch computes it."""
     return 1 - lr_at(lr_wd[0], t) * lr_wd[1]
+
+
+class MomentHyper(Protocol):
+    """What NAdam's and RAdam's states share: Adam's two moments and hyperparameters, and a
+    weight decay that is L2 or decoupled per config."""
+
+    exp_avg: list[Tensor]
+    exp_avg_sq: list[Tensor]
+    lr: tuple[Lr, ...]
+    beta1: tuple[float, ...]
+    beta2: tuple[float, ...]
+    eps: tuple[float, ...]
+    weight_decay: tuple[float, ...]
+    decoupled_weight_decay: tuple[bool, ...]
+
+
+def moment_tensors(
+    params: Sequence[Tensor], grads: Sequence[Tensor], state: MomentHyper
+) -> list[Tensor]:
+    """Every tensor a NAdam or RAdam step reads or writes, in a fixed order."""
+    return [*params, *grads, *state.exp_avg, *state.exp_avg_sq]
+
+
+def decoupled_decay(state: MomentHyper) -> tuple[PerStep, str] | None:
+    """The per-step factor ``1 - lr * wd`` of the configs with a decoupled decay (1.0 for the
+    others: ``x * 1.0`` is ``x``, as in the torch calls), or ``None`` where none has one."""
+    pairs = zip(state.weight_decay, state.decoupled_weight_decay, strict=True)
+    decoupled = [wd != 0 and d for wd, d in pairs]  # (K,)
+    if not any(decoupled):
+        return None
+    keys = [
+        (lr, wd if d else 0.0)
+        for lr, wd, d in zip(state.lr, state.weight_decay, decoupled, strict=True)
+    ]
+    return PerStep(keys, decay_factor, constant=not scheduled(state.lr)), "decay"
+
+
+def moment_fields(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    state: MomentHyper,
+    beta1: Sequence[float],
+    beta2: Sequence[float],
+    vsqrt: int | None,
+) -> tuple[list[dict[str, Any]], list[Tensor]]:
+    """The kernel arguments NAdam's and RAdam's share, one dict per parameter tensor (the
+    per-step scalars' addresses are set by :meth:`KernelPlan.run`), and the per-config
+    columns they point into, to keep alive.
+
+    Args:
+        params, grads: stacked ``(K, *shape)`` tensors.
+        state: the configs' moments and hyperparameters.
+        beta1, beta2: per config, as the kernel reads them.
+        vsqrt: the square root the kernel calls (see :mod:`optiscope.optim._native`).
+    """
+    l2 = [
+        wd != 0 and not d
+        for wd, d in zip(state.weight_decay, state.decoupled_weight_decay, strict=True)
+    ]
+    mode = modes((MODE_DECAY, l2))
+    wd = floats([w if f else 0.0 for w, f in zip(state.weight_decay, l2, strict=True)])
+    w1, beta2_column = floats([1 - b for b in beta1]), floats(beta2)
+    c2, eps = floats([1 - b for b in beta2]), floats(state.eps)
+    columns = [mode, wd, w1, beta2_column, c2, eps]
+    fields = [
+        {
+            "k": int(p.shape[0]),
+            "n": p[0].numel(),
+            "stride": p[0].numel(),
+            "p": p.data_ptr(),
+            "m": m.data_ptr(),
+            "v": v.data_ptr(),
+            "g": g.data_ptr(),
+            "mode": mode.data_ptr(),
+            "decay": None,  # (set at the first step where any config has one)
+            "wd": wd.data_ptr(),
+            "w1": w1.data_ptr(),
+            "beta2": beta2_column.data_ptr(),
+            "c2": c2.data_ptr(),
+            "eps": eps.data_ptr(),
+            "clamp": int(clamp_is_exact(state.eps)),
+            "vsqrt": vsqrt,
+            "vsqrt_mode": VSQRT_MODE,
+        }
+        for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True)
+    ]
+    return fields, columns

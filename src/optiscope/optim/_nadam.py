@@ -42,8 +42,8 @@ from optiscope.optim._base import (
     update_moments,
     weight_decayed,
 )
-from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
-from optiscope.optim._nadam_fused import NadamPlan, bias2, nadam_tensors
+from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, moment_tensors, same
+from optiscope.optim._nadam_fused import NadamPlan, bias2
 
 __all__ = ["NADAM", "NAdamState", "init_nadam_state", "nadam_reference_step", "nadam_step"]
 
@@ -175,7 +175,7 @@ def nadam_step(params: Sequence[Tensor], grads: Sequence[Tensor], state: NAdamSt
     t = state.step
     if state.fused:
         plan = state._plan
-        if plan is None or not plan.binds(nadam_tensors(params, grads, state)):
+        if plan is None or not plan.binds(moment_tensors(params, grads, state)):
             plan = state._plan = _plan(fused_kernel(), params, grads, state)
         if plan.kernel is not None:
             plan.run(t)
@@ -209,7 +209,7 @@ def _plan(
     that leaves the step to the torch calls."""
     moments = zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True)
     if kernel is None or not fits([list(group) for group in moments]):
-        return Bound(nadam_tensors(params, grads, state))
+        return Bound(moment_tensors(params, grads, state))
     return NadamPlan(kernel, params, grads, state)
 
 
@@ -218,11 +218,7 @@ def fused_kernel() -> _native.FusedNadam | None:
     """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
     machine has it and it gives, on test numbers, what the torch calls give; else ``None``
     (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
-    kernel = _native.load_nadam()
-    if kernel is None or _fused_agrees(kernel):
-        return kernel
-    _FUSED_REASON.append("the fused NAdam kernel does not reproduce torch's operations here")
-    return None
+    return _native.checked(_native.load_nadam(), _fused_agrees, _FUSED_REASON, "NAdam")
 
 
 _FUSED_REASON: list[str] = []
@@ -230,9 +226,7 @@ _FUSED_REASON: list[str] = []
 
 def fused_unavailable_reason() -> str | None:
     """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
-    if fused_kernel() is not None:
-        return None
-    return _native.unavailable_reason("nadam") or (_FUSED_REASON[0] if _FUSED_REASON else None)
+    return _native.why_unavailable(fused_kernel(), "nadam", _FUSED_REASON)
 
 
 FUSED_CHECK_HPARAMS = (
@@ -285,7 +279,7 @@ def _fused_agrees(kernel: _native.FusedNadam) -> bool:
             for _ in range(4):
                 grads[0].copy_(mixed(grads[0].shape, drawn))
                 nadam_step(params, grads, state)
-            runs.append(nadam_tensors(params, [], state))
+            runs.append(moment_tensors(params, [], state))
         if not all(same(a, b) for a, b in zip(*runs, strict=True)):
             return False
     return True

@@ -39,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TypeVar
@@ -311,6 +311,26 @@ class FusedRadam(KernelLibrary):
         self.radam = self._function("optiscope_radam_step")
 
 
+def checked(
+    kernel: KernelT | None, agrees: Callable[[KernelT], bool], reasons: list[str], title: str
+) -> KernelT | None:
+    """``kernel`` if it gives, on test numbers, what the torch calls give (``agrees``); else
+    ``None``, with the reason added to ``reasons`` (an optimizer module's ``fused_kernel``)."""
+    if kernel is None or agrees(kernel):
+        return kernel
+    reasons.append(f"the fused {title} kernel does not reproduce torch's operations here")
+    return None
+
+
+def why_unavailable(kernel: object | None, library: str, reasons: Sequence[str]) -> str | None:
+    """Why an optimizer module's checked ``kernel`` is ``None``: its library's build or load
+    failed (:func:`unavailable_reason`), or its check (``reasons``, see :func:`checked`);
+    ``None`` when there is a kernel."""
+    if kernel is not None:
+        return None
+    return unavailable_reason(library) or (reasons[0] if reasons else None)
+
+
 def unavailable_reason(library: str = "adam") -> str | None:
     """Why :func:`load` (``"adam"``), :func:`load_rms` (``"rms"``), :func:`load_nadam`
     (``"nadam"``) or :func:`load_radam` (``"radam"``) returned ``None`` (``None`` when it
@@ -347,6 +367,7 @@ def load_radam() -> FusedRadam | None:
 
 
 _L = TypeVar("_L", bound=KernelLibrary)
+KernelT = TypeVar("KernelT")
 
 
 _TITLES = {"adam": "Adam", "rms": "RMSprop/Adagrad", "nadam": "NAdam", "radam": "RAdam"}

@@ -208,11 +208,7 @@ def fused_kernel() -> _native.FusedRms | None:
     """The fused kernel (built on first use, see :mod:`optiscope.optim._native`), if this
     machine has it and it gives, on test numbers, what the torch calls give; else ``None``
     (:func:`fused_unavailable_reason` says why) and the torch calls are used."""
-    kernel = _native.load_rms()
-    if kernel is None or _fused_agrees(kernel):
-        return kernel
-    _FUSED_REASON.append("the fused RMSprop kernel does not reproduce torch's operations here")
-    return None
+    return _native.checked(_native.load_rms(), _fused_agrees, _FUSED_REASON, "RMSprop")
 
 
 _FUSED_REASON: list[str] = []
@@ -220,9 +216,7 @@ _FUSED_REASON: list[str] = []
 
 def fused_unavailable_reason() -> str | None:
     """Why :func:`fused_kernel` is ``None`` (``None`` when it is not)."""
-    if fused_kernel() is not None:
-        return None
-    return _native.unavailable_reason("rms") or (_FUSED_REASON[0] if _FUSED_REASON else None)
+    return _native.why_unavailable(fused_kernel(), "rms", _FUSED_REASON)
 
 
 FUSED_CHECK_HPARAMS = (

@@ -55,6 +55,10 @@ def test_parquet_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     [
         (["compare"], "(got one value for each)"),
         (["compare", "--lr", "0.1,0.01", "--beta1", "0.5,0.9"], "got several for --lr, --beta1"),
+        (
+            ["compare", "--lr", "0.1,0.01", "--beta1", "0.5,0.9"],
+            "several comparisons as one call, give `optiscope sweep --config` a spec",
+        ),
         (["compare", "--lr", "0.1,abc"], "--lr takes numbers, got 'abc'"),
         (["compare", "--batch-size", "16,8.5"], "--batch-size takes whole numbers, got '8.5'"),
         (["compare", "--lr", "0.1,,0.01"], "has an empty value"),

@@ -105,9 +105,15 @@ def compare_command(
     several = [SETTINGS[name].flag for name in COMPARED if len(given.get(name, ())) > 1]
     if len(several) != 1:
         which = f"several for {', '.join(several)}" if several else "one value for each"
+        hint = (
+            "; to run several comparisons as one call, give `optiscope sweep --config` a spec "
+            "with one [[configs]] entry per value (docs/sweeps.md)"
+            if several
+            else ""
+        )
         raise click.UsageError(
             f"give exactly one of {', '.join(SETTINGS[n].flag for n in COMPARED)} several "
-            f"comma-separated values (got {which}), e.g. --lr 0.1,0.01"
+            f"comma-separated values (got {which}), e.g. --lr 0.1,0.01{hint}"
         )
     for name in _SINGLE:
         if len(given.get(name, ())) > 1:

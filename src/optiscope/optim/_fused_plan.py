@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor
@@ -36,6 +36,7 @@ __all__ = [
     "decoupled_decay",
     "fits",
     "floats",
+    "fused_agrees",
     "mixed",
     "modes",
     "moment_fields",
@@ -310,3 +311,50 @@ def moment_fields(
         for p, g, m, v in zip(params, grads, state.exp_avg, state.exp_avg_sq, strict=True)
     ]
     return fields, columns
+
+
+_K = TypeVar("_K", bound=KernelLibrary)
+
+
+def fused_agrees(
+    kernel: _K,
+    groups: Sequence[Sequence[dict[str, Any]]],
+    init_state: Callable[[list[Tensor], Sequence[dict[str, Any]]], Any],
+    plan: Callable[[_K | None, list[Tensor], list[Tensor], Any], Bound],
+    step: Callable[[list[Tensor], list[Tensor], Any], object],
+    tensors: Callable[[list[Tensor], list[Tensor], Any], list[Tensor]],
+    *,
+    steps: int = 4,
+) -> bool:
+    """Whether ``kernel``'s steps equal the torch calls' (parameters and every state tensor)
+    on numbers of mixed magnitudes with zeros and subnormals (:func:`mixed`), for each group
+    of configs' hyperparameters, over :data:`CHECK_SHAPE` (not a whole number of vectors):
+    an optimizer module's check before first use.
+
+    Args:
+        kernel: the loaded library.
+        groups: per group, each config's complete hyperparameters.
+        init_state: the optimizer's ``init_state(params, hparams)``.
+        plan: the module's ``(kernel or None, params, grads, state) -> plan``.
+        step: the optimizer's vectorized step.
+        tensors: every tensor of a step, in a fixed order (to compare).
+        steps: steps per group.
+    """
+    for hparams in groups:
+        runs = []
+        for use in (kernel, None):
+            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
+            grads = [torch.empty_like(params[0])]
+            state = init_state(params, hparams)
+            bound = plan(use, params, grads, state)
+            if (bound.kernel is None) != (use is None):
+                return False  # (the check must run the kernel)
+            state._plan, state.fused = bound, use is not None
+            drawn = torch.Generator().manual_seed(2)
+            for _ in range(steps):
+                grads[0].copy_(mixed(grads[0].shape, drawn))
+                step(params, grads, state)
+            runs.append(tensors(params, [], state))
+        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
+            return False
+    return True

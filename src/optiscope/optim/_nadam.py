@@ -42,7 +42,12 @@ from optiscope.optim._base import (
     update_moments,
     weight_decayed,
 )
-from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, moment_tensors, same
+from optiscope.optim._fused_plan import (
+    Bound,
+    fits,
+    fused_agrees,
+    moment_tensors,
+)
 from optiscope.optim._nadam_fused import NadamPlan, bias2
 
 __all__ = ["NADAM", "NAdamState", "init_nadam_state", "nadam_reference_step", "nadam_step"]
@@ -250,6 +255,7 @@ def _fused_agrees(kernel: _native.FusedNadam) -> bool:
     of mixed magnitudes with zeros and subnormals, for every group of
     :data:`FUSED_CHECK_HPARAMS`, over a length that is not a whole number of vectors."""
     names = ("lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay", "decoupled")
+    groups = []
     for group in FUSED_CHECK_HPARAMS:
         hparams = []
         for values in group:
@@ -266,23 +272,8 @@ def _fused_agrees(kernel: _native.FusedNadam) -> bool:
                     }
                 )
             )
-        runs = []
-        for use in (kernel, None):
-            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
-            grads = [torch.empty_like(params[0])]
-            state = init_nadam_state(params, hparams)
-            plan = _plan(use, params, grads, state)
-            if (plan.kernel is None) != (use is None):
-                return False  # (the check must run the kernel)
-            state._plan, state.fused = plan, use is not None
-            drawn = torch.Generator().manual_seed(2)
-            for _ in range(4):
-                grads[0].copy_(mixed(grads[0].shape, drawn))
-                nadam_step(params, grads, state)
-            runs.append(moment_tensors(params, [], state))
-        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
-            return False
-    return True
+        groups.append(hparams)
+    return fused_agrees(kernel, groups, init_nadam_state, _plan, nadam_step, moment_tensors)
 
 
 def nadam_reference_step(

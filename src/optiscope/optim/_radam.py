@@ -42,7 +42,12 @@ from optiscope.optim._base import (
     update_moments,
     weight_decayed,
 )
-from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, moment_tensors, same
+from optiscope.optim._fused_plan import (
+    Bound,
+    fits,
+    fused_agrees,
+    moment_tensors,
+)
 from optiscope.optim._radam_fused import RadamPlan
 
 __all__ = ["RADAM", "RAdamState", "init_radam_state", "radam_reference_step", "radam_step"]
@@ -235,6 +240,7 @@ def _fused_agrees(kernel: _native.FusedRadam) -> bool:
     of mixed magnitudes with zeros and subnormals, for every group of
     :data:`FUSED_CHECK_HPARAMS`, over 7 steps (past every rectification threshold above)
     and a length that is not a whole number of vectors."""
+    groups = []
     for group in FUSED_CHECK_HPARAMS:
         hparams = [
             RADAM.complete(
@@ -248,23 +254,10 @@ def _fused_agrees(kernel: _native.FusedRadam) -> bool:
             )
             for lr, beta1, beta2, eps, wd, decoupled in group
         ]
-        runs = []
-        for use in (kernel, None):
-            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
-            grads = [torch.empty_like(params[0])]
-            state = init_radam_state(params, hparams)
-            plan = _plan(use, params, grads, state)
-            if (plan.kernel is None) != (use is None):
-                return False  # (the check must run the kernel)
-            state._plan, state.fused = plan, use is not None
-            drawn = torch.Generator().manual_seed(2)
-            for _ in range(7):
-                grads[0].copy_(mixed(grads[0].shape, drawn))
-                radam_step(params, grads, state)
-            runs.append(moment_tensors(params, [], state))
-        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
-            return False
-    return True
+        groups.append(hparams)
+    return fused_agrees(
+        kernel, groups, init_radam_state, _plan, radam_step, moment_tensors, steps=7
+    )
 
 
 def _bias1(beta1: float, t: float) -> float:

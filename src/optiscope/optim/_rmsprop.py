@@ -36,7 +36,7 @@ from optiscope.optim._base import (
     lrs_of,
     select_where,
 )
-from optiscope.optim._fused_plan import CHECK_SHAPE, Bound, fits, mixed, same
+from optiscope.optim._fused_plan import Bound, fits, fused_agrees
 from optiscope.optim._rms_fused import RmspropPlan, rmsprop_tensors
 
 __all__ = [
@@ -243,25 +243,11 @@ def _fused_agrees(kernel: _native.FusedRms) -> bool:
     of mixed magnitudes with zeros and subnormals, for every group of
     :data:`FUSED_CHECK_HPARAMS`, over a length that is not a whole number of vectors."""
     names = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+    groups = []
     for group in FUSED_CHECK_HPARAMS:
         hparams = [RMSPROP.complete(dict(zip(names, h, strict=True))) for h in group]
-        runs = []
-        for use in (kernel, None):
-            params = [mixed((len(hparams), *CHECK_SHAPE), torch.Generator().manual_seed(1))]
-            grads = [torch.empty_like(params[0])]
-            state = init_rmsprop_state(params, hparams)
-            plan = _plan(use, params, grads, state)
-            if (plan.kernel is None) != (use is None):
-                return False  # (the check must run the kernel)
-            state._plan, state.fused = plan, use is not None
-            drawn = torch.Generator().manual_seed(2)
-            for _ in range(4):
-                grads[0].copy_(mixed(grads[0].shape, drawn))
-                rmsprop_step(params, grads, state)
-            runs.append(rmsprop_tensors(params, [], state))
-        if not all(same(a, b) for a, b in zip(*runs, strict=True)):
-            return False
-    return True
+        groups.append(hparams)
+    return fused_agrees(kernel, groups, init_rmsprop_state, _plan, rmsprop_step, rmsprop_tensors)
 
 
 def rmsprop_reference_step(

@@ -199,3 +199,24 @@ def test_one_number_per_config_is_probed_only_where_the_steps_repay_it() -> None
     for cost in (LOSS_PROBE, OUTPUT_BIAS_PROBE):
         needed = [next(u for u in range(1, 10**6) if cost.pays(k, u)) for k in (2, 4, 16, 64)]
         assert needed == sorted(needed, reverse=True)  # more configs: fewer steps to repay
+
+
+def test_the_drawn_inputs_keep_their_dtype_under_another_default_dtype() -> None:
+    """The plain call reads drawn slices only where they have the operand's dtype: a
+    float64 default dtype must not turn them into float64 beside float32 operands."""
+    seen: list[Tensor] = []
+
+    def single(t: Sequence[Tensor]) -> Tensor:
+        seen.append(t[0])
+        return _plain_sum(t)
+
+    g, out = torch.empty(4, 16, 16), torch.empty(4, 16)  # float32, as the engine's buffers
+    stacked = Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o))
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        chosen = choose(("test_exact", "dtype"), [stacked], single, [Operand(g)], out)
+    finally:
+        torch.set_default_dtype(before)
+    assert chosen.name == "stacked" and seen
+    assert all(t.dtype == torch.float32 for t in seen)

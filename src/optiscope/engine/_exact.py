@@ -247,7 +247,7 @@ class _Probe:
         if self.out.device.type != "cpu":
             return values.to(self.out.device)
         numel, align = math.prod(shape), _ALIGN_BYTES // values.element_size()
-        padded = torch.empty(block * slices, -(-max(numel, 1) // align) * align)
+        padded = torch.empty(block * slices, -(-max(numel, 1) // align) * align, dtype=_DRAWN)
         rows = padded[:, :numel]
         rows.copy_(values.view(block * slices, numel))
         return rows.view(block, slices, *shape)

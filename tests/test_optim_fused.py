@@ -35,6 +35,18 @@ def _mixed(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     return values * scale
 
 
+@_native._VSQRT
+def _sqrt_one_ulp_up(n: int, a: int, r: int, mode: int) -> None:
+    """A square root over an array (the kernels' ``vsqrt``) one ulp above the true one."""
+    values = np.ctypeslib.as_array(ctypes.cast(a, ctypes.POINTER(ctypes.c_float)), (n,))
+    out = np.ctypeslib.as_array(ctypes.cast(r, ctypes.POINTER(ctypes.c_float)), (n,))
+    out[:] = np.nextafter(np.sqrt(values), np.float32(np.inf))
+
+
+SQRT_ONE_ULP_UP = ctypes.cast(_sqrt_one_ulp_up, ctypes.c_void_p).value
+"""Its address, as a kernel takes torch's square root."""
+
+
 def _grid(name: str) -> list[dict[str, Any]]:
     info = get_optimizer(name)
     return [
@@ -191,13 +203,7 @@ def test_a_kernel_whose_sqrt_is_one_ulp_off_is_refused() -> None:
     kernel = _adam.fused_kernel()
     assert kernel is not None
 
-    @_native._VSQRT
-    def off_by_one_ulp(n: int, a: int, r: int, mode: int) -> None:
-        values = np.ctypeslib.as_array(ctypes.cast(a, ctypes.POINTER(ctypes.c_float)), (n,))
-        out = np.ctypeslib.as_array(ctypes.cast(r, ctypes.POINTER(ctypes.c_float)), (n,))
-        out[:] = np.nextafter(np.sqrt(values), np.float32(np.inf))
-
-    address = ctypes.cast(off_by_one_ulp, ctypes.c_void_p).value
+    address = SQRT_ONE_ULP_UP
     broken = _native.FusedAdam(kernel._library, address)
     assert not _native._same_sqrt(broken)
     assert not _adam._fused_agrees(broken)

@@ -27,7 +27,7 @@ from optiscope.optim import StepLrs, _adagrad, _nadam, _native, _radam, _rmsprop
 from optiscope.optim._fused_plan import BLOCK, moment_tensors
 from optiscope.optim._rms_fused import adagrad_tensors, rmsprop_tensors
 from optiscope.records import DataSpec, RunConfig
-from test_optim_fused import _mixed
+from test_optim_fused import SQRT_ONE_ULP_UP, _mixed
 
 SIZES = [(3, 7), (50,), (1,), (67,), (1030,)]  # on and off every vector width, and past
 # the kernel's block of 1,024 elements
@@ -259,13 +259,7 @@ def test_a_kernel_with_a_wrong_result_is_refused(
     assert module._fused_agrees(kernel)  # (the real one passes the same check)
     assert not module._fused_agrees(_nudged(kernel, name))
 
-    @_native._VSQRT
-    def off_by_one_ulp(n: int, a: int, r: int, mode: int) -> None:
-        values = np.ctypeslib.as_array(ctypes.cast(a, ctypes.POINTER(ctypes.c_float)), (n,))
-        out = np.ctypeslib.as_array(ctypes.cast(r, ctypes.POINTER(ctypes.c_float)), (n,))
-        out[:] = np.nextafter(np.sqrt(values), np.float32(np.inf))
-
-    address = ctypes.cast(off_by_one_ulp, ctypes.c_void_p).value
+    address = SQRT_ONE_ULP_UP
     assert not module._fused_agrees(type(kernel)(kernel._library, address))
 
     monkeypatch.setattr(_native, LOADERS[name].__name__, lambda: _nudged(kernel, name))

@@ -380,6 +380,22 @@ def test_the_sqrt_clamp_is_used_only_where_it_changes_no_bit(
     _assert_same(param[0], single.detach(), f"eps = {eps}, beta2 = {beta2}")
 
 
+def test_per_step_scalars_are_computed_in_blocks_that_double() -> None:
+    """A short run (a fused kernel's 4-step check) computes one small table, a long one a
+    table every BLOCK steps, and in between each table reaches twice as far as the last;
+    the tables tile the steps with no gap."""
+    from optiscope.optim._base import BLOCK, FIRST_BLOCK, block_from
+
+    starts, step = [], 1
+    while step <= 4 * BLOCK:
+        starts.append(step)
+        step += block_from(step)
+    assert starts[1] == 1 + FIRST_BLOCK
+    for start, after in itertools.pairwise([*starts[1:], step]):
+        assert after - start == BLOCK or after == 2 * start  # [start, 2 start)
+    assert [b - a for a, b in itertools.pairwise(starts)][-2:] == [BLOCK, BLOCK]
+
+
 def test_mismatched_config_count_is_refused() -> None:
     info = get_optimizer("adamw")
     assert info.init_state is not None

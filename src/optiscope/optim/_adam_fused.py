@@ -5,7 +5,7 @@ computes the two per-step scalars of each config (the bias corrections, as torch
 in Python doubles, rounded once to float32) and calls the kernel once per parameter tensor.
 The learning rate is read from the state at every step, so a schedule that replaces
 ``state.lr`` is taken at the next step. Once the learning rates have stayed the same for a
-step, the scalars of :data:`BLOCK` steps are computed at once, and a step only points the
+step, the scalars of up to :data:`BLOCK` steps are computed at once, and a step only points the
 kernel at its row (a dozen small torch calls a step were a fifth of a one-config step at
 batch size 2).
 """
@@ -19,13 +19,10 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import Distinct, Lr, StepLrs, lr_at
+from optiscope.optim._base import BLOCK, Distinct, Lr, StepLrs, block_from, lr_at
 from optiscope.optim._native import VSQRT_MODE, AdamArgs, FusedAdam
 
 __all__ = ["BLOCK", "FusedPlan", "fits"]
-
-BLOCK = 256
-"""Steps whose per-step scalars are computed together (with a constant learning rate)."""
 
 
 class _Hyper(Protocol):
@@ -132,7 +129,7 @@ class FusedPlan:
         self._k = k
         self._since = 0  # the step the lrs in _lr64 were set at (one that set them every
         # step would otherwise build a table of BLOCK steps every step)
-        # With a constant lr: the scalars of steps [first, first + BLOCK), for these lrs
+        # With a constant lr: the scalars of steps [first, first + count), for these lrs
         self._block: tuple[int, tuple[float, ...] | None, Tensor, Tensor] = (
             0,
             None,
@@ -160,11 +157,12 @@ class FusedPlan:
             args.bias2, args.step = bias2, step
 
     def _scalars_from(self, t: int) -> tuple[int, tuple[float, ...] | None, Tensor, Tensor]:
-        """The scalars of :data:`BLOCK` steps from ``t`` at the lrs in ``_lr64``: the same
+        """The scalars of the steps from ``t`` at the lrs in ``_lr64``: the same
         float64 operations as :meth:`_scalars_now` on each row, then one rounding."""
-        bias2 = self._bias2.table(_bias2_sqrt, t, BLOCK, torch.float32)  # (BLOCK, K)
-        bias1 = self._bias1.table(_bias1, t, BLOCK, torch.float64)  # (BLOCK, K)
-        step = torch.div(self._lr64, bias1).neg_().to(torch.float32)  # (BLOCK, K)
+        count = block_from(t)
+        bias2 = self._bias2.table(_bias2_sqrt, t, count, torch.float32)  # (count, K)
+        bias1 = self._bias1.table(_bias1, t, count, torch.float64)  # (count, K)
+        step = torch.div(self._lr64, bias1).neg_().to(torch.float32)  # (count, K)
         return t, self._values, bias2, step
 
     def _scalars_now(self, t: int) -> None:

@@ -225,6 +225,21 @@ def check_stacked(params: Sequence[Tensor], hparams: Sequence[Mapping[str, Any]]
         )
 
 
+BLOCK = 256
+"""The most steps whose per-step scalars are computed together."""
+
+FIRST_BLOCK = 8
+"""The steps of the first such block."""
+
+
+def block_from(step: int) -> int:
+    """How many steps' scalars to compute at once from ``step`` (counting from 1): as many
+    as have already run, from :data:`FIRST_BLOCK` up to :data:`BLOCK`. A short run (the
+    4-step check of a fused kernel before first use) computes a few rows instead of 256,
+    and a long one still computes a table once every 256 steps: the blocks double."""
+    return min(BLOCK, max(FIRST_BLOCK, step))
+
+
 class Distinct:
     """The distinct values among K per-config keys, and which one each config has.
 
@@ -234,9 +249,6 @@ class Distinct:
     Args:
         keys: one hashable key per config, such as ``(lr, beta1)``.
     """
-
-    BLOCK = 256
-    """Steps whose per-step columns are computed together."""
 
     def __init__(self, keys: Sequence[Hashable]) -> None:
         self.values: list[Any] = list(dict.fromkeys(keys))
@@ -259,8 +271,8 @@ class Distinct:
         """``fn(key, step)`` for each config, as a column like :func:`config_column` gives,
         or as one Python float when every config has the same key.
 
-        Computed in Python doubles for :attr:`BLOCK` steps at a time (one rounding to
-        ``like.dtype`` each), so a step only looks its row up.
+        Computed in Python doubles for up to :data:`BLOCK` steps at a time (one rounding
+        to ``like.dtype`` each, see :func:`block_from`), so a step only looks its row up.
 
         Args:
             name: what ``fn`` computes (the cache key, with the rank and device).
@@ -274,15 +286,15 @@ class Distinct:
         key = (name, like.dim(), like.device)
         first, table = self._blocks.get(key, (0, like.new_empty(0)))
         if not first <= step < first + table.shape[0]:
+            count = block_from(step)
             rows = [
-                [fn(value, float(s)) for value in self.values]
-                for s in range(step, step + self.BLOCK)
+                [fn(value, float(s)) for value in self.values] for s in range(step, step + count)
             ]
-            block = torch.tensor(rows, dtype=like.dtype, device=like.device)  # (BLOCK, U)
+            block = torch.tensor(rows, dtype=like.dtype, device=like.device)  # (count, U)
             index = torch.tensor(self._index, device=like.device)
-            table = block[:, index].view(self.BLOCK, -1, *([1] * (like.dim() - 1)))
+            table = block[:, index].view(count, -1, *([1] * (like.dim() - 1)))
             first = step
-            self._blocks[key] = (first, table)  # (BLOCK, K, 1, ..., 1)
+            self._blocks[key] = (first, table)  # (count, K, 1, ..., 1)
         return table[step - first]
 
 

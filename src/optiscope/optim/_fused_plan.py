@@ -4,7 +4,7 @@ test numbers.
 
 A plan binds a kernel's arguments once per parameter tensor; a step then points the kernel at
 this step's per-config scalars (each a float32 ``(K,)`` row, computed in Python doubles, as
-torch computes them, and rounded once, :data:`BLOCK` steps at a time) and calls it once per
+torch computes them, and rounded once, up to :data:`BLOCK` steps at a time) and calls it once per
 parameter tensor. As in the torch calls, the hyperparameters, lrs included, are those the
 state had when the plan was bound (a schedule is a :class:`StepLrs`, read at its step).
 
@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import Tensor
 
-from optiscope.optim._base import Distinct, Lr, StepLrs, lr_at
+from optiscope.optim._base import BLOCK, Distinct, Lr, StepLrs, block_from, lr_at
 from optiscope.optim._native import MODE_DECAY, VSQRT_MODE, KernelLibrary
 
 __all__ = [
@@ -44,9 +44,6 @@ __all__ = [
     "same",
     "scheduled",
 ]
-
-BLOCK = 256
-"""Steps whose per-step scalars are computed together."""
 
 FLT_MIN = float(torch.finfo(torch.float32).tiny)
 
@@ -113,7 +110,7 @@ def clamp_is_exact(eps: Sequence[float]) -> bool:
 
 class PerStep:
     """``fn(key, t)`` of each config at step ``t`` as a float32 ``(K,)`` row the kernel reads:
-    computed in Python doubles and rounded once, :data:`BLOCK` steps at a time, or once where
+    computed in Python doubles and rounded once, up to :data:`BLOCK` steps at a time, or once where
     ``constant``.
 
     Args:
@@ -134,7 +131,7 @@ class PerStep:
         if self._constant:
             t = 1
         if not self._first <= t < self._first + self._table.shape[0]:
-            count = 1 if self._constant else BLOCK
+            count = 1 if self._constant else block_from(t)
             self._table = self._distinct.table(self._fn, t, count, torch.float32)
             self._first = t
         row = (t - self._first) * self._k * self._table.element_size()

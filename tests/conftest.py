@@ -9,6 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Every test process (and what it starts) asks the machine its exactness questions itself
+# instead of reading earlier answers from ~/.cache: the questions are under test too
+# (tests/test_facts.py turns the answers on where it tests keeping them).
+os.environ["OPTISCOPE_PROBE_CACHE"] = "off"
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,10 @@ rule written down for one machine would be wrong on another, so the engine asks 
    the real ones will be (same buffers, strides and alignment) and compares the checked
    slices (every alignment class), bit for bit, with the plain call on fresh copies, over at
    least a thousand numbers of mixed magnitudes;
-3. the first exact candidate is used; the answer is remembered for the process and shared
-   with the other processes of a local pool (:func:`known_choices`, :func:`learn_choices`).
+3. the first exact candidate is used; the answer is remembered for the process, shared
+   with the other processes of a local pool (:func:`known_choices`, :func:`learn_choices`)
+   and, for the CPU, kept on disk for later processes on the same machine and software
+   (:func:`save_choices`, :mod:`optiscope.optim._facts`).
 
 For one config the plain call per config is the plain model's call itself and is used
 without a probe.
@@ -26,6 +28,7 @@ those configs with the reference engine instead.
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ import torch
 from torch import Tensor
 
 from optiscope.errors import InexactError
+from optiscope.optim._facts import facts
 
 __all__ = [
     "Candidate",
@@ -43,6 +47,7 @@ __all__ = [
     "known_choices",
     "learn_choices",
     "per_model",
+    "save_choices",
 ]
 
 Bind = Callable[[Sequence[Tensor], Tensor], Callable[[], object]]
@@ -52,6 +57,9 @@ Single = Callable[[Sequence[Tensor]], Tensor]
 """``single(inputs)``: the plain model's call on one config's (unstacked) inputs."""
 
 _CHOSEN: dict[Hashable, str] = {}
+_UNSAVED: set[Hashable] = set()  # answers found (or learnt) here that are not on disk
+_FROM_DISK: list[bool] = []  # [True] once this machine's kept answers are read
+_KIND = "exact"
 _MIN_COMPARED = 1024
 _PERIOD = 16
 """Slices after which the 64-byte alignment of slices at a constant float32 stride repeats."""
@@ -67,12 +75,54 @@ def known_choices() -> dict[Hashable, str]:
     The answers depend on the machine and its libraries, not on the process, so a pool's
     workers learn them from each other (:func:`learn_choices`) instead of probing again.
     """
-    return dict(_CHOSEN)
+    return dict(_chosen())
 
 
 def learn_choices(choices: dict[Hashable, str]) -> None:
     """Take answers found by another process of this machine (see :func:`known_choices`)."""
-    _CHOSEN.update(choices)
+    chosen = _chosen()
+    _UNSAVED.update(key for key, name in choices.items() if chosen.get(key) != name)
+    chosen.update(choices)
+
+
+def save_choices() -> None:
+    """Keep this process's new answers for the CPU on disk, for later processes on this
+    machine (nothing where :func:`optiscope.optim._facts.enabled` is false). Called after
+    training; cheap when there is nothing new."""
+    if not _UNSAVED:
+        return
+    store = facts()
+    if store is not None:
+        kept: dict[str, object] = {}
+        for key in _UNSAVED:
+            if isinstance(key, tuple) and "cpu" in key and _literal(key):
+                kept[repr(key)] = _CHOSEN[key]
+        store.remember(_KIND, kept)
+    _UNSAVED.clear()
+
+
+def _chosen() -> dict[Hashable, str]:
+    """The answers known to this process, with those kept on disk read in on first use."""
+    if not _FROM_DISK:
+        _FROM_DISK.append(True)
+        store = facts()
+        for text, name in ({} if store is None else store.answers(_KIND)).items():
+            try:
+                key = ast.literal_eval(text)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if isinstance(name, str) and isinstance(key, tuple):
+                _CHOSEN.setdefault(key, name)
+    return _CHOSEN
+
+
+def _literal(key: tuple[object, ...]) -> bool:
+    """Whether ``key`` is written by ``repr`` as a literal that reads back as itself (a
+    tuple of numbers, strings, ``None`` and such tuples): only such keys are kept."""
+    try:
+        return bool(ast.literal_eval(repr(key)) == key)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -159,7 +209,7 @@ def choose(
         InexactError: when no candidate is exact.
     """
     by_name = {c.name: c for c in candidates}
-    cached = _CHOSEN.get(key)
+    cached = _chosen().get(key)
     if cached is not None and cached in by_name:
         return by_name[cached]
     if candidates[0].name == "per_model" and (
@@ -175,6 +225,7 @@ def choose(
     for candidate in candidates:
         if probe.agrees(candidate):
             _CHOSEN[key] = candidate.name
+            _UNSAVED.add(key)
             return candidate
     raise InexactError(
         f"no way to compute {key!r} reproduces the plain model's numbers on this machine "

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from optiscope.data import Dataset, make_dataset
-from optiscope.engine._exact import InexactError
+from optiscope.engine._exact import InexactError, save_choices
 from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._validate import validate_config
 from optiscope.engine._vectorized import _Nets, _Orders
@@ -215,6 +215,7 @@ def _run(
         plans = [net.plan(net.x, net.y, losses[j]) for j, net in enumerate(shuffled)]  # type: ignore[arg-type]
     else:
         plans = nets.plans(X, y, batch_size, losses, train=True)
+    save_choices()  # the probes' answers, for later processes on this machine
     recorded: list[list[float]] = [[] for _ in range(k)]
     smoothed: list[list[float]] = [[] for _ in range(k)]
     averages, best = [0.0] * k, [math.inf] * k

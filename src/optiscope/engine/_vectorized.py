@@ -31,7 +31,7 @@ from optiscope.engine._checkpoint import (
     restore_optimizer_rows,
     to_numpy,
 )
-from optiscope.engine._exact import InexactError
+from optiscope.engine._exact import InexactError, save_choices
 from optiscope.engine._stacked_net import StackedMLP, element_offset
 from optiscope.engine._threads import one_intra_op_thread
 from optiscope.engine._validate import validate_config
@@ -214,7 +214,10 @@ class VectorizedTrainer:
             checkpoints: when to take checkpoints (default: :class:`CheckpointPolicy`).
         """
         with one_intra_op_thread():
-            return self._run(on_epoch, on_checkpoint, checkpoints or CheckpointPolicy())
+            try:
+                return self._run(on_epoch, on_checkpoint, checkpoints or CheckpointPolicy())
+            finally:
+                save_choices()  # what this machine was found to do, for later processes
 
     def _run(
         self,

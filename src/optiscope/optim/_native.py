@@ -33,7 +33,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -45,6 +44,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+
+from optiscope.optim._facts import cpu_identity, facts
 
 __all__ = [
     "AdagradArgs",
@@ -238,6 +239,10 @@ class KernelLibrary:
     def __init__(self, library: ctypes.CDLL, vsqrt: int | None) -> None:
         self._library = library  # (kept alive: the functions below point into it)
         self.vsqrt = vsqrt
+        # What a check of this library's kernels is remembered by (see checked()): the
+        # file's name holds a hash of its sources, the compiler flags and the CPU.
+        root = "vmsSqrt" if vsqrt is not None else "sqrtf"
+        self.identity = f"{Path(library._name).name} {root}"
         self._sqrt = getattr(library, self.SQRT)
         self._sqrt.argtypes = [_P, _P, _I, _P, _I]
         self._sqrt.restype = None
@@ -315,8 +320,21 @@ def checked(
     kernel: KernelT | None, agrees: Callable[[KernelT], bool], reasons: list[str], title: str
 ) -> KernelT | None:
     """``kernel`` if it gives, on test numbers, what the torch calls give (``agrees``); else
-    ``None``, with the reason added to ``reasons`` (an optimizer module's ``fused_kernel``)."""
-    if kernel is None or agrees(kernel):
+    ``None``, with the reason added to ``reasons`` (an optimizer module's ``fused_kernel``).
+
+    The answer for a :class:`KernelLibrary` is remembered on this machine (see
+    :mod:`optiscope.optim._facts`): a later process with the same library, CPU and software
+    takes it instead of checking again."""
+    if kernel is None:
+        return kernel
+    known = facts()
+    question = f"{title}: {kernel.identity}" if isinstance(kernel, KernelLibrary) else None
+    answer = None if known is None or question is None else known.answers("kernels").get(question)
+    if not isinstance(answer, bool):
+        answer = agrees(kernel)
+        if known is not None and question is not None:
+            known.remember("kernels", {question: answer})
+    if answer:
         return kernel
     reasons.append(f"the fused {title} kernel does not reproduce torch's operations here")
     return None
@@ -448,7 +466,7 @@ def _build(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
 
 def _cache_path(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     key = hashlib.sha256()
-    flags, cpu = " ".join(FLAGS).encode(), _cpu_identity().encode()
+    flags, cpu = " ".join(FLAGS).encode(), cpu_identity().encode()
     for part in (source.read_bytes(), *_headers(source), flags, cpu):
         key.update(part)
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -465,14 +483,3 @@ def _headers(source: Path) -> list[bytes]:
         beside = source.parent / name.decode()
         found.append((beside if beside.exists() else HERE / name.decode()).read_bytes())
     return found
-
-
-def _cpu_identity() -> str:
-    """What ``-march=native`` depends on: the machine and, on Linux, the CPU's flags."""
-    identity = [platform.machine(), platform.system()]
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            identity += sorted({line for line in cpuinfo if line.startswith(("flags", "model"))})
-    except OSError:
-        identity.append(platform.processor())
-    return "\n".join(identity)

@@ -1,0 +1,205 @@
+"""Answers about this machine kept on disk between processes (optim/_facts.py).
+
+What must hold: a later process on the same machine and software takes the answers instead
+of asking again, and trains to the same bits; any change the answers may depend on gives a
+fresh start; a damaged or unwritable file costs only the time to ask again; turned off,
+nothing is read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from optiscope.optim import _facts, _native
+from optiscope.optim._facts import ENV, Facts, enabled, fingerprint
+
+
+@pytest.fixture
+def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Answers on (the suite runs with them off), kept under ``tmp_path``."""
+    monkeypatch.setenv(ENV, "on")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _facts.facts.cache_clear()
+    yield tmp_path / "optiscope"
+    _facts.facts.cache_clear()
+
+
+def test_answers_are_read_back_and_merged_with_other_writers(tmp_path: Path) -> None:
+    path = tmp_path / "facts.json"
+    first, second = Facts(path), Facts(path)
+    assert first.answers("exact") == {}
+    first.answers("exact")  # read before the other writer writes
+    second.remember("exact", {"('a', 1)": "stacked"})
+    first.remember("exact", {"('b', 2)": "per_model"})
+    first.remember("kernels", {"Adam: lib.so sqrtf": True})
+    again = Facts(path)
+    assert again.answers("exact") == {"('a', 1)": "stacked", "('b', 2)": "per_model"}
+    assert again.answers("kernels") == {"Adam: lib.so sqrtf": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["facts.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize("text", ["", "not json {", "[1, 2]", '{"exact": [1], "kernels": 3}'])
+def test_a_damaged_file_counts_as_empty_and_is_replaced(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "facts.json"
+    path.write_text(text)
+    assert Facts(path).answers("exact") == {}
+    Facts(path).remember("exact", {"k": "v"})
+    assert json.loads(path.read_text()) == {"exact": {"k": "v"}}
+
+
+def test_an_unwritable_place_is_skipped(tmp_path: Path) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    Facts(blocker / "facts.json").remember("exact", {"k": "v"})  # its folder cannot be made
+    assert Facts(blocker / "facts.json").answers("exact") == {}  # the next process asks again
+
+
+@pytest.mark.parametrize(("value", "on"), [("", True), ("on", True), ("off", False), ("0", False)])
+def test_the_switch(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
+    monkeypatch.setenv(ENV, value)
+    assert enabled() is on
+
+
+def test_off_means_nothing_is_read_or_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _facts.facts.cache_clear()
+    try:
+        assert _facts.facts() is None
+    finally:
+        _facts.facts.cache_clear()
+
+
+def test_the_fingerprint_follows_what_the_answers_depend_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = fingerprint()
+    assert fingerprint() == base
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # MKL's code path
+    assert fingerprint() != base
+    monkeypatch.delenv("MKL_CBWR")
+    assert fingerprint() == base
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium" if precision != "medium" else "highest")
+    try:
+        assert fingerprint() != base
+    finally:
+        torch.set_float32_matmul_precision(precision)
+    assert fingerprint() == base
+
+
+def _kernel_or_skip() -> _native.FusedAdam:
+    kernel = _native.load()
+    if kernel is None:
+        pytest.skip(f"no fused Adam kernel here: {_native.unavailable_reason()}")
+    return kernel
+
+
+def _counting(answer: bool) -> tuple[Callable[[object], bool], list[int]]:
+    calls = [0]
+
+    def agrees(kernel: object) -> bool:
+        calls[0] += 1
+        return answer
+
+    return agrees, calls
+
+
+def test_a_kernel_check_is_remembered_either_way(kept: Path) -> None:
+    kernel = _kernel_or_skip()
+    agrees, calls = _counting(True)
+    assert _native.checked(kernel, agrees, [], "Test") is kernel
+    assert _native.checked(kernel, agrees, [], "Test") is kernel
+    assert calls == [1]
+    refuses, refused = _counting(False)
+    reasons: list[str] = []
+    assert _native.checked(kernel, refuses, reasons, "Other") is None
+    _facts.facts.cache_clear()  # as a new process would
+    assert _native.checked(kernel, refuses, reasons, "Other") is None
+    assert refused == [1]
+    assert reasons == ["the fused Other kernel does not reproduce torch's operations here"] * 2
+
+
+def test_a_kernel_check_is_not_remembered_when_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernel = _kernel_or_skip()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _facts.facts.cache_clear()
+    agrees, calls = _counting(True)
+    _native.checked(kernel, agrees, [], "Test")
+    _native.checked(kernel, agrees, [], "Test")
+    assert calls == [2]
+    assert not list(tmp_path.rglob("facts-*"))
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from optiscope.engine import _exact
+    from optiscope.records import RunConfig
+    from optiscope.sweeps import run_configs
+
+    probes = [0]
+    agrees = _exact._Probe.agrees
+    def counted(self, candidate):
+        probes[0] += 1
+        return agrees(self, candidate)
+    _exact._Probe.agrees = counted
+    configs = [
+        RunConfig(epochs=2, hparams={"lr": lr, "weight_decay": 0.01})
+        for lr in (1, 0.1, 0.01, 0.001)
+    ]
+    records = run_configs(configs, engine=sys.argv[1])
+    print(json.dumps({
+        "probes": probes[0],
+        "curves": [r.curve.valid_loss + r.curve.train_loss for r in records],
+    }))
+    """
+)
+
+
+def _train(engine: str, env: dict[str, str]) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, engine],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_a_later_process_takes_the_answers_and_trains_to_the_same_bits(tmp_path: Path) -> None:
+    """Four processes training the exercise's lr sweep for 2 epochs: the first probes and
+    keeps its answers; the second probes only what depends on where its data set landed in
+    memory (a data offset the first did not see) or nothing; one under another MKL setting
+    starts afresh; every curve equals the reference engine's bit for bit."""
+    on = {ENV: "on", "XDG_CACHE_HOME": str(tmp_path)}
+    reference = _train("reference", {ENV: "off"})
+    first = _train("vectorized", on)
+    kept_files = list((tmp_path / "optiscope").glob("facts-*.json"))
+    assert len(kept_files) == 1
+    kept_answers = json.loads(kept_files[0].read_text())["exact"]
+    assert first["probes"] > 10 and len(kept_answers) > 10
+    later = [_train("vectorized", on) for _ in range(2)]
+    assert min(run["probes"] for run in later) < first["probes"] / 3  # type: ignore[operator]
+    elsewhere = _train("vectorized", {**on, "MKL_DYNAMIC": "FALSE"})
+    assert elsewhere["probes"] >= first["probes"] / 2  # type: ignore[operator]
+    assert len(list((tmp_path / "optiscope").glob("facts-*.json"))) == 2
+    for run in (first, *later, elsewhere):
+        assert run["curves"] == reference["curves"]

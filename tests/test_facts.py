@@ -14,11 +14,22 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 
+from optiscope.engine import _exact
+from optiscope.engine._exact import (
+    Candidate,
+    Operand,
+    choose,
+    known_choices,
+    learn_choices,
+    per_model,
+    save_choices,
+)
 from optiscope.optim import _facts, _native
 from optiscope.optim._facts import ENV, Facts, enabled, fingerprint
 
@@ -142,6 +153,48 @@ def test_a_kernel_check_is_not_remembered_when_off(
     _native.checked(kernel, agrees, [], "Test")
     assert calls == [2]
     assert not list(tmp_path.rglob("facts-*"))
+
+
+def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe's answers as a new process starts with them: none, nothing read yet."""
+    monkeypatch.setattr(_exact, "_CHOSEN", {})
+    monkeypatch.setattr(_exact, "_UNSAVED", set())
+    monkeypatch.setattr(_exact, "_FROM_DISK", [])
+    _facts.facts.cache_clear()
+
+
+def test_only_the_cpu_answers_found_here_are_kept(
+    kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What this process's probes found is kept; what it learnt from other processes (a
+    pool's, or a Ray cluster's, whose nodes may be other machines) and a GPU's answers are
+    not; a new process reads the kept answers back as the probe's keys."""
+    _fresh_process(monkeypatch)
+    g = torch.randn(3, 16, 5)
+    found = choose(
+        ("test_sum", 3, 16, "cpu"),
+        [
+            Candidate("stacked", lambda t, o: partial(torch.sum, t[0], 1, out=o)),
+            per_model(lambda t, o: partial(torch.sum, t[0], 0, out=o)),
+        ],
+        lambda t: t[0].sum(0),
+        [Operand(g)],  # (the stacked form first: probed)
+        torch.empty(3, 5),
+    )
+    learn_choices({("from_another_process", "cpu"): "stacked"})
+    learn_choices({("refused_here", "cpu"): "per_batch"}, found_here=True)
+    learn_choices({("on_a_gpu", "cuda:0"): "stacked"}, found_here=True)
+    save_choices()
+    [path] = list(kept.glob("facts-*.json"))
+    assert json.loads(path.read_text())["exact"] == {
+        "('test_sum', 3, 16, 'cpu')": found.name,
+        "('refused_here', 'cpu')": "per_batch",
+    }
+    _fresh_process(monkeypatch)
+    assert known_choices() == {
+        ("test_sum", 3, 16, "cpu"): found.name,
+        ("refused_here", "cpu"): "per_batch",
+    }
 
 
 SCRIPT = textwrap.dedent(

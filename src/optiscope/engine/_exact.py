@@ -78,17 +78,21 @@ def known_choices() -> dict[Hashable, str]:
     return dict(_chosen())
 
 
-def learn_choices(choices: dict[Hashable, str]) -> None:
-    """Take answers found by another process of this machine (see :func:`known_choices`)."""
+def learn_choices(choices: dict[Hashable, str], *, found_here: bool = False) -> None:
+    """Take answers found by another process of this machine (see :func:`known_choices`),
+    or, with ``found_here``, by this process outside :func:`choose` (kept on disk by
+    :func:`save_choices` then; another process keeps its own answers)."""
     chosen = _chosen()
-    _UNSAVED.update(key for key, name in choices.items() if chosen.get(key) != name)
+    if found_here:
+        _UNSAVED.update(choices)
     chosen.update(choices)
 
 
 def save_choices() -> None:
-    """Keep this process's new answers for the CPU on disk, for later processes on this
-    machine (nothing where :func:`optiscope.optim._facts.enabled` is false). Called after
-    training; cheap when there is nothing new."""
+    """Keep the answers this process found for the CPU on disk, for later processes on this
+    machine (nothing where :func:`optiscope.optim._facts.enabled` is false); answers learnt
+    from other processes are kept by those. Called after training; cheap when there is
+    nothing new."""
     if not _UNSAVED:
         return
     store = facts()

@@ -121,7 +121,7 @@ def whole_forward_is_exact(
             out,
         )
     except InexactError:
-        learn_choices({key: "per_batch"})  # a refusal is an answer too: not probed again
+        learn_choices({key: "per_batch"}, found_here=True)  # a refusal is an answer too
         return False
     return True
 

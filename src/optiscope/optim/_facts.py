@@ -22,10 +22,11 @@ old file is left (a few kilobytes).
 
 Only answers a process found itself on the CPU are kept: a GPU's are not covered by the
 fingerprint, and answers learnt from other processes (a Ray cluster's nodes may be other
-machines) are kept, if at all, by the process that found them. The file is written whole and renamed into place, so processes writing at once lose at most an
-answer, which the next process finds again; an unreadable or malformed file counts as
-empty. ``OPTISCOPE_PROBE_CACHE=off`` turns this off: every process asks again (the tests run
-so, to check the questions themselves).
+machines) are kept, if at all, by the process that found them. The file is written whole
+and renamed into place, so processes writing at once lose at most an answer, which the next
+process finds again; an unreadable or malformed file counts as empty.
+``OPTISCOPE_PROBE_CACHE=off`` turns this off: every process asks again (the tests run so, to
+check the questions themselves).
 """
 
 from __future__ import annotations

@@ -472,7 +472,7 @@ def _largest_difference(curves: list[list[float]], exact: list[Sequence[float]])
 
 def kept_answers() -> str:
     """What the first call will find of the exactness answers earlier processes kept."""
-    facts = _facts.facts()
+    facts = _facts.machine_facts()
     if facts is None:
         return "asked afresh (not read from disk)"
     exact, kernels = facts.answers("exact"), facts.answers("kernels")

@@ -39,9 +39,9 @@ def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Answers on (the suite runs with them off), kept under ``tmp_path``."""
     monkeypatch.setenv(ENV, "on")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    _facts.facts.cache_clear()
+    _facts.machine_facts.cache_clear()
     yield tmp_path / "optiscope"
-    _facts.facts.cache_clear()
+    _facts.machine_facts.cache_clear()
 
 
 def test_answers_are_read_back_and_merged_with_other_writers(tmp_path: Path) -> None:
@@ -85,11 +85,11 @@ def test_off_means_nothing_is_read_or_written(
 ) -> None:
     monkeypatch.setenv(ENV, "off")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    _facts.facts.cache_clear()
+    _facts.machine_facts.cache_clear()
     try:
-        assert _facts.facts() is None
+        assert _facts.machine_facts() is None
     finally:
-        _facts.facts.cache_clear()
+        _facts.machine_facts.cache_clear()
 
 
 def test_the_fingerprint_follows_what_the_answers_depend_on(
@@ -136,7 +136,7 @@ def test_a_kernel_check_is_remembered_either_way(kept: Path) -> None:
     refuses, refused = _counting(False)
     reasons: list[str] = []
     assert _native.checked(kernel, refuses, reasons, "Other") is None
-    _facts.facts.cache_clear()  # as a new process would
+    _facts.machine_facts.cache_clear()  # as a new process would
     assert _native.checked(kernel, refuses, reasons, "Other") is None
     assert refused == [1]
     assert reasons == ["the fused Other kernel does not reproduce torch's operations here"] * 2
@@ -147,7 +147,7 @@ def test_a_kernel_check_is_not_remembered_when_off(
 ) -> None:
     kernel = _kernel_or_skip()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    _facts.facts.cache_clear()
+    _facts.machine_facts.cache_clear()
     agrees, calls = _counting(True)
     _native.checked(kernel, agrees, [], "Test")
     _native.checked(kernel, agrees, [], "Test")
@@ -160,7 +160,7 @@ def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_exact, "_CHOSEN", {})
     monkeypatch.setattr(_exact, "_UNSAVED", set())
     monkeypatch.setattr(_exact, "_FROM_DISK", [])
-    _facts.facts.cache_clear()
+    _facts.machine_facts.cache_clear()
 
 
 def test_only_the_cpu_answers_found_here_are_kept(

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from optiscope.errors import InexactError
-from optiscope.optim._facts import facts
+from optiscope.optim import machine_facts
 
 __all__ = [
     "Candidate",
@@ -95,7 +95,7 @@ def save_choices() -> None:
     nothing new."""
     if not _UNSAVED:
         return
-    store = facts()
+    store = machine_facts()
     if store is not None:
         kept: dict[str, object] = {}
         for key in _UNSAVED:
@@ -109,7 +109,7 @@ def _chosen() -> dict[Hashable, str]:
     """The answers known to this process, with those kept on disk read in on first use."""
     if not _FROM_DISK:
         _FROM_DISK.append(True)
-        store = facts()
+        store = machine_facts()
         for text, name in ({} if store is None else store.answers(_KIND)).items():
             try:
                 key = ast.literal_eval(text)

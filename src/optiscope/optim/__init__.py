@@ -2,6 +2,7 @@
 
 from optiscope.optim._base import HParamSpec, OptimizerInfo, StepLrs, lr_at
 from optiscope.optim._check import matches_reference
+from optiscope.optim._facts import machine_facts
 from optiscope.optim._momentum import (
     FIRST_STEP_DIFFERENCE,
     MOMENTUM,
@@ -22,6 +23,7 @@ __all__ = [
     "StepLrs",
     "get_optimizer",
     "lr_at",
+    "machine_facts",
     "make_torch_scheduler",
     "matches_reference",
     "momentum_update",

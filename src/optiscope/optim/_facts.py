@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ENV", "Facts", "cpu_identity", "enabled", "facts", "fingerprint"]
+__all__ = ["ENV", "Facts", "cache_dir", "cpu_identity", "enabled", "fingerprint", "machine_facts"]
 
 ENV = "OPTISCOPE_PROBE_CACHE"
 """Set to ``off`` (or ``0``, ``no``, ``false``) to ask the machine again in every process."""
@@ -166,12 +166,17 @@ class Facts:
             Path(name).unlink(missing_ok=True)
 
 
+def cache_dir() -> Path:
+    """Where optiscope keeps what it learns about this machine: its compiled kernels and
+    these answers (``$XDG_CACHE_HOME/optiscope``, else ``~/.cache/optiscope``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "optiscope"
+
+
 @cache
-def facts() -> Facts | None:
+def machine_facts() -> Facts | None:
     """This machine's answers (``None`` where :func:`enabled` is false), in the file named
     by :func:`fingerprint` at the first call of the process (as the answers a process keeps
     in memory, they are not asked again if torch's settings change after that)."""
     if not enabled():
         return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Facts(root / "optiscope" / f"facts-{fingerprint()}.json")
+    return Facts(cache_dir() / f"facts-{fingerprint()}.json")

@@ -45,7 +45,7 @@ from typing import TypeVar
 
 import torch
 
-from optiscope.optim._facts import cpu_identity, facts
+from optiscope.optim._facts import cache_dir, cpu_identity, machine_facts
 
 __all__ = [
     "AdagradArgs",
@@ -327,7 +327,7 @@ def checked(
     takes it instead of checking again."""
     if kernel is None:
         return kernel
-    known = facts()
+    known = machine_facts()
     question = f"{title}: {kernel.identity}" if isinstance(kernel, KernelLibrary) else None
     answer = None if known is None or question is None else known.answers("kernels").get(question)
     if not isinstance(answer, bool):
@@ -469,9 +469,8 @@ def _cache_path(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     flags, cpu = " ".join(FLAGS).encode(), cpu_identity().encode()
     for part in (source.read_bytes(), *_headers(source), flags, cpu):
         key.update(part)
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     suffix = ".dll" if sys.platform == "win32" else ".so"
-    return root / "optiscope" / f"{stem}-{key.hexdigest()[:16]}{suffix}"
+    return cache_dir() / f"{stem}-{key.hexdigest()[:16]}{suffix}"
 
 
 def _headers(source: Path) -> list[bytes]:

@@ -135,6 +135,7 @@ def _table(
 
 
 def main() -> int:
+    os.environ["OPTISCOPE_PROBE_CACHE"] = "off"  # every probe timed, none read from disk
     torch.set_num_threads(1)
     print(
         f"# {cpu_name()}, {os.cpu_count()} CPUs, torch "

@@ -8,8 +8,10 @@ nothing is read or written.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -110,6 +112,79 @@ def test_the_fingerprint_follows_what_the_answers_depend_on(
     assert fingerprint() == base
 
 
+def test_the_default_dtype_is_in_the_fingerprint() -> None:
+    base = fingerprint()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert fingerprint() != base
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_the_source_hash_reads_contents_at_any_depth(tmp_path: Path) -> None:
+    """An edit that keeps a file's size (and, under some installers, its time) still
+    changes the hash; files outside the parts named, or of other kinds, do not."""
+    package = tmp_path / "pkg"
+    (package / "engine" / "inner").mkdir(parents=True)
+    deep = package / "engine" / "inner" / "kernel.py"
+    deep.write_text("x = 1\n")
+    (package / "_version.py").write_text("v = '1'\n")
+    parts = ("engine", "_version.py")
+    base = _facts.source_hash(package, parts)
+    stat = deep.stat()
+    deep.write_text("x = 2\n")
+    os.utime(deep, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same time
+    assert _facts.source_hash(package, parts) != base
+    deep.write_text("x = 1\n")
+    assert _facts.source_hash(package, parts) == base
+    (package / "cli.py").write_text("")  # not a part
+    (package / "engine" / "notes.md").write_text("")  # not source
+    assert _facts.source_hash(package, parts) == base
+    (package / "_version.py").write_text("v = '2'\n")
+    assert _facts.source_hash(package, parts) != base
+
+
+def test_answers_kept_under_another_fingerprint_are_not_read(kept: Path) -> None:
+    kept.mkdir(parents=True)
+    (kept / "facts-0123456789abcdef01234567.json").write_text(
+        json.dumps({"exact": {"('planted', 'cpu')": "stacked"}})
+    )
+    facts = _facts.machine_facts()
+    assert facts is not None and facts.path.parent == kept
+    assert facts.answers("exact") == {}
+
+
+def test_nothing_is_written_once_the_settings_changed_in_the_process(kept: Path) -> None:
+    """Answers found after, say, a change of torch's matmul precision may be the new
+    setting's: they are not written into the file of the old one."""
+    facts = _facts.machine_facts()
+    assert facts is not None
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium" if precision != "medium" else "highest")
+    try:
+        facts.remember("exact", {"('after', 'cpu')": "stacked"})
+    finally:
+        torch.set_float32_matmul_precision(precision)
+    assert not facts.path.exists()
+    facts.remember("exact", {"('before', 'cpu')": "stacked"})
+    assert json.loads(facts.path.read_text()) == {"exact": {"('before', 'cpu')": "stacked"}}
+
+
+def test_no_home_folder_means_no_kept_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "on")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)
+    _facts.machine_facts.cache_clear()
+    try:
+        assert _facts.machine_facts() is None
+    finally:
+        _facts.machine_facts.cache_clear()
+
+
 def _kernel_or_skip() -> _native.FusedAdam:
     kernel = _native.load()
     if kernel is None:
@@ -140,6 +215,19 @@ def test_a_kernel_check_is_remembered_either_way(kept: Path) -> None:
     assert _native.checked(kernel, refuses, reasons, "Other") is None
     assert refused == [1]
     assert reasons == ["the fused Other kernel does not reproduce torch's operations here"] * 2
+
+
+def test_a_rebuilt_library_is_checked_again(tmp_path: Path) -> None:
+    """The question names the library file as built: a rebuild (another compiler, say)
+    under the same name is a new question."""
+    kernel = _kernel_or_skip()
+    copy = tmp_path / Path(kernel._library._name).name
+    shutil.copy(kernel._library._name, copy)
+    first = _native.FusedAdam(ctypes.CDLL(str(copy)), kernel.vsqrt).identity
+    assert _native.FusedAdam(ctypes.CDLL(str(copy)), kernel.vsqrt).identity == first
+    os.utime(copy, ns=(0, 10**18))
+    assert _native.FusedAdam(ctypes.CDLL(str(copy)), kernel.vsqrt).identity != first
+    assert _native.FusedAdam(ctypes.CDLL(str(copy)), None).identity.endswith("sqrtf")
 
 
 def test_a_kernel_check_is_not_remembered_when_off(
@@ -240,7 +328,7 @@ def _train(engine: str, env: dict[str, str]) -> dict[str, object]:
 def test_a_later_process_takes_the_answers_and_trains_to_the_same_bits(tmp_path: Path) -> None:
     """Four processes training the exercise's lr sweep for 2 epochs: the first probes and
     keeps its answers; the second probes only what depends on where its data set landed in
-    memory (a data offset the first did not see) or nothing; one under another MKL setting
+    memory (a data offset the first did not see) or nothing; one under another oneDNN setting
     starts afresh; every curve equals the reference engine's bit for bit."""
     on = {ENV: "on", "XDG_CACHE_HOME": str(tmp_path)}
     reference = _train("reference", {ENV: "off"})
@@ -251,7 +339,7 @@ def test_a_later_process_takes_the_answers_and_trains_to_the_same_bits(tmp_path:
     assert first["probes"] > 10 and len(kept_answers) > 10
     later = [_train("vectorized", on) for _ in range(2)]
     assert min(run["probes"] for run in later) < first["probes"] / 3  # type: ignore[operator]
-    elsewhere = _train("vectorized", {**on, "MKL_DYNAMIC": "FALSE"})
+    elsewhere = _train("vectorized", {**on, "ONEDNN_MAX_CPU_ISA": "ALL"})  # (its default)
     assert elsewhere["probes"] >= first["probes"] / 2  # type: ignore[operator]
     assert len(list((tmp_path / "optiscope").glob("facts-*.json"))) == 2
     for run in (first, *later, elsewhere):

@@ -113,8 +113,8 @@ def test_both_paths_equal_torch_optim(name: str, fused: bool, scheduled: bool) -
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_blocks_of_precomputed_scalars_across_boundaries_and_an_lr_change(name: str) -> None:
-    """With a constant lr the fused step reads its scalars from tables of 8 steps, then
-    doubling up to BLOCK: over 600 steps (tables at steps 1, 9, 18, ..., 288, and full ones
+    """With a constant lr the fused step reads its scalars from tables of growing length,
+    up to BLOCK steps: over 600 steps (tables from steps 1, 9, 18, ..., 288, and full ones
     after that), with the lrs replaced at step 300 (a new table from there), the kernel
     equals torch.optim bit for bit."""
     _kernel_or_skip()

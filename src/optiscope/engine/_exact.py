@@ -95,14 +95,17 @@ def save_choices() -> None:
     nothing new."""
     if not _UNSAVED:
         return
-    store = machine_facts()
-    if store is not None:
-        kept: dict[str, object] = {}
-        for key in _UNSAVED:
-            if isinstance(key, tuple) and "cpu" in key and _literal(key):
-                kept[repr(key)] = _CHOSEN[key]
-        store.remember(_KIND, kept)
+    unsaved = list(_UNSAVED)
     _UNSAVED.clear()
+    store = machine_facts()
+    if store is None:
+        return
+    kept: dict[str, object] = {}
+    for key in unsaved:
+        name = _CHOSEN.get(key)
+        if name is not None and isinstance(key, tuple) and "cpu" in key and _literal(key):
+            kept[repr(key)] = name
+    store.remember(_KIND, kept)
 
 
 def _chosen() -> dict[Hashable, str]:

@@ -233,10 +233,11 @@ FIRST_BLOCK = 8
 
 
 def block_from(step: int) -> int:
-    """How many steps' scalars to compute at once from ``step`` (counting from 1): as many
-    as have already run, from :data:`FIRST_BLOCK` up to :data:`BLOCK`. A short run (the
-    4-step check of a fused kernel before first use) computes a few rows instead of 256,
-    and a long one still computes a table once every 256 steps: the blocks double."""
+    """How many steps' scalars to compute at once from ``step`` (counting from 1): ``step``
+    itself, at least :data:`FIRST_BLOCK` and at most :data:`BLOCK`, so tables cover steps
+    1-8, 9-17, 18-35, 36-71, ... (each reaching twice as far as it starts) and then 256 at
+    a time. A short run (the 4-step check of a fused kernel before first use) computes a
+    few rows instead of 256; a long one still computes a table every 256 steps."""
     return min(BLOCK, max(FIRST_BLOCK, step))
 
 

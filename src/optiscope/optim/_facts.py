@@ -12,13 +12,16 @@ depend only on the machine and its software, not on the process:
 Every ``optiscope`` command is a fresh process, so each paid this again. The answers are
 kept in ``$XDG_CACHE_HOME/optiscope/facts-<fingerprint>.json`` (``~/.cache``), beside the
 compiled kernels, and read back by the next process. The fingerprint hashes everything the
-answers depend on (:func:`fingerprint`): the CPU's model and flags, the OS and architecture,
-Python's and torch's versions and torch's build configuration (its BLAS, MKL and oneDNN
-versions, the CPU capability its kernels use), torch's global math settings, the
-environment variables that choose MKL's, oneDNN's or ATen's code paths, and optiscope's own
-engine, optimizer, model and data source files. When any of these changes the file name
-changes, so no answer is ever read under conditions other than those it was found in; the
-old file is left (a few kilobytes).
+answers depend on (:func:`fingerprint`): the CPU's model, stepping, microcode and features,
+the OS, its kernel and C library, Python's and torch's versions and torch's build
+configuration (its BLAS, MKL and oneDNN versions, the CPU capability its kernels use),
+torch's global math settings and default dtype, the environment variables that choose MKL's,
+oneDNN's or ATen's code paths, and the contents of optiscope's own engine, optimizer, model
+and data sources. When any of these changes the file name changes, so no answer is read
+under conditions other than those it was found in (and a process whose settings change
+after its first training writes nothing more); the old file is left (a few kilobytes).
+Where the CPU cannot be told apart from others (no ``/proc/cpuinfo``: macOS, Windows),
+nothing is kept.
 
 Only answers a process found itself on the CPU are kept: a GPU's are not covered by the
 fingerprint, and answers learnt from other processes (a Ray cluster's nodes may be other
@@ -37,12 +40,22 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import torch
 
-__all__ = ["ENV", "Facts", "cache_dir", "cpu_identity", "enabled", "fingerprint", "machine_facts"]
+__all__ = [
+    "ENV",
+    "Facts",
+    "cache_dir",
+    "cpu_identity",
+    "enabled",
+    "fingerprint",
+    "machine_facts",
+    "source_hash",
+]
 
 ENV = "OPTISCOPE_PROBE_CACHE"
 """Set to ``off`` (or ``0``, ``no``, ``false``) to ask the machine again in every process."""
@@ -52,19 +65,34 @@ KERNEL_ENV = (
     "MKL_CBWR",
     "MKL_ENABLE_INSTRUCTIONS",
     "MKL_DEBUG_CPU_TYPE",
-    "MKL_NUM_THREADS",
-    "MKL_DYNAMIC",
-    "OMP_NUM_THREADS",
     "DNNL_MAX_CPU_ISA",
     "ONEDNN_MAX_CPU_ISA",
     "DNNL_DEFAULT_FPMATH_MODE",
     "ONEDNN_DEFAULT_FPMATH_MODE",
     "TORCH_MKLDNN_MATMUL_MIN_DIM",
 )
-"""Environment variables that can change which kernel MKL, oneDNN or ATen runs."""
+"""Environment variables that can change which kernel MKL, oneDNN or ATen runs. (Not the
+thread counts: every probe and check runs on one intra-op thread, see
+:mod:`optiscope.engine._threads`, and a pool's workers, started with one thread, share the
+parent's file.)"""
 
-_SOURCES = ("engine", "optim", "models", "data")
-"""optiscope's folders whose code decides the candidates, kernels, layouts and alignments."""
+_CPU_LINES = (
+    "vendor_id",
+    "cpu family",
+    "model",
+    "stepping",
+    "microcode",
+    "flags",
+    "Features",
+    "CPU implementer",
+    "CPU architecture",
+    "CPU variant",
+    "CPU part",
+    "CPU revision",
+    "isa",
+    "uarch",
+)
+"""The lines of ``/proc/cpuinfo`` that say which CPU this is (x86, Arm and RISC-V names)."""
 
 
 def enabled() -> bool:
@@ -72,30 +100,39 @@ def enabled() -> bool:
     return os.environ.get(ENV, "").strip().lower() not in {"off", "0", "no", "false"}
 
 
-def cpu_identity() -> str:
-    """The machine and, on Linux, the CPU's model and flags (what ``-march=native`` and
-    torch's choice of kernels depend on)."""
-    identity = [platform.machine(), platform.system()]
+def _cpu_lines() -> list[str] | None:
+    """The distinct lines of ``/proc/cpuinfo`` that identify the CPU (``None`` without it)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            identity += sorted({line for line in cpuinfo if line.startswith(("flags", "model"))})
+            return sorted({line for line in cpuinfo if line.startswith(_CPU_LINES)})
     except OSError:
-        identity.append(platform.processor())
-    return "\n".join(identity)
+        return None
+
+
+def cpu_identity() -> str:
+    """The machine and, on Linux, the CPU's model, stepping, microcode and features (what
+    ``-march=native`` and torch's choice of kernels depend on)."""
+    lines = _cpu_lines()
+    identity = [platform.machine(), platform.system()]
+    return "\n".join(identity + (lines if lines is not None else [platform.processor()]))
 
 
 def fingerprint() -> str:
-    """A hash of everything the answers depend on (see the module docstring)."""
+    """A hash of everything the answers depend on (see the module docstring): a few
+    milliseconds, most of it reading optiscope's sources."""
     key = hashlib.sha256()
+    libc = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else ""
     parts = [
         cpu_identity(),
         platform.system(),
         platform.release(),
+        str(libc),
         sys.version,
         torch.__version__,
         torch.__config__.show(),
         torch.backends.cpu.get_cpu_capability(),
         torch.get_float32_matmul_precision(),
+        str(torch.get_default_dtype()),
         str(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
         str(torch.are_deterministic_algorithms_enabled()),
         *(f"{name}={os.environ.get(name)}" for name in KERNEL_ENV),
@@ -104,14 +141,26 @@ def fingerprint() -> str:
         key.update(part.encode())
         key.update(b"\0")
     package = Path(__file__).parent.parent
-    for folder in _SOURCES:
-        for path in sorted((package / folder).glob("*")):
-            if path.suffix in {".py", ".c", ".h"}:
-                # size and modification time stand for the contents: any edit, checkout
-                # or install changes them (at a tenth of the cost of reading the files)
-                stat = path.stat()
-                key.update(f"{path.name} {stat.st_size} {stat.st_mtime_ns}\0".encode())
+    key.update(source_hash(package, _SOURCES).encode())
     return key.hexdigest()[:24]
+
+
+_SOURCES = ("engine", "optim", "models", "data", "_version.py")
+"""What of optiscope decides the candidates, kernels, checks, layouts and alignments."""
+
+
+def source_hash(package: Path, parts: Sequence[str]) -> str:
+    """A hash of the contents of every Python, C and header file in ``parts`` of
+    ``package`` (folders, searched to any depth, and files)."""
+    key = hashlib.sha256()
+    for part in parts:
+        top = package / part
+        for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
+            if path.suffix in {".py", ".c", ".h"} and path.is_file():
+                key.update(f"{path.relative_to(package)}\0".encode())
+                key.update(path.read_bytes())
+                key.update(b"\0")
+    return key.hexdigest()
 
 
 class Facts:
@@ -121,8 +170,8 @@ class Facts:
         path: the JSON file (need not exist).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, fingerprint: str | None = None) -> None:
+        self.path, self.fingerprint = path, fingerprint
         self._kinds: dict[str, dict[str, object]] | None = None  # read on first use
 
     def _read(self) -> dict[str, dict[str, object]]:
@@ -130,7 +179,7 @@ class Facts:
             self._kinds = {}
             try:
                 loaded = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 loaded = None
             if isinstance(loaded, dict):
                 self._kinds = {
@@ -147,8 +196,10 @@ class Facts:
     def remember(self, kind: str, found: dict[str, object]) -> None:
         """Add ``found`` to the answers of ``kind`` and write the file, merged with what
         other processes wrote since it was read. A write that fails is skipped: the next
-        process asks again."""
-        if not found:
+        process asks again. So is one after something the fingerprint covers has changed
+        in this process (torch's matmul precision, say): the answers may be the new
+        settings', which the file is not for."""
+        if not found or (self.fingerprint is not None and fingerprint() != self.fingerprint):
             return
         self._kinds = None  # read again: another process may have added answers
         merged = self._read()
@@ -174,9 +225,15 @@ def cache_dir() -> Path:
 
 @cache
 def machine_facts() -> Facts | None:
-    """This machine's answers (``None`` where :func:`enabled` is false), in the file named
-    by :func:`fingerprint` at the first call of the process (as the answers a process keeps
-    in memory, they are not asked again if torch's settings change after that)."""
-    if not enabled():
+    """This machine's answers, in the file named by :func:`fingerprint` at the first call of
+    the process; ``None`` where :func:`enabled` is false, where the CPU cannot be told apart
+    from others (no ``/proc/cpuinfo``: macOS, Windows), or where the fingerprint or the
+    folder cannot be had (no home folder, a file vanishing during an upgrade): every
+    process then asks, as before."""
+    if not enabled() or _cpu_lines() is None:
         return None
-    return Facts(cache_dir() / f"facts-{fingerprint()}.json")
+    try:
+        now = fingerprint()
+        return Facts(cache_dir() / f"facts-{now}.json", now)
+    except (OSError, RuntimeError, KeyError):  # (Path.home() raises RuntimeError)
+        return None

@@ -240,9 +240,13 @@ class KernelLibrary:
         self._library = library  # (kept alive: the functions below point into it)
         self.vsqrt = vsqrt
         # What a check of this library's kernels is remembered by (see checked()): the
-        # file's name holds a hash of its sources, the compiler flags and the CPU.
+        # file's name holds a hash of its sources, the compiler flags and the CPU; its size
+        # and time tell a rebuild (by another compiler, say) from the file that was checked.
+        path = Path(library._name)
+        stat = path.stat() if path.exists() else None
+        built = f"{stat.st_size} {stat.st_mtime_ns}" if stat is not None else "?"
         root = "vmsSqrt" if vsqrt is not None else "sqrtf"
-        self.identity = f"{Path(library._name).name} {root}"
+        self.identity = f"{path.name} {built} {root}"
         self._sqrt = getattr(library, self.SQRT)
         self._sqrt.argtypes = [_P, _P, _I, _P, _I]
         self._sqrt.restype = None

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -58,6 +59,22 @@ def test_answers_are_read_back_and_merged_with_other_writers(tmp_path: Path) -> 
     assert again.answers("exact") == {"('a', 1)": "stacked", "('b', 2)": "per_model"}
     assert again.answers("kernels") == {"Adam: lib.so sqrtf": True}
     assert [p.name for p in tmp_path.iterdir()] == ["facts.json"]  # no temporary file left
+
+
+def test_a_new_file_clears_the_stale_ones(tmp_path: Path) -> None:
+    old, recent = tmp_path / "facts-old.json", tmp_path / "facts-recent.json"
+    unfinished, other = tmp_path / "facts-abc.tmp", tmp_path / "fused_adam-0.so"
+    for path in (old, recent, unfinished, other):
+        path.write_text("{}")
+    week_ago = time.time() - (_facts.STALE_DAYS + 1) * 86400
+    for path in (old, unfinished, other):
+        os.utime(path, (week_ago, week_ago))
+    Facts(tmp_path / "facts-new.json").remember("exact", {"k": "v"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "facts-new.json",
+        "facts-recent.json",
+        "fused_adam-0.so",
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "not json {", "[1, 2]", '{"exact": [1], "kernels": 3}'])

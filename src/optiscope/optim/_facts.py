@@ -19,7 +19,7 @@ torch's global math settings and default dtype, the environment variables that c
 oneDNN's or ATen's code paths, and the contents of optiscope's own engine, optimizer, model
 and data sources. When any of these changes the file name changes, so no answer is read
 under conditions other than those it was found in (and a process whose settings change
-after its first training writes nothing more); the old file is left (a few kilobytes).
+after its first training writes nothing more); old files are removed after a week.
 Where the CPU cannot be told apart from others (no ``/proc/cpuinfo``: macOS, Windows),
 nothing is kept.
 
@@ -40,6 +40,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -48,6 +49,7 @@ import torch
 
 __all__ = [
     "ENV",
+    "STALE_DAYS",
     "Facts",
     "cache_dir",
     "cpu_identity",
@@ -204,9 +206,10 @@ class Facts:
         self._kinds = None  # read again: another process may have added answers
         merged = self._read()
         merged.setdefault(kind, {}).update(found)
+        new = not self.path.exists()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            handle, name = tempfile.mkstemp(dir=self.path.parent, prefix="facts-", suffix=".tmp")
         except OSError:
             return
         try:
@@ -215,6 +218,26 @@ class Facts:
             os.replace(name, self.path)  # whole or not at all
         except OSError:
             Path(name).unlink(missing_ok=True)
+        if new:
+            _prune(self.path.parent)
+
+
+STALE_DAYS = 7
+"""Answer files not written for this long are removed when a new one is started (a new
+fingerprint: an upgrade, or in a checkout every edit of the engine's sources)."""
+
+
+def _prune(folder: Path) -> None:
+    """Remove answer files, and temporary files of writes that never finished, last
+    written more than :data:`STALE_DAYS` ago."""
+    stale = time.time() - STALE_DAYS * 86400
+    for pattern in ("facts-*.json", "facts-*.tmp"):
+        for path in folder.glob(pattern):
+            try:
+                if path.stat().st_mtime < stale:
+                    path.unlink()
+            except OSError:
+                continue
 
 
 def cache_dir() -> Path:

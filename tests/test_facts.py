@@ -187,6 +187,20 @@ def test_nothing_is_written_once_the_settings_changed_in_the_process(kept: Path)
     assert json.loads(facts.path.read_text()) == {"exact": {"('before', 'cpu')": "stacked"}}
 
 
+def test_a_fingerprint_that_cannot_be_had_at_write_time_skips_the_write(
+    kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = _facts.machine_facts()
+    assert facts is not None
+
+    def vanished() -> str:
+        raise FileNotFoundError("a source file went away during an upgrade")
+
+    monkeypatch.setattr(_facts, "fingerprint", vanished)
+    facts.remember("exact", {"k": "v"})  # no error: training is not broken by it
+    assert not facts.path.exists()
+
+
 def test_no_home_folder_means_no_kept_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "on")
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)

@@ -201,8 +201,14 @@ class Facts:
         process asks again. So is one after something the fingerprint covers has changed
         in this process (torch's matmul precision, say): the answers may be the new
         settings', which the file is not for."""
-        if not found or (self.fingerprint is not None and fingerprint() != self.fingerprint):
+        if not found:
             return
+        if self.fingerprint is not None:
+            try:
+                if fingerprint() != self.fingerprint:
+                    return
+            except OSError:  # (a source file gone mid-upgrade: not the file's conditions)
+                return
         self._kinds = None  # read again: another process may have added answers
         merged = self._read()
         merged.setdefault(kind, {}).update(found)

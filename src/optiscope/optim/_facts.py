@@ -102,8 +102,11 @@ def enabled() -> bool:
     return os.environ.get(ENV, "").strip().lower() not in {"off", "0", "no", "false"}
 
 
+@cache
 def _cpu_lines() -> list[str] | None:
-    """The distinct lines of ``/proc/cpuinfo`` that identify the CPU (``None`` without it)."""
+    """The distinct lines of ``/proc/cpuinfo`` that identify the CPU (``None`` without it),
+    read once a process: the kernels' cache names, the fingerprint and the check for a
+    ``/proc/cpuinfo`` all ask."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             return sorted({line for line in cpuinfo if line.startswith(_CPU_LINES)})

@@ -11,8 +11,9 @@ forward steps of the exercise's batch-size sweep paid them).
 Whether the batched sums equal ``mse_loss`` batch by batch is asked of the machine, as for
 every stacked kernel (:func:`optiscope.engine._exact.choose`); where they do not, the
 per-batch losses stay. The probe costs about 20 ms (a thousand plain ``mse_loss`` calls), so
-it is only run for enough batches to repay it (:data:`PAYS_AFTER`); an answer this process
-already has is used whatever the count.
+it is only run for enough batches to repay it (:data:`PAYS_AFTER`, counted over several runs
+where the answer is kept: :func:`~optiscope.engine._exact.repaying_runs`); an answer this
+process already has is used whatever the count.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from optiscope.engine._exact import Candidate, InexactError, Operand, choose, known_choices
+from optiscope.engine._exact import (
+    Candidate,
+    InexactError,
+    Operand,
+    choose,
+    known_choices,
+    repaying_runs,
+)
 
 __all__ = ["PAYS_AFTER", "batched_mse"]
 
@@ -56,7 +64,7 @@ def batched_mse(
     """
     k, n = int(outputs.shape[0]), int(outputs.shape[1])
     full_key = ("batch_mse", *key, k, n, rows)
-    if uses < PAYS_AFTER and full_key not in known_choices():
+    if uses * repaying_runs(y.device) < PAYS_AFTER and full_key not in known_choices():
         return None
     scratch = torch.empty(y.shape, device=y.device)  # the probe fills it, not the data set
     candidate = Candidate("batched", _bind(rows))

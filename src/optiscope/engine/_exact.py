@@ -22,6 +22,10 @@ rule written down for one machine would be wrong on another, so the engine asks 
 For one config the plain call per config is the plain model's call itself and is used
 without a probe.
 
+Some probes cost more than their stacked form saves in one run (an operation with one number
+per config, a short run): callers probe only where it repays itself
+(:func:`repaying_runs`).
+
 If not even ``per_model`` is exact, :class:`InexactError` is raised and the sweep layer trains
 those configs with the reference engine instead.
 """
@@ -47,6 +51,7 @@ __all__ = [
     "known_choices",
     "learn_choices",
     "per_model",
+    "repaying_runs",
     "save_choices",
 ]
 
@@ -67,6 +72,21 @@ _ALIGN_BYTES = 64
 """Where torch's CPU allocator starts every tensor: on a multiple of this."""
 _DRAWN = torch.float32
 """The dtype the probe draws its random inputs in (copied into the operands' own dtype)."""
+
+
+RUNS_TO_REPAY = 4
+"""Runs of the same work over which a probe whose answer is kept on disk should repay itself.
+
+A kept answer serves every later process on the machine, so the probe is paid once, not once
+a run; counting four runs (not every later one) keeps a probe of work that is never run again
+from costing much more than it saves."""
+
+
+def repaying_runs(device: torch.device) -> int:
+    """Over how many runs of the same work a probe on ``device`` may count on repaying itself:
+    :data:`RUNS_TO_REPAY` where its answer is kept for later processes (on the CPU, with
+    answers kept on this machine: :func:`save_choices`), else this run alone."""
+    return RUNS_TO_REPAY if device.type == "cpu" and machine_facts() is not None else 1
 
 
 def known_choices() -> dict[Hashable, str]:

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from optiscope.engine._cross_entropy import CrossEntropyHead
-from optiscope.engine._exact import Candidate, Operand, choose, per_model
+from optiscope.engine._exact import Candidate, Operand, choose, per_model, repaying_runs
 from optiscope.models import ALIGN, StackedLayout, aligned_row
 
 __all__ = ["ACTIVATION_OPS", "ActivationOps", "StackedMLP", "aligned_stack", "element_offset"]
@@ -259,9 +259,11 @@ class StackedMLP:
     ) -> list[Candidate]:
         """An operation with one number per config (the loss, its gradient, a 1-unit
         layer's bias gradient): stacked first where its probe repays itself over this
-        network's uses; else the plain call first, which :func:`choose` takes without a
-        probe where every slice is laid out as a fresh tensor."""
-        return candidates if cost.pays(self.k, self.uses) else _ordered(candidates, 1)
+        network's uses (over several runs where the answer is kept: see
+        :func:`~optiscope.engine._exact.repaying_runs`); else the plain call first, which
+        :func:`choose` takes without a probe where every slice is laid out as a fresh tensor."""
+        uses = self.uses * repaying_runs(self.device)
+        return candidates if cost.pays(self.k, uses) else _ordered(candidates, 1)
 
     def _head_order(self, candidates: list[Candidate]) -> list[Candidate]:
         """A classifier's log-softmax: stacked first for K configs (its probe compares a row

@@ -17,7 +17,9 @@ The answer does not depend on the number of configs, so it is probed with one an
 every group (and, through :func:`optiscope.engine._exact.known_choices`, by a pool's
 workers), refusals included. A probe runs the per-batch forward ``trials`` times (enough
 trials to compare a thousand outputs: four for 300 rows); it is run only where the epochs
-repay that (:func:`epochs_to_repay`), or where this process already knows the answer.
+repay that (:func:`epochs_to_repay`, counted over several runs where the answer is kept:
+:func:`optiscope.engine._exact.repaying_runs`), or where this process already knows the
+answer.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from optiscope.engine._exact import (
     choose,
     known_choices,
     learn_choices,
+    repaying_runs,
 )
 from optiscope.engine._stacked_net import ACTIVATION_OPS, element_offset
 from optiscope.models import StackedLayout
@@ -99,7 +102,7 @@ def whole_forward_is_exact(
     known = known_choices().get(key)
     if known is not None:
         return known == "whole"
-    if epochs < epochs_to_repay(n, rows, layout.out_features):
+    if epochs * repaying_runs(X.device) < epochs_to_repay(n, rows, layout.out_features):
         return False
     act = ACTIVATION_OPS[activation].forward
     base = torch.empty(n * layout.in_features + 32, device=X.device)  # X's alignment:

@@ -13,11 +13,14 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 stamp=".venv/.optiscope-installed"
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "optiscope: setting up .venv (first run only) ..." >&2
+    [ -x .venv/bin/python ] || "$python" -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip >&2
+    .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,web,ray]" >&2
+    echo "$want" > "$stamp"
 fi
-echo "optiscope: setting up .venv (first run only) ..." >&2
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip >&2
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,web,ray]" >&2
-echo "$want" > "$stamp"
+# The C++ library that replays training steps (src/optiscope/engine/_replay.py), compiled
+# against this torch into ~/.cache/optiscope once (about 10 s; a check of a second after).
+# Without a C++ compiler it says so, and training runs its Python calls.
+.venv/bin/python -c "from optiscope.engine import _replay; _replay.main(quiet=True)" >&2

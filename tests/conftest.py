@@ -15,6 +15,21 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["OPTISCOPE_PROBE_CACHE"] = "off"
 
 
+def _replay_library() -> str:
+    """The replay library (engine/_replay.py), built now if missing, as the setup script
+    does: named to every test process, so none starts a background build; "off" where it
+    cannot be built (tests/test_replay.py then fails on the build, saying why)."""
+    from optiscope.engine import _replay
+
+    try:
+        return str(_replay.build())
+    except OSError:
+        return "off"
+
+
+os.environ["OPTISCOPE_REPLAY"] = _replay_library()
+
+
 @pytest.fixture(autouse=True)
 def _close_figures() -> Iterator[None]:
     """Result figures are pyplot figures (so ``plt.show()`` shows them); close those a test

@@ -2,7 +2,7 @@
 
 from optiscope.optim._base import HParamSpec, OptimizerInfo, StepLrs, lr_at
 from optiscope.optim._check import matches_reference
-from optiscope.optim._facts import machine_facts
+from optiscope.optim._facts import cache_dir, machine_facts
 from optiscope.optim._momentum import (
     FIRST_STEP_DIFFERENCE,
     MOMENTUM,
@@ -21,6 +21,7 @@ __all__ = [
     "HParamSpec",
     "OptimizerInfo",
     "StepLrs",
+    "cache_dir",
     "get_optimizer",
     "lr_at",
     "machine_facts",

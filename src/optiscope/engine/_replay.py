@@ -1,0 +1,494 @@
+"""A training step's torch calls, recorded once and replayed from C++.
+
+At a few configs a step is a few dozen small torch calls (three products, the activations,
+the loss, the backward pass), and from Python each call costs about 0.7 us more than the same
+call from C++: parsing its arguments, the Python binding (on the AMD EPYC these notes were
+written on: ``torch.mm`` of a 2 x 50 and a 50 x 50 matrix into a buffer, 1.44 us from Python,
+0.74 from C++). So a step's calls are recorded once, as the ATen operators torch's dispatcher
+receives them (a :class:`~torch.utils._python_dispatch.TorchDispatchMode` sees each operator
+with its whole argument list), and :file:`_replay.cpp` calls the same operators with the same
+arguments on the same memory: the same kernels, so the same numbers. A recording is checked
+once against the Python calls, bit for bit, on every tensor the step can touch.
+
+One recording serves every batch of one layout: the batch's slices of the data set (the
+"roots") are moved by an offset at each run (:meth:`Recording.bind`).
+
+The library is compiled with the system C++ compiler against torch's headers (about 8 s on
+that machine), once per machine and torch build, into ``$XDG_CACHE_HOME/optiscope``; the
+setup script builds it (:func:`main`). A process that does not find
+it starts the build in the background and runs the Python calls until a later process finds
+it: training never waits for a compiler. Where it cannot be built or loaded, or with
+``OPTISCOPE_REPLAY=off``, or when a step uses an argument the recording does not handle, the
+Python calls run (the same numbers, slower).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from optiscope.optim import cache_dir
+
+__all__ = ["ENV", "Recording", "build", "library", "record", "unavailable_reason"]
+
+ENV = "OPTISCOPE_REPLAY"
+"""``off`` (or ``0``, ``no``, ``false``): never replay, the Python calls run; a path: the
+library built there (never built in the background: the test suite builds it once and names
+it so); unset or ``on``: the library in the cache, built in the background when missing."""
+
+SOURCE = Path(__file__).with_name("_replay.cpp")
+_TORCH = Path(torch.__file__).parent
+FLAGS = (
+    "-O2",
+    "-std=c++20",
+    "-shared",
+    "-fPIC",
+    "-w",  # (torch's headers warn a lot)
+    f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
+    "-I",
+    str(_TORCH / "include"),
+)
+LINK = ("-L", str(_TORCH / "lib"), "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{_TORCH / 'lib'}")
+_DTYPES = {torch.float32: 0, torch.float64: 1, torch.int64: 2, torch.int32: 3, torch.bool: 4}
+# Argument kinds, as _replay.cpp numbers them.
+(_NONE, _EXTERNAL, _SLOT, _INT, _REAL, _BOOL, _INT_LIST, _WRAPPED_INT, _WRAPPED_REAL, _DTYPE) = (
+    range(10)
+)
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_REASON: list[str] = []
+
+
+def _setting() -> str:
+    return os.environ.get(ENV, "").strip()
+
+
+def enabled() -> bool:
+    return _setting().lower() not in ("off", "0", "no", "false")
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+
+
+def _cache_path() -> Path:
+    key = hashlib.sha256(SOURCE.read_bytes())
+    for part in (*FLAGS, *LINK, torch.__version__, sys.platform):
+        key.update(part.encode())
+    return cache_dir() / f"replay-{key.hexdigest()[:16]}.so"
+
+
+def _command(target: Path) -> list[str]:
+    compiler = _compiler()
+    if compiler is None:
+        raise OSError("no C++ compiler (c++ or g++) on PATH")
+    return [compiler, *FLAGS, str(SOURCE), "-o", str(target), *LINK]
+
+
+def build() -> Path:
+    """Compile the library into the cache now (the setup script's step); its path.
+
+    Raises:
+        OSError: no compiler, or the compiler failed (its message).
+    """
+    target = _cache_path()
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
+    try:
+        result = subprocess.run(
+            _command(scratch), capture_output=True, text=True, timeout=600, check=False
+        )
+        if result.returncode != 0:
+            raise OSError(f"the C++ compiler failed: {result.stderr.strip()[-500:]}")
+        os.replace(scratch, target)  # atomic: builders at once each install a whole file
+    finally:
+        scratch.unlink(missing_ok=True)
+    return target
+
+
+def start_build() -> subprocess.Popen[bytes] | None:
+    """Start compiling the library in the background (in its own session, so it outlives
+    this process); ``None`` where there is no compiler. It writes a temporary file and
+    renames it into place, so no process loads a half-written library."""
+    target = _cache_path()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
+        command = shlex.join(_command(scratch))
+    except OSError as err:
+        _REASON[:] = [f"the replay library cannot be built: {err}"]
+        return None
+    script = (
+        f"{command} && mv -f {shlex.quote(str(scratch))} {shlex.quote(str(target))}; "
+        f"rm -f {shlex.quote(str(scratch))}"
+    )
+    return subprocess.Popen(
+        ["/bin/sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+class Library:
+    """The loaded library's functions."""
+
+    def __init__(self, path: Path) -> None:
+        self._cdll = ctypes.CDLL(str(path))
+        lib = self._cdll
+        lib.rp_error.restype = ctypes.c_char_p
+        lib.rp_new.restype = _P
+        lib.rp_free.argtypes = [_P]
+        lib.rp_external.argtypes = [_P, _P, _I, _I, _I, _P, _P, _I, _I]
+        lib.rp_external.restype = _I
+        lib.rp_call.argtypes = [_P, ctypes.c_char_p, ctypes.c_char_p, _P, _I, _P, _P, _I]
+        lib.rp_call.restype = ctypes.c_int
+        self.new, self.free = lib.rp_new, lib.rp_free
+        self.external, self.call = lib.rp_external, lib.rp_call
+
+    def runner(self) -> Callable[[int, int], int]:
+        """A fresh handle on ``rp_run(program, deltas)`` that raises on a C++ error."""
+        run = ctypes.CFUNCTYPE(ctypes.c_int, _P, _P)(("rp_run", self._cdll))
+        run.errcheck = self._check  # type: ignore[assignment]
+        return run
+
+    def check(self, status: int) -> None:
+        if status != 0:
+            raise RuntimeError(f"replay: {self._cdll.rp_error().decode()}")
+
+    def _check(self, status: int, *_: object) -> int:
+        self.check(status)
+        return status
+
+
+@cache
+def library() -> Library | None:
+    """The loaded library; ``None`` where it is off, not built yet (its build is then
+    started in the background) or cannot be loaded (see :func:`unavailable_reason`)."""
+    _REASON.clear()
+    if not enabled():
+        _REASON.append(f"{ENV} is off")
+        return None
+    if sys.platform != "linux":
+        _REASON.append("replay is built for Linux only")
+        return None
+    named = _setting().lower() not in ("", "on", "1", "yes", "true")
+    path = Path(_setting()) if named else _cache_path()
+    if not path.exists():
+        if named:
+            _REASON.append(f"{ENV} names {path}, which does not exist")
+        elif start_build() is not None:
+            _REASON.append("the replay library is being built (for later processes)")
+        return None
+    try:
+        return Library(path)
+    except OSError as err:
+        _REASON[:] = [f"the replay library could not be loaded: {err}"]
+        return None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`library` is ``None`` (``None`` when it is not)."""
+    return None if library() is not None else (_REASON[0] if _REASON else "unknown")
+
+
+class _Recorder(TorchDispatchMode):
+    """Runs each ATen call of the block it is entered for, and notes it with its result."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # (Nothing recorded here is compiled; torch's default wraps __torch_dispatch__ to
+        # keep torch.compile out of it, which imports torch._dynamo: 1.4 s.)
+        return False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any], Any]] = []
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.calls.append((func, args, kwargs, out))
+        return out
+
+
+@dataclass
+class Recording:
+    """One step's calls as a C++ program, for every batch laid out as the recorded one.
+
+    Attributes:
+        roots: the recorded batch's root tensors (kept alive, with every other tensor the
+            program reads or writes: it holds only their addresses).
+    """
+
+    lib: Library
+    program: int
+    roots: tuple[Tensor, ...]
+    kept: list[Tensor] = field(repr=False)
+
+    def __del__(self) -> None:
+        if self.program:
+            self.lib.free(self.program)
+            self.program = 0
+
+    def bind(self, roots: Sequence[Tensor]) -> Callable[[], object] | None:
+        """The step for a batch whose roots have the recorded ones' storage, dtype, sizes
+        and strides (only their offsets differ); ``None`` for any other."""
+        deltas = []
+        for new, old in zip(roots, self.roots, strict=True):
+            if (
+                new.untyped_storage().data_ptr() != old.untyped_storage().data_ptr()
+                or new.dtype != old.dtype
+                or new.shape != old.shape
+                or new.stride() != old.stride()
+            ):
+                return None
+            deltas.append(int(new.storage_offset() - old.storage_offset()))
+        values = (_I * max(1, len(deltas)))(*deltas)
+        run, program = self.lib.runner(), self.program
+
+        address = ctypes.addressof(values)
+
+        def step() -> None:
+            run(program, address)
+
+        step.keep = (self, values)  # type: ignore[attr-defined]  # (what `address` points to)
+        return step
+
+
+def record(step: Callable[[], object], roots: Sequence[Tensor]) -> Recording | None:
+    """``step`` run, and its calls recorded and checked; ``None`` where they cannot be replayed
+    (no library, an argument or a device the C++ side does not take, roots sharing memory,
+    or a replay that differs from the Python calls in any bit).
+
+    ``step`` must be a prepared step (the same calls each time, its tensors kept alive by
+    it) whose result depends only on what it reads, not on what it wrote before (a
+    training step's forward and backward), ready to run (its inputs filled): it runs
+    twice here, the replay once, and the memory they write is left as after one run.
+    """
+    recorder = _Recorder()
+    with recorder:
+        step()
+    lib = library()
+    storages = [r.untyped_storage().data_ptr() for r in roots]
+    if lib is None or len(set(storages)) != len(storages):  # (a delta would move both)
+        return None
+    built = _program(lib, recorder.calls, roots)
+    if built is None:
+        return None
+    program, kept, written = built
+    recording = Recording(lib, program, tuple(roots), kept)
+    if not _agrees(step, recording.bind(roots), written):
+        return None
+    return recording
+
+
+def _program(
+    lib: Library,
+    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any], Any]],
+    roots: Sequence[Tensor],
+) -> tuple[int, list[Tensor], list[Tensor]] | None:
+    """The program of ``calls``, the tensors it reads or writes (which must outlive it) and
+    those it writes; ``None`` where a call has an argument the C++ side does not take."""
+    program = lib.new()
+    try:
+        encoded = _encode(lib, program, calls, roots)
+    except BaseException:
+        lib.free(program)
+        raise
+    if encoded is None:
+        lib.free(program)
+        return None
+    return program, *encoded
+
+
+def _encode(
+    lib: Library,
+    program: int,
+    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any], Any]],
+    roots: Sequence[Tensor],
+) -> tuple[list[Tensor], list[Tensor]] | None:
+    externals: dict[int, int] = {}  # id(tensor) -> external index
+    slots: dict[int, int] = {}  # id(tensor) -> slot (a result of an earlier call)
+    kept: list[Tensor] = []
+    written: list[Tensor] = []
+    root_storages = [r.untyped_storage().data_ptr() for r in roots]
+
+    def tensor(t: Tensor) -> list[int] | None:
+        if id(t) in slots:
+            return [_SLOT, slots[id(t)]]
+        if id(t) not in externals:
+            if t.device.type != "cpu" or t.dtype not in _DTYPES or t.is_sparse:
+                return None
+            storage = t.untyped_storage()
+            base = storage.data_ptr()
+            root = root_storages.index(base) if base in root_storages else -1
+            sizes = (_I * max(1, t.dim()))(*t.shape)  # (alive until the call returns)
+            strides = (_I * max(1, t.dim()))(*t.stride())
+            index = lib.external(
+                program,
+                base,
+                storage.nbytes() // t.element_size(),
+                _DTYPES[t.dtype],
+                t.dim(),
+                ctypes.addressof(sizes),
+                ctypes.addressof(strides),
+                t.storage_offset(),
+                root,
+            )
+            if index < 0:
+                lib.check(-1)
+            externals[id(t)] = index
+            kept.append(t)
+        return [_EXTERNAL, externals[id(t)]]
+
+    for func, args, kwargs, out in calls:
+        schema = func._schema
+        code: list[int] = []
+        reals: list[float] = []
+        inputs: list[Tensor] = []
+        for i, argument in enumerate(schema.arguments):
+            if i < len(args):
+                value = args[i]
+            elif argument.name in kwargs:
+                value = kwargs[argument.name]
+            elif argument.has_default_value():
+                value = argument.default_value
+            else:
+                return None
+            if isinstance(value, Tensor):
+                encoded = tensor(value)
+                if encoded is None:
+                    return None
+                code += encoded
+                inputs.append(value)
+                if argument.alias_info is not None and argument.alias_info.is_write:
+                    written.append(value)
+            elif value is None:
+                code.append(_NONE)
+            elif isinstance(value, torch.dtype):
+                if value not in _DTYPES:
+                    return None
+                code += [_DTYPE, _DTYPES[value]]
+            elif argument.type.kind() == "TensorType":  # a number passed as a tensor
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    return None
+                if isinstance(value, int):
+                    code += [_WRAPPED_INT, value]
+                else:
+                    code += [_WRAPPED_REAL, len(reals)]
+                    reals.append(value)
+            elif isinstance(value, bool):
+                code += [_BOOL, int(value)]
+            elif isinstance(value, int):
+                code += [_INT, value]
+            elif isinstance(value, float):
+                code += [_REAL, len(reals)]
+                reals.append(value)
+            elif isinstance(value, (list, tuple)) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                code += [_INT_LIST, len(value), *value]
+            else:
+                return None
+        kept.extend(inputs)
+        returns = out if isinstance(out, (tuple, list)) else (out,)
+        outputs = []
+        for value in returns:
+            if not isinstance(value, Tensor):
+                outputs.append(-1)
+                continue
+            kept.append(value)
+            if any(value is t for t in inputs):  # in place or out=: the input it wrote
+                outputs.append(-1)
+                continue
+            slots[id(value)] = len(slots)
+            outputs.append(slots[id(value)])
+        name, overload = schema.name, schema.overload_name
+        code_array = (_I * max(1, len(code)))(*code)
+        real_array = (ctypes.c_double * max(1, len(reals)))(*reals)
+        output_array = (_I * max(1, len(outputs)))(*outputs)
+        lib.check(
+            lib.call(
+                program,
+                name.encode(),
+                overload.encode(),
+                ctypes.addressof(code_array),
+                len(code),
+                ctypes.addressof(real_array),
+                ctypes.addressof(output_array),
+                len(outputs),
+            )
+        )
+    # Only what the program reads or writes must outlive it: the externals (temporaries
+    # the recording ran are released, as the Python calls release theirs).
+    return (
+        [t for t in kept if id(t) in externals],
+        [t for t in written if id(t) in externals],
+    )
+
+
+def _agrees(
+    step: Callable[[], object], replay: Callable[[], object] | None, tensors: Sequence[Tensor]
+) -> bool:
+    """Whether ``replay`` leaves the memory of ``tensors`` (those ``step`` writes) as ``step``
+    does, bit for bit, from the same start; that memory is then as it was before."""
+    if replay is None:
+        return False
+    memory = {id(b): b for b in map(_bytes, tensors)}  # (one per storage)
+    blocks = list({b.data_ptr(): b for b in memory.values()}.values())
+    before = [b.clone() for b in blocks]
+    step()
+    expected = [b.clone() for b in blocks]
+    for b, saved in zip(blocks, before, strict=True):
+        b.copy_(saved)
+    replay()
+    same = all(torch.equal(b, e) for b, e in zip(blocks, expected, strict=True))
+    for b, saved in zip(blocks, before, strict=True):
+        b.copy_(saved)
+    return same
+
+
+def _bytes(t: Tensor) -> Tensor:
+    """All of ``t``'s storage, as bytes."""
+    return torch.empty(0, dtype=torch.uint8, device=t.device).set_(t.untyped_storage())
+
+
+def main(*, quiet: bool = False) -> int:
+    """Build the library now where it is missing (the setup script's step,
+    ``scripts/bootstrap.sh``); ``quiet``: say nothing when it is already there."""
+    built = _cache_path().exists()
+    try:
+        path = build()
+    except (OSError, subprocess.SubprocessError) as err:
+        print(
+            f"optiscope: the replay library was not built ({err}); training runs its "
+            "Python calls instead",
+            file=sys.stderr,
+        )
+        return 0  # not an install failure: everything works without it
+    if not (quiet and built):
+        print(f"optiscope: replay library at {path}", file=sys.stderr)
+    return 0

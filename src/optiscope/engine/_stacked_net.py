@@ -22,14 +22,16 @@ tail). See :func:`aligned_stack`.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property, partial
 
 import torch
 from torch import Tensor
 
+from optiscope.engine import _replay
 from optiscope.engine._cross_entropy import CrossEntropyHead
 from optiscope.engine._exact import Candidate, Operand, choose, per_model, repaying_runs
 from optiscope.models import ALIGN, StackedLayout, aligned_row
@@ -244,6 +246,8 @@ class StackedMLP:
             )
         self.g: list[Tensor] = []  # dL/da[i], for a training network
         self._inner: tuple[list[Call], list[Call]] | None = None  # bound once, see plan()
+        self._recordings: dict[Hashable, _replay.Recording | None] = {}  # see _step()
+        self._alone = itertools.count()  # keys of plans recorded alone
         scratch = torch.empty(k, layout.row, device=device)  # parameter-shaped, for probes
         if train:
             self.g = [aligned_stack(k, (rows, w), device) for w in widths[1:]]  # dL/da[i]
@@ -459,6 +463,7 @@ class StackedMLP:
             ``mse_loss_backward`` for the output, then the layers from last to first.
         """
         offset = element_offset(x) if x.dim() == 2 else None
+        batch = [t for t in (x, y, loss, collect) if t is not None]  # what differs per batch
         if x.dim() == 2:
             x, y = x.expand(self.k, *x.shape), y.expand(self.k, *y.shape)
         p, g, grads = self.params, self.g, self.grads
@@ -489,12 +494,12 @@ class StackedMLP:
             calls += backward_inner
             calls.append(self.weight_grad_ops[0][offset].bind([g[0], x], grads[0]))
             calls.append(self.bias_grad_ops[0].bind([g[0]], grads[1]))
-
-        def step() -> None:
-            for call in calls:
-                call()
-
-        return step
+        # A classifier's head wrote this batch's NLL gradient into a tensor of its own (see
+        # CrossEntropyHead.bind), not a view of the batch: one recording cannot move from
+        # batch to batch, so each such plan is recorded alone.
+        alone = self.head is not None and grads is not None and offset is not None
+        key = ("plan", offset, loss is None, collect is None, next(self._alone) if alone else -1)
+        return self._step(key, calls, batch)
 
     def loss_plan(self, outputs: Tensor, y: Tensor, loss: Tensor) -> Callable[[], None]:
         """A forward-only regressor's loss of outputs computed elsewhere, as :meth:`plan`'s.
@@ -516,10 +521,37 @@ class StackedMLP:
             partial(self.a[-1].copy_, outputs),
             self.loss_op.bind([self.a[-1], y.expand(self.k, *y.shape)], loss),
         ]
+        return self._step(("loss",), calls, [outputs, y, loss])
 
-        def step() -> None:
+    def _step(
+        self, key: Hashable, calls: Sequence[Call], batch: Sequence[Tensor]
+    ) -> Callable[[], None]:
+        """``calls`` as one step: replayed from C++ where that works (see
+        :mod:`optiscope.engine._replay`), else the Python calls. The first run of the first
+        step of a ``key`` (the plans of one layout) records its calls, with its inputs in
+        place; every plan of that key then replays the recording on its own batch
+        (``batch``: its tensors that differ between plans, the same for the calls)."""
+
+        def python() -> None:
             for call in calls:
                 call()
+
+        if self.device.type != "cpu" or _replay.library() is None:
+            return python
+        chosen: list[Callable[[], object]] = []
+
+        def step() -> None:
+            if chosen:
+                chosen[0]()
+                return
+            ran = key not in self._recordings
+            if ran:
+                self._recordings[key] = _replay.record(python, batch)  # (it runs the step)
+            recording = self._recordings[key]
+            replayed = None if recording is None else recording.bind(batch)
+            chosen.append(python if replayed is None else replayed)
+            if not ran:
+                chosen[0]()
 
         return step
 

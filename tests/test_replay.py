@@ -213,24 +213,55 @@ def test_training_gives_the_same_records_with_and_without_replay(
         assert a.curve.train_loss == b.curve.train_loss
 
 
+def _wait(process: subprocess.Popen[bytes] | None) -> int:
+    """The background build's exit status; it is killed (its session) if it hangs."""
+    assert process is not None
+    try:
+        return process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
+
+
 def test_a_missing_library_is_built_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Into the cache, through a temporary file renamed into place; then it loads."""
+    """Into the cache, through a temporary file renamed into place, one build at a time;
+    then it loads."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv(_replay.ENV)
     target = _replay._cache_path()
     assert not target.exists()
     process = _replay.start_build()
-    assert process is not None
-    try:
-        assert process.wait(timeout=300) == 0
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 9)
-            process.wait()
-    assert target.exists() and not list(target.parent.glob("*.tmp"))
+    assert _replay.start_build() is None  # (a second process meanwhile: not twice)
+    assert _wait(process) == 0
+    assert target.exists()
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no lock, no scratch
     assert _replay.Library(target).new() is not None
+
+
+def test_a_failed_build_is_not_tried_again_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its messages are kept; later processes run the Python calls without starting a
+    compiler each; the setup step tries again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")  # a compiler that fails
+    monkeypatch.delenv(_replay.ENV)
+    assert _wait(_replay.start_build()) == 0
+    failed = _replay._failed_path()
+    assert failed.exists() and not _replay._cache_path().exists()
+    assert _replay.start_build() is None
+    _replay.library.cache_clear()
+    try:
+        assert _replay.library() is None
+        assert str(failed) in (_replay.unavailable_reason() or "")
+    finally:
+        _replay.library.cache_clear()
+    with pytest.raises(OSError, match="failed"):
+        _replay.build()
+    assert not failed.exists()  # (the setup step retried; its own error is its message)
 
 
 def test_the_setup_step_builds_or_says_why(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -108,6 +109,7 @@ def build() -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _failed_path().unlink(missing_ok=True)  # (asked to build: a failure before is retried)
     scratch = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
     try:
         result = subprocess.run(
@@ -121,21 +123,39 @@ def build() -> Path:
     return target
 
 
+BUILDING_SECONDS = 600
+"""How long a background build may take before another process may start its own."""
+
+
 def start_build() -> subprocess.Popen[bytes] | None:
     """Start compiling the library in the background (in its own session, so it outlives
-    this process); ``None`` where there is no compiler. It writes a temporary file and
-    renames it into place, so no process loads a half-written library."""
+    this process); ``None`` where there is no compiler, the cache cannot be written, another
+    process is building it, or a build failed before (its messages are then in the file
+    :func:`_failed_path` names; the setup script's :func:`main` tries again).
+
+    The build writes a temporary file and renames it into place, so no process loads a
+    half-written library; a lock file keeps processes that start meanwhile from building it
+    too.
+    """
     target = _cache_path()
+    failed, lock = _failed_path(), target.with_suffix(".building")
+    if failed.exists():
+        _REASON[:] = [f"the replay library failed to build (see {failed})"]
+        return None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
         command = shlex.join(_command(scratch))
+        if not _take(lock):
+            _REASON[:] = ["the replay library is being built by another process"]
+            return None
     except OSError as err:
         _REASON[:] = [f"the replay library cannot be built: {err}"]
         return None
+    tmp, out, log, held = (shlex.quote(str(p)) for p in (scratch, target, failed, lock))
     script = (
-        f"{command} && mv -f {shlex.quote(str(scratch))} {shlex.quote(str(target))}; "
-        f"rm -f {shlex.quote(str(scratch))}"
+        f"if {command} >{log}.log 2>&1; then mv -f {tmp} {out}; rm -f {log}.log; "
+        f"else mv -f {log}.log {log}; fi; rm -f {tmp} {held}"
     )
     return subprocess.Popen(
         ["/bin/sh", "-c", script],
@@ -144,6 +164,26 @@ def start_build() -> subprocess.Popen[bytes] | None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def _failed_path() -> Path:
+    return _cache_path().with_suffix(".failed")
+
+
+def _take(lock: Path) -> bool:
+    """Create ``lock`` unless it exists and is younger than :data:`BUILDING_SECONDS`."""
+    for _ in range(2):
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - lock.stat().st_mtime < BUILDING_SECONDS:
+                    return False
+                lock.unlink()  # a build that died: take over
+            except FileNotFoundError:
+                pass  # (it just finished)
+    return False
 
 
 class Library:
@@ -194,7 +234,7 @@ def library() -> Library | None:
         if named:
             _REASON.append(f"{ENV} names {path}, which does not exist")
         elif start_build() is not None:
-            _REASON.append("the replay library is being built (for later processes)")
+            _REASON[:] = ["the replay library is being built (for later processes)"]
         return None
     try:
         return Library(path)

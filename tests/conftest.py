@@ -23,7 +23,7 @@ def _replay_library() -> str:
 
     try:
         return str(_replay.build())
-    except OSError:
+    except Exception:  # (no compiler, a failed or hung build, no home folder)
         return "off"
 
 

@@ -161,6 +161,104 @@ def test_a_step_with_effects_outside_its_tensors_is_refused(lib: _replay.Library
     assert _replay.record(step, [a]) is None
 
 
+def test_a_tensor_made_per_batch_outside_the_roots_fails_the_first_move(
+    lib: _replay.Library,
+) -> None:
+    """A batch's own constant that is not a view of its roots (as a classifier's NLL
+    gradient is) stays the recorded batch's in the replay: the first move to another batch
+    is checked against that batch's Python calls, and the recording is dropped."""
+    t = _tensors()
+
+    def step_for(batch: int) -> tuple[Callable[[], None], list[Tensor]]:
+        x, loss = t["data"][16 * batch : 16 * batch + 16], t["losses"][batch]
+        own = x.sum(1).clone()  # made when the step is bound, from this batch
+
+        def step() -> None:
+            torch.dot(own, own, out=loss[0])
+
+        return step, [x, loss]
+
+    step, batch = step_for(0)
+    recording = _replay.record(step, batch)
+    assert recording is not None
+    python, other = step_for(1)
+    before = t["losses"].clone()
+    assert recording.bind(other) is not None  # (unchecked: the moved replay alone)
+    assert recording.bind(other, python) is None
+    assert not recording.usable and recording.bind(other) is None
+    assert torch.equal(t["losses"], before)  # the check left the memory as it was
+
+
+def test_values_taken_from_tensors_into_python_are_refused(lib: _replay.Library) -> None:
+    """``.item()`` or a tensor made from Python numbers during the step: the recording
+    would freeze the recorded run's value."""
+    a, out = torch.randn(16), torch.empty(16)
+    assert _replay.record(lambda: out.fill_(a.sum().item()), [a]) is None
+    assert _replay.record(lambda: out.copy_(torch.tensor(float(a[0]))), [a]) is None
+
+
+def test_random_draws_are_refused_after_one_run(lib: _replay.Library) -> None:
+    """The step runs once (as without replay), so the random stream is where it would be."""
+    a, out = torch.randn(16), torch.empty(16)
+    torch.manual_seed(0)
+    assert _replay.record(lambda: out.uniform_(), [a]) is None
+    after_record = torch.rand(3)
+    torch.manual_seed(0)
+    torch.empty(16).uniform_()
+    assert torch.equal(torch.rand(3), after_record)
+
+
+def test_writes_through_views_made_in_the_step_are_checked(lib: _replay.Library) -> None:
+    a, buffer = torch.randn(16), torch.zeros(32)
+
+    def step() -> None:
+        torch.mul(a, 2.0, out=buffer[8:24])
+
+    recording = _replay.record(step, [a])
+    assert recording is not None and recording.written
+    replay = recording.bind([a])
+    assert replay is not None
+    a.copy_(torch.randn(16))
+    step()
+    expected = buffer.clone()
+    buffer.zero_()
+    replay()
+    assert torch.equal(buffer, expected)
+
+
+def test_string_arguments_are_replayed(lib: _replay.Library) -> None:
+    """GELU's ``approximate``."""
+    a, out = torch.randn(8, 5), torch.empty(8, 5)
+
+    def step() -> None:
+        torch._C._nn.gelu(a, approximate="tanh", out=out)
+
+    recording = _replay.record(step, [a])
+    assert recording is not None
+    replay = recording.bind([a])
+    assert replay is not None
+    step()
+    expected = out.clone()
+    out.zero_()
+    replay()
+    assert torch.equal(out, expected)
+
+
+def test_a_move_that_would_reach_past_the_storage_is_refused(lib: _replay.Library) -> None:
+    """A view of a root's storage wider than the root, moved with it."""
+    data, out = torch.randn(64), torch.empty(())
+
+    def step_for(first: int) -> tuple[Callable[[], None], list[Tensor]]:
+        x, wide = data[first : first + 16], data[first : first + 24]
+        return lambda: torch.sum(wide, 0, out=out), [x]
+
+    step, roots = step_for(0)
+    recording = _replay.record(step, roots)
+    assert recording is not None
+    assert recording.bind(step_for(40)[1]) is not None  # (reaches element 64: the end)
+    assert recording.bind(step_for(48)[1]) is None
+
+
 def test_a_cpp_error_is_raised_with_its_message(lib: _replay.Library) -> None:
     program = lib.new()
     try:
@@ -194,9 +292,11 @@ def test_training_gives_the_same_records_with_and_without_replay(
     counted = []
     original = _replay.Recording.bind
 
-    def bind(self: _replay.Recording, roots: list[Tensor]) -> Callable[[], object] | None:
+    def bind(
+        self: _replay.Recording, roots: list[Tensor], python: Callable[[], object] | None = None
+    ) -> Callable[[], object] | None:
         counted.append(1)
-        return original(self, roots)
+        return original(self, roots, python)
 
     monkeypatch.setattr(_replay.Recording, "bind", bind)
     replayed = run_configs(_sweep(), backend=InProcessBackend())

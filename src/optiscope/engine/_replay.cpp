@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@ enum Kind : int64_t {
   WRAPPED_INT = 7,   // a Python int where the operator takes a tensor: payload: the value
   WRAPPED_REAL = 8,  // a Python float there: payload: index into the op's reals
   DTYPE = 9,         // payload: a dtype code (see scalar_type)
+  STR = 10,          // payload: n, then n bytes
 };
 
 // What torch's Python binding passes for a number given where a tensor is expected: a
@@ -74,6 +76,7 @@ struct Program {
   std::vector<Call> calls;
   std::vector<c10::IValue> slots;
   torch::jit::Stack stack;
+  std::mutex running;  // a run moves the externals and fills the slots: one at a time
 };
 
 at::ScalarType scalar_type(int64_t code) {
@@ -148,6 +151,14 @@ int rp_call(void* program, const char* name, const char* overload, const int64_t
         case DTYPE: arg.value = c10::IValue(scalar_type(code[i++])); break;
         case WRAPPED_INT: arg.value = wrapped(at::Scalar(code[i++])); break;
         case WRAPPED_REAL: arg.value = wrapped(at::Scalar(reals[code[i++]])); break;
+        case STR: {
+          int64_t n = code[i++];
+          std::string text;
+          for (int64_t j = 0; j < n; ++j) text.push_back(static_cast<char>(code[i + j]));
+          arg.value = c10::IValue(text);
+          i += n;
+          break;
+        }
         case INT_LIST: {
           int64_t n = code[i++];
           arg.value = c10::IValue(std::vector<int64_t>(code + i, code + i + n));
@@ -170,6 +181,7 @@ int rp_call(void* program, const char* name, const char* overload, const int64_t
 int rp_run(void* program, const int64_t* deltas) {
   auto* p = static_cast<Program*>(program);
   return guarded([&] {
+    std::lock_guard<std::mutex> one_at_a_time(p->running);
     for (auto& e : p->externals) {
       if (e.root >= 0) e.tensor.unsafeGetTensorImpl()->set_storage_offset(e.offset + deltas[e.root]);
     }

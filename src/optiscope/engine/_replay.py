@@ -66,9 +66,11 @@ FLAGS = (
 LINK = ("-L", str(_TORCH / "lib"), "-ltorch_cpu", "-lc10", f"-Wl,-rpath,{_TORCH / 'lib'}")
 _DTYPES = {torch.float32: 0, torch.float64: 1, torch.int64: 2, torch.int32: 3, torch.bool: 4}
 # Argument kinds, as _replay.cpp numbers them.
-(_NONE, _EXTERNAL, _SLOT, _INT, _REAL, _BOOL, _INT_LIST, _WRAPPED_INT, _WRAPPED_REAL, _DTYPE) = (
-    range(10)
-)
+_NONE, _EXTERNAL, _SLOT, _INT, _REAL, _BOOL, _INT_LIST = range(7)
+_WRAPPED_INT, _WRAPPED_REAL, _DTYPE, _STR = range(7, 11)
+_REFUSED = frozenset({"aten::lift_fresh", "aten::lift_fresh_copy"})
+"""Operators that make a tensor from Python data during the step: the recording would keep
+the recorded run's value."""
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _REASON: list[str] = []
 
@@ -87,7 +89,7 @@ def _compiler() -> str | None:
 
 def _cache_path() -> Path:
     key = hashlib.sha256(SOURCE.read_bytes())
-    for part in (*FLAGS, *LINK, torch.__version__, sys.platform):
+    for part in (*FLAGS, *LINK, torch.__version__, str(torch.version.git_version), sys.platform):
         key.update(part.encode())
     return cache_dir() / f"replay-{key.hexdigest()[:16]}.so"
 
@@ -153,17 +155,28 @@ def start_build() -> subprocess.Popen[bytes] | None:
         _REASON[:] = [f"the replay library cannot be built: {err}"]
         return None
     tmp, out, log, held = (shlex.quote(str(p)) for p in (scratch, target, failed, lock))
+    limit = f"timeout {BUILDING_SECONDS} " if shutil.which("timeout") else ""
     script = (
-        f"if {command} >{log}.log 2>&1; then mv -f {tmp} {out}; rm -f {log}.log; "
+        f"if {limit}{command} >{log}.log 2>&1; then mv -f {tmp} {out}; rm -f {log}.log; "
         f"else mv -f {log}.log {log}; fi; rm -f {tmp} {held}"
     )
-    return subprocess.Popen(
-        ["/bin/sh", "-c", script],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        lock.unlink(missing_ok=True)
+        _REASON[:] = [f"the replay library cannot be built: {err}"]
+        return None
+    _BUILDS.append(process)  # (held, so that it is not reported as left running)
+    return process
+
+
+_BUILDS: list[subprocess.Popen[bytes]] = []
 
 
 def _failed_path() -> Path:
@@ -229,17 +242,17 @@ def library() -> Library | None:
         _REASON.append("replay is built for Linux only")
         return None
     named = _setting().lower() not in ("", "on", "1", "yes", "true")
-    path = Path(_setting()) if named else _cache_path()
-    if not path.exists():
-        if named:
-            _REASON.append(f"{ENV} names {path}, which does not exist")
-        elif start_build() is not None:
-            _REASON[:] = ["the replay library is being built (for later processes)"]
-        return None
     try:
+        path = Path(_setting()) if named else _cache_path()
+        if not path.exists():
+            if named:
+                _REASON.append(f"{ENV} names {path}, which does not exist")
+            elif start_build() is not None:
+                _REASON[:] = ["the replay library is being built (for later processes)"]
+            return None
         return Library(path)
-    except OSError as err:
-        _REASON[:] = [f"the replay library could not be loaded: {err}"]
+    except (OSError, RuntimeError) as err:  # (no home folder: Path.home() raises RuntimeError)
+        _REASON[:] = [f"the replay library could not be found or loaded: {err}"]
         return None
 
 
@@ -274,28 +287,49 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
-@dataclass
+@dataclass(eq=False)
 class Recording:
     """One step's calls as a C++ program, for every batch laid out as the recorded one.
 
     Attributes:
-        roots: the recorded batch's root tensors (kept alive, with every other tensor the
-            program reads or writes: it holds only their addresses).
+        roots: the recorded batch's root tensors.
+        kept: every tensor the program reads or writes (kept alive: it holds only their
+            addresses), with its storage's address when recorded.
+        written: tensors whose storages the step writes (what a check compares).
+        moved: per external on a root's storage: the root, and the first and one past the
+            last element it spans when the root's offset is unchanged (bounds for a move).
+        checked_moved: a replay moved to another batch was checked against its Python calls.
+        usable: false once such a check failed.
     """
 
     lib: Library
     program: int
     roots: tuple[Tensor, ...]
-    kept: list[Tensor] = field(repr=False)
+    kept: list[tuple[Tensor, int]] = field(repr=False)
+    written: list[Tensor] = field(repr=False)
+    moved: list[tuple[int, int, int]] = field(repr=False)
+    checked_moved: bool = False
+    usable: bool = True
 
     def __del__(self) -> None:
         if self.program:
             self.lib.free(self.program)
             self.program = 0
 
-    def bind(self, roots: Sequence[Tensor]) -> Callable[[], object] | None:
+    def bind(
+        self, roots: Sequence[Tensor], python: Callable[[], object] | None = None
+    ) -> Callable[[], object] | None:
         """The step for a batch whose roots have the recorded ones' storage, dtype, sizes
-        and strides (only their offsets differ); ``None`` for any other."""
+        and strides (only their offsets differ); ``None`` for any other.
+
+        With ``python`` (that batch's Python calls, inputs in place), the first binding to
+        another batch is checked against them, bit for bit, as the recording was on its
+        own batch (a tensor that differs between batches without being a view of a root
+        shows up there); a failure makes this and every later binding ``None``. The check
+        leaves the memory it writes as before.
+        """
+        if not self.usable:
+            return None
         deltas = []
         for new, old in zip(roots, self.roots, strict=True):
             if (
@@ -306,27 +340,39 @@ class Recording:
             ):
                 return None
             deltas.append(int(new.storage_offset() - old.storage_offset()))
+        if any(t.untyped_storage().data_ptr() != base for t, base in self.kept):
+            return None  # (a storage moved since, by a resize: the program's address is stale)
+        for root, first, end in self.moved:
+            numel = self.roots[root].untyped_storage().nbytes() // self.roots[root].element_size()
+            if first + deltas[root] < 0 or end + deltas[root] > numel:
+                return None
         values = (_I * max(1, len(deltas)))(*deltas)
         run, program = self.lib.runner(), self.program
-
         address = ctypes.addressof(values)
 
         def step() -> None:
             run(program, address)
 
         step.keep = (self, values)  # type: ignore[attr-defined]  # (what `address` points to)
+        if python is not None and any(deltas) and not self.checked_moved:
+            if not _agrees(python, step, self.written):
+                self.usable = False
+                return None
+            self.checked_moved = True
         return step
 
 
 def record(step: Callable[[], object], roots: Sequence[Tensor]) -> Recording | None:
     """``step`` run, and its calls recorded and checked; ``None`` where they cannot be replayed
-    (no library, an argument or a device the C++ side does not take, roots sharing memory,
-    or a replay that differs from the Python calls in any bit).
+    (no library; an operator, argument, result or device the C++ side does not take; roots
+    sharing memory; or a replay that differs from the Python calls in any bit).
 
     ``step`` must be a prepared step (the same calls each time, its tensors kept alive by
     it) whose result depends only on what it reads, not on what it wrote before (a
     training step's forward and backward), ready to run (its inputs filled): it runs
     twice here, the replay once, and the memory they write is left as after one run.
+    Operators that draw random numbers or make tensors from Python data are refused before
+    the second run.
     """
     recorder = _Recorder()
     with recorder:
@@ -335,23 +381,21 @@ def record(step: Callable[[], object], roots: Sequence[Tensor]) -> Recording | N
     storages = [r.untyped_storage().data_ptr() for r in roots]
     if lib is None or len(set(storages)) != len(storages):  # (a delta would move both)
         return None
-    built = _program(lib, recorder.calls, roots)
-    if built is None:
-        return None
-    program, kept, written = built
-    recording = Recording(lib, program, tuple(roots), kept)
-    if not _agrees(step, recording.bind(roots), written):
+    try:
+        recording = _program(lib, recorder.calls, roots)
+        if recording is None or not _agrees(step, recording.bind(roots), recording.written):
+            return None
+    except RuntimeError:  # (the C++ side refused what the Python side let through)
         return None
     return recording
 
 
-def _program(
-    lib: Library,
-    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any], Any]],
-    roots: Sequence[Tensor],
-) -> tuple[int, list[Tensor], list[Tensor]] | None:
-    """The program of ``calls``, the tensors it reads or writes (which must outlive it) and
-    those it writes; ``None`` where a call has an argument the C++ side does not take."""
+_Call = tuple[Any, tuple[Any, ...], dict[str, Any], Any]
+
+
+def _program(lib: Library, calls: list[_Call], roots: Sequence[Tensor]) -> Recording | None:
+    """The program of ``calls``, or ``None`` where one has an operator, argument or result
+    the C++ side does not take, or nothing it writes can be checked."""
     program = lib.new()
     try:
         encoded = _encode(lib, program, calls, roots)
@@ -361,19 +405,19 @@ def _program(
     if encoded is None:
         lib.free(program)
         return None
-    return program, *encoded
+    kept, written, moved = encoded
+    return Recording(lib, program, tuple(roots), kept, written, moved)
 
 
 def _encode(
-    lib: Library,
-    program: int,
-    calls: list[tuple[Any, tuple[Any, ...], dict[str, Any], Any]],
-    roots: Sequence[Tensor],
-) -> tuple[list[Tensor], list[Tensor]] | None:
+    lib: Library, program: int, calls: list[_Call], roots: Sequence[Tensor]
+) -> tuple[list[tuple[Tensor, int]], list[Tensor], list[tuple[int, int, int]]] | None:
     externals: dict[int, int] = {}  # id(tensor) -> external index
     slots: dict[int, int] = {}  # id(tensor) -> slot (a result of an earlier call)
-    kept: list[Tensor] = []
+    kept: list[Tensor] = []  # (every tensor seen: no id is reused while encoding)
+    outside: list[Tensor] = []  # the externals
     written: list[Tensor] = []
+    moved: list[tuple[int, int, int]] = []
     root_storages = [r.untyped_storage().data_ptr() for r in roots]
 
     def tensor(t: Tensor) -> list[int] | None:
@@ -385,6 +429,11 @@ def _encode(
             storage = t.untyped_storage()
             base = storage.data_ptr()
             root = root_storages.index(base) if base in root_storages else -1
+            if root >= 0:
+                if t.dtype != roots[root].dtype:
+                    return None  # (a move counts the root's elements)
+                first, end = _span(t)
+                moved.append((root, first, end))
             sizes = (_I * max(1, t.dim()))(*t.shape)  # (alive until the call returns)
             strides = (_I * max(1, t.dim()))(*t.stride())
             index = lib.external(
@@ -401,11 +450,19 @@ def _encode(
             if index < 0:
                 lib.check(-1)
             externals[id(t)] = index
-            kept.append(t)
+            outside.append(t)
         return [_EXTERNAL, externals[id(t)]]
 
     for func, args, kwargs, out in calls:
         schema = func._schema
+        returns = out if isinstance(out, (tuple, list)) else (out,)
+        if (
+            schema.name in _REFUSED
+            or torch.Tag.nondeterministic_seeded in func.tags
+            or len(returns) != len(schema.returns)
+            or any(r.type.kind() != "TensorType" for r in schema.returns)
+        ):
+            return None
         code: list[int] = []
         reals: list[float] = []
         inputs: list[Tensor] = []
@@ -432,6 +489,9 @@ def _encode(
                 if value not in _DTYPES:
                     return None
                 code += [_DTYPE, _DTYPES[value]]
+            elif isinstance(value, str):
+                data = value.encode()
+                code += [_STR, len(data), *data]
             elif argument.type.kind() == "TensorType":  # a number passed as a tensor
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     return None
@@ -454,12 +514,8 @@ def _encode(
             else:
                 return None
         kept.extend(inputs)
-        returns = out if isinstance(out, (tuple, list)) else (out,)
         outputs = []
         for value in returns:
-            if not isinstance(value, Tensor):
-                outputs.append(-1)
-                continue
             kept.append(value)
             if any(value is t for t in inputs):  # in place or out=: the input it wrote
                 outputs.append(-1)
@@ -482,33 +538,52 @@ def _encode(
                 len(outputs),
             )
         )
+    # What a check compares: the memory of every write that outlives the step (through an
+    # external, or a view made during the step of an external's storage). A step that
+    # writes none of it cannot be checked.
+    lasting = {t.untyped_storage().data_ptr() for t in outside}
+    written = [t for t in written if t.untyped_storage().data_ptr() in lasting]
+    if not written:
+        return None
     # Only what the program reads or writes must outlive it: the externals (temporaries
     # the recording ran are released, as the Python calls release theirs).
-    return (
-        [t for t in kept if id(t) in externals],
-        [t for t in written if id(t) in externals],
-    )
+    return [(t, t.untyped_storage().data_ptr()) for t in outside], written, moved
+
+
+def _span(t: Tensor) -> tuple[int, int]:
+    """The first element of its storage ``t`` reaches, and one past its last."""
+    low = high = offset = int(t.storage_offset())
+    for size, stride in zip(t.shape, t.stride(), strict=True):
+        if size == 0:
+            return offset, offset
+        reach = (int(size) - 1) * int(stride)
+        low, high = (low + reach, high) if reach < 0 else (low, high + reach)
+    return low, high + 1
 
 
 def _agrees(
     step: Callable[[], object], replay: Callable[[], object] | None, tensors: Sequence[Tensor]
 ) -> bool:
-    """Whether ``replay`` leaves the memory of ``tensors`` (those ``step`` writes) as ``step``
-    does, bit for bit, from the same start; that memory is then as it was before."""
+    """Whether ``replay`` leaves the memory of ``tensors`` (what ``step`` writes) as ``step``
+    does, bit for bit, from the same start (a C++ error counts as no); that memory is then
+    as it was before."""
     if replay is None:
         return False
-    memory = {id(b): b for b in map(_bytes, tensors)}  # (one per storage)
-    blocks = list({b.data_ptr(): b for b in memory.values()}.values())
+    blocks = list({t.untyped_storage().data_ptr(): _bytes(t) for t in tensors}.values())
     before = [b.clone() for b in blocks]
-    step()
-    expected = [b.clone() for b in blocks]
-    for b, saved in zip(blocks, before, strict=True):
-        b.copy_(saved)
-    replay()
-    same = all(torch.equal(b, e) for b, e in zip(blocks, expected, strict=True))
-    for b, saved in zip(blocks, before, strict=True):
-        b.copy_(saved)
-    return same
+    try:
+        step()
+        expected = [b.clone() for b in blocks]
+        for b, saved in zip(blocks, before, strict=True):
+            b.copy_(saved)
+        try:
+            replay()
+        except RuntimeError:
+            return False
+        return all(torch.equal(b, e) for b, e in zip(blocks, expected, strict=True))
+    finally:
+        for b, saved in zip(blocks, before, strict=True):
+            b.copy_(saved)
 
 
 def _bytes(t: Tensor) -> Tensor:
@@ -519,10 +594,10 @@ def _bytes(t: Tensor) -> Tensor:
 def main(*, quiet: bool = False) -> int:
     """Build the library now where it is missing (the setup script's step,
     ``scripts/bootstrap.sh``); ``quiet``: say nothing when it is already there."""
-    built = _cache_path().exists()
     try:
+        built = _cache_path().exists()
         path = build()
-    except (OSError, subprocess.SubprocessError) as err:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as err:
         print(
             f"optiscope: the replay library was not built ({err}); training runs its "
             "Python calls instead",

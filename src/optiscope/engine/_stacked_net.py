@@ -530,7 +530,8 @@ class StackedMLP:
         :mod:`optiscope.engine._replay`), else the Python calls. The first run of the first
         step of a ``key`` (the plans of one layout) records its calls, with its inputs in
         place; every plan of that key then replays the recording on its own batch
-        (``batch``: its tensors that differ between plans, the same for the calls)."""
+        (``batch``: its tensors that differ between plans, the same for the calls), the
+        first plan on another batch checked against its Python calls."""
 
         def python() -> None:
             for call in calls:
@@ -548,7 +549,7 @@ class StackedMLP:
             if ran:
                 self._recordings[key] = _replay.record(python, batch)  # (it runs the step)
             recording = self._recordings[key]
-            replayed = None if recording is None else recording.bind(batch)
+            replayed = None if recording is None else recording.bind(batch, python)
             chosen.append(python if replayed is None else replayed)
             if not ran:
                 chosen[0]()

@@ -298,7 +298,8 @@ class Recording:
         written: tensors whose storages the step writes (what a check compares).
         moved: per external on a root's storage: the root, and the first and one past the
             last element it spans when the root's offset is unchanged (bounds for a move).
-        checked_moved: a replay moved to another batch was checked against its Python calls.
+        checked_moved: a replay moved to another batch was checked against its Python calls
+            (:meth:`bind_checked`).
         usable: false once such a check failed.
     """
 
@@ -316,18 +317,61 @@ class Recording:
             self.lib.free(self.program)
             self.program = 0
 
-    def bind(
-        self, roots: Sequence[Tensor], python: Callable[[], object] | None = None
-    ) -> Callable[[], object] | None:
+    def bind(self, roots: Sequence[Tensor]) -> Callable[[], object] | None:
         """The step for a batch whose roots have the recorded ones' storage, dtype, sizes
-        and strides (only their offsets differ); ``None`` for any other.
+        and strides (only their offsets differ); ``None`` for any other (or once a check
+        of :meth:`bind_checked` failed)."""
+        deltas = self._deltas(roots)
+        if deltas is None:
+            return None
+        values = (_I * max(1, len(deltas)))(*deltas)
+        run, program = self.lib.runner(), self.program
+        address = ctypes.addressof(values)
 
-        With ``python`` (that batch's Python calls, inputs in place), the first binding to
-        another batch is checked against them, bit for bit, as the recording was on its
-        own batch (a tensor that differs between batches without being a view of a root
-        shows up there); a failure makes this and every later binding ``None``. The check
-        leaves the memory it writes as before.
+        def step() -> None:
+            run(program, address)
+
+        step.keep = (self, values)  # type: ignore[attr-defined]  # (what `address` points to)
+        return step
+
+    def bind_checked(
+        self, roots: Sequence[Tensor], python: Callable[[], object]
+    ) -> tuple[Callable[[], object] | None, bool]:
+        """:meth:`bind`, for a batch whose Python calls are ``python`` (its inputs in
+        place), and whether the step was run here.
+
+        The first binding to another batch runs ``python`` (recording its calls) and
+        checks the moved replay against it, bit for bit, on the memory those calls write
+        and on what the recorded batch's calls wrote that these touch too (not on buffers
+        of the recorded batch's own that these never touch: scratch space); so a tensor
+        that differs between batches without being a view of a root shows up. A failure
+        makes this and every later binding ``None``. The memory is left as after one run.
         """
+        step = self.bind(roots)
+        if step is None or self.checked_moved or not any(self._deltas(roots) or ()):
+            return step, False
+        recorder = _Recorder()
+        with recorder:
+            python()
+        touched: dict[int, Tensor] = {}
+        written: list[Tensor] = []
+        for func, args, kwargs, _ in recorder.calls:
+            names = (a.name for a in func._schema.arguments)
+            values = {**dict(zip(names, args, strict=False)), **kwargs}  # (defaults: absent)
+            for argument in func._schema.arguments:
+                value = values.get(argument.name)
+                if isinstance(value, Tensor):
+                    touched[value.untyped_storage().data_ptr()] = value
+                    if argument.alias_info is not None and argument.alias_info.is_write:
+                        written.append(value)
+        written += [t for t in self.written if t.untyped_storage().data_ptr() in touched]
+        if not _agrees(python, step, written):
+            self.usable = False
+            return None, True
+        self.checked_moved = True
+        return step, True
+
+    def _deltas(self, roots: Sequence[Tensor]) -> list[int] | None:
         if not self.usable:
             return None
         deltas = []
@@ -346,20 +390,7 @@ class Recording:
             numel = self.roots[root].untyped_storage().nbytes() // self.roots[root].element_size()
             if first + deltas[root] < 0 or end + deltas[root] > numel:
                 return None
-        values = (_I * max(1, len(deltas)))(*deltas)
-        run, program = self.lib.runner(), self.program
-        address = ctypes.addressof(values)
-
-        def step() -> None:
-            run(program, address)
-
-        step.keep = (self, values)  # type: ignore[attr-defined]  # (what `address` points to)
-        if python is not None and any(deltas) and not self.checked_moved:
-            if not _agrees(python, step, self.written):
-                self.usable = False
-                return None
-            self.checked_moved = True
-        return step
+        return deltas
 
 
 def record(step: Callable[[], object], roots: Sequence[Tensor]) -> Recording | None:

@@ -549,7 +549,10 @@ class StackedMLP:
             if ran:
                 self._recordings[key] = _replay.record(python, batch)  # (it runs the step)
             recording = self._recordings[key]
-            replayed = None if recording is None else recording.bind(batch, python)
+            replayed = None
+            if recording is not None:
+                replayed, checked = recording.bind_checked(batch, python)
+                ran = ran or checked
             chosen.append(python if replayed is None else replayed)
             if not ran:
                 chosen[0]()

@@ -320,17 +320,21 @@ def test_training_gives_the_same_records_with_and_without_replay(
     lib: _replay.Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batch sizes 2 and 16 (data slices at two alignments, a short last batch), with the
-    validation's forward-only plans; in this process, so the recordings can be counted."""
-    counted = []
-    original = _replay.Recording.bind
+    validation's forward-only plans; in this process, so the plans that replay can be
+    counted: all of them (the first move of each recording checked and passed)."""
+    bound: list[bool] = []
+    original = _replay.Recording.bind_checked
 
-    def bind(self: _replay.Recording, roots: list[Tensor]) -> Callable[[], object] | None:
-        counted.append(1)
-        return original(self, roots)
+    def bind_checked(
+        self: _replay.Recording, roots: list[Tensor], python: Callable[[], object]
+    ) -> tuple[Callable[[], object] | None, bool]:
+        replay, ran = original(self, roots, python)
+        bound.append(replay is not None)
+        return replay, ran
 
-    monkeypatch.setattr(_replay.Recording, "bind", bind)
+    monkeypatch.setattr(_replay.Recording, "bind_checked", bind_checked)
     replayed = run_configs(_sweep(), backend=InProcessBackend())
-    assert len(counted) > 100  # (the plans really were replayed)
+    assert len(bound) > 100 and all(bound)
     monkeypatch.setenv(_replay.ENV, "off")
     _replay.library.cache_clear()
     try:

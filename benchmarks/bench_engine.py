@@ -34,8 +34,8 @@ process). Then issue 14's targets, each printed as met or not met, with the heat
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_engine.py            # about six minutes on 2 cores
-    .venv/bin/python benchmarks/bench_engine.py --json out.json --compiled   # about 7 minutes
+    .venv/bin/python benchmarks/bench_engine.py            # about two minutes on 2 cores
+    .venv/bin/python benchmarks/bench_engine.py --json out.json --compiled   # about 2 minutes
     .venv/bin/python benchmarks/bench_engine.py --quick    # a smoke run: 2 epochs, 16 configs
 """
 

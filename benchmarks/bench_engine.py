@@ -15,8 +15,9 @@ often faster); speedups are against the faster of the two, per config. For the g
 timed on a sample of its configs (every grid config does the same work: same batch size and
 epochs) and scaled to 256. Each workload's literal configs are timed just before optiscope
 runs that workload (those timed for an earlier workload are reused): the host's speed drifts
-over minutes, and both sides of a ratio should see the same machine. optiscope runs each workload twice through ``run_configs`` (its default,
-the vectorized engine with an automatic choice of backend): the first call pays for starting
+over minutes, and both sides of a ratio should see the same machine. optiscope runs each
+workload twice through ``run_configs`` (its default, the vectorized engine with an automatic
+choice of backend): the first call pays for starting
 worker processes if it uses them, the second finds them warm. The first workload's first call
 also pays for asking the machine which kernels are exact, unless an earlier process on this
 machine kept the answers (``optim/_facts.py``, as any optiscope command would find them): the

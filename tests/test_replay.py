@@ -291,6 +291,22 @@ def test_a_move_that_would_reach_past_the_storage_is_refused(lib: _replay.Librar
     assert recording.bind(step_for(48)[1]) is None
 
 
+def test_a_step_writing_more_than_a_check_may_copy_is_left_to_python(
+    lib: _replay.Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check holds two copies of what the step writes: past the bound (a group of
+    hundreds of configs), the Python calls run instead of doubling the memory."""
+    a, out = torch.randn(1024), torch.empty(1024)
+
+    def step() -> None:
+        torch.mul(a, 2.0, out=out)
+
+    monkeypatch.setattr(_replay, "CHECKED_BYTES", out.nbytes - 1)
+    assert _replay.record(step, [a]) is None
+    monkeypatch.setattr(_replay, "CHECKED_BYTES", out.nbytes)
+    assert _replay.record(step, [a]) is not None
+
+
 def test_a_cpp_error_is_raised_with_its_message(lib: _replay.Library) -> None:
     program = lib.new()
     try:

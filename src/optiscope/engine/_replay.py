@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -322,8 +322,9 @@ class Recording:
         and strides (only their offsets differ); ``None`` for any other (or once a check
         of :meth:`bind_checked` failed)."""
         deltas = self._deltas(roots)
-        if deltas is None:
-            return None
+        return None if deltas is None else self._runner(deltas)
+
+    def _runner(self, deltas: Sequence[int]) -> Callable[[], object]:
         values = (_I * max(1, len(deltas)))(*deltas)
         run, program = self.lib.runner(), self.program
         address = ctypes.addressof(values)
@@ -347,8 +348,11 @@ class Recording:
         that differs between batches without being a view of a root shows up. A failure
         makes this and every later binding ``None``. The memory is left as after one run.
         """
-        step = self.bind(roots)
-        if step is None or self.checked_moved or not any(self._deltas(roots) or ()):
+        deltas = self._deltas(roots)
+        if deltas is None:
+            return None, False
+        step = self._runner(deltas)
+        if self.checked_moved or not any(deltas):
             return step, False
         recorder = _Recorder()
         with recorder:
@@ -357,18 +361,14 @@ class Recording:
         made: set[int] = set()  # storages of tensors these calls made (temporaries)
         written: list[Tensor] = []
         for func, args, kwargs, out in recorder.calls:
-            names = (a.name for a in func._schema.arguments)
-            values = {**dict(zip(names, args, strict=False)), **kwargs}  # (defaults: absent)
-            inputs = [v for v in values.values() if isinstance(v, Tensor)]
-            for argument in func._schema.arguments:
-                value = values.get(argument.name)
+            inputs = []
+            for argument, value in _arguments(func, args, kwargs):
                 if isinstance(value, Tensor):
+                    inputs.append(value)
                     touched.add(value.untyped_storage().data_ptr())
-                    if argument.alias_info is not None and argument.alias_info.is_write:
+                    if _writes(argument):
                         written.append(value)
-            for result in out if isinstance(out, (tuple, list)) else (out,):
-                if isinstance(result, Tensor) and not any(result is t for t in inputs):
-                    made.add(result.untyped_storage().data_ptr())
+            made.update(t.untyped_storage().data_ptr() for t in _new_results(out, inputs))
         recorder.calls.clear()  # (the temporaries go before the check doubles the memory)
         written = [t for t in written if t.untyped_storage().data_ptr() not in made]
         written += [t for t in self.written if t.untyped_storage().data_ptr() in touched]
@@ -505,14 +505,8 @@ def _encode(
         code: list[int] = []
         reals: list[float] = []
         inputs: list[Tensor] = []
-        for i, argument in enumerate(schema.arguments):
-            if i < len(args):
-                value = args[i]
-            elif argument.name in kwargs:
-                value = kwargs[argument.name]
-            elif argument.has_default_value():
-                value = argument.default_value
-            else:
+        for argument, value in _arguments(func, args, kwargs):
+            if value is _MISSING:
                 return None
             if isinstance(value, Tensor):
                 encoded = tensor(value)
@@ -520,7 +514,7 @@ def _encode(
                     return None
                 code += encoded
                 inputs.append(value)
-                if argument.alias_info is not None and argument.alias_info.is_write:
+                if _writes(argument):
                     written.append(value)
             elif value is None:
                 code.append(_NONE)
@@ -553,14 +547,15 @@ def _encode(
             else:
                 return None
         kept.extend(inputs)
+        kept.extend(returns)
+        made = _new_results(out, inputs)  # (the others: in place or out=, an input it wrote)
         outputs = []
         for value in returns:
-            kept.append(value)
-            if any(value is t for t in inputs):  # in place or out=: the input it wrote
+            if any(value is t for t in made):
+                slots[id(value)] = len(slots)
+                outputs.append(slots[id(value)])
+            else:
                 outputs.append(-1)
-                continue
-            slots[id(value)] = len(slots)
-            outputs.append(slots[id(value)])
         name, overload = schema.name, schema.overload_name
         code_array = (_I * max(1, len(code)))(*code)
         real_array = (ctypes.c_double * max(1, len(reals)))(*reals)
@@ -587,6 +582,35 @@ def _encode(
     # Only what the program reads or writes must outlive it: the externals (temporaries
     # the recording ran are released, as the Python calls release theirs).
     return [(t, t.untyped_storage().data_ptr()) for t in outside], written, moved
+
+
+_MISSING = object()
+
+
+def _arguments(
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[tuple[Any, Any]]:
+    """Each argument of a recorded call's schema with its value: as the call got it, else
+    the schema's default, else :data:`_MISSING`."""
+    for i, argument in enumerate(func._schema.arguments):
+        if i < len(args):
+            yield argument, args[i]
+        elif argument.name in kwargs:
+            yield argument, kwargs[argument.name]
+        else:
+            yield argument, argument.default_value if argument.has_default_value() else _MISSING
+
+
+def _writes(argument: Any) -> bool:
+    """Whether the schema marks ``argument`` as written (``Tensor(a!)``)."""
+    return argument.alias_info is not None and bool(argument.alias_info.is_write)
+
+
+def _new_results(out: Any, inputs: Sequence[Tensor]) -> list[Tensor]:
+    """The tensors a recorded call made (its results but those that are one of its inputs:
+    an in-place or ``out=`` call returns the tensor it wrote)."""
+    results = out if isinstance(out, (tuple, list)) else (out,)
+    return [r for r in results if isinstance(r, Tensor) and not any(r is t for t in inputs)]
 
 
 def _span(t: Tensor) -> tuple[int, int]:

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from optiscope.optim import cache_dir
+from optiscope.optim import cache_dir, compile_cached
 
 __all__ = ["ENV", "Recording", "build", "library", "record", "unavailable_reason"]
 
@@ -101,6 +101,11 @@ def _command(target: Path) -> list[str]:
     return [compiler, *FLAGS, str(SOURCE), "-o", str(target), *LINK]
 
 
+BUILDING_SECONDS = 600
+"""How long a build may take (and a background one before another process may start its
+own)."""
+
+
 def build() -> Path:
     """Compile the library into the cache now (the setup script's step); its path.
 
@@ -108,25 +113,9 @@ def build() -> Path:
         OSError: no compiler, or the compiler failed (its message).
     """
     target = _cache_path()
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _failed_path().unlink(missing_ok=True)  # (asked to build: a failure before is retried)
-    scratch = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
-    try:
-        result = subprocess.run(
-            _command(scratch), capture_output=True, text=True, timeout=600, check=False
-        )
-        if result.returncode != 0:
-            raise OSError(f"the C++ compiler failed: {result.stderr.strip()[-500:]}")
-        os.replace(scratch, target)  # atomic: builders at once each install a whole file
-    finally:
-        scratch.unlink(missing_ok=True)
-    return target
-
-
-BUILDING_SECONDS = 600
-"""How long a background build may take before another process may start its own."""
+    if not target.exists():
+        _failed_path().unlink(missing_ok=True)  # (asked to build: a failure before is retried)
+    return compile_cached(target, _command, timeout=BUILDING_SECONDS)
 
 
 def start_build() -> subprocess.Popen[bytes] | None:

@@ -10,6 +10,7 @@ from optiscope.optim._momentum import (
     momentum_update,
     velocity_problem,
 )
+from optiscope.optim._native import compile_cached
 from optiscope.optim._registry import OPTIMIZERS, get_optimizer
 from optiscope.optim._schedules import make_torch_scheduler, schedule_problem, scheduled_lrs
 
@@ -22,6 +23,7 @@ __all__ = [
     "OptimizerInfo",
     "StepLrs",
     "cache_dir",
+    "compile_cached",
     "get_optimizer",
     "lr_at",
     "machine_facts",

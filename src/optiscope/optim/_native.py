@@ -58,6 +58,7 @@ __all__ = [
     "NadamArgs",
     "RadamArgs",
     "RmspropArgs",
+    "compile_cached",
     "load",
     "load_nadam",
     "load_radam",
@@ -446,25 +447,37 @@ def _same_sqrt(kernel: KernelLibrary) -> bool:
 
 def _build(source: Path = SOURCE, stem: str = "fused_adam") -> Path:
     """The compiled library: from the cache, or compiled into it now."""
-    target = _cache_path(source, stem)
-    if target.exists():
-        return target
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise OSError("no C compiler (cc or gcc) on PATH")
+    return compile_cached(
+        _cache_path(source, stem),
+        lambda out: [compiler, *FLAGS, "-I", str(HERE), str(source), "-o", str(out), "-lm"],
+        timeout=120,
+    )
+
+
+def compile_cached(
+    target: Path, command: Callable[[Path], Sequence[str]], *, timeout: float
+) -> Path:
+    """``target``, unless it exists compiled now by ``command(output)``: the compiler writes
+    into a scratch folder beside it, and the file is renamed into place (atomic: processes
+    building at once each install a whole file, and none loads a half-written one).
+
+    Raises:
+        OSError: the compiler could not run, or failed (the end of its message).
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+    """
+    if target.exists():
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        result = subprocess.run(
-            [compiler, *FLAGS, "-I", str(HERE), str(source), "-o", str(built), "-lm"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        argv = list(command(built))
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if result.returncode != 0:
-            raise OSError(f"{compiler} failed: {result.stderr.strip()[-500:]}")
-        os.replace(built, target)  # atomic: processes building at once each install a whole file
+            raise OSError(f"{argv[0]} failed: {result.stderr.strip()[-500:]}")
+        os.replace(built, target)
     return target
 
 

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from optiscope.optim import cache_dir, compile_cached
+from optiscope.optim import cache_dir, compile_cached, switched_off
 
 __all__ = ["ENV", "Recording", "build", "library", "record", "unavailable_reason"]
 
@@ -80,7 +80,7 @@ def _setting() -> str:
 
 
 def enabled() -> bool:
-    return _setting().lower() not in ("off", "0", "no", "false")
+    return not switched_off(ENV)
 
 
 def _compiler() -> str | None:

@@ -2,7 +2,7 @@
 
 from optiscope.optim._base import HParamSpec, OptimizerInfo, StepLrs, lr_at
 from optiscope.optim._check import matches_reference
-from optiscope.optim._facts import cache_dir, machine_facts
+from optiscope.optim._facts import cache_dir, machine_facts, switched_off
 from optiscope.optim._momentum import (
     FIRST_STEP_DIFFERENCE,
     MOMENTUM,
@@ -32,5 +32,6 @@ __all__ = [
     "momentum_update",
     "schedule_problem",
     "scheduled_lrs",
+    "switched_off",
     "velocity_problem",
 ]

@@ -57,6 +57,7 @@ __all__ = [
     "fingerprint",
     "machine_facts",
     "source_hash",
+    "switched_off",
 ]
 
 ENV = "OPTISCOPE_PROBE_CACHE"
@@ -97,9 +98,15 @@ _CPU_LINES = (
 """The lines of ``/proc/cpuinfo`` that say which CPU this is (x86, Arm and RISC-V names)."""
 
 
+def switched_off(variable: str) -> bool:
+    """Whether the environment variable ``variable`` says off (``off``, ``0``, ``no`` or
+    ``false``, in any case; unset is on)."""
+    return os.environ.get(variable, "").strip().lower() in {"off", "0", "no", "false"}
+
+
 def enabled() -> bool:
     """Whether answers are read from and written to disk (see :data:`ENV`)."""
-    return os.environ.get(ENV, "").strip().lower() not in {"off", "0", "no", "false"}
+    return not switched_off(ENV)
 
 
 @cache

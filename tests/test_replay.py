@@ -240,22 +240,31 @@ def test_random_draws_are_refused_after_one_run(lib: _replay.Library) -> None:
     assert torch.equal(torch.rand(3), after_record)
 
 
+def _replays_like_python(
+    step: Callable[[], object], root: Tensor, written: Tensor
+) -> _replay.Recording:
+    """``step`` recorded with ``root``, then run on new values of ``root`` both ways:
+    the replay writes ``written`` (cleared before it) as the Python calls did."""
+    recording = _replay.record(step, [root])
+    assert recording is not None
+    replay = recording.bind([root])
+    assert replay is not None
+    root.copy_(torch.randn(root.shape))
+    step()
+    expected = written.clone()
+    written.zero_()
+    replay()
+    assert torch.equal(written, expected)
+    return recording
+
+
 def test_writes_through_views_made_in_the_step_are_checked(lib: _replay.Library) -> None:
     a, buffer = torch.randn(16), torch.zeros(32)
 
     def step() -> None:
         torch.mul(a, 2.0, out=buffer[8:24])
 
-    recording = _replay.record(step, [a])
-    assert recording is not None and recording.written
-    replay = recording.bind([a])
-    assert replay is not None
-    a.copy_(torch.randn(16))
-    step()
-    expected = buffer.clone()
-    buffer.zero_()
-    replay()
-    assert torch.equal(buffer, expected)
+    assert _replays_like_python(step, a, buffer).written
 
 
 def test_string_arguments_are_replayed(lib: _replay.Library) -> None:
@@ -265,15 +274,7 @@ def test_string_arguments_are_replayed(lib: _replay.Library) -> None:
     def step() -> None:
         torch.ops.aten.gelu.out(a, approximate="tanh", out=out)
 
-    recording = _replay.record(step, [a])
-    assert recording is not None
-    replay = recording.bind([a])
-    assert replay is not None
-    step()
-    expected = out.clone()
-    out.zero_()
-    replay()
-    assert torch.equal(out, expected)
+    _replays_like_python(step, a, out)
 
 
 def test_a_move_that_would_reach_past_the_storage_is_refused(lib: _replay.Library) -> None:

@@ -102,7 +102,7 @@ def test_a_live_sweep_adds_epochs_to_the_open_page(tmp_path: Path, page: Any) ->
     store = tmp_path / "results.sqlite"
     web_data.make_store(store)  # the page also lists an older sweep
     command = [sys.executable, "-m", "optiscope", "sweep", "--name", "live", "--lr", "0.01,0.1"]
-    command += ["--seeds", "2", "--epochs", "200", "--n", "2000", "--workers", "1"]
+    command += ["--seeds", "2", "--epochs", "2000", "--n", "2000", "--workers", "1"]
     command += ["--store", str(store), "--yes", "--out", str(tmp_path / "live.png")]
     log_path = tmp_path / "sweep.log"
     seen: list[int] = []
